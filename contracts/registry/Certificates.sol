@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {ISinkRegistry} from "../interfaces/ISinkRegistry.sol";
+import {Projects} from "./Projects.sol";
+
+/**
+ * @dev Certificate batches: issuance from a verifier's signed statement, transfers and retirement.
+ *
+ * A batch keeps no storage of its own at issuance: its id encodes the project and the period's
+ * index, its period and quantity travel in {BatchIssued}, and its regulatory status is written
+ * only when a regulator changes it. Every balance change passes through {_update}.
+ */
+abstract contract Certificates is Projects, EIP712 {
+    bytes32 public constant VERIFICATION_TYPEHASH = keccak256(
+        "VerificationStatement(uint64 projectId,uint40 periodStart,uint40 periodEnd,uint256 quantity,"
+        "bytes32 evidenceRoot,bytes32 methodologyId,uint256 expiry,uint256 nonce)"
+    );
+    uint256 private constant _BPS = 10_000;
+
+    mapping(uint256 batchId => mapping(address account => uint256)) private _balances;
+    mapping(uint256 batchId => BatchStatus) internal _batchStatus;
+    /// @dev Each evidence root is consumed by the one verification that used it, so the same
+    /// evidence can never back two batches, and the same statement can never be replayed.
+    mapping(bytes32 evidenceRoot => bytes32 verificationDigest) private _evidenceUse;
+
+    /// @inheritdoc ISinkRegistry
+    function issue(VerificationStatement calldata statement, uint8 v, bytes32 r, bytes32 s)
+        external
+        returns (uint256 batchId)
+    {
+        Ledger memory ledger = _requireNotPaused();
+        Participant memory issuer = _requireActiveRole(msg.sender, ROLE_ISSUER);
+        _checkStatementTimes(statement);
+
+        Project storage p = _requireProject(statement.projectId);
+        Project memory current = p;
+        if (current.status != ProjectStatus.Active) revert ProjectNotActive(statement.projectId, current.status);
+
+        bytes32 digest = _hashTypedDataV4(_hashStatement(statement));
+        // A replayed statement is reported as such before anything else about it.
+        _consumeEvidence(statement.evidenceRoot, digest);
+        if (statement.periodStart < current.issuedUntil) {
+            revert PeriodOverlap(statement.projectId, statement.periodStart, statement.periodEnd, current.issuedUntil);
+        }
+        address verifier = ECDSA.recover(digest, v, r, s);
+        _checkDuties(verifier, issuer, current.owner);
+
+        uint32 index = current.batchCount + 1;
+        p.batchCount = index;
+        p.issuedUntil = statement.periodEnd;
+        batchId = (uint256(statement.projectId) << 32) | index;
+
+        _mintIssued(batchId, statement, ledger, current.owner, verifier, digest);
+    }
+
+    /// @inheritdoc ISinkRegistry
+    function transfer(uint256 batchId, address to, uint256 amount, bytes32 dealRef) external {
+        _requireNotPaused();
+        _requireActive(msg.sender);
+        _requireActive(to);
+        if (to == msg.sender) revert SelfTransfer(to);
+        _requireBatchActive(batchId);
+        _update(msg.sender, to, batchId, amount);
+        emit CertificateTransferred(batchId, msg.sender, to, amount, dealRef);
+    }
+
+    /// @inheritdoc ISinkRegistry
+    function retire(RetirementRequest calldata request) external returns (uint256 retirementId) {
+        Ledger memory ledger = _requireNotPaused();
+        bool named = bytes(request.beneficiary).length != 0;
+        if (named == (request.beneficiaryHash != bytes32(0))) {
+            if (named) revert BeneficiaryAmbiguous();
+            revert BeneficiaryRequired();
+        }
+        if (request.consumptionEnd < request.consumptionStart) {
+            revert InvalidConsumptionPeriod(request.consumptionStart, request.consumptionEnd);
+        }
+        _requireActive(msg.sender);
+        _requireBatchActive(request.batchId);
+        _update(msg.sender, address(0), request.batchId, request.amount);
+
+        retirementId = ledger.retirementCount + 1;
+        _ledger.retirementCount = uint64(retirementId);
+        emit CertificateRetired(
+            retirementId,
+            request.batchId,
+            msg.sender,
+            request.amount,
+            request.beneficiaryHash,
+            request.consumptionStart,
+            request.consumptionEnd,
+            request.region,
+            request.beneficiary,
+            request.reason
+        );
+    }
+
+    function balanceOf(address account, uint256 batchId) external view returns (uint256) {
+        return _balances[batchId][account];
+    }
+
+    function batchStatus(uint256 batchId) external view returns (BatchStatus) {
+        return _batchStatus[batchId];
+    }
+
+    function batchExists(uint256 batchId) public view returns (bool) {
+        uint32 index = uint32(batchId);
+        return index != 0 && batchId >> 96 == 0 && index <= _projects[uint64(batchId >> 32)].batchCount;
+    }
+
+    function evidenceRootUse(bytes32 evidenceRoot) external view returns (bytes32) {
+        return _evidenceUse[evidenceRoot];
+    }
+
+    function verificationDigest(VerificationStatement calldata statement) external view returns (bytes32) {
+        return _hashTypedDataV4(_hashStatement(statement));
+    }
+
+    /**
+     * @dev Moves `amount` of `batchId` from `from` to `to`; the zero address on either side mints or
+     * burns. The one place balances change.
+     */
+    function _update(address from, address to, uint256 batchId, uint256 amount) internal {
+        if (amount == 0) revert ZeroAmount();
+        if (from != address(0)) {
+            uint256 balance = _balances[batchId][from];
+            if (balance < amount) revert InsufficientBalance(from, batchId, balance, amount);
+            unchecked {
+                _balances[batchId][from] = balance - amount;
+            }
+        }
+        if (to != address(0)) {
+            // Cannot overflow: the sum of all balances of a batch never exceeds its issued quantity.
+            unchecked {
+                _balances[batchId][to] += amount;
+            }
+        }
+    }
+
+    function _requireBatchActive(uint256 batchId) internal view {
+        BatchStatus status = _batchStatus[batchId];
+        if (status == BatchStatus.Frozen) revert BatchFrozen(batchId);
+        if (status == BatchStatus.Revoked) revert BatchRevoked(batchId);
+    }
+
+    function _checkStatementTimes(VerificationStatement calldata statement) private view {
+        if (statement.expiry < block.timestamp) revert StatementExpired(statement.expiry, block.timestamp);
+        if (statement.periodEnd <= statement.periodStart) {
+            revert InvalidPeriod(statement.periodStart, statement.periodEnd);
+        }
+        // Ex-post only: a period's sink is issued once it has been measured, never in advance.
+        if (statement.periodEnd > block.timestamp) revert PeriodNotEnded(statement.periodEnd, block.timestamp);
+        if (statement.quantity == 0) revert ZeroAmount();
+    }
+
+    /// @dev Neither the verifier nor the issuer may belong to the owner's organisation, nor be one account.
+    function _checkDuties(address verifier, Participant memory issuer, address owner) private view {
+        Participant memory signer = _requireActiveRoleAs(verifier);
+        Participant memory holder = _requireActive(owner);
+        if (verifier == msg.sender) revert SeparationOfDuties(verifier, signer.organisation);
+        if (signer.organisation == holder.organisation) revert SeparationOfDuties(verifier, signer.organisation);
+        if (issuer.organisation == holder.organisation) revert SeparationOfDuties(msg.sender, issuer.organisation);
+    }
+
+    function _requireActiveRoleAs(address verifier) private view returns (Participant memory p) {
+        p = _participantOf(verifier);
+        if (p.roles & ROLE_VERIFIER == 0) revert SignerNotVerifier(verifier);
+        if (p.frozen) revert AccountFrozen(verifier);
+    }
+
+    function _consumeEvidence(bytes32 evidenceRoot, bytes32 digest) private {
+        bytes32 used = _evidenceUse[evidenceRoot];
+        if (used == digest) revert VerificationAlreadyUsed(digest);
+        if (used != bytes32(0)) revert EvidenceRootAlreadyUsed(evidenceRoot);
+        _evidenceUse[evidenceRoot] = digest;
+    }
+
+    function _hashStatement(VerificationStatement calldata statement) private pure returns (bytes32) {
+        return keccak256(abi.encode(VERIFICATION_TYPEHASH, statement));
+    }
+
+    /// @dev Credits the owner and the buffer account with their shares of a new batch.
+    function _mintIssued(
+        uint256 batchId,
+        VerificationStatement calldata statement,
+        Ledger memory ledger,
+        address owner,
+        address verifier,
+        bytes32 digest
+    ) private {
+        uint256 bufferAmount = statement.quantity * ledger.bufferShareBps / _BPS;
+        _update(address(0), owner, batchId, statement.quantity - bufferAmount);
+        if (bufferAmount != 0) _update(address(0), ledger.bufferAccount, batchId, bufferAmount);
+        emit BatchIssued(
+            batchId,
+            statement.projectId,
+            verifier,
+            msg.sender,
+            owner,
+            ledger.bufferAccount,
+            statement.periodStart,
+            statement.periodEnd,
+            statement.quantity,
+            bufferAmount,
+            statement.evidenceRoot,
+            statement.methodologyId,
+            digest
+        );
+    }
+}

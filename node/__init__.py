@@ -1,0 +1,1 @@
+"""sinkledger node: chain client, deployment and (later) indexer and HTTP service."""

@@ -1,0 +1,82 @@
+"""Settings: environment variables prefixed SINKNODE_, read into one object built by a function."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SINKNODE_", extra="ignore")
+
+    home: Path = Field(default=Path(".sinknode"), description="data directory; deleting it is a full reset")
+    rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; unset means the local anvil")
+    anvil_host: str = "127.0.0.1"
+    anvil_port: int = 8545
+    chain_id: int = 31337
+    gas_mode: Literal["eip1559", "legacy"] = Field(
+        default="eip1559", description="legacy: type-0 transactions at gas_price_wei, as on a Besu network"
+    )
+    gas_price_wei: int = Field(default=0, ge=0, description="gas price of legacy transactions")
+    tx_timeout_s: float = Field(default=60.0, gt=0)
+    keystore_password: SecretStr | None = Field(
+        default=None, description="unset: a random password kept in <home>/keys/.password (dev only)"
+    )
+    keystore_scrypt_n: int = Field(default=2**18, ge=2**10, description="scrypt cost of new keystores")
+    organisation: int = Field(default=1, ge=1, description="organisation id of this node's operator")
+    buffer_share_bps: int = Field(default=1000, ge=0, le=10_000, description="buffer share of each issuance")
+    solc_binary: Path | None = Field(default=None, description="a native solc; unset means solc-js via the shim")
+    project_root: Path = PROJECT_ROOT
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.home / "chain"
+
+    @property
+    def chain_state_file(self) -> Path:
+        return self.chain_dir / "state.json"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.home / "keys"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.home / "build"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.home / "deployment.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def effective_rpc_url(self) -> str:
+        return self.rpc_url or f"http://{self.anvil_host}:{self.anvil_port}"
+
+    @property
+    def manages_local_chain(self) -> bool:
+        return self.rpc_url is None
+
+    def masked(self) -> dict[str, object]:
+        """The effective settings, secrets masked, for `sinknode config`."""
+        shown: dict[str, object] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                shown[name] = "********"
+            elif isinstance(value, Path):
+                shown[name] = str(value)
+            else:
+                shown[name] = value
+        shown["effective_rpc_url"] = self.effective_rpc_url
+        return shown
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Reads the environment; keyword overrides win (tests and the CLI pass them)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""sinkledger registry domain: pure Python, no chain, web or database code."""
