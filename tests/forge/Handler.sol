@@ -1,0 +1,165 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.24;
+
+import {SinkRegistry} from "../../contracts/SinkRegistry.sol";
+import {ISinkRegistryTypes} from "../../contracts/interfaces/ISinkRegistry.sol";
+import {CheatCodes} from "./Vm.sol";
+
+/**
+ * @dev Drives random issue / transfer / retire / freeze / revoke / reversal sequences and keeps
+ * ghost totals from what succeeded, for the invariants to compare with the registry's state.
+ */
+contract Handler is CheatCodes, ISinkRegistryTypes {
+    SinkRegistry public immutable registry;
+    address public immutable admin;
+    address public immutable buffer;
+    address public immutable issuer;
+    address public immutable regulator;
+    uint256 private immutable _verifierKey;
+    uint64 public immutable projectId;
+
+    address[] public holders;
+    uint256[] public batches;
+    mapping(uint256 batchId => uint256) public issued;
+    mapping(uint256 batchId => uint256) public retired;
+    mapping(uint256 batchId => uint256) public reversed;
+    /// @dev Balances of every holder when the batch was revoked, which must never change after.
+    mapping(uint256 batchId => mapping(address holder => uint256)) public balanceAtRevocation;
+    mapping(uint256 batchId => bool) public revoked;
+    uint256 public lastRetirementCount;
+    bool public retirementCountDecreased;
+    uint40 private _nextPeriodStart = 1_000_000;
+    uint256 private _nonce;
+
+    constructor(SinkRegistry registry_, address admin_, address buffer_, uint256 verifierKey) {
+        registry = registry_;
+        admin = admin_;
+        buffer = buffer_;
+        _verifierKey = verifierKey;
+        issuer = address(0x1551);
+        regulator = address(0x2e6);
+        address owner = address(0x0a11);
+        vm.startPrank(admin_);
+        registry_.registerParticipant(issuer, 1, 2);
+        registry_.registerParticipant(vm.addr(verifierKey), 2, 4);
+        registry_.registerParticipant(regulator, 9, 8);
+        registry_.registerParticipant(owner, 3, 0);
+        holders.push(owner);
+        holders.push(buffer_);
+        for (uint160 i = 1; i <= 3; i++) {
+            address holder = address(0xb000 + i);
+            registry_.registerParticipant(holder, uint32(10 + i), 0);
+            holders.push(holder);
+        }
+        vm.stopPrank();
+        vm.prank(owner);
+        projectId = registry_.registerProject(owner, keccak256("garden"));
+    }
+
+    function holderCount() external view returns (uint256) {
+        return holders.length;
+    }
+
+    function batchCount() external view returns (uint256) {
+        return batches.length;
+    }
+
+    function issue(uint256 quantity, uint40 length) external {
+        quantity = 1 + quantity % 1e12;
+        length = 1 + length % 400 days;
+        uint40 start = _nextPeriodStart;
+        uint40 end = start + length;
+        vm.warp(end + 1);
+        VerificationStatement memory statement = VerificationStatement({
+            projectId: projectId,
+            periodStart: start,
+            periodEnd: end,
+            quantity: quantity,
+            evidenceRoot: keccak256(abi.encode("evidence", _nonce)),
+            methodologyId: keccak256("SL-GS-001/1.0"),
+            expiry: end + 1 days,
+            nonce: _nonce++
+        });
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(_verifierKey, registry.verificationDigest(statement));
+        vm.prank(issuer);
+        uint256 batchId = registry.issue(statement, v, r, s);
+        _nextPeriodStart = end;
+        batches.push(batchId);
+        issued[batchId] = quantity;
+    }
+
+    function transfer(uint256 batchSeed, uint256 fromSeed, uint256 toSeed, uint256 amount) external {
+        if (batches.length == 0) return;
+        uint256 batchId = batches[batchSeed % batches.length];
+        address from = holders[fromSeed % holders.length];
+        address to = holders[toSeed % holders.length];
+        uint256 balance = registry.balanceOf(from, batchId);
+        amount = balance == 0 ? 1 : 1 + amount % balance;
+        vm.prank(from);
+        try registry.transfer(batchId, to, amount, bytes32(batchSeed)) {} catch {}
+    }
+
+    function retire(uint256 batchSeed, uint256 holderSeed, uint256 amount) external {
+        if (batches.length == 0) return;
+        uint256 batchId = batches[batchSeed % batches.length];
+        address holder = holders[holderSeed % holders.length];
+        uint256 balance = registry.balanceOf(holder, batchId);
+        amount = balance == 0 ? 1 : 1 + amount % balance;
+        RetirementRequest memory request = RetirementRequest({
+            batchId: batchId,
+            amount: amount,
+            beneficiary: "",
+            beneficiaryHash: keccak256(abi.encode(holder, amount)),
+            reason: "offset",
+            consumptionStart: 0,
+            consumptionEnd: 1,
+            region: bytes16("CN-31")
+        });
+        vm.prank(holder);
+        try registry.retire(request) {
+            retired[batchId] += amount;
+        } catch {}
+        uint64 count = registry.retirementCount();
+        if (count < lastRetirementCount) retirementCountDecreased = true;
+        lastRetirementCount = count;
+    }
+
+    function freezeBatch(uint256 batchSeed, bool frozen) external {
+        if (batches.length == 0) return;
+        uint256 batchId = batches[batchSeed % batches.length];
+        vm.prank(regulator);
+        if (frozen) {
+            try registry.freezeBatch(batchId, "audit") {} catch {}
+        } else {
+            try registry.unfreezeBatch(batchId, "cleared") {} catch {}
+        }
+    }
+
+    function freezeAccount(uint256 holderSeed, bool frozen) external {
+        vm.prank(regulator);
+        try registry.setAccountFrozen(holders[holderSeed % holders.length], frozen, "audit") {} catch {}
+    }
+
+    function revoke(uint256 batchSeed) external {
+        if (batches.length == 0) return;
+        uint256 batchId = batches[batchSeed % batches.length];
+        vm.prank(regulator);
+        try registry.revokeBatch(batchId, "invalid") {
+            revoked[batchId] = true;
+            for (uint256 i = 0; i < holders.length; i++) {
+                balanceAtRevocation[batchId][holders[i]] = registry.balanceOf(holders[i], batchId);
+            }
+        } catch {}
+    }
+
+    function reverse(uint256 batchSeed, uint256 amount) external {
+        if (batches.length == 0) return;
+        uint256 batchId = batches[batchSeed % batches.length];
+        uint256 balance = registry.balanceOf(buffer, batchId);
+        amount = balance == 0 ? 1 : 1 + amount % balance;
+        vm.prank(regulator);
+        try registry.recordReversal(batchId, amount, projectId, "fire") {
+            reversed[batchId] += amount;
+        } catch {}
+    }
+}
