@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 
 from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
+from node.chain.devnet import start_devnet
 from node.chain.registry import RetirementRequest
 from node.chain.rpc import RpcClient
 from node.chain.sender import Receipt
 from node.chain.statements import VerificationStatement, methodology_id, sign_verification
-from node.chain.devnet import start_devnet
 from node.settings import load_settings
 
 G_TRANSACTION = 21_000
@@ -110,22 +110,38 @@ def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
         for i in range(rounds):
             start = now - (rounds - i + 1) * year
             statement = VerificationStatement(
-                project, start, start + year, 1_250_000_000 + i, (i + 1).to_bytes(32, "big") * 1,
-                methodology_id("SL-GS-001/1.0"), now + 3600, i,
+                project,
+                start,
+                start + year,
+                1_250_000_000 + i,
+                (i + 1).to_bytes(32, "big") * 1,
+                methodology_id("SL-GS-001/1.0"),
+                now + 3600,
+                i,
             )
-            batch, receipt = reg.issue(s["issuer"], statement, sign_verification(net.accounts["verifier"],
-                                                                                  domain, statement))
+            batch, receipt = reg.issue(
+                s["issuer"], statement, sign_verification(net.accounts["verifier"], domain, statement)
+            )
             results["issue"] = (receipt.gas_used, issue_bound(receipt, tx_input(rpc, receipt)))
             deal = bytes.fromhex("9c" * 32)
             receipt = reg.transfer(s["owner"], batch, net.address("buyer"), 400_000_000, deal)
-            results["transfer_new"] = (receipt.gas_used, transfer_bound(receipt, tx_input(rpc, receipt), True))
+            results["transfer_new"] = (
+                receipt.gas_used,
+                transfer_bound(receipt, tx_input(rpc, receipt), True),
+            )
             receipt = reg.transfer(s["owner"], batch, net.address("buyer"), 100_000_000, deal)
-            results["transfer_existing"] = (receipt.gas_used,
-                                            transfer_bound(receipt, tx_input(rpc, receipt), False))
+            results["transfer_existing"] = (
+                receipt.gas_used,
+                transfer_bound(receipt, tx_input(rpc, receipt), False),
+            )
             request = RetirementRequest(
-                batch, 250_000_000, beneficiary="Hangzhou Courier Co., Ltd.",
-                reason="2026 scope 3 delivery emissions", consumption_start=now - year,
-                consumption_end=now, region=b"CN-330100".ljust(16, b"\0"),
+                batch,
+                250_000_000,
+                beneficiary="Hangzhou Courier Co., Ltd.",
+                reason="2026 scope 3 delivery emissions",
+                consumption_start=now - year,
+                consumption_end=now,
+                region=b"CN-330100".ljust(16, b"\0"),
             )
             _, receipt = reg.retire(s["buyer"], request)
             results["retire"] = (receipt.gas_used, retire_bound(receipt, tx_input(rpc, receipt)))
@@ -140,8 +156,10 @@ def main() -> None:
     results = measure(1 if args.quick else 3)
     for op, (gas, bound) in results.items():
         parts = ", ".join(f"{k} {v}" for k, v in bound.parts.items())
-        print(f"{op:18} gas {gas:7d}  lower bound {bound.total:7d}  ratio {gas / bound.total:.3f}  [{parts}]",
-              file=sys.stderr)
+        print(
+            f"{op:18} gas {gas:7d}  lower bound {bound.total:7d}  ratio {gas / bound.total:.3f}  [{parts}]",
+            file=sys.stderr,
+        )
     ratio = max(gas / bound.total for gas, bound in results.values())
     figures = " ".join(f"{op}={gas}" for op, (gas, _) in results.items())
     bounds = " ".join(f"{op}_lower_bound={bound.total}" for op, (_, bound) in results.items())

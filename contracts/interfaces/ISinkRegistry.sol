@@ -138,7 +138,6 @@ interface ISinkRegistryErrors is ISinkRegistryTypes {
     error AccountStatusUnchanged(address account, bool frozen);
     error BufferShareTooHigh(uint16 shareBps, uint16 maxBps);
 
-    error UnauthorizedRegistrar(address caller, address owner);
     error ProjectNotFound(uint64 projectId);
     error ProjectNotActive(uint64 projectId, ProjectStatus status);
     error ProjectStatusUnchanged(uint64 projectId, ProjectStatus status);

@@ -22,8 +22,17 @@ def abi_type(param: dict[str, Any]) -> str:
     kind: str = param["type"]
     if kind.startswith("tuple"):
         inner = ",".join(abi_type(c) for c in param["components"])
-        return f"({inner}){kind[len('tuple'):]}"
+        return f"({inner}){kind[len('tuple') :]}"
     return kind
+
+
+def _normalise(kind: str, value: Any) -> Any:
+    """Addresses come back lowercase, as the node stores them."""
+    if kind == "address":
+        return str(value).lower()
+    if kind == "address[]":
+        return [str(v).lower() for v in value]
+    return value
 
 
 def _signature(entry: dict[str, Any]) -> str:
@@ -63,10 +72,10 @@ class EventCodec:
     def decode(self, topics: list[bytes], data: bytes) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for (name, kind), topic in zip(self.indexed, topics[1:], strict=True):
-            values[name] = decode([kind], topic)[0]
+            values[name] = _normalise(kind, decode([kind], topic)[0])
         decoded = decode([kind for _, kind in self.data], data)
-        for (name, _), value in zip(self.data, decoded, strict=True):
-            values[name] = value
+        for (name, kind), value in zip(self.data, decoded, strict=True):
+            values[name] = _normalise(kind, value)
         return values
 
 
@@ -123,7 +132,11 @@ class ContractAbi:
         error = self.errors.get(selector)
         if error is not None:
             values = decode(list(error.arg_types), body)
-            return ContractRevert(error.name, dict(zip(error.arg_names, values, strict=True)))
+            args = {
+                name: _normalise(kind, value)
+                for name, kind, value in zip(error.arg_names, error.arg_types, values, strict=True)
+            }
+            return ContractRevert(error.name, args)
         if selector == _ERROR_STRING:
             return ContractRevert("Error", {"message": decode(["string"], body)[0]})
         if selector == _PANIC:

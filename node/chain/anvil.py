@@ -36,15 +36,25 @@ class AnvilConfig:
     def command(self) -> list[str]:
         cmd = [
             str(self.binary),
-            "--host", self.host,
-            "--port", str(self.port),
-            "--chain-id", str(self.chain_id),
-            "--mnemonic", DEV_MNEMONIC,
-            "--hardfork", "prague",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--hardfork",
+            "prague",
         ]
         if self.state_file is not None:
-            cmd += ["--state", str(self.state_file), "--state-interval", str(self.state_interval_s),
-                    "--preserve-historical-states"]
+            cmd += [
+                "--state",
+                str(self.state_file),
+                "--state-interval",
+                str(self.state_interval_s),
+                "--preserve-historical-states",
+            ]
         if self.besu_style:
             # A Besu network with free gas: zero base fee and zero gas price.
             cmd += ["--base-fee", "0", "--gas-price", "0", "--disable-min-priority-fee"]
@@ -69,8 +79,9 @@ def wait_for_rpc(url: str, timeout_s: float = 20.0, process: subprocess.Popen[by
         if process is not None and process.poll() is not None:
             raise ChainUnavailable(f"anvil exited with status {process.returncode} before answering")
         try:
-            reply = httpx.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-                               timeout=1.0)
+            reply = httpx.post(
+                url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1.0
+            )
             return int(reply.json()["result"], 16)
         except (httpx.HTTPError, KeyError, ValueError) as exc:
             last_error = str(exc)
@@ -126,6 +137,7 @@ class AnvilProcess:
     def __enter__(self) -> "AnvilProcess":
         return self.start() if self.process is None else self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

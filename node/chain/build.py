@@ -79,8 +79,15 @@ def collect_sources(root: Path) -> dict[str, str]:
 def standard_input(root: Path) -> dict[str, Any]:
     settings = dict(compiler_config(root)["settings"])
     settings["outputSelection"] = {
-        "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object",
-                    "evm.deployedBytecode.immutableReferences", "metadata"]}
+        "*": {
+            "*": [
+                "abi",
+                "evm.bytecode.object",
+                "evm.deployedBytecode.object",
+                "evm.deployedBytecode.immutableReferences",
+                "metadata",
+            ]
+        }
     }
     return {
         "language": "Solidity",

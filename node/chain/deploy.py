@@ -28,7 +28,9 @@ def deploy_registry(
     """Deploys SinkRegistry with the sender as admin; the buffer account is registered with it."""
     artifact = build.registry
     abi = ContractAbi(artifact.abi)
-    args = encode(list(abi.constructor_types), [sender.address, organisation, buffer_account, buffer_share_bps])
+    args = encode(
+        list(abi.constructor_types), [sender.address, organisation, buffer_account, buffer_share_bps]
+    )
     sender.abi = abi
     receipt = sender.send(None, artifact.bytecode + args)
     address = receipt.raw.get("contractAddress")

@@ -46,8 +46,13 @@ class DevNetwork:
     def sender(self, account: LocalAccount) -> TransactionSender:
         first = next(iter(self.senders.values()))
         return TransactionSender(
-            self.rpc, account, chain_id=self.chain_id, abi=self.registry.abi,
-            gas_mode=first.gas_mode, gas_price_wei=first.gas_price_wei, timeout_s=first.timeout_s,
+            self.rpc,
+            account,
+            chain_id=self.chain_id,
+            abi=self.registry.abi,
+            gas_mode=first.gas_mode,
+            gas_price_wei=first.gas_price_wei,
+            timeout_s=first.timeout_s,
         )
 
 
@@ -64,20 +69,32 @@ def start_devnet(
     gas_price_wei: int = 0,
     buffer_share_bps: int = 1000,
     timeout_s: float = 30.0,
+    fund_accounts: bool = True,
 ) -> DevNetwork:
+    """Deploys and registers the cast; on a free-gas (Besu-style) chain, pass fund_accounts=False."""
     chain_id = rpc.chain_id()
     accounts = {name: Account.create() for name in CAST}
-    for account in accounts.values():
-        fund(rpc, account.address)
+    if fund_accounts:
+        for account in accounts.values():
+            fund(rpc, account.address)
 
     def make(account: LocalAccount) -> TransactionSender:
-        return TransactionSender(rpc, account, chain_id=chain_id, gas_mode=gas_mode,
-                                 gas_price_wei=gas_price_wei, timeout_s=timeout_s)
+        return TransactionSender(
+            rpc,
+            account,
+            chain_id=chain_id,
+            gas_mode=gas_mode,
+            gas_price_wei=gas_price_wei,
+            timeout_s=timeout_s,
+        )
 
     senders = {name: make(account) for name, account in accounts.items()}
     manifest = deploy_registry(
-        build, senders["admin"], organisation=CAST["admin"][0],
-        buffer_account=str(accounts["buffer"].address), buffer_share_bps=buffer_share_bps,
+        build,
+        senders["admin"],
+        organisation=CAST["admin"][0],
+        buffer_account=str(accounts["buffer"].address),
+        buffer_share_bps=buffer_share_bps,
     )
     registry = RegistryClient(rpc, manifest.registry_abi(), manifest.registry.address)
     for sender in senders.values():

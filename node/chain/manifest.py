@@ -80,6 +80,8 @@ def check_against_chain(manifest: DeploymentManifest, rpc: RpcClient) -> None:
     registry = manifest.registry
     code = rpc.get_code(registry.address)
     if not code:
-        raise DeploymentError(f"no contract at {registry.address}: the chain was reset; run `sinknode deploy`")
+        raise DeploymentError(
+            f"no contract at {registry.address}: the chain was reset; run `sinknode deploy`"
+        )
     if code_hash(mask_immutables(code, registry.immutable_references)) != registry.runtime_sha256:
         raise DeploymentError(f"the code at {registry.address} is not the code the manifest records")

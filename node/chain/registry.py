@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from eth_utils import keccak
+
 from node.chain.abi import ContractAbi
 from node.chain.rpc import RpcClient, RpcError
 from node.chain.sender import Receipt, TransactionSender
@@ -58,8 +60,16 @@ class RetirementRequest:
     region: bytes = bytes(16)
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (self.batch_id, self.amount, self.beneficiary, self.beneficiary_hash, self.reason,
-                self.consumption_start, self.consumption_end, self.region)
+        return (
+            self.batch_id,
+            self.amount,
+            self.beneficiary,
+            self.beneficiary_hash,
+            self.reason,
+            self.consumption_start,
+            self.consumption_end,
+            self.region,
+        )
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,17 @@ class DecodedEvent:
     name: str
     args: dict[str, Any]
     log_index: int
+
+
+def beneficiary_commitment(beneficiary: str, salt: bytes) -> bytes:
+    """The salted hash a holder may retire for instead of a plain-text beneficiary.
+
+    keccak256(salt || utf8(beneficiary)) with a 32-byte random salt: whoever is given the name and
+    the salt can check it against the on-chain retirement; nobody else can guess the name.
+    """
+    if len(salt) != 32:
+        raise ValueError("the salt must be 32 random bytes")
+    return keccak(salt + beneficiary.encode())
 
 
 def batch_id_of(project_id: int, period_index: int) -> int:
@@ -88,7 +109,9 @@ class RegistryClient:
             result = self.rpc.call("eth_call", request, block)
         except RpcError as exc:
             data = exc.revert_data
-            raise (self.abi.decode_revert(data) if data is not None else TransactionError(exc.message)) from exc
+            raise (
+                self.abi.decode_revert(data) if data is not None else TransactionError(exc.message)
+            ) from exc
         return codec.decode_output(bytes.fromhex(result[2:]))
 
     def participant(self, account: str) -> Participant:
@@ -117,21 +140,24 @@ class RegistryClient:
         codec = self.abi.function(name)
         return sender.send(self.address, codec.encode_call(args), gas=gas)
 
-    def register_participant(self, sender: TransactionSender, account: str, organisation: int,
-                             roles: int) -> Receipt:
+    def register_participant(
+        self, sender: TransactionSender, account: str, organisation: int, roles: int
+    ) -> Receipt:
         return self.send(sender, "registerParticipant", account, organisation, roles)
 
     def register_project(self, sender: TransactionSender, owner: str, metadata_hash: bytes) -> int:
         receipt = self.send(sender, "registerProject", owner, metadata_hash)
         return int(self.event(receipt, "ProjectRegistered").args["projectId"])
 
-    def issue(self, sender: TransactionSender, statement: VerificationStatement,
-              signature: Signature) -> tuple[int, Receipt]:
+    def issue(
+        self, sender: TransactionSender, statement: VerificationStatement, signature: Signature
+    ) -> tuple[int, Receipt]:
         receipt = self.send(sender, "issue", statement.as_tuple(), *signature.as_tuple())
         return int(self.event(receipt, "BatchIssued").args["batchId"]), receipt
 
-    def transfer(self, sender: TransactionSender, batch_id: int, to: str, amount: int,
-                 deal_ref: bytes = ZERO32) -> Receipt:
+    def transfer(
+        self, sender: TransactionSender, batch_id: int, to: str, amount: int, deal_ref: bytes = ZERO32
+    ) -> Receipt:
         return self.send(sender, "transfer", batch_id, to, amount, deal_ref)
 
     def retire(self, sender: TransactionSender, request: RetirementRequest) -> tuple[int, Receipt]:

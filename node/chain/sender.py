@@ -9,7 +9,7 @@ estimating are decoded into the contract's named errors before anything is sent.
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -37,8 +37,8 @@ class Receipt:
 class NonceManager:
     """Hands out consecutive nonces; resynchronises from the chain after a failed send."""
 
-    _registry: dict[tuple[str, str], "NonceManager"] = {}
-    _registry_lock = threading.Lock()
+    _registry: ClassVar[dict[tuple[str, str], "NonceManager"]] = {}
+    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -51,6 +51,15 @@ class NonceManager:
             if key not in cls._registry:
                 cls._registry[key] = cls()
             return cls._registry[key]
+
+    @classmethod
+    def forget(cls, url: str) -> None:
+        """Drops every cached nonce for an endpoint: after a reorg or a chain revert they may be wrong."""
+        with cls._registry_lock:
+            for (manager_url, _), manager in cls._registry.items():
+                if manager_url == url:
+                    with manager.lock:
+                        manager.reset()
 
     def next(self, rpc: RpcClient, address: str) -> int:
         """Must be called holding `lock`."""
@@ -165,4 +174,6 @@ class TransactionSender:
             self.rpc.call("eth_call", call, hex(receipt.block_number - 1))
         except RpcError as exc:
             return self._translate(exc)
-        return TransactionError(f"transaction {receipt.tx_hash} failed (status 0, gas used {receipt.gas_used})")
+        return TransactionError(
+            f"transaction {receipt.tx_hash} failed (status 0, gas used {receipt.gas_used})"
+        )

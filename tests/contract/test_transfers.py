@@ -1,0 +1,133 @@
+"""Transfers: part of a batch between registered, unfrozen participants, with a deal reference."""
+
+from eth_account import Account
+
+from tests.support import assert_refused, issued_batch
+
+DEAL = bytes.fromhex("d1" * 32)
+
+
+def test_moves_units_and_records_the_deal_reference(net):
+    _, batch = issued_batch(net)
+    receipt = net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 300_000_000, DEAL)
+    assert net.registry.balance_of(net.address("owner"), batch) == 600_000_000
+    assert net.registry.balance_of(net.address("buyer"), batch) == 300_000_000
+    event = net.registry.event(receipt, "CertificateTransferred")
+    assert event.args == {
+        "batchId": batch,
+        "from": net.address("owner"),
+        "to": net.address("buyer"),
+        "amount": 300_000_000,
+        "dealRef": DEAL,
+    }
+
+
+def test_a_holder_can_pass_on_everything_it_holds(net):
+    _, batch = issued_batch(net)
+    net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 900_000_000, DEAL)
+    net.registry.transfer(net.senders["buyer"], batch, net.address("buyer2"), 900_000_000, DEAL)
+    assert net.registry.balance_of(net.address("buyer"), batch) == 0
+    assert net.registry.balance_of(net.address("buyer2"), batch) == 900_000_000
+
+
+def test_refuses_an_unregistered_recipient(net):
+    _, batch = issued_batch(net)
+    stranger = Account.create().address
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.senders["owner"], batch, stranger, 1, DEAL),
+        "ParticipantNotRegistered",
+        stranger,
+        batches=[batch],
+    )
+
+
+def test_refuses_an_unregistered_sender(net):
+    _, batch = issued_batch(net)
+    stranger = Account.create()
+    if net.senders["admin"].gas_mode == "eip1559":
+        net.rpc.call("anvil_setBalance", stranger.address, hex(10**20))
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.sender(stranger), batch, net.address("buyer"), 1, DEAL),
+        "ParticipantNotRegistered",
+        stranger.address,
+        batches=[batch],
+    )
+
+
+def test_refuses_a_frozen_sender_or_recipient(net):
+    _, batch = issued_batch(net)
+    for frozen in ("owner", "buyer"):
+        net.registry.send(net.senders["regulator"], "setAccountFrozen", net.address(frozen), True, DEAL)
+        assert_refused(
+            net,
+            lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1, DEAL),
+            "AccountFrozen",
+            net.address(frozen),
+            batches=[batch],
+        )
+        net.registry.send(net.senders["regulator"], "setAccountFrozen", net.address(frozen), False, DEAL)
+
+
+def test_refuses_a_frozen_or_revoked_batch(net):
+    _, batch = issued_batch(net)
+    net.registry.send(net.senders["regulator"], "freezeBatch", batch, DEAL)
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1, DEAL),
+        "BatchFrozen",
+        batch,
+        batches=[batch],
+    )
+    net.registry.send(net.senders["regulator"], "revokeBatch", batch, DEAL)
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1, DEAL),
+        "BatchRevoked",
+        batch,
+        batches=[batch],
+    )
+
+
+def test_refuses_more_than_the_balance(net):
+    _, batch = issued_batch(net)
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 900_000_001, DEAL),
+        "InsufficientBalance",
+        net.address("owner"),
+        batch,
+        900_000_000,
+        900_000_001,
+        batches=[batch],
+    )
+
+
+def test_refuses_zero_and_self_transfers(net):
+    _, batch = issued_batch(net)
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 0, DEAL),
+        "ZeroAmount",
+        batches=[batch],
+    )
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("owner"), 1, DEAL),
+        "SelfTransfer",
+        net.address("owner"),
+        batches=[batch],
+    )
+
+
+def test_refuses_a_batch_that_was_never_issued(net):
+    assert_refused(
+        net,
+        lambda: net.registry.transfer(net.senders["owner"], 12345, net.address("buyer"), 1, DEAL),
+        "InsufficientBalance",
+        net.address("owner"),
+        12345,
+        0,
+        1,
+    )
