@@ -16,6 +16,7 @@ from types import TracebackType
 import httpx
 
 from node.errors import ChainUnavailable
+from node.settings import Settings
 
 # anvil's documented default mnemonic; its accounts exist only on a local development chain.
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -105,6 +106,8 @@ class AnvilProcess:
             raise ChainUnavailable(f"anvil not found at {self.config.binary}: run the setup (npm install)")
         if self.config.state_file is not None:
             self.config.state_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.config.log_file:
+            self.config.log_file.parent.mkdir(parents=True, exist_ok=True)
         out = open(self.config.log_file, "ab") if self.config.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(self.config.command(), stdout=out, stderr=subprocess.STDOUT)
@@ -141,3 +144,16 @@ class AnvilProcess:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def local_chain_config(settings: Settings) -> AnvilConfig:
+    """The node's own anvil: loopback, state kept under <home>/chain, log under <home>/logs."""
+    return AnvilConfig(
+        binary=anvil_binary(settings.project_root),
+        host=settings.anvil_host,
+        port=settings.anvil_port,
+        chain_id=settings.chain_id,
+        state_file=settings.chain_state_file,
+        besu_style=settings.gas_mode == "legacy" and settings.gas_price_wei == 0,
+        log_file=settings.logs_dir / "anvil.log",
+    )

@@ -65,6 +65,10 @@ class Keystore:
     def ensure(self, name: str) -> str:
         return self.address(name) if self.path(name).is_file() else self.create(name)
 
+    def load_or_create(self, name: str) -> LocalAccount:
+        self.ensure(name)
+        return self.load(name)
+
     def load(self, name: str) -> LocalAccount:
         path = self.path(name)
         try:

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from node.chain.devnet import DevNetwork
 from node.chain.sender import NonceManager
 from node.errors import ContractRevert
-from tests.support import DAY, YEAR, chain_now, issue, new_project, retirement, statement
+from tests.support import YEAR, chain_now, issue, new_project, retirement, statement
 
 HOLDERS = ["owner", "buyer", "buyer2", "buffer"]
 REASON = b"\x01" * 32

@@ -1,0 +1,129 @@
+"""`sinknode`: the node's command line. Thin: each command calls one function of the package."""
+
+import json
+import signal
+import threading
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from node.chain.anvil import AnvilProcess, local_chain_config
+from node.chain.deploy import ensure_deployed, source_matches_chain
+from node.chain.keystore import Keystore
+from node.errors import ChainUnavailable, SinkError
+from node.settings import Settings, load_settings
+
+app = typer.Typer(no_args_is_help=True, help="sinkledger node: garden carbon-sink certificates on a ledger")
+chain_app = typer.Typer(no_args_is_help=True, help="the local development chain")
+keys_app = typer.Typer(no_args_is_help=True, help="encrypted account keystores under <home>/keys")
+app.add_typer(chain_app, name="chain")
+app.add_typer(keys_app, name="keys")
+console = Console(soft_wrap=True)
+
+
+def _wait_for_signal() -> None:
+    """Blocks until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+
+
+def _run_local_chain(settings: Settings, then: Callable[[], None] | None = None) -> None:
+    if not settings.manages_local_chain:
+        raise ChainUnavailable(f"SINKNODE_RPC_URL is set ({settings.rpc_url}): this node uses that chain")
+    config = local_chain_config(settings)
+    existed = config.state_file is not None and config.state_file.is_file()
+    with AnvilProcess(config) as anvil:
+        state = "resumed from" if existed else "new, state kept in"
+        console.print(f"chain {settings.chain_id} at {anvil.url} ({state} {config.state_file})")
+        if then is not None:
+            then()
+        console.print("running; Ctrl-C or SIGTERM stops it")
+        _wait_for_signal()
+        console.print("stopping: the chain state is saved")
+
+
+@chain_app.command("up")
+def chain_up() -> None:
+    """Starts the local anvil chain in the foreground; its state persists under the data directory."""
+    _run_local_chain(load_settings())
+
+
+@app.command()
+def deploy(
+    force: Annotated[bool, typer.Option(help="deploy again even if the manifest matches")] = False,
+) -> None:
+    """Compiles and deploys the registry, then writes the deployment manifest."""
+    settings = load_settings()
+    manifest, created = ensure_deployed(settings, force=force)
+    verb = "deployed" if created else "already deployed"
+    console.print(
+        f"SinkRegistry {verb} at {manifest.registry.address} (block {manifest.registry.deploy_block})"
+    )
+    console.print(f"manifest: {settings.manifest_path}")
+
+
+@app.command()
+def up() -> None:
+    """The main job: local chain (unless SINKNODE_RPC_URL is set) and deployment, until stopped."""
+    settings = load_settings()
+
+    def deploy_now() -> None:
+        manifest, created = ensure_deployed(settings)
+        verb = "deployed" if created else "found"
+        console.print(
+            f"SinkRegistry {verb} at {manifest.registry.address}; manifest {settings.manifest_path}"
+        )
+
+    if settings.manages_local_chain:
+        _run_local_chain(settings, deploy_now)
+    else:
+        deploy_now()
+        _wait_for_signal()
+
+
+@app.command()
+def verify() -> None:
+    """Rebuilds contracts/ from source and checks that the chain runs exactly that code."""
+    same, address = source_matches_chain(load_settings())
+    if not same:
+        console.print(f"[red]the code at {address} is NOT the code built from contracts/[/red]")
+        raise typer.Exit(1)
+    console.print(f"the code at {address} is the code built from contracts/")
+
+
+@app.command()
+def config() -> None:
+    """Prints the effective settings, secrets masked."""
+    console.print_json(json.dumps(load_settings().masked()))
+
+
+@keys_app.command("new")
+def keys_new(name: str) -> None:
+    """Creates a new encrypted account keystore."""
+    address = Keystore.from_settings(load_settings()).create(name)
+    console.print(f"{name}: {address}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """Lists keystores with their addresses (never their keys)."""
+    keystore = Keystore.from_settings(load_settings())
+    for name in keystore.names():
+        console.print(f"{name}: {keystore.address(name)}")
+
+
+def main() -> None:
+    try:
+        app()
+    except SinkError as error:
+        console.print(f"[red]error[/red] [{error.code}]: {error.message}")
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""The CLI as a user runs it: a chain that survives restarts, a deployment the node can check."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from node.chain.anvil import free_port, wait_for_rpc
+from node.chain.manifest import check_against_chain, load_manifest
+from node.chain.rpc import RpcClient
+from node.settings import PROJECT_ROOT
+
+SINKNODE = [sys.executable, "-m", "node.cli"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "SINKNODE_HOME": str(tmp_path / "home"),
+        "SINKNODE_ANVIL_PORT": str(free_port()),
+        "SINKNODE_KEYSTORE_SCRYPT_N": "1024",
+    }
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SINKNODE, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180
+    )
+
+
+class Chain:
+    """`sinknode chain up` as a child process, always stopped by PID."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.url = f"http://127.0.0.1:{env['SINKNODE_ANVIL_PORT']}"
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [*SINKNODE, "chain", "up"],
+            env=self.env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_for_rpc(self.url, timeout_s=30)
+
+    def stop(self) -> str:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        output, _ = self.process.communicate(timeout=30)
+        assert self.process.returncode == 0, output
+        self.process = None
+        return output
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+        if self.process is not None:
+            self.process.communicate(timeout=10)  # reaps it and closes its pipe
+
+
+@pytest.fixture
+def chain(env: dict[str, str]) -> Iterator[Chain]:
+    handle = Chain(env)
+    try:
+        yield handle
+    finally:
+        handle.kill()
+
+
+def test_chain_state_and_deployment_survive_a_restart(env, chain):
+    chain.start()
+    deployed = run(env, "deploy")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    assert "deployed at" in deployed.stdout
+    manifest = load_manifest(Path(env["SINKNODE_HOME"]) / "deployment.json")
+    with RpcClient(chain.url) as rpc:
+        blocks = rpc.block_number()
+    assert "state is saved" in chain.stop()
+
+    chain.start()
+    with RpcClient(chain.url) as rpc:
+        assert rpc.block_number() == blocks
+        check_against_chain(manifest, rpc)
+    again = run(env, "deploy")
+    assert again.returncode == 0 and "already deployed" in again.stdout
+    verified = run(env, "verify")
+    assert verified.returncode == 0 and "is the code built from contracts/" in verified.stdout
+    chain.stop()
+
+
+def test_the_manifest_records_what_the_node_needs(env, chain):
+    chain.start()
+    assert run(env, "deploy").returncode == 0
+    data = json.loads((Path(env["SINKNODE_HOME"]) / "deployment.json").read_text())
+    assert data["chain_id"] == 31337
+    registry = data["contracts"]["SinkRegistry"]
+    assert {"address", "deploy_block", "deploy_tx", "abi_sha256", "runtime_sha256", "abi"} <= registry.keys()
+    assert data["compiler"]["version"].startswith("0.8.30")
+    keys = run(env, "keys", "list").stdout
+    assert data["admin"] in keys and data["buffer_account"] in keys
+
+
+def test_deploy_without_a_chain_fails_with_a_named_error(env):
+    result = run(env, "deploy")
+    assert result.returncode == 1
+    assert "chain_unavailable" in result.stdout
+
+
+def test_config_masks_secrets(env):
+    result = run({**env, "SINKNODE_KEYSTORE_PASSWORD": "hunter2-secret"}, "config")
+    assert result.returncode == 0
+    assert "hunter2-secret" not in result.stdout
+    assert json.loads(result.stdout)["keystore_password"] == "********"
