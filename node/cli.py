@@ -121,7 +121,7 @@ def main() -> None:
     try:
         app()
     except SinkError as error:
-        console.print(f"[red]error[/red] [{error.code}]: {error.message}")
+        console.print(f"error [{error.code}]: {error.message}", markup=False, style="red")
         raise SystemExit(1) from None
 
 
