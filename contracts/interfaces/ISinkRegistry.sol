@@ -153,6 +153,7 @@ interface ISinkRegistryErrors is ISinkRegistryTypes {
     error SeparationOfDuties(address account, uint32 organisation);
 
     error ZeroAmount();
+    error QuantityTooLarge(uint256 quantity, uint256 max);
     error SelfTransfer(address account);
     error InsufficientBalance(address account, uint256 batchId, uint256 balance, uint256 needed);
     error BatchNotFound(uint256 batchId);
@@ -212,6 +213,7 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
      * - caller is an unfrozen issuer and the registry is not paused;
      * - the statement is unexpired, its period has ended and starts at or after the end of the
      *   project's last issued period, its verification digest and evidence root were never used;
+ *   its quantity is not zero and fits in 128 bits;
      * - the signer is an unfrozen verifier other than the caller;
      * - neither the signer's nor the caller's organisation is the project owner's.
      *

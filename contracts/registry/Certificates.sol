@@ -19,6 +19,8 @@ abstract contract Certificates is Projects, EIP712 {
         "bytes32 evidenceRoot,bytes32 methodologyId,uint256 expiry,uint256 nonce)"
     );
     uint256 private constant _BPS = 10_000;
+    /// @dev Far above any real batch (3.4e32 t), and low enough that share arithmetic never overflows.
+    uint256 public constant MAX_BATCH_QUANTITY = type(uint128).max;
 
     mapping(uint256 batchId => mapping(address account => uint256)) private _balances;
     mapping(uint256 batchId => BatchStatus) internal _batchStatus;
@@ -154,6 +156,7 @@ abstract contract Certificates is Projects, EIP712 {
         // Ex-post only: a period's sink is issued once it has been measured, never in advance.
         if (statement.periodEnd > block.timestamp) revert PeriodNotEnded(statement.periodEnd, block.timestamp);
         if (statement.quantity == 0) revert ZeroAmount();
+        if (statement.quantity > MAX_BATCH_QUANTITY) revert QuantityTooLarge(statement.quantity, MAX_BATCH_QUANTITY);
     }
 
     /// @dev Neither the verifier nor the issuer may belong to the owner's organisation, nor be one account.

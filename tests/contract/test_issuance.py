@@ -155,6 +155,17 @@ def test_refuses_a_zero_quantity(net):
     assert_refused(net, lambda: issue(net, statement(net, project, quantity=0)), "ZeroAmount")
 
 
+def test_refuses_a_quantity_beyond_128_bits(net):
+    project = new_project(net)
+    assert_refused(
+        net,
+        lambda: issue(net, statement(net, project, quantity=2**128)),
+        "QuantityTooLarge",
+        2**128,
+        2**128 - 1,
+    )
+
+
 def test_refuses_an_unknown_or_suspended_project(net):
     assert_refused(net, lambda: issue(net, statement(net, 999)), "ProjectNotFound", 999)
     project = new_project(net)
