@@ -113,3 +113,8 @@ def assert_refused(
         assert refused.value.values == tuple(a.lower() if isinstance(a, str) else a for a in args)
     assert fingerprint(net, batches) == before
     return refused.value
+
+
+def regulate(net: DevNetwork, measure: str, *args: Any) -> Any:
+    """A regulator's measure, e.g. regulate(net, "freezeBatch", batch, reason)."""
+    return net.registry.send(net.senders["regulator"], measure, *args)

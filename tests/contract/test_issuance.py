@@ -13,6 +13,7 @@ from tests.support import (
     fresh_root,
     issue,
     new_project,
+    regulate,
     statement,
 )
 
@@ -169,7 +170,7 @@ def test_refuses_a_quantity_beyond_128_bits(net):
 def test_refuses_an_unknown_or_suspended_project(net):
     assert_refused(net, lambda: issue(net, statement(net, 999)), "ProjectNotFound", 999)
     project = new_project(net)
-    net.registry.send(net.senders["regulator"], "setProjectStatus", project, 2, b"\x00" * 32)
+    regulate(net, "setProjectStatus", project, 2, b"\x00" * 32)
     assert_refused(net, lambda: issue(net, statement(net, project)), "ProjectNotActive", project, 2)
 
 
@@ -223,7 +224,7 @@ def test_refuses_an_issuer_issuing_on_its_own_signature(net):
 def test_refuses_a_frozen_verifier_issuer_or_owner(net):
     project = new_project(net)
     for name in ("verifier", "issuer", "owner"):
-        net.registry.send(net.senders["regulator"], "setAccountFrozen", net.address(name), True, b"\x01" * 32)
+        regulate(net, "setAccountFrozen", net.address(name), True, b"\x01" * 32)
         assert_refused(net, lambda: issue(net, statement(net, project)), "AccountFrozen", net.address(name))
         net.registry.send(
             net.senders["regulator"], "setAccountFrozen", net.address(name), False, b"\x02" * 32

@@ -14,7 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from node.chain.devnet import DevNetwork
 from node.chain.sender import NonceManager
 from node.errors import ContractRevert
-from tests.support import YEAR, chain_now, issue, new_project, retirement, statement
+from tests.support import YEAR, chain_now, issue, new_project, regulate, retirement, statement
 
 HOLDERS = ["owner", "buyer", "buyer2", "buffer"]
 REASON = b"\x01" * 32
@@ -141,7 +141,7 @@ def make_machine(net: DevNetwork) -> type[RuleBasedStateMachine]:
                 error = "BatchStatusUnchanged"
             else:
                 error = None
-            self.expect(lambda: net.registry.send(net.senders["regulator"], measure, batch, REASON), error)
+            self.expect(lambda: regulate(net, measure, batch, REASON), error)
             if error is None:
                 self.model.status[batch] = target[1]
 

@@ -2,9 +2,13 @@
 
 from eth_account import Account
 
-from tests.support import assert_refused, issued_batch
+from tests.support import assert_refused, issued_batch, regulate
 
 DEAL = bytes.fromhex("d1" * 32)
+
+
+def send_from_owner(net, batch: int, amount: int, to: str = "buyer"):
+    return lambda: net.registry.transfer(net.senders["owner"], batch, net.address(to), amount, DEAL)
 
 
 def test_moves_units_and_records_the_deal_reference(net):
@@ -59,31 +63,31 @@ def test_refuses_an_unregistered_sender(net):
 def test_refuses_a_frozen_sender_or_recipient(net):
     _, batch = issued_batch(net)
     for frozen in ("owner", "buyer"):
-        net.registry.send(net.senders["regulator"], "setAccountFrozen", net.address(frozen), True, DEAL)
+        regulate(net, "setAccountFrozen", net.address(frozen), True, DEAL)
         assert_refused(
             net,
-            lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1, DEAL),
+            send_from_owner(net, batch, 1),
             "AccountFrozen",
             net.address(frozen),
             batches=[batch],
         )
-        net.registry.send(net.senders["regulator"], "setAccountFrozen", net.address(frozen), False, DEAL)
+        regulate(net, "setAccountFrozen", net.address(frozen), False, DEAL)
 
 
 def test_refuses_a_frozen_or_revoked_batch(net):
     _, batch = issued_batch(net)
-    net.registry.send(net.senders["regulator"], "freezeBatch", batch, DEAL)
+    regulate(net, "freezeBatch", batch, DEAL)
     assert_refused(
         net,
-        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1, DEAL),
+        send_from_owner(net, batch, 1),
         "BatchFrozen",
         batch,
         batches=[batch],
     )
-    net.registry.send(net.senders["regulator"], "revokeBatch", batch, DEAL)
+    regulate(net, "revokeBatch", batch, DEAL)
     assert_refused(
         net,
-        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1, DEAL),
+        send_from_owner(net, batch, 1),
         "BatchRevoked",
         batch,
         batches=[batch],
@@ -94,7 +98,7 @@ def test_refuses_more_than_the_balance(net):
     _, batch = issued_batch(net)
     assert_refused(
         net,
-        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 900_000_001, DEAL),
+        send_from_owner(net, batch, 900_000_001),
         "InsufficientBalance",
         net.address("owner"),
         batch,
@@ -108,7 +112,7 @@ def test_refuses_zero_and_self_transfers(net):
     _, batch = issued_batch(net)
     assert_refused(
         net,
-        lambda: net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 0, DEAL),
+        send_from_owner(net, batch, 0),
         "ZeroAmount",
         batches=[batch],
     )
@@ -131,3 +135,17 @@ def test_refuses_a_batch_that_was_never_issued(net):
         0,
         1,
     )
+
+
+def test_transactions_are_signed_locally_in_the_configured_form(net, chain_mode):
+    """Besu-style: type-0 transactions at gas price zero from keys that hold no ether at all."""
+    _, batch = issued_batch(net)
+    receipt = net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1, DEAL)
+    tx = net.rpc.call("eth_getTransactionByHash", receipt.tx_hash)
+    if chain_mode == "besu":
+        assert (tx["type"], int(tx["gasPrice"], 16)) == ("0x0", 0)
+        assert int(net.rpc.call("eth_getBalance", net.address("owner"), "latest"), 16) == 0
+    else:
+        assert tx["type"] == "0x2"
+    # The node never relies on an account unlocked in the chain node.
+    assert net.address("owner") not in [account.lower() for account in net.rpc.call("eth_accounts")]
