@@ -3,6 +3,7 @@
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Annotated
 
@@ -12,7 +13,9 @@ from rich.console import Console
 from node.chain.anvil import AnvilProcess, local_chain_config
 from node.chain.deploy import ensure_deployed, source_matches_chain
 from node.chain.keystore import Keystore
+from node.chain.manifest import load_manifest
 from node.errors import ChainUnavailable, SinkError
+from node.index.follower import Indexer, Progress
 from node.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="sinkledger node: garden carbon-sink certificates on a ledger")
@@ -61,29 +64,96 @@ def deploy(
     settings = load_settings()
     manifest, created = ensure_deployed(settings, force=force)
     verb = "deployed" if created else "already deployed"
-    console.print(
-        f"SinkRegistry {verb} at {manifest.registry.address} (block {manifest.registry.deploy_block})"
-    )
+    console.print(f"SinkRegistry {verb} at {manifest.registry.address} (block {manifest.registry.deploy_block})")
     console.print(f"manifest: {settings.manifest_path}")
 
 
 @app.command()
 def up() -> None:
-    """The main job: local chain (unless SINKNODE_RPC_URL is set) and deployment, until stopped."""
+    """The main job: local chain (unless SINKNODE_RPC_URL is set), deployment and the indexer, until stopped."""
     settings = load_settings()
 
-    def deploy_now() -> None:
+    stop = threading.Event()
+    workers: list[threading.Thread] = []
+
+    def deploy_and_index() -> None:
         manifest, created = ensure_deployed(settings)
         verb = "deployed" if created else "found"
-        console.print(
-            f"SinkRegistry {verb} at {manifest.registry.address}; manifest {settings.manifest_path}"
-        )
+        console.print(f"SinkRegistry {verb} at {manifest.registry.address}; manifest {settings.manifest_path}")
+        indexer = _open_indexer(settings)
 
-    if settings.manages_local_chain:
-        _run_local_chain(settings, deploy_now)
-    else:
-        deploy_now()
-        _wait_for_signal()
+        def run() -> None:
+            try:
+                indexer.follow(stop, poll_s=settings.index_poll_s)
+            finally:
+                indexer.close()
+
+        workers.append(threading.Thread(target=run, name="indexer", daemon=True))
+        workers[-1].start()
+        console.print(f"indexing into {settings.index_path}")
+
+    try:
+        if settings.manages_local_chain:
+            _run_local_chain(settings, deploy_and_index)
+        else:
+            deploy_and_index()
+            _wait_for_signal()
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+
+
+def _open_indexer(settings: Settings) -> Indexer:
+    manifest = load_manifest(settings.manifest_path)
+    return Indexer(
+        settings.effective_rpc_url,
+        manifest,
+        settings.index_path,
+        confirmations=settings.confirmations,
+        max_range=settings.index_range_blocks,
+        timezone=settings.aggregate_timezone,
+    )
+
+
+def _show_progress(progress: Progress) -> None:
+    console.print(
+        f"block {progress.last_block}/{progress.head}  events {progress.events}  "
+        f"{progress.events_per_s:,.0f} events/s  lag {progress.lag}  reorgs {progress.reorgs}",
+        highlight=False,
+    )
+
+
+@app.command()
+def index(
+    once: Annotated[bool, typer.Option(help="index up to the head, then exit")] = False,
+    quiet: Annotated[bool, typer.Option(help="no progress lines")] = False,
+) -> None:
+    """Mirrors the registry's events into the SQLite index, following the chain until stopped."""
+    settings = load_settings()
+    indexer = _open_indexer(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    last_shown = [0.0]
+
+    def progress(p: Progress) -> None:
+        now = time.monotonic()
+        if not quiet and (now - last_shown[0] >= 1.0 or p.lag == 0):
+            last_shown[0] = now
+            _show_progress(p)
+
+    try:
+        if once:
+            checkpoint = indexer.sync(stop=stop, progress=progress)
+        else:
+            indexer.follow(stop, progress, poll_s=settings.index_poll_s)
+            checkpoint = indexer.checkpoint
+    finally:
+        indexer.close()
+    console.print(
+        f"indexed to block {checkpoint.last_block}: {checkpoint.event_count} events, digest {checkpoint.digest}"
+    )
 
 
 @app.command()

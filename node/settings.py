@@ -28,10 +28,14 @@ class Settings(BaseSettings):
     keystore_scrypt_n: int = Field(default=2**18, ge=2**10, description="scrypt cost of new keystores")
     organisation: int = Field(default=1, ge=1, description="organisation id of this node's operator")
     buffer_share_bps: int = Field(default=1000, ge=0, le=10_000, description="buffer share of each issuance")
-    solc_binary: Path | None = Field(
-        default=None, description="a native solc; unset means solc-js via the shim"
-    )
+    solc_binary: Path | None = Field(default=None, description="a native solc; unset means solc-js via the shim")
     project_root: Path = PROJECT_ROOT
+    confirmations: int = Field(default=0, ge=0, description="blocks behind the head the index stays")
+    index_range_blocks: int = Field(default=500, ge=1, description="largest eth_getLogs block range")
+    index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
+    aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")
+    evidence_key: SecretStr | None = Field(default=None, description="AES-256 key (hex) encrypting evidence")
+    evidence_key_file: Path | None = Field(default=None, description="file holding the evidence key (hex)")
 
     @property
     def chain_dir(self) -> Path:
@@ -52,6 +56,14 @@ class Settings(BaseSettings):
     @property
     def manifest_path(self) -> Path:
         return self.home / "deployment.json"
+
+    @property
+    def index_path(self) -> Path:
+        return self.home / "index.sqlite"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.home / "evidence"
 
     @property
     def logs_dir(self) -> Path:

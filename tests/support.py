@@ -55,9 +55,7 @@ def new_project(net: DevNetwork, owner: str = "owner") -> int:
     return net.registry.register_project(net.senders[owner], net.address(owner), b"\x42" * 32)
 
 
-def issue(
-    net: DevNetwork, st: VerificationStatement, *, verifier: str = "verifier", issuer: str = "issuer"
-) -> int:
+def issue(net: DevNetwork, st: VerificationStatement, *, verifier: str = "verifier", issuer: str = "issuer") -> int:
     signature = sign_verification(net.accounts[verifier], net.registry.domain(), st)
     batch_id, _ = net.registry.issue(net.senders[issuer], st, signature)
     return batch_id

@@ -213,7 +213,7 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
      * - caller is an unfrozen issuer and the registry is not paused;
      * - the statement is unexpired, its period has ended and starts at or after the end of the
      *   project's last issued period, its verification digest and evidence root were never used;
- *   its quantity is not zero and fits in 128 bits;
+ *   its quantity is not zero and at most 2^63 - 1;
      * - the signer is an unfrozen verifier other than the caller;
      * - neither the signer's nor the caller's organisation is the project owner's.
      *

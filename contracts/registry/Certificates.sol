@@ -19,8 +19,9 @@ abstract contract Certificates is Projects, EIP712 {
         "bytes32 evidenceRoot,bytes32 methodologyId,uint256 expiry,uint256 nonce)"
     );
     uint256 private constant _BPS = 10_000;
-    /// @dev Far above any real batch (3.4e32 t), and low enough that share arithmetic never overflows.
-    uint256 public constant MAX_BATCH_QUANTITY = type(uint128).max;
+    /// @dev 9.2 trillion tonnes: far above any real batch, and every amount of a batch then fits the
+    /// signed 64-bit integers of the node's index (and share arithmetic can never overflow).
+    uint256 public constant MAX_BATCH_QUANTITY = uint256(uint64(type(int64).max));
 
     mapping(uint256 batchId => mapping(address account => uint256)) private _balances;
     mapping(uint256 batchId => BatchStatus) internal _batchStatus;

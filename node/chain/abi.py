@@ -116,9 +116,7 @@ class ContractAbi:
                 )
                 self.events[event.topic0] = event
                 self.events_by_name[event.name] = event
-        self.constructor_types = tuple(
-            abi_type(p) for e in abi if e.get("type") == "constructor" for p in e["inputs"]
-        )
+        self.constructor_types = tuple(abi_type(p) for e in abi if e.get("type") == "constructor" for p in e["inputs"])
 
     def function(self, name: str) -> FunctionCodec:
         try:

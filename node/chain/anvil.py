@@ -140,9 +140,7 @@ class AnvilProcess:
     def __enter__(self) -> "AnvilProcess":
         return self.start() if self.process is None else self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.stop()
 
 

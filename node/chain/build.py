@@ -101,9 +101,7 @@ def compile_contracts(settings: Settings) -> BuildOutput:
     root = settings.project_root
     config = compiler_config(root)
     solc_input = standard_input(root)
-    input_hash = hashlib.sha256(
-        json.dumps([config["version"], solc_input], sort_keys=True).encode()
-    ).hexdigest()
+    input_hash = hashlib.sha256(json.dumps([config["version"], solc_input], sort_keys=True).encode()).hexdigest()
     cache = settings.build_dir / f"{input_hash[:16]}.json"
     if cache.is_file():
         output = json.loads(cache.read_text())

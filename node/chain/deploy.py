@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from eth_abi import encode
 
 from node.chain.abi import ContractAbi
-from node.chain.build import BuildOutput, compile_contracts, mask_immutables
+from node.chain.build import MAIN_CONTRACT, BuildOutput, compile_contracts, mask_immutables
 from node.chain.keystore import Keystore
 from node.chain.manifest import (
     CompilerInfo,
@@ -29,13 +29,12 @@ def deploy_registry(
     organisation: int,
     buffer_account: str,
     buffer_share_bps: int,
+    contract: str = MAIN_CONTRACT,
 ) -> DeploymentManifest:
-    """Deploys SinkRegistry with the sender as admin; the buffer account is registered with it."""
-    artifact = build.registry
+    """Deploys SinkRegistry (or a test harness of it) with the sender as admin and the buffer account."""
+    artifact = build.contracts[contract]
     abi = ContractAbi(artifact.abi)
-    args = encode(
-        list(abi.constructor_types), [sender.address, organisation, buffer_account, buffer_share_bps]
-    )
+    args = encode(list(abi.constructor_types), [sender.address, organisation, buffer_account, buffer_share_bps])
     sender.abi = abi
     receipt = sender.send(None, artifact.bytecode + args)
     address = receipt.raw.get("contractAddress")
@@ -55,6 +54,7 @@ def deploy_registry(
         ),
         contracts={
             "SinkRegistry": ContractDeployment(
+                name=contract,
                 address=address.lower(),
                 deploy_tx=receipt.tx_hash,
                 deploy_block=receipt.block_number,
@@ -108,9 +108,7 @@ def _fund_if_dev_chain(rpc: RpcClient, address: str) -> None:
     if int(rpc.call("eth_getBalance", address, "latest"), 16) > 0:
         return
     if "anvil" not in rpc.client_version().lower():
-        raise ConfigError(
-            f"{address} has no ether to pay gas: fund it, or use gas_mode=legacy on a free-gas chain"
-        )
+        raise ConfigError(f"{address} has no ether to pay gas: fund it, or use gas_mode=legacy on a free-gas chain")
     rpc.call("anvil_setBalance", address, hex(10**21))
 
 

@@ -70,6 +70,7 @@ def start_devnet(
     buffer_share_bps: int = 1000,
     timeout_s: float = 30.0,
     fund_accounts: bool = True,
+    contract: str = "SinkRegistry",
 ) -> DevNetwork:
     """Deploys and registers the cast; on a free-gas (Besu-style) chain, pass fund_accounts=False."""
     chain_id = rpc.chain_id()
@@ -95,6 +96,7 @@ def start_devnet(
         organisation=CAST["admin"][0],
         buffer_account=str(accounts["buffer"].address),
         buffer_share_bps=buffer_share_bps,
+        contract=contract,
     )
     registry = RegistryClient(rpc, manifest.registry_abi(), manifest.registry.address)
     for sender in senders.values():

@@ -24,6 +24,7 @@ def code_hash(code: bytes) -> str:
 
 
 class ContractDeployment(BaseModel):
+    name: str = "SinkRegistry"  # the deployed contract (a test harness in tests and benchmarks)
     address: str
     deploy_tx: str
     deploy_block: int
@@ -80,8 +81,6 @@ def check_against_chain(manifest: DeploymentManifest, rpc: RpcClient) -> None:
     registry = manifest.registry
     code = rpc.get_code(registry.address)
     if not code:
-        raise DeploymentError(
-            f"no contract at {registry.address}: the chain was reset; run `sinknode deploy`"
-        )
+        raise DeploymentError(f"no contract at {registry.address}: the chain was reset; run `sinknode deploy`")
     if code_hash(mask_immutables(code, registry.immutable_references)) != registry.runtime_sha256:
         raise DeploymentError(f"the code at {registry.address} is not the code the manifest records")

@@ -109,9 +109,7 @@ class RegistryClient:
             result = self.rpc.call("eth_call", request, block)
         except RpcError as exc:
             data = exc.revert_data
-            raise (
-                self.abi.decode_revert(data) if data is not None else TransactionError(exc.message)
-            ) from exc
+            raise (self.abi.decode_revert(data) if data is not None else TransactionError(exc.message)) from exc
         return codec.decode_output(bytes.fromhex(result[2:]))
 
     def participant(self, account: str) -> Participant:
@@ -140,9 +138,7 @@ class RegistryClient:
         codec = self.abi.function(name)
         return sender.send(self.address, codec.encode_call(args), gas=gas)
 
-    def register_participant(
-        self, sender: TransactionSender, account: str, organisation: int, roles: int
-    ) -> Receipt:
+    def register_participant(self, sender: TransactionSender, account: str, organisation: int, roles: int) -> Receipt:
         return self.send(sender, "registerParticipant", account, organisation, roles)
 
     def register_project(self, sender: TransactionSender, owner: str, metadata_hash: bytes) -> int:

@@ -174,6 +174,4 @@ class TransactionSender:
             self.rpc.call("eth_call", call, hex(receipt.block_number - 1))
         except RpcError as exc:
             return self._translate(exc)
-        return TransactionError(
-            f"transaction {receipt.tx_hash} failed (status 0, gas used {receipt.gas_used})"
-        )
+        return TransactionError(f"transaction {receipt.tx_hash} failed (status 0, gas used {receipt.gas_used})")

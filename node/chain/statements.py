@@ -83,9 +83,7 @@ def _typed(domain: Eip712Domain, statement: VerificationStatement) -> Any:
     )
 
 
-def sign_verification(
-    account: LocalAccount, domain: Eip712Domain, statement: VerificationStatement
-) -> Signature:
+def sign_verification(account: LocalAccount, domain: Eip712Domain, statement: VerificationStatement) -> Signature:
     signed = account.sign_message(_typed(domain, statement))
     return Signature(v=signed.v, r=signed.r.to_bytes(32, "big"), s=signed.s.to_bytes(32, "big"))
 

@@ -34,10 +34,7 @@ def test_hardhat_and_the_python_build_give_the_same_bytecode(build, hardhat_arti
 def test_both_builds_embed_the_same_source_metadata(build, hardhat_artifact):
     # The CBOR tail of the runtime code carries the IPFS hash of the metadata (sources + settings).
     tail = int.from_bytes(build.registry.deployed_bytecode[-2:], "big") + 2
-    assert (
-        build.registry.deployed_bytecode[-tail:]
-        == bytes.fromhex(hardhat_artifact["deployedBytecode"][2:])[-tail:]
-    )
+    assert build.registry.deployed_bytecode[-tail:] == bytes.fromhex(hardhat_artifact["deployedBytecode"][2:])[-tail:]
     assert json.loads(build.registry.metadata)["compiler"]["version"] == build.compiler_version
 
 

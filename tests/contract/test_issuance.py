@@ -43,9 +43,7 @@ def test_issues_to_the_owner_less_the_buffer_share(net):
         "methodologyId": st.methodology_id,
         "verificationDigest": statement_digest(net.registry.domain(), st),
     }
-    assert net.registry.value("evidenceRootUse", st.evidence_root) == statement_digest(
-        net.registry.domain(), st
-    )
+    assert net.registry.value("evidenceRootUse", st.evidence_root) == statement_digest(net.registry.domain(), st)
     assert net.registry.value("batchExists", batch) is True
     assert net.registry.value("batchExists", batch_id_of(project, 2)) is False
 
@@ -97,9 +95,7 @@ def test_refuses_a_statement_signed_for_another_deployment(net):
     st = statement(net, project)
     elsewhere = Eip712Domain("SinkLedger", "1", net.chain_id, "0x" + "11" * 20)
     sig = sign_verification(net.accounts["verifier"], elsewhere, st)
-    refused = assert_refused(
-        net, lambda: net.registry.issue(net.senders["issuer"], st, sig), "SignerNotVerifier"
-    )
+    refused = assert_refused(net, lambda: net.registry.issue(net.senders["issuer"], st, sig), "SignerNotVerifier")
     assert refused.values[0] != net.address("verifier")
 
 
@@ -131,17 +127,13 @@ def test_refuses_a_period_overlapping_an_issued_one(net):
     end = chain_now(net) - DAY
     issue(net, statement(net, project, start=end - YEAR, end=end))
     overlapping = statement(net, project, start=end - 30 * DAY, end=end - DAY // 2)
-    assert_refused(
-        net, lambda: issue(net, overlapping), "PeriodOverlap", project, end - 30 * DAY, end - DAY // 2, end
-    )
+    assert_refused(net, lambda: issue(net, overlapping), "PeriodOverlap", project, end - 30 * DAY, end - DAY // 2, end)
 
 
 def test_refuses_a_reversed_or_empty_period(net):
     project = new_project(net)
     end = chain_now(net) - DAY
-    assert_refused(
-        net, lambda: issue(net, statement(net, project, start=end, end=end)), "InvalidPeriod", end, end
-    )
+    assert_refused(net, lambda: issue(net, statement(net, project, start=end, end=end)), "InvalidPeriod", end, end)
 
 
 def test_refuses_a_period_that_has_not_ended(net):
@@ -176,9 +168,7 @@ def test_refuses_an_unknown_or_suspended_project(net):
 
 def test_refuses_a_verifier_of_the_owners_organisation(net):
     colleague = Account.create()
-    net.registry.register_participant(
-        net.senders["admin"], colleague.address, 3, ROLE_VERIFIER
-    )  # owner's org
+    net.registry.register_participant(net.senders["admin"], colleague.address, 3, ROLE_VERIFIER)  # owner's org
     project = new_project(net)
     st = statement(net, project)
     sig = sign_verification(colleague, net.registry.domain(), st)
@@ -216,9 +206,7 @@ def test_refuses_an_issuer_issuing_on_its_own_signature(net):
     project = new_project(net)
     st = statement(net, project)
     sig = sign_verification(both, net.registry.domain(), st)
-    assert_refused(
-        net, lambda: net.registry.issue(net.sender(both), st, sig), "SeparationOfDuties", both.address, 7
-    )
+    assert_refused(net, lambda: net.registry.issue(net.sender(both), st, sig), "SeparationOfDuties", both.address, 7)
 
 
 def test_refuses_a_frozen_verifier_issuer_or_owner(net):
@@ -226,9 +214,7 @@ def test_refuses_a_frozen_verifier_issuer_or_owner(net):
     for name in ("verifier", "issuer", "owner"):
         regulate(net, "setAccountFrozen", net.address(name), True, b"\x01" * 32)
         assert_refused(net, lambda: issue(net, statement(net, project)), "AccountFrozen", net.address(name))
-        net.registry.send(
-            net.senders["regulator"], "setAccountFrozen", net.address(name), False, b"\x02" * 32
-        )
+        net.registry.send(net.senders["regulator"], "setAccountFrozen", net.address(name), False, b"\x02" * 32)
     issue(net, statement(net, project))
 
 

@@ -65,9 +65,7 @@ def test_an_admin_changes_roles_but_never_its_own(net):
         net.address("admin"),
     )
     stranger = Account.create().address
-    assert_refused(
-        net, lambda: reg.send(admin, "setRoles", stranger, 0), "ParticipantNotRegistered", stranger
-    )
+    assert_refused(net, lambda: reg.send(admin, "setRoles", stranger, 0), "ParticipantNotRegistered", stranger)
     assert_refused(net, lambda: reg.send(admin, "setRoles", net.address("buyer"), 0xF0), "UnknownRoles", 0xF0)
 
 
@@ -114,9 +112,7 @@ def test_configures_the_buffer_within_bounds(net):
         10_000,
     )
     stranger = Account.create().address
-    assert_refused(
-        net, lambda: reg.send(admin, "configureBuffer", stranger, 100), "ParticipantNotRegistered", stranger
-    )
+    assert_refused(net, lambda: reg.send(admin, "configureBuffer", stranger, 100), "ParticipantNotRegistered", stranger)
 
 
 def test_owners_and_issuers_register_projects(net):

@@ -107,9 +107,7 @@ def make_machine(net: DevNetwork) -> type[RuleBasedStateMachine]:
             error = error or self.blocked(batch)
             if error is None and amount > self.model.balance(batch, sender):
                 error = "InsufficientBalance"
-            self.expect(
-                lambda: net.registry.transfer(net.senders[sender], batch, net.address(to), amount), error
-            )
+            self.expect(lambda: net.registry.transfer(net.senders[sender], batch, net.address(to), amount), error)
             if error is None:
                 self.model.balances[(batch, sender)] -= amount
                 self.model.balances[(batch, to)] = self.model.balance(batch, to) + amount

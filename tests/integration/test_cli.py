@@ -29,9 +29,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*SINKNODE, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180
-    )
+    return subprocess.run([*SINKNODE, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=180)
 
 
 class Chain:

@@ -37,9 +37,7 @@ def test_a_signature_recovers_its_verifier(statement):
 
 @given(statements, st.integers(1, 2**32))
 def test_any_change_of_quantity_changes_the_digest(statement, delta):
-    changed = VerificationStatement(
-        **{**statement.__dict__, "quantity": (statement.quantity + delta) % 2**256}
-    )
+    changed = VerificationStatement(**{**statement.__dict__, "quantity": (statement.quantity + delta) % 2**256})
     assert statement_digest(DOMAIN, changed) != statement_digest(DOMAIN, statement)
 
 

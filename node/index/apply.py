@@ -1,0 +1,317 @@
+"""Events to rows: writes decoded events and the state derived from them, inside the caller's transaction.
+
+High-volume effects (balances, supplies, daily aggregates) are summed per chunk in memory and written
+once per key with upserts; rare effects (registrations, statuses, freezes) are written in event order
+as they come. Balances that reach zero are removed, so the tables are the same however the history
+was cut into chunks.
+"""
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from node.index.decode import IndexedEvent
+from node.index.digest import next_digest
+
+_INT64_MAX = 2**63 - 1
+
+# Daily aggregate columns, in table order.
+ISSUED, ISSUANCES, TRANSFERRED, TRANSFERS, RETIRED, RETIREMENTS, REVERSED, REVERSALS = range(8)
+_STAT_COLUMNS = (
+    "issued",
+    "issuances",
+    "transferred",
+    "transfers",
+    "retired",
+    "retirements",
+    "reversed",
+    "reversals",
+)
+
+
+def day_function(timezone: str) -> Callable[[int], str]:
+    zone = ZoneInfo(timezone)
+
+    @lru_cache(maxsize=4096)
+    def day_of(timestamp: int) -> str:
+        return datetime.fromtimestamp(timestamp, UTC).astimezone(zone).strftime("%Y-%m-%d")
+
+    return day_of
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value > _INT64_MAX:
+        return str(value)
+    return value
+
+
+def encode_args(args: dict[str, Any]) -> str:
+    return orjson.dumps({k: _json_safe(v) for k, v in args.items()}).decode()
+
+
+class Chunk:
+    """Summed effects of one chunk of events, flushed together."""
+
+    def __init__(self) -> None:
+        self.balances: defaultdict[tuple[int, str], int] = defaultdict(int)
+        self.supply: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])  # retired, reversed
+        self.stats: defaultdict[tuple[str, int], list[int]] = defaultdict(lambda: [0] * 8)
+        self.events: list[tuple[Any, ...]] = []
+        self.retirements: list[tuple[Any, ...]] = []
+
+
+class Applier:
+    def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str) -> None:
+        self.db = connection
+        self.chain_id = chain_id
+        self.day_of = day_function(timezone)
+        self._handlers: dict[str, Callable[[IndexedEvent, Chunk], None]] = {
+            "ParticipantRegistered": self._participant_registered,
+            "RolesChanged": self._roles_changed,
+            "RegistryPaused": self._paused,
+            "RegistryUnpaused": self._paused,
+            "BufferConfigured": self._buffer_configured,
+            "ProjectRegistered": self._project_registered,
+            "ProjectMetadataUpdated": self._project_metadata,
+            "ProjectStatusChanged": self._project_status,
+            "BatchIssued": self._batch_issued,
+            "CertificateTransferred": self._transferred,
+            "CertificateRetired": self._retired,
+            "AccountFreezeChanged": self._account_freeze,
+            "BatchStatusChanged": self._batch_status,
+            "ReversalRecorded": self._reversal,
+        }
+
+    def apply(self, events: Iterable[IndexedEvent], digest: str, *, store_events: bool = True) -> tuple[str, int]:
+        """Applies events in order; returns the new running digest and how many were applied."""
+        chunk = Chunk()
+        count = 0
+        for event in events:
+            digest = next_digest(digest, event.log)
+            handler = self._handlers.get(event.name)
+            if handler is not None:
+                handler(event, chunk)
+            if store_events:
+                chunk.events.append(self._event_row(event, digest))
+            count += 1
+        self._flush(chunk)
+        return digest, count
+
+    def replay(self, rows: Iterable[tuple[str, str, int, str, int, int]]) -> None:
+        """Re-derives state from stored events (name, args JSON, block, tx, log index, time)."""
+        chunk = Chunk()
+        for name, args_json, block, tx_hash, log_index, block_time in rows:
+            handler = self._handlers.get(name)
+            if handler is None:
+                continue
+            args = orjson.loads(args_json)
+            handler(_Stored(name, args, block, tx_hash, log_index, block_time), chunk)  # type: ignore[arg-type]
+        self._flush(chunk)
+
+    # --------------------------------------------------------------------------------------------
+    def _event_row(self, event: IndexedEvent, digest: str) -> tuple[Any, ...]:
+        log, args = event.log, event.args
+        batch = args.get("batchId")
+        project = args.get("projectId", args.get("lossProjectId"))
+        if project is None and batch is not None:
+            project = batch >> 32
+        account = args.get("from", args.get("holder", args.get("account", args.get("owner"))))
+        counterparty = args.get("to")
+        amount = args.get("amount", args.get("quantity"))
+        return (
+            self.chain_id, log.block_number, log.block_hash, log.block_time, log.tx_hash, log.log_index,
+            event.name, batch, project, account, counterparty, amount, encode_args(args), digest,
+        )  # fmt: skip
+
+    def _flush(self, chunk: Chunk) -> None:
+        db = self.db
+        if chunk.events:
+            db.executemany(
+                "INSERT INTO chain_event (chain_id, block_number, block_hash, block_time, tx_hash, log_index, name,"
+                " batch_id, project_id, account, counterparty, amount, args, digest)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                chunk.events,
+            )
+        if chunk.retirements:
+            db.executemany(
+                "INSERT INTO retirement (id, batch_id, holder, amount, beneficiary, beneficiary_hash, reason,"
+                " consumption_start, consumption_end, region, block_number, block_time, tx_hash)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                chunk.retirements,
+            )
+        if chunk.balances:
+            changes = [(batch, account, delta) for (batch, account), delta in chunk.balances.items()]
+            db.executemany(
+                "INSERT INTO balance (batch_id, account, amount) VALUES (?,?,?)"
+                " ON CONFLICT (batch_id, account) DO UPDATE SET amount = amount + excluded.amount",
+                changes,
+            )
+            db.executemany(
+                "DELETE FROM balance WHERE batch_id = ? AND account = ? AND amount = 0",
+                [(batch, account) for batch, account, _ in changes],
+            )
+        if chunk.supply:
+            db.executemany(
+                "UPDATE batch SET retired = retired + ?, reversed = reversed + ? WHERE id = ?",
+                [(retired, reversed_, batch) for batch, (retired, reversed_) in chunk.supply.items()],
+            )
+        if chunk.stats:
+            columns = ", ".join(_STAT_COLUMNS)
+            updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _STAT_COLUMNS)
+            db.executemany(
+                f"INSERT INTO daily_project_stats (day, project_id, {columns}) VALUES (?,?,?,?,?,?,?,?,?,?)"
+                f" ON CONFLICT (day, project_id) DO UPDATE SET {updates}",
+                [(day, project, *values) for (day, project), values in chunk.stats.items()],
+            )
+
+    def _stat(self, chunk: Chunk, event: IndexedEvent, project: int, column: int, amount: int) -> None:
+        values = chunk.stats[(self.day_of(event.log.block_time), project)]
+        values[column] += amount
+        values[column + 1] += 1
+
+    # handlers -----------------------------------------------------------------------------------
+    def _participant_registered(self, event: IndexedEvent, _: Chunk) -> None:
+        a = event.args
+        self.db.execute(
+            "INSERT INTO participant (address, organisation, roles, frozen, registered_block, registered_time)"
+            " VALUES (?,?,?,0,?,?)",
+            (a["account"], a["organisation"], a["roles"], event.log.block_number, event.log.block_time),
+        )
+
+    def _roles_changed(self, event: IndexedEvent, _: Chunk) -> None:
+        self.db.execute(
+            "UPDATE participant SET roles = ? WHERE address = ?", (event.args["roles"], event.args["account"])
+        )
+
+    def _paused(self, event: IndexedEvent, _: Chunk) -> None:
+        self.db.execute(
+            "INSERT INTO ledger_settings (id, paused, buffer_share_bps) VALUES (1, ?, 0)"
+            " ON CONFLICT (id) DO UPDATE SET paused = excluded.paused",
+            (event.name == "RegistryPaused",),
+        )
+
+    def _buffer_configured(self, event: IndexedEvent, _: Chunk) -> None:
+        self.db.execute(
+            "INSERT INTO ledger_settings (id, paused, buffer_account, buffer_share_bps) VALUES (1, 0, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET buffer_account = excluded.buffer_account,"
+            " buffer_share_bps = excluded.buffer_share_bps",
+            (event.args["account"], event.args["shareBps"]),
+        )
+
+    def _project_registered(self, event: IndexedEvent, _: Chunk) -> None:
+        a = event.args
+        self.db.execute(
+            "INSERT INTO project (id, owner, metadata_hash, status, issued_until, batch_count, registered_block,"
+            " registered_time) VALUES (?,?,?,1,0,0,?,?)",
+            (a["projectId"], a["owner"], a["metadataHash"], event.log.block_number, event.log.block_time),
+        )
+
+    def _project_metadata(self, event: IndexedEvent, _: Chunk) -> None:
+        self.db.execute(
+            "UPDATE project SET metadata_hash = ? WHERE id = ?",
+            (event.args["metadataHash"], event.args["projectId"]),
+        )
+
+    def _project_status(self, event: IndexedEvent, _: Chunk) -> None:
+        self.db.execute("UPDATE project SET status = ? WHERE id = ?", (event.args["status"], event.args["projectId"]))
+
+    def _batch_issued(self, event: IndexedEvent, chunk: Chunk) -> None:
+        a, log = event.args, event.log
+        batch, project = a["batchId"], a["projectId"]
+        index = batch & 0xFFFFFFFF
+        self.db.execute(
+            "INSERT INTO batch (id, project_id, period_index, period_start, period_end, quantity, buffer_amount,"
+            " owner, buffer_account, verifier, issuer, evidence_root, methodology_id, verification_digest, status,"
+            " retired, reversed, issued_block, issued_time, issued_tx)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,?,?,?)",
+            (
+                batch, project, index, a["periodStart"], a["periodEnd"], a["quantity"], a["bufferAmount"],
+                a["owner"], a["bufferAccount"], a["verifier"], a["issuer"], a["evidenceRoot"], a["methodologyId"],
+                a["verificationDigest"], log.block_number, log.block_time, log.tx_hash,
+            ),
+        )  # fmt: skip
+        self.db.execute(
+            "UPDATE project SET batch_count = ?, issued_until = ? WHERE id = ?",
+            (index, a["periodEnd"], project),
+        )
+        chunk.balances[(batch, a["owner"])] += a["quantity"] - a["bufferAmount"]
+        if a["bufferAmount"]:
+            chunk.balances[(batch, a["bufferAccount"])] += a["bufferAmount"]
+        self._stat(chunk, event, project, ISSUED, a["quantity"])
+
+    def _transferred(self, event: IndexedEvent, chunk: Chunk) -> None:
+        a = event.args
+        batch, amount = a["batchId"], a["amount"]
+        chunk.balances[(batch, a["from"])] -= amount
+        chunk.balances[(batch, a["to"])] += amount
+        self._stat(chunk, event, batch >> 32, TRANSFERRED, amount)
+
+    def _retired(self, event: IndexedEvent, chunk: Chunk) -> None:
+        a, log = event.args, event.log
+        batch, amount = a["batchId"], a["amount"]
+        chunk.balances[(batch, a["holder"])] -= amount
+        chunk.supply[batch][0] += amount
+        chunk.retirements.append((
+            a["retirementId"], batch, a["holder"], amount, a["beneficiary"], a["beneficiaryHash"], a["reason"],
+            a["consumptionStart"], a["consumptionEnd"], a["region"], log.block_number, log.block_time, log.tx_hash,
+        ))  # fmt: skip
+        self._stat(chunk, event, batch >> 32, RETIRED, amount)
+
+    def _account_freeze(self, event: IndexedEvent, _: Chunk) -> None:
+        a, log = event.args, event.log
+        self.db.execute("UPDATE participant SET frozen = ? WHERE address = ?", (a["frozen"], a["account"]))
+        self._set_freeze("account", a["account"], a["frozen"], a["regulator"], a["reason"], log.block_number,
+                         log.block_time)  # fmt: skip
+
+    def _batch_status(self, event: IndexedEvent, _: Chunk) -> None:
+        a, log = event.args, event.log
+        self.db.execute("UPDATE batch SET status = ? WHERE id = ?", (a["status"], a["batchId"]))
+        self._set_freeze("batch", str(a["batchId"]), a["status"] == 1, a["regulator"], a["reason"],
+                         log.block_number, log.block_time)  # fmt: skip
+
+    def _set_freeze(self, kind: str, target: str, frozen: bool, regulator: str, reason: str, block: int,
+                    time: int) -> None:  # fmt: skip
+        if frozen:
+            self.db.execute(
+                "INSERT OR REPLACE INTO freeze (kind, target, regulator, reason, since_block, since_time)"
+                " VALUES (?,?,?,?,?,?)",
+                (kind, target, regulator, reason, block, time),
+            )
+        else:
+            self.db.execute("DELETE FROM freeze WHERE kind = ? AND target = ?", (kind, target))
+
+    def _reversal(self, event: IndexedEvent, chunk: Chunk) -> None:
+        a = event.args
+        batch, amount = a["batchId"], a["amount"]
+        chunk.balances[(batch, a["bufferAccount"])] -= amount
+        chunk.supply[batch][1] += amount
+        self._stat(chunk, event, batch >> 32, REVERSED, amount)
+
+
+class _StoredLog:
+    __slots__ = ("block_hash", "block_number", "block_time", "log_index", "tx_hash")
+
+    def __init__(self, block: int, tx_hash: str, log_index: int, block_time: int) -> None:
+        self.block_number = block
+        self.block_hash = ""
+        self.tx_hash = tx_hash
+        self.log_index = log_index
+        self.block_time = block_time
+
+
+class _Stored:
+    """An event read back from the index, shaped like IndexedEvent for the handlers."""
+
+    __slots__ = ("args", "log", "name")
+
+    def __init__(self, name: str, args: dict[str, Any], block: int, tx_hash: str, log_index: int,
+                 block_time: int) -> None:  # fmt: skip
+        self.name = name
+        self.args = args
+        self.log = _StoredLog(block, tx_hash, log_index, block_time)

@@ -1,0 +1,281 @@
+"""The indexer: follows the chain from the deploy block into SQLite, one transaction per fetched range.
+
+Each range's events, derived state, block hashes and checkpoint commit together, so a process killed
+at any moment resumes from its last checkpoint with no gap and no duplicate. A reorg is noticed when a
+range does not continue the indexed chain, or the checkpoint's block hash changes; the index then
+rolls back to the highest block whose stored hash is still canonical (events, derived state,
+aggregates and digest) and indexes forward again.
+"""
+
+import contextlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from node.chain.abi import ContractAbi
+from node.chain.manifest import DeploymentManifest
+from node.chain.rpc import RpcClient
+from node.errors import DeploymentError
+from node.index.apply import Applier
+from node.index.db import connect_writer
+from node.index.decode import EventDecoder
+from node.index.digest import genesis_digest
+from node.index.fetch import ChainMoved, FetchedRange, LogFetcher
+from node.index.models import DERIVED_TABLES
+
+# Block hashes older than this many blocks behind the checkpoint are pruned; a reorg deeper than
+# this re-indexes from the deploy block.
+REORG_WINDOW = 1024
+_ZERO_HASH = "0x" + "00" * 32
+
+
+@dataclass
+class Progress:
+    last_block: int
+    head: int
+    events: int
+    events_per_s: float
+    rpc_calls: int
+    reorgs: int
+
+    @property
+    def lag(self) -> int:
+        return max(self.head - self.last_block, 0)
+
+
+@dataclass
+class Checkpoint:
+    last_block: int
+    last_block_hash: str
+    event_count: int
+    digest: str
+
+
+class Reorg(Exception):
+    pass
+
+
+class Indexer:
+    def __init__(
+        self,
+        rpc_url: str,
+        manifest: DeploymentManifest,
+        db_path: Path,
+        *,
+        confirmations: int = 0,
+        max_range: int = 500,
+        timezone: str = "Asia/Shanghai",
+        prefetch: int = 2,
+    ) -> None:
+        self.manifest = manifest
+        self.address = manifest.registry.address
+        self.chain_id = manifest.chain_id
+        self.confirmations = confirmations
+        self.prefetch = prefetch
+        self.rpc = RpcClient(rpc_url)
+        self.fetch_rpc = RpcClient(rpc_url)
+        self.fetcher = LogFetcher(self.fetch_rpc, self.address, max_range=max_range)
+        self.decoder = EventDecoder(ContractAbi(manifest.registry.abi))
+        self.db = connect_writer(db_path)
+        self.applier = Applier(self.db, self.chain_id, timezone)
+        self.reorgs = 0
+        self.checkpoint = self._load_or_create_checkpoint()
+
+    def close(self) -> None:
+        self.db.close()
+        self.rpc.close()
+        self.fetch_rpc.close()
+
+    # ---------------------------------------------------------------------------------------------
+    def sync(
+        self,
+        *,
+        stop: threading.Event | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        until: int | None = None,
+    ) -> Checkpoint:
+        """Indexes up to the confirmed head (or `until`), handling any reorg on the way; returns the checkpoint."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            target = self._target(until)
+            try:
+                self._check_checkpoint_canonical()
+                if self.checkpoint.last_block >= target:
+                    return self.checkpoint
+                self._index_to(target, stop, progress)
+            except Reorg:
+                self._handle_reorg()
+        return self.checkpoint
+
+    def follow(self, stop: threading.Event, progress: Callable[[Progress], None] | None = None,
+               poll_s: float = 0.5) -> None:  # fmt: skip
+        """Keeps the index at the confirmed head until `stop` is set."""
+        while not stop.is_set():
+            self.sync(stop=stop, progress=progress)
+            stop.wait(poll_s)
+
+    def digest(self) -> str:
+        return self.checkpoint.digest
+
+    # ---------------------------------------------------------------------------------------------
+    def _target(self, until: int | None) -> int:
+        head = self.rpc.block_number() - self.confirmations
+        return head if until is None else min(head, until)
+
+    def _index_to(self, target: int, stop: threading.Event, progress: Callable[[Progress], None] | None) -> None:
+        ranges: queue.Queue[FetchedRange | BaseException | None] = queue.Queue(maxsize=max(self.prefetch, 1))
+        halt = threading.Event()
+
+        def fetch_ahead(start: int) -> None:
+            try:
+                while start <= target and not halt.is_set():
+                    fetched = self.fetcher.fetch(start, target)
+                    while not halt.is_set():
+                        try:
+                            ranges.put(fetched, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    start = fetched.end + 1
+                ranges.put(None)
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                ranges.put(exc)
+
+        worker = threading.Thread(target=fetch_ahead, args=(self.checkpoint.last_block + 1,), daemon=True)
+        worker.start()
+        began, events_before = time.perf_counter(), self.checkpoint.event_count
+        try:
+            while not stop.is_set():
+                item = ranges.get()
+                if item is None:
+                    return
+                if isinstance(item, ChainMoved):
+                    raise Reorg(str(item)) from item
+                if isinstance(item, BaseException):
+                    raise item
+                self._commit_range(item)
+                if progress is not None:
+                    elapsed = max(time.perf_counter() - began, 1e-9)
+                    progress(Progress(self.checkpoint.last_block, target, self.checkpoint.event_count,
+                                      (self.checkpoint.event_count - events_before) / elapsed,
+                                      self.rpc.rpc_calls + self.fetch_rpc.rpc_calls, self.reorgs))  # fmt: skip
+        finally:
+            halt.set()
+            while worker.is_alive():
+                with contextlib.suppress(queue.Empty):
+                    ranges.get(timeout=0.05)
+            worker.join()
+
+    def _commit_range(self, fetched: FetchedRange) -> None:
+        checkpoint = self.checkpoint
+        if fetched.start != checkpoint.last_block + 1 or fetched.parent_hash != checkpoint.last_block_hash:
+            raise Reorg(f"blocks from {fetched.start} do not continue the indexed chain")
+        events = [e for e in map(self.decoder.decode, fetched.logs) if e is not None]
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            digest, count = self.applier.apply(events, checkpoint.digest)
+            db.executemany(
+                "INSERT OR REPLACE INTO indexed_block (number, hash) VALUES (?, ?)", list(fetched.block_hashes.items())
+            )
+            db.execute("DELETE FROM indexed_block WHERE number < ?", (fetched.end - REORG_WINDOW,))
+            new = Checkpoint(fetched.end, fetched.end_hash, checkpoint.event_count + count, digest)
+            self._write_checkpoint(new)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.checkpoint = new
+
+    # ---------------------------------------------------------------------------------------------
+    def _check_checkpoint_canonical(self) -> None:
+        last = self.checkpoint.last_block
+        if last < self.manifest.registry.deploy_block:
+            return
+        block = self.rpc.call("eth_getBlockByNumber", hex(last), False)
+        if block is None or block["hash"].lower() != self.checkpoint.last_block_hash:
+            raise Reorg(f"block {last} is no longer the one indexed")
+
+    def _handle_reorg(self) -> None:
+        """Rolls back to the highest stored block still canonical, then derived state is rebuilt."""
+        self.reorgs += 1
+        ancestor, ancestor_hash = self._common_ancestor()
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("DELETE FROM chain_event WHERE block_number > ?", (ancestor,))
+            db.execute("DELETE FROM indexed_block WHERE number > ?", (ancestor,))
+            for table in DERIVED_TABLES:
+                db.execute(f"DELETE FROM {table}")
+            rows = db.execute(
+                "SELECT name, args, block_number, tx_hash, log_index, block_time FROM chain_event"
+                " ORDER BY block_number, log_index"
+            )
+            self.applier.replay(rows)
+            last = db.execute("SELECT digest FROM chain_event ORDER BY block_number DESC, log_index DESC LIMIT 1")
+            row = last.fetchone()
+            count = db.execute("SELECT COUNT(*) FROM chain_event").fetchone()[0]
+            digest = row[0] if row else genesis_digest(self.chain_id, self.address)
+            new = Checkpoint(ancestor, ancestor_hash, count, digest)
+            self._write_checkpoint(new)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self.checkpoint = new
+
+    def _common_ancestor(self) -> tuple[int, str]:
+        stored = self.db.execute("SELECT number, hash FROM indexed_block ORDER BY number DESC").fetchall()
+        for offset in range(0, len(stored), 64):
+            window = stored[offset : offset + 64]
+            blocks = self.rpc.call_batch([("eth_getBlockByNumber", [hex(n), False]) for n, _ in window])
+            for (number, known), block in zip(window, blocks, strict=True):
+                if block is not None and block["hash"].lower() == known:
+                    return number, known
+        return self._before_deploy()
+
+    def _before_deploy(self) -> tuple[int, str]:
+        number = self.manifest.registry.deploy_block - 1
+        block = self.rpc.call("eth_getBlockByNumber", hex(number), False) if number >= 0 else None
+        return number, block["hash"].lower() if block else _ZERO_HASH
+
+    # ---------------------------------------------------------------------------------------------
+    def _load_or_create_checkpoint(self) -> Checkpoint:
+        row = self.db.execute(
+            "SELECT chain_id, contract, last_block, last_block_hash, event_count, digest FROM checkpoint WHERE id = 1"
+        ).fetchone()
+        if row is not None:
+            chain_id, contract, last_block, last_hash, count, digest = row
+            if (chain_id, contract) != (self.chain_id, self.address):
+                raise DeploymentError(
+                    f"the index holds chain {chain_id} contract {contract}, not this deployment: delete it to re-index"
+                )
+            return Checkpoint(last_block, last_hash, count, digest)
+        number, block_hash = self._before_deploy()
+        checkpoint = Checkpoint(number, block_hash, 0, genesis_digest(self.chain_id, self.address))
+        self.db.execute("BEGIN IMMEDIATE")
+        self._write_checkpoint(checkpoint)
+        if number >= 0:
+            self.db.execute("INSERT OR REPLACE INTO indexed_block (number, hash) VALUES (?, ?)", (number, block_hash))
+        self.db.execute("COMMIT")
+        return checkpoint
+
+    def _write_checkpoint(self, c: Checkpoint) -> None:
+        self.db.execute(
+            "INSERT INTO checkpoint (id, chain_id, contract, deploy_block, last_block, last_block_hash, event_count,"
+            " digest) VALUES (1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET last_block = excluded.last_block,"
+            " last_block_hash = excluded.last_block_hash, event_count = excluded.event_count, digest = excluded.digest",
+            (self.chain_id, self.address, self.manifest.registry.deploy_block, c.last_block, c.last_block_hash,
+             c.event_count, c.digest),
+        )  # fmt: skip
+
+
+def open_reader(path: Path) -> sqlite3.Connection:
+    """A read-only connection to an index (for queries, comparisons and tests)."""
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    connection.execute("PRAGMA busy_timeout=10000")
+    return connection

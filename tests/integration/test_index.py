@@ -1,0 +1,100 @@
+"""The index mirrors the chain: derived state equals contract state, and reorgs roll back exactly."""
+
+from pathlib import Path
+
+import pytest
+
+from node.chain.sender import NonceManager
+from node.index.follower import Indexer, open_reader
+from node.index.queries import balances, dump_index
+from tests.history import HOLDERS, History
+
+
+def index_of(net, path: Path, **options) -> Indexer:
+    return Indexer(net.rpc.url, net.manifest, path, **options)
+
+
+def fresh_dump(net, tmp_path: Path, name: str = "fresh.sqlite") -> dict:
+    indexer = index_of(net, tmp_path / name)
+    indexer.sync()
+    indexer.close()
+    with open_reader(tmp_path / name) as connection:
+        return dump_index(connection=connection)
+
+
+def dump(path: Path) -> dict:
+    with open_reader(path) as connection:
+        return dump_index(connection=connection)
+
+
+def test_derived_state_equals_the_contracts_after_a_random_history(hnet, tmp_path):
+    history = History(hnet, seed=7)
+    history.run(120)
+    indexer = index_of(hnet, tmp_path / "index.sqlite", max_range=7)
+    indexer.sync()
+    indexer.close()
+    reg = hnet.registry
+    with open_reader(tmp_path / "index.sqlite") as db:
+        indexed = balances(connection=db)
+        accounts = [hnet.address(n) for n in (*HOLDERS, "buffer")]
+        for batch in history.batches:
+            for account in accounts:
+                assert indexed.get((batch, account), 0) == reg.balance_of(account, batch)
+            status, retired, reversed_, quantity = db.execute(
+                "SELECT status, retired, reversed, quantity FROM batch WHERE id = ?", (batch,)
+            ).fetchone()
+            assert status == reg.batch_status(batch)
+            held = sum(reg.balance_of(a, batch) for a in accounts)
+            assert quantity == held + retired + reversed_
+        for name in hnet.accounts:
+            row = db.execute("SELECT roles, frozen, organisation FROM participant WHERE address = ?",
+                             (hnet.address(name),)).fetchone()  # fmt: skip
+            on_chain = reg.participant(hnet.address(name))
+            assert row == (on_chain.roles, on_chain.frozen, on_chain.organisation)
+        for project in history.projects:
+            status, batch_count = db.execute(
+                "SELECT status, batch_count FROM project WHERE id = ?", (project,)
+            ).fetchone()
+            assert (status, batch_count) == (reg.project(project).status, reg.project(project).batch_count)
+        assert db.execute("SELECT COUNT(*) FROM retirement").fetchone()[0] == reg.value("retirementCount")
+
+
+def test_an_index_kept_up_to_date_equals_a_fresh_reindex(hnet, tmp_path):
+    history = History(hnet, seed=11)
+    live = index_of(hnet, tmp_path / "live.sqlite", max_range=3)
+    for _ in range(6):
+        history.run(15)
+        live.sync()
+    live.close()
+    assert dump(tmp_path / "live.sqlite") == fresh_dump(hnet, tmp_path)
+
+
+def test_confirmations_keep_the_index_behind_the_head(hnet, tmp_path):
+    History(hnet, seed=3).run(10)
+    indexer = index_of(hnet, tmp_path / "index.sqlite", confirmations=4)
+    checkpoint = indexer.sync()
+    indexer.close()
+    assert checkpoint.last_block == hnet.rpc.block_number() - 4
+
+
+@pytest.mark.parametrize(("depth", "replacement"), [(1, 1), (5, 7), (64, 64)])
+def test_a_reorg_rolls_back_to_the_fork_and_matches_a_clean_reindex(hnet, tmp_path, depth, replacement):
+    """Blocks that held events are replaced by others (as deep, or longer); the index follows the new chain."""
+    history = History(hnet, seed=depth)
+    history.run(25)
+    fork_block, fork = hnet.rpc.block_number(), hnet.rpc.call("evm_snapshot")
+    history.fork(1000 + depth).advance_to(fork_block + depth)
+    indexer = index_of(hnet, tmp_path / "index.sqlite", max_range=4)
+    assert indexer.sync().last_block == fork_block + depth
+    with open_reader(tmp_path / "index.sqlite") as db:
+        replaced = db.execute("SELECT COUNT(*) FROM chain_event WHERE block_number > ?", (fork_block,)).fetchone()[0]
+    assert replaced > 0, "the blocks to be replaced must hold events"
+
+    assert hnet.rpc.call("evm_revert", fork) is True
+    NonceManager.forget(hnet.rpc.url)
+    history.fork(2000 + depth).advance_to(fork_block + replacement)
+    after = indexer.sync()
+    indexer.close()
+    assert indexer.reorgs >= 1
+    assert after.last_block == hnet.rpc.block_number()
+    assert dump(tmp_path / "index.sqlite") == fresh_dump(hnet, tmp_path)
