@@ -32,11 +32,14 @@ class ChainMoved(Exception):
 
 
 class LogFetcher:
-    def __init__(self, rpc: RpcClient, address: str, *, max_range: int, min_range: int = 1) -> None:
+    def __init__(
+        self, rpc: RpcClient, address: str, *, max_range: int, min_range: int = 1, max_logs: int = 10_000
+    ) -> None:
         self.rpc = rpc
         self.address = address
         self.max_range = max_range
         self.min_range = min_range
+        self.max_logs = max_logs  # a range that returned more shrinks, keeping transactions and replies moderate
         self.size = max_range
 
     def fetch(self, start: int, last: int) -> FetchedRange:
@@ -67,7 +70,9 @@ class LogFetcher:
             if hashes.get(end, end_hash) != end_hash:
                 continue
             hashes[end] = end_hash
-            if self.size < self.max_range:
+            if len(logs) > self.max_logs:
+                self.size = max(self.min_range, self.size * self.max_logs // len(logs))
+            elif self.size < self.max_range and len(logs) < self.max_logs // 4:
                 self.size = min(self.max_range, self.size * 2)
             parent = before[0]["hash"].lower() if start > 0 else "0x" + "00" * 32
             return FetchedRange(start, end, parent, hashes[end], logs, hashes, time.perf_counter() - began)

@@ -1,0 +1,108 @@
+"""Indexing throughput: a chain holding ≥ 100,000 certificate events, indexed into a fresh SQLite index
+with all derived state, against a ceiling measured in the same run: fetching and decoding the same
+logs with no database.
+
+    python -m bench.index [--quick]
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
+from node.chain.build import compile_contracts
+from node.chain.devnet import DevNetwork, start_devnet
+from node.chain.rpc import RpcClient
+from node.chain.statements import VerificationStatement, methodology_id, sign_verification
+from node.index.decode import EventDecoder
+from node.index.fetch import LogFetcher
+from node.index.follower import Indexer
+from node.settings import load_settings
+
+TRANSFERS_PER_TX = 1000
+RETIREMENTS_PER_TX = 500
+
+
+def build_chain(net: DevNetwork, events: int) -> int:
+    """Issues a batch, spreads it over three holders, then churns transfers and retirements."""
+    reg, s = net.registry, net.senders
+    project = reg.register_project(s["owner"], net.address("owner"), b"\x01" * 32)
+    now = int(net.rpc.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+    statement = VerificationStatement(project, now - 400 * 86400, now - 86400, 10**15, b"\x0e" * 32,
+                                      methodology_id("SL-GS-001/1.0"), now + 3600, 0)  # fmt: skip
+    batch, _ = reg.issue(s["issuer"], statement, sign_verification(net.accounts["verifier"], reg.domain(), statement))
+    ring = [net.address(n) for n in ("owner", "buyer", "buyer2")]
+    for name in ("buyer", "buyer2"):
+        reg.transfer(s["owner"], batch, net.address(name), 10**12)
+    made = 0
+    while made < events:
+        if made % (10 * TRANSFERS_PER_TX) < TRANSFERS_PER_TX:
+            reg.send(s["admin"], "churnRetirements", batch, ring, RETIREMENTS_PER_TX, gas=25_000_000)
+            made += RETIREMENTS_PER_TX
+        reg.send(s["admin"], "churnTransfers", batch, ring, TRANSFERS_PER_TX, made.to_bytes(32, "big"), gas=25_000_000)
+        made += TRANSFERS_PER_TX
+    return made
+
+
+def ceiling(net: DevNetwork, first: int, last: int) -> tuple[int, float]:
+    """Fetch and decode every log of the range as the indexer does, keeping nothing."""
+    rpc = RpcClient(net.rpc.url)
+    fetcher = LogFetcher(rpc, net.manifest.registry.address, max_range=500)
+    decoder = EventDecoder(net.registry.abi)
+    began, count, start = time.perf_counter(), 0, first
+    while start <= last:
+        fetched = fetcher.fetch(start, last)
+        count += sum(1 for log in fetched.logs if decoder.decode(log) is not None)
+        start = fetched.end + 1
+    rpc.close()
+    return count, time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 events instead of 100,000")
+    args = parser.parse_args()
+    target = 20_000 if args.quick else 100_000
+    settings = load_settings()
+    build = compile_contracts(settings)
+    config = AnvilConfig(binary=anvil_binary(settings.project_root), port=free_port(),
+                         extra_args=["--gas-limit", "60000000"])  # fmt: skip
+    with AnvilProcess(config) as anvil, tempfile.TemporaryDirectory() as tmp:
+        rpc = RpcClient(anvil.url)
+        net = start_devnet(rpc, build, contract="SinkRegistryHarness")
+        began = time.perf_counter()
+        build_chain(net, target)
+        print(f"chain built in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+        head = rpc.block_number()
+        deploy = net.manifest.registry.deploy_block
+
+        best_ceiling = 0.0
+        best_index = None
+        for round_ in range(1 if args.quick else 3):
+            count, seconds = ceiling(net, deploy, head)
+            best_ceiling = max(best_ceiling, count / seconds)
+            indexer = Indexer(anvil.url, net.manifest, Path(tmp) / f"index{round_}.sqlite")
+            began = time.perf_counter()
+            checkpoint = indexer.sync()
+            seconds = time.perf_counter() - began
+            calls = indexer.rpc.rpc_calls + indexer.fetch_rpc.rpc_calls
+            requests = indexer.rpc.http_requests + indexer.fetch_rpc.http_requests
+            result = (checkpoint.event_count / seconds, checkpoint.event_count, calls, requests, dict(indexer.timings))
+            indexer.close()
+            if best_index is None or result[0] > best_index[0]:
+                best_index = result
+        assert best_index is not None
+        rate, events, calls, requests, timings = best_index
+        split = " ".join(f"{k}_s={v:.2f}" for k, v in timings.items())
+        print(
+            f"BENCH index events={events} events_per_s={rate:.0f} ceiling_events_per_s={best_ceiling:.0f}"
+            f" ceiling_ratio={rate / best_ceiling:.2f} rpc_calls_per_1000_events={1000 * calls / events:.2f}"
+            f" http_requests_per_1000_events={1000 * requests / events:.2f} {split}"
+        )
+        rpc.close()
+
+
+if __name__ == "__main__":
+    main()
