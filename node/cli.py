@@ -5,6 +5,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,14 +16,18 @@ from node.chain.deploy import ensure_deployed, source_matches_chain
 from node.chain.keystore import Keystore
 from node.chain.manifest import load_manifest
 from node.errors import ChainUnavailable, SinkError
+from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify_proof_document
+from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, Progress
 from node.settings import Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, help="sinkledger node: garden carbon-sink certificates on a ledger")
 chain_app = typer.Typer(no_args_is_help=True, help="the local development chain")
 keys_app = typer.Typer(no_args_is_help=True, help="encrypted account keystores under <home>/keys")
+evidence_app = typer.Typer(no_args_is_help=True, help="evidence files, attested bundles and offline proofs")
 app.add_typer(chain_app, name="chain")
 app.add_typer(keys_app, name="keys")
+app.add_typer(evidence_app, name="evidence")
 console = Console(soft_wrap=True)
 
 
@@ -185,6 +190,57 @@ def keys_list() -> None:
     keystore = Keystore.from_settings(load_settings())
     for name in keystore.names():
         console.print(f"{name}: {keystore.address(name)}")
+
+
+@evidence_app.command("add")
+def evidence_add(
+    files: list[Path],
+    project: Annotated[int, typer.Option(help="project id the evidence is for")],
+    kind: Annotated[str, typer.Option(help="e.g. monitoring-report, tree-inventory, photos")] = "monitoring-report",
+    key: Annotated[str, typer.Option(help="keystore that signs the attestation")] = "attestor",
+) -> None:
+    """Stores files as one bundle, signs its Merkle root (EIP-712) and prints the root."""
+    settings = load_settings()
+    manifest = load_manifest(settings.manifest_path)
+    store = EvidenceStore.from_settings(settings)
+    attestor = Keystore.from_settings(settings).load_or_create(key)
+    bundle = create_bundle(
+        store,
+        [(path.name, path.read_bytes()) for path in files],
+        project_id=project,
+        kind=kind,
+        attestor=attestor,
+        chain_id=manifest.chain_id,
+        registry=manifest.registry.address,
+        attested_at=int(time.time()),
+    )
+    path = save_bundle(store, bundle)
+    for item in bundle.files:
+        console.print(f"{item.digest}  {item.name}", highlight=False)
+    console.print(f"evidence root {bundle.root_hex}, attested by {bundle.signer}; bundle {path}", highlight=False)
+
+
+@evidence_app.command("proof")
+def evidence_proof(root: str, digest: str) -> None:
+    """Prints the proof document of one file of a bundle (JSON), to hand to whoever checks it."""
+    bundle = load_bundle(EvidenceStore.from_settings(load_settings()), root)
+    print(json.dumps(bundle.proof_document(digest.lower().removeprefix("0x")), indent=2))
+
+
+@evidence_app.command("verify")
+def evidence_verify(
+    file: Path,
+    proof: Path,
+    signer: Annotated[str | None, typer.Option(help="the address the attestation must be signed by")] = None,
+) -> None:
+    """Checks a file against a proof document, offline: no node, no chain."""
+    check = verify_proof_document(file.read_bytes(), json.loads(proof.read_text()), signer)
+    console.print(f"file sha256 {check.file_digest}", highlight=False)
+    console.print(f"in the attested bundle: {'yes' if check.in_bundle else 'NO'}; signed by {check.signer}")
+    if check.signed_by_expected is False:
+        console.print(f"NOT signed by {signer}")
+    if not check.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

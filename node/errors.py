@@ -6,6 +6,7 @@
     ├── ChainUnavailable        no JSON-RPC answer, or the wrong chain
     ├── DeploymentError         no manifest, or it does not match the chain
     ├── KeystoreError           a keystore missing, unreadable or wrongly locked
+    ├── EvidenceError           an evidence file missing, corrupt, or locked without its key
     └── TransactionError        a transaction could not be carried out
         ├── ContractRevert      the contract refused: code is its custom error's name
         └── TransactionTimeout  no receipt within the configured time
@@ -42,6 +43,10 @@ class DeploymentError(SinkError):
 
 class KeystoreError(SinkError):
     code = "keystore_error"
+
+
+class EvidenceError(SinkError):
+    code = "evidence_error"
 
 
 class TransactionError(SinkError):
