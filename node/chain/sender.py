@@ -20,7 +20,11 @@ from node.errors import TransactionError, TransactionTimeout
 
 GasMode = Literal["eip1559", "legacy"]
 _GAS_MARGIN = 1.25
-_POLL_S = 0.02
+_FIRST_POLL_S = 0.002
+_MAX_POLL_S = 0.1
+# EIP-1559 fees are read at most this often: maxFeePerGas = 2 × base fee + tip stays valid through
+# several blocks of rising base fee, and re-reading per transaction would cost two calls each.
+_FEE_TTL_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class TransactionSender:
         self.gas_price_wei = gas_price_wei
         self.timeout_s = timeout_s
         self.nonces = NonceManager.for_account(rpc.url, self.address)
+        self._fees: tuple[float, int, int] | None = None  # (read at, maxFeePerGas, maxPriorityFeePerGas)
 
     def send(self, to: str | None, data: bytes, *, gas: int | None = None) -> Receipt:
         """Estimates (refusals raise their named error), signs, sends and awaits the receipt."""
@@ -112,6 +117,7 @@ class TransactionSender:
                 tx_hash = self.rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
             except RpcError as exc:
                 self.nonces.reset()
+                self._fees = None  # a fee the node found too low is read again next time
                 raise self._translate(exc) from exc
             except Exception:
                 self.nonces.reset()
@@ -124,6 +130,7 @@ class TransactionSender:
 
     def wait(self, tx_hash: str) -> Receipt:
         deadline = time.monotonic() + self.timeout_s
+        pause = _FIRST_POLL_S
         while True:
             raw = self.rpc.call("eth_getTransactionReceipt", tx_hash)
             if raw is not None:
@@ -138,7 +145,8 @@ class TransactionSender:
                 )
             if time.monotonic() > deadline:
                 raise TransactionTimeout(f"no receipt for {tx_hash} within {self.timeout_s}s")
-            time.sleep(_POLL_S)
+            time.sleep(pause)
+            pause = min(pause * 2, _MAX_POLL_S)
 
     def _estimate(self, call: dict[str, Any]) -> int:
         if self.gas_mode == "legacy":
@@ -155,12 +163,21 @@ class TransactionSender:
         if self.gas_mode == "legacy":
             tx["gasPrice"] = self.gas_price_wei
             return tx
-        base_fee = int(self.rpc.call("eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
-        tip = int(self.rpc.call("eth_maxPriorityFeePerGas"), 16)
+        max_fee, tip = self._eip1559_fees()
         tx["maxPriorityFeePerGas"] = tip
-        tx["maxFeePerGas"] = 2 * base_fee + tip
+        tx["maxFeePerGas"] = max_fee
         tx["type"] = 2
         return tx
+
+    def _eip1559_fees(self) -> tuple[int, int]:
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > _FEE_TTL_S:
+            latest, tip = self.rpc.call_batch(
+                [("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])]
+            )
+            tip = int(tip, 16)
+            self._fees = (now, 2 * int(latest["baseFeePerGas"], 16) + tip, tip)
+        return self._fees[1], self._fees[2]
 
     def _translate(self, exc: RpcError) -> TransactionError:
         data = exc.revert_data
