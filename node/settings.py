@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     keystore_scrypt_n: int = Field(default=2**18, ge=2**10, description="scrypt cost of new keystores")
     organisation: int = Field(default=1, ge=1, description="organisation id of this node's operator")
     buffer_share_bps: int = Field(default=1000, ge=0, le=10_000, description="buffer share of each issuance")
+    build_cache_dir: Path | None = Field(default=None, description="compiler output cache; unset: <home>/build")
     solc_binary: Path | None = Field(default=None, description="a native solc; unset means solc-js via the shim")
     project_root: Path = PROJECT_ROOT
     confirmations: int = Field(default=0, ge=0, description="blocks behind the head the index stays")
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
 
     @property
     def build_dir(self) -> Path:
-        return self.home / "build"
+        return self.build_cache_dir or self.home / "build"
 
     @property
     def manifest_path(self) -> Path:

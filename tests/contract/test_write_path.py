@@ -59,7 +59,7 @@ def test_a_nonce_used_behind_the_nodes_back_is_recovered(net):
                                   gas_mode=net.senders["owner"].gas_mode)  # fmt: skip
     elsewhere.nonces = type(elsewhere.nonces)()  # as if in another process
     net.registry.transfer(elsewhere, batch, net.address("buyer"), 1)
-    with pytest.raises(TransactionError, match="(?i)nonce"):
+    with pytest.raises(TransactionError, match=r"(?i)nonce"):
         net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1)
     net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 1)
     assert net.registry.balance_of(net.address("buyer"), batch) == 3

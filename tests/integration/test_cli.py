@@ -3,8 +3,10 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 from node.chain.anvil import free_port, wait_for_rpc
 from node.chain.manifest import check_against_chain, load_manifest
 from node.chain.rpc import RpcClient
+from node.index.follower import open_reader
+from node.index.queries import index_digest
 from node.settings import PROJECT_ROOT
 
 SINKNODE = [sys.executable, "-m", "node.cli"]
@@ -25,6 +29,7 @@ def env(tmp_path: Path) -> dict[str, str]:
         "SINKNODE_HOME": str(tmp_path / "home"),
         "SINKNODE_ANVIL_PORT": str(free_port()),
         "SINKNODE_KEYSTORE_SCRYPT_N": "1024",
+        "SINKNODE_BUILD_CACHE_DIR": str(PROJECT_ROOT / "build" / "test-home" / "build"),
     }
 
 
@@ -119,3 +124,32 @@ def test_config_masks_secrets(env):
     assert result.returncode == 0
     assert "hunter2-secret" not in result.stdout
     assert json.loads(result.stdout)["keystore_password"] == "********"
+
+
+def test_up_runs_chain_deployment_and_indexer_until_stopped(env):
+    home = env["SINKNODE_HOME"]
+    process = subprocess.Popen([*SINKNODE, "up"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        index = Path(home) / "index.sqlite"
+        deadline = time.monotonic() + 90
+        count = 0
+        while time.monotonic() < deadline and process.poll() is None:
+            if index.exists():
+                try:
+                    with open_reader(index) as db:
+                        count = index_digest(connection=db)[1]
+                except sqlite3.OperationalError:
+                    count = 0
+                if count >= 2:  # the admin's and the buffer's registrations
+                    break
+            time.sleep(0.1)
+        assert count >= 2, "the indexer inside `up` indexed the deployment's events"
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, output
+        assert "indexing into" in output
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)
