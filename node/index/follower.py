@@ -91,6 +91,12 @@ class Indexer:
         self.rpc.close()
         self.fetch_rpc.close()
 
+    def __enter__(self) -> "Indexer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ---------------------------------------------------------------------------------------------
     def sync(
         self,

@@ -148,14 +148,14 @@ def test_refuses_a_zero_quantity(net):
     assert_refused(net, lambda: issue(net, statement(net, project, quantity=0)), "ZeroAmount")
 
 
-def test_refuses_a_quantity_beyond_128_bits(net):
+def test_refuses_a_quantity_beyond_64_bit_integers(net):
     project = new_project(net)
     assert_refused(
         net,
-        lambda: issue(net, statement(net, project, quantity=2**128)),
+        lambda: issue(net, statement(net, project, quantity=2**63)),
         "QuantityTooLarge",
-        2**128,
-        2**128 - 1,
+        2**63,
+        2**63 - 1,
     )
 
 

@@ -15,9 +15,8 @@ def index_of(net, path: Path, **options) -> Indexer:
 
 
 def fresh_dump(net, tmp_path: Path, name: str = "fresh.sqlite") -> dict:
-    indexer = index_of(net, tmp_path / name)
-    indexer.sync()
-    indexer.close()
+    with index_of(net, tmp_path / name) as indexer:
+        indexer.sync()
     with open_reader(tmp_path / name) as connection:
         return dump_index(connection=connection)
 
@@ -30,9 +29,8 @@ def dump(path: Path) -> dict:
 def test_derived_state_equals_the_contracts_after_a_random_history(hnet, tmp_path):
     history = History(hnet, seed=7)
     history.run(120)
-    indexer = index_of(hnet, tmp_path / "index.sqlite", max_range=7)
-    indexer.sync()
-    indexer.close()
+    with index_of(hnet, tmp_path / "index.sqlite", max_range=7) as indexer:
+        indexer.sync()
     reg = hnet.registry
     with open_reader(tmp_path / "index.sqlite") as db:
         indexed = balances(connection=db)
@@ -71,9 +69,8 @@ def test_an_index_kept_up_to_date_equals_a_fresh_reindex(hnet, tmp_path):
 
 def test_confirmations_keep_the_index_behind_the_head(hnet, tmp_path):
     History(hnet, seed=3).run(10)
-    indexer = index_of(hnet, tmp_path / "index.sqlite", confirmations=4)
-    checkpoint = indexer.sync()
-    indexer.close()
+    with index_of(hnet, tmp_path / "index.sqlite", confirmations=4) as indexer:
+        checkpoint = indexer.sync()
     assert checkpoint.last_block == hnet.rpc.block_number() - 4
 
 
@@ -92,6 +89,8 @@ def test_a_reorg_rolls_back_to_the_fork_and_matches_a_clean_reindex(hnet, tmp_pa
 
     assert hnet.rpc.call("evm_revert", fork) is True
     NonceManager.forget(hnet.rpc.url)
+    # A transaction the old branch never had makes sure the new blocks differ from the old ones.
+    hnet.registry.send(hnet.senders["issuer"], "registerProject", hnet.address("buffer"), b"\x99" * 32)
     history.fork(2000 + depth).advance_to(fork_block + replacement)
     after = indexer.sync()
     indexer.close()
