@@ -9,12 +9,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 
+from node.api.app import create_app
+from node.api.state import NodeState
 from node.chain.anvil import AnvilProcess, local_chain_config
 from node.chain.deploy import ensure_deployed, source_matches_chain
 from node.chain.keystore import Keystore
 from node.chain.manifest import load_manifest
+from node.demo import prepare_participants, run_demo, write_tokens
 from node.errors import ChainUnavailable, SinkError
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify_proof_document
 from node.evidence.store import EvidenceStore
@@ -73,40 +77,59 @@ def deploy(
     console.print(f"manifest: {settings.manifest_path}")
 
 
+def _serve(settings: Settings, demo: bool) -> None:
+    """Runs the API (which runs the indexer) in the foreground; optionally loads the demo once it answers."""
+    app_ = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app_, host=settings.api_host, port=settings.api_port, log_level="warning"))
+    marker = settings.home / "demo-tokens.json"
+
+    def load_demo() -> None:
+        deadline = time.monotonic() + 60
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.1)
+        try:
+            state = NodeState(settings.node_state_path)
+            tokens = prepare_participants(settings, state)
+            state.close()
+            result = run_demo(settings, tokens)
+            write_tokens(settings, tokens)
+            console.print("demo loaded: open", highlight=False)
+            for link in result.links:
+                console.print(f"  {link}", highlight=False)
+            console.print(f"API tokens of the demo participants: {marker}", highlight=False)
+        except SinkError as error:
+            console.print(f"demo failed: {error.message}", markup=False, style="red")
+
+    if demo and not marker.exists():
+        threading.Thread(target=load_demo, name="demo", daemon=True).start()
+    console.print(f"API on {settings.base_url} (docs at {settings.base_url}/docs); Ctrl-C stops", highlight=False)
+    server.run()
+
+
 @app.command()
-def up() -> None:
-    """The main job: local chain (unless SINKNODE_RPC_URL is set), deployment and the indexer, until stopped."""
+def up(
+    demo: Annotated[bool, typer.Option(help="load the demo data (only if it was never loaded)")] = True,
+) -> None:
+    """The main job: local chain (unless SINKNODE_RPC_URL is set), deployment, indexer and API, until stopped."""
     settings = load_settings()
-
-    stop = threading.Event()
-    workers: list[threading.Thread] = []
-
-    def deploy_and_index() -> None:
+    if not settings.manages_local_chain:
+        ensure_deployed(settings)
+        _serve(settings, demo)
+        return
+    config = local_chain_config(settings)
+    with AnvilProcess(config) as anvil:
+        console.print(f"chain {settings.chain_id} at {anvil.url}, state in {config.state_file}", highlight=False)
         manifest, created = ensure_deployed(settings)
         verb = "deployed" if created else "found"
-        console.print(f"SinkRegistry {verb} at {manifest.registry.address}; manifest {settings.manifest_path}")
-        indexer = _open_indexer(settings)
+        console.print(f"SinkRegistry {verb} at {manifest.registry.address}", highlight=False)
+        _serve(settings, demo)
+        console.print("stopping: the chain state is saved")
 
-        def run() -> None:
-            try:
-                indexer.follow(stop, poll_s=settings.index_poll_s)
-            finally:
-                indexer.close()
 
-        workers.append(threading.Thread(target=run, name="indexer", daemon=True))
-        workers[-1].start()
-        console.print(f"indexing into {settings.index_path}")
-
-    try:
-        if settings.manages_local_chain:
-            _run_local_chain(settings, deploy_and_index)
-        else:
-            deploy_and_index()
-            _wait_for_signal()
-    finally:
-        stop.set()
-        for worker in workers:
-            worker.join(timeout=30)
+@app.command()
+def serve() -> None:
+    """The API (with its indexer) against an already deployed registry, until stopped."""
+    _serve(load_settings(), demo=False)
 
 
 def _open_indexer(settings: Settings) -> Indexer:
@@ -182,6 +205,18 @@ def keys_new(name: str) -> None:
     """Creates a new encrypted account keystore."""
     address = Keystore.from_settings(load_settings()).create(name)
     console.print(f"{name}: {address}")
+
+
+@keys_app.command("token")
+def keys_token(name: str, label: Annotated[str, typer.Option(help="who the token is for")] = "") -> None:
+    """Creates an API token acting for keystore NAME's account; printed once, stored hashed."""
+    settings = load_settings()
+    address = Keystore.from_settings(settings).address(name)
+    state = NodeState(settings.node_state_path)
+    token = state.create_token(key_name=name, account=address, label=label or name)
+    state.close()
+    console.print(f"API token for {name} ({address}); keep it, it is not shown again:", highlight=False)
+    print(token)
 
 
 @keys_app.command("list")

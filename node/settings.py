@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     index_range_blocks: int = Field(default=500, ge=1, description="largest eth_getLogs block range")
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
     aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_url: str | None = Field(
+        default=None, description="base URL printed in QR codes; unset: http://api_host:api_port"
+    )
+    sql_time_limit_s: float = Field(default=2.0, gt=0, description="regulator SQL: time limit per query")
+    sql_row_cap: int = Field(default=10_000, ge=1, description="regulator SQL: most rows returned")
     evidence_key: SecretStr | None = Field(default=None, description="AES-256 key (hex) encrypting evidence")
     evidence_key_file: Path | None = Field(default=None, description="file holding the evidence key (hex)")
 
@@ -63,6 +70,10 @@ class Settings(BaseSettings):
         return self.home / "index.sqlite"
 
     @property
+    def node_state_path(self) -> Path:
+        return self.home / "node.sqlite"
+
+    @property
     def evidence_dir(self) -> Path:
         return self.home / "evidence"
 
@@ -73,6 +84,10 @@ class Settings(BaseSettings):
     @property
     def effective_rpc_url(self) -> str:
         return self.rpc_url or f"http://{self.anvil_host}:{self.anvil_port}"
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def manages_local_chain(self) -> bool:

@@ -83,7 +83,7 @@ def ensure_deployed(settings: Settings, *, force: bool = False) -> tuple[Deploym
         admin = keystore.load_or_create("admin")
         buffer_address = keystore.ensure("buffer")
         if settings.gas_mode == "eip1559":
-            _fund_if_dev_chain(rpc, admin.address)
+            fund_if_dev_chain(rpc, admin.address)
         sender = TransactionSender(
             rpc,
             admin,
@@ -103,7 +103,7 @@ def ensure_deployed(settings: Settings, *, force: bool = False) -> tuple[Deploym
         return manifest, True
 
 
-def _fund_if_dev_chain(rpc: RpcClient, address: str) -> None:
+def fund_if_dev_chain(rpc: RpcClient, address: str) -> None:
     """On anvil, keystore accounts get development ether; elsewhere they must be funded by the operator."""
     if int(rpc.call("eth_getBalance", address, "latest"), 16) > 0:
         return

@@ -1,7 +1,14 @@
-"""Read-side functions over the index (keyword-only, one question each)."""
+"""Read-side functions over the index: keyword-only, one question each, plain rows out.
 
+Large reads (provenance histories, registry lists, summaries) go through sqlite3 and return dicts,
+not ORM objects: MACHINE.md measured the ORM path an order of magnitude slower for such bodies.
+"""
+
+import base64
 import sqlite3
 from typing import Any
+
+import orjson
 
 from node.index.models import DERIVED_TABLES
 
@@ -15,6 +22,22 @@ _ORDER = {
     "freeze": "kind, target",
     "daily_project_stats": "day, project_id",
 }
+BATCH_STATUS = {0: "active", 1: "frozen", 2: "revoked"}
+PROJECT_STATUS = {0: "none", 1: "active", 2: "suspended", 3: "closed"}
+
+
+def _rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
+    rows = _rows(cursor)
+    return rows[0] if rows else None
+
+
+# ------------------------------------------------------------------------------------------------
+# Comparison and checkpoint
 
 
 def dump_index(*, connection: sqlite3.Connection) -> dict[str, Any]:
@@ -40,3 +63,229 @@ def index_digest(*, connection: sqlite3.Connection) -> tuple[int, int, str]:
     """(last block, event count, digest) of the checkpoint."""
     row = connection.execute("SELECT last_block, event_count, digest FROM checkpoint WHERE id = 1").fetchone()
     return (row[0], row[1], row[2]) if row else (-1, 0, "")
+
+
+# ------------------------------------------------------------------------------------------------
+# Batches, projects, retirements
+
+
+def serial_prefix(batch: dict[str, Any]) -> str:
+    """A batch's serial prefix: SL-<project>-<period index>; its units are serials 1..quantity."""
+    return f"SL-{batch['project_id']}-{batch['period_index']}"
+
+
+def _batch_public(row: dict[str, Any]) -> dict[str, Any]:
+    outstanding = row["quantity"] - row["retired"] - row["reversed"]
+    row = dict(row)
+    row["status"] = BATCH_STATUS[row["status"]]
+    row["supply"] = {"issued": row["quantity"], "retired": row["retired"], "reversed": row["reversed"],
+                     "outstanding": outstanding}  # fmt: skip
+    row["serial_prefix"] = serial_prefix(row)
+    row["serial_range"] = f"{serial_prefix(row)}-1..{serial_prefix(row)}-{row['quantity']}"
+    return row
+
+
+def get_batch(*, connection: sqlite3.Connection, batch_id: int) -> dict[str, Any] | None:
+    row = _one(connection.execute("SELECT * FROM batch WHERE id = ?", (batch_id,)))
+    return _batch_public(row) if row else None
+
+
+def get_project(*, connection: sqlite3.Connection, project_id: int) -> dict[str, Any] | None:
+    row = _one(connection.execute("SELECT * FROM project WHERE id = ?", (project_id,)))
+    if row:
+        row["status"] = PROJECT_STATUS[row["status"]]
+    return row
+
+
+def get_participant(*, connection: sqlite3.Connection, address: str) -> dict[str, Any] | None:
+    return _one(connection.execute("SELECT * FROM participant WHERE address = ?", (address.lower(),)))
+
+
+def get_retirement(*, connection: sqlite3.Connection, retirement_id: int) -> dict[str, Any] | None:
+    return _one(connection.execute("SELECT * FROM retirement WHERE id = ?", (retirement_id,)))
+
+
+def encode_cursor(block: int, log_index: int) -> str:
+    return base64.urlsafe_b64encode(f"{block}:{log_index}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    block, log_index = base64.urlsafe_b64decode(padded.encode()).decode().split(":")
+    return int(block), int(log_index)
+
+
+_EVENT_COLUMNS = "id, block_number, block_time, tx_hash, log_index, name, account, counterparty, amount, args"
+
+
+def _event(row: dict[str, Any]) -> dict[str, Any]:
+    row = dict(row)
+    row["args"] = orjson.loads(row["args"])
+    row.pop("id", None)
+    return row
+
+
+def batch_events(
+    *, connection: sqlite3.Connection, batch_id: int, after: tuple[int, int] | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """A keyset page of a batch's events in chain order, and the cursor of the next page."""
+    block, log_index = after if after else (-1, -1)
+    rows = _rows(
+        connection.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM chain_event WHERE batch_id = ? AND (block_number, log_index) > (?, ?)"
+            " ORDER BY block_number, log_index LIMIT ?",
+            (batch_id, block, log_index, limit + 1),
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor(rows[-1]["block_number"], rows[-1]["log_index"]) if more and rows else None
+    return [_event(r) for r in rows], cursor
+
+
+def search_events(
+    *,
+    connection: sqlite3.Connection,
+    name: str | None = None,
+    batch_id: int | None = None,
+    project_id: int | None = None,
+    account: str | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    after: tuple[int, int] | None = None,
+    limit: int = 500,
+) -> tuple[list[dict[str, Any]], str | None]:
+    clauses, params = ["(block_number, log_index) > (?, ?)"], list(after or (-1, -1))
+    for column, value in (("name", name), ("batch_id", batch_id), ("project_id", project_id)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if account is not None:
+        clauses.append("(account = ? OR counterparty = ?)")
+        params += [account.lower(), account.lower()]
+    if since is not None:
+        clauses.append("block_time >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("block_time < ?")
+        params.append(until)
+    rows = _rows(
+        connection.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM chain_event WHERE {' AND '.join(clauses)}"
+            " ORDER BY block_number, log_index LIMIT ?",
+            (*params, limit + 1),
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    cursor = encode_cursor(rows[-1]["block_number"], rows[-1]["log_index"]) if more and rows else None
+    return [_event(r) for r in rows], cursor
+
+
+def list_projects(*, connection: sqlite3.Connection, owner: str | None = None, status: str | None = None,
+                  limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+    clauses, params = ["1 = 1"], []
+    if owner:
+        clauses.append("owner = ?")
+        params.append(owner.lower())
+    if status:
+        codes = [k for k, v in PROJECT_STATUS.items() if v == status]
+        clauses.append("status = ?")
+        params.append(codes[0] if codes else -1)
+    rows = _rows(connection.execute(
+        f"SELECT * FROM project WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ? OFFSET ?", (*params, limit, offset)
+    ))  # fmt: skip
+    for row in rows:
+        row["status"] = PROJECT_STATUS[row["status"]]
+    return rows
+
+
+def list_batches(*, connection: sqlite3.Connection, project_id: int | None = None, status: str | None = None,
+                 verifier: str | None = None, vintage: int | None = None, limit: int = 500,
+                 offset: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+    clauses, params = ["1 = 1"], []
+    if project_id is not None:
+        clauses.append("project_id = ?")
+        params.append(project_id)
+    if status:
+        codes = [k for k, v in BATCH_STATUS.items() if v == status]
+        clauses.append("status = ?")
+        params.append(codes[0] if codes else -1)
+    if verifier:
+        clauses.append("verifier = ?")
+        params.append(verifier.lower())
+    if vintage is not None:
+        clauses.append("CAST(strftime('%Y', period_end, 'unixepoch') AS INTEGER) = ?")
+        params.append(vintage)
+    rows = _rows(connection.execute(
+        f"SELECT * FROM batch WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ? OFFSET ?", (*params, limit, offset)
+    ))  # fmt: skip
+    return [_batch_public(r) for r in rows]
+
+
+def list_retirements(*, connection: sqlite3.Connection, batch_id: int | None = None, holder: str | None = None,
+                     limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:  # fmt: skip
+    clauses, params = ["1 = 1"], []
+    if batch_id is not None:
+        clauses.append("batch_id = ?")
+        params.append(batch_id)
+    if holder:
+        clauses.append("holder = ?")
+        params.append(holder.lower())
+    return _rows(connection.execute(
+        f"SELECT * FROM retirement WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ? OFFSET ?", (*params, limit, offset)
+    ))  # fmt: skip
+
+
+def holdings(*, connection: sqlite3.Connection, account: str) -> list[dict[str, Any]]:
+    return _rows(connection.execute(
+        "SELECT b.batch_id, b.amount, bt.project_id, bt.status, bt.period_start, bt.period_end FROM balance b"
+        " JOIN batch bt ON bt.id = b.batch_id WHERE b.account = ? ORDER BY b.batch_id",
+        (account.lower(),),
+    ))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------
+# Regulator summaries
+
+
+def summary(*, connection: sqlite3.Connection, group_by: str, since_day: str | None = None,
+            until_day: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Totals over a time range grouped by project (from the daily aggregates), vintage or issuer
+    (aggregates joined with the project's batches), or holder (current balances and retirements)."""
+    if group_by == "project":
+        clauses, params = ["1 = 1"], []
+        if since_day:
+            clauses.append("day >= ?")
+            params.append(since_day)
+        if until_day:
+            clauses.append("day < ?")
+            params.append(until_day)
+        return _rows(connection.execute(
+            "SELECT project_id AS key, SUM(issued) AS issued, SUM(issuances) AS issuances, SUM(transferred) AS"
+            " transferred, SUM(transfers) AS transfers, SUM(retired) AS retired, SUM(retirements) AS retirements,"
+            " SUM(reversed) AS reversed, SUM(reversals) AS reversals FROM daily_project_stats"
+            f" WHERE {' AND '.join(clauses)} GROUP BY project_id ORDER BY project_id",
+            params,
+        ))  # fmt: skip
+    if group_by in ("vintage", "issuer"):
+        key = "CAST(strftime('%Y', period_end, 'unixepoch') AS INTEGER)" if group_by == "vintage" else "issuer"
+        clauses, params = ["1 = 1"], []
+        if since_day:
+            clauses.append("issued_time >= CAST(strftime('%s', ?) AS INTEGER)")
+            params.append(since_day)
+        if until_day:
+            clauses.append("issued_time < CAST(strftime('%s', ?) AS INTEGER)")
+            params.append(until_day)
+        return _rows(connection.execute(
+            f"SELECT {key} AS key, COUNT(*) AS batches, SUM(quantity) AS issued, SUM(retired) AS retired,"
+            f" SUM(reversed) AS reversed, SUM(quantity - retired - reversed) AS outstanding FROM batch"
+            f" WHERE {' AND '.join(clauses)} GROUP BY key ORDER BY key",
+            params,
+        ))  # fmt: skip
+    if group_by == "holder":
+        return _rows(connection.execute(
+            "SELECT account AS key, COUNT(*) AS batches, SUM(amount) AS held FROM balance GROUP BY account"
+            " ORDER BY held DESC"
+        ))  # fmt: skip
+    raise ValueError(f"unknown grouping {group_by!r}")

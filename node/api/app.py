@@ -1,0 +1,51 @@
+"""The app factory: nothing is built at import time; `create_app(settings)` wires everything."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+
+from node.api.errors import install_error_handlers
+from node.api.routes import pages, participants, public, regulator
+from node.api.schemas import ErrorResponse
+from node.api.services import Services
+from node.settings import Settings
+
+_ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 422, 503)}
+
+
+def create_app(settings: Settings, *, services: Services | None = None, run_indexer: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built = services or Services.from_settings(settings)
+        if run_indexer:
+            built.start_indexer()
+        app.state.services = built
+        try:
+            yield
+        finally:
+            built.close()
+
+    app = FastAPI(
+        title="sinkledger node",
+        version="0.1.0",
+        description="Garden carbon-sink certificates: public provenance, participants' writes, regulator audit.",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    install_error_handlers(app)
+    app.include_router(public.router)
+    app.include_router(participants.router)
+    app.include_router(regulator.router)
+    app.include_router(pages.router)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.get("/healthz", tags=["public"], summary="Liveness: answers without touching the chain or the index")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,86 @@
+"""Request dependencies: the services, the index reader, and who is calling with which roles."""
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from node.api.errors import ApiError
+from node.api.services import Services
+from node.api.state import TokenOwner
+from node.chain.registry import ROLE_ADMIN, ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER
+from node.index.queries import get_participant
+
+_bearer = HTTPBearer(auto_error=False, description="a participant's API token (sinknode keys token NAME)")
+ROLE_NAMES = {ROLE_ADMIN: "admin", ROLE_ISSUER: "issuer", ROLE_VERIFIER: "verifier", ROLE_REGULATOR: "regulator"}
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_reader(services: ServicesDep) -> Iterator[sqlite3.Connection]:
+    connection = services.reader()
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+ReaderDep = Annotated[sqlite3.Connection, Depends(get_reader)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    owner: TokenOwner
+    roles: int
+    organisation: int | None
+    frozen: bool
+
+    @property
+    def account(self) -> str:
+        return self.owner.account
+
+    def has(self, role: int) -> bool:
+        return bool(self.roles & role)
+
+
+def current_caller(
+    services: ServicesDep,
+    reader: ReaderDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    if credentials is None:
+        raise ApiError(401, "unauthenticated", "this endpoint needs a participant's API token (Authorization: Bearer)")
+    owner = services.state.owner_of(credentials.credentials)
+    if owner is None:
+        raise ApiError(401, "unauthenticated", "unknown or revoked API token")
+    participant = get_participant(connection=reader, address=owner.account)
+    if participant is None:
+        return Caller(owner, 0, None, False)
+    return Caller(owner, participant["roles"], participant["organisation"], bool(participant["frozen"]))
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def require_role(role: int):  # type: ignore[no-untyped-def]
+    def gate(caller: CallerDep) -> Caller:
+        if not caller.has(role):
+            raise ApiError(403, "forbidden", f"{caller.account} does not hold the {ROLE_NAMES[role]} role")
+        return caller
+
+    return Depends(gate)
+
+
+IssuerDep = Annotated[Caller, require_role(ROLE_ISSUER)]
+VerifierDep = Annotated[Caller, require_role(ROLE_VERIFIER)]
+RegulatorDep = Annotated[Caller, require_role(ROLE_REGULATOR)]
+AdminDep = Annotated[Caller, require_role(ROLE_ADMIN)]

@@ -1,0 +1,197 @@
+"""HTML pages for people, in Chinese and English: a batch's provenance and a retirement certificate.
+Each page re-checks the batch against the chain when it is rendered and says so."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as ApiPath
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from node.api.deps import ReaderDep, ServicesDep
+from node.api.errors import not_found
+from node.api.provenance import chain_check, provenance
+from node.index.queries import get_batch, get_retirement
+from registry.units import format_tonnes
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
+Lang = Annotated[str, Query(pattern=r"^(zh|en)$")]
+
+TEXT: dict[str, dict[str, Any]] = {
+    "zh": {
+        "brand": "园林碳汇溯源",
+        "other_language": "English",
+        "batch": "碳汇批次",
+        "certificate": "证书信息",
+        "active": "状态：有效",
+        "frozen": "状态：已冻结——监管机构已暂停该批次的转让和注销",
+        "revoked": "状态：已撤销——该批次经核查无效，不能转让或注销",
+        "checked": "已于区块 {block} 与链上数据核对一致",
+        "mismatch": "与链上数据不一致（区块 {block}，链上状态：{status}）",
+        "quantity": "签发量",
+        "outstanding": "流通量",
+        "retired": "已注销",
+        "period": "监测期",
+        "serials": "序列号",
+        "project": "项目",
+        "owner": "项目业主",
+        "verification": "核查与签发",
+        "verifier": "核查机构",
+        "evidence_root": "证据根哈希",
+        "attested_by": "证据证明签署方",
+        "files": "个文件",
+        "digest": "核查声明摘要",
+        "issued": "签发",
+        "block": "区块",
+        "history": "流转记录",
+        "when": "时间",
+        "event": "事件",
+        "amount": "数量",
+        "tx": "交易",
+        "more": "更多记录",
+        "scan": "扫码查看",
+        "names": {
+            "BatchIssued": "签发",
+            "CertificateTransferred": "转让",
+            "CertificateRetired": "注销",
+            "BatchStatusChanged": "状态变更",
+            "ReversalRecorded": "缓冲池冲销",
+        },
+        "retirement_certificate": "碳汇注销证明",
+        "retired_final": "已注销：这些碳汇已永久注销，不会再流转",
+        "beneficiary": "受益方",
+        "private": "（受益方选择不公开，哈希）",
+        "reason": "注销原因",
+        "consumption": "消费期间与地区",
+        "retired_on": "注销时间",
+    },
+    "en": {
+        "brand": "Garden carbon-sink provenance",
+        "other_language": "中文",
+        "batch": "Batch",
+        "certificate": "Certificate",
+        "active": "Status: active",
+        "frozen": "Status: FROZEN: a regulator has suspended transfers and retirements",
+        "revoked": "Status: REVOKED: this batch was found invalid and can neither move nor be retired",
+        "checked": "Re-checked against the chain at block {block}: consistent",
+        "mismatch": "Does NOT match the chain (block {block}, status on chain: {status})",
+        "quantity": "Issued",
+        "outstanding": "Outstanding",
+        "retired": "Retired",
+        "period": "Monitoring period",
+        "serials": "Serial range",
+        "project": "Project",
+        "owner": "Project owner",
+        "verification": "Verification and issuance",
+        "verifier": "Verifier",
+        "evidence_root": "Evidence root",
+        "attested_by": "Evidence attested by",
+        "files": "files",
+        "digest": "Verification digest",
+        "issued": "Issued",
+        "block": "block",
+        "history": "History",
+        "when": "When",
+        "event": "Event",
+        "amount": "Amount",
+        "tx": "Transaction",
+        "more": "More events",
+        "scan": "Scan to open",
+        "names": {
+            "BatchIssued": "Issued",
+            "CertificateTransferred": "Transferred",
+            "CertificateRetired": "Retired",
+            "BatchStatusChanged": "Status changed",
+            "ReversalRecorded": "Buffer reversal",
+        },
+        "retirement_certificate": "Retirement certificate",
+        "retired_final": "Retired: these units are cancelled for good",
+        "beneficiary": "Beneficiary",
+        "private": "(kept private by the holder; hash)",
+        "reason": "Reason",
+        "consumption": "Consumption period and region",
+        "retired_on": "Retired",
+    },
+}
+
+
+def _tonnes(grams: int | None) -> str:
+    return "" if grams is None else format_tonnes(int(grams))
+
+
+def _day(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def _time(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _qr_svg(url: str) -> str:
+    return segno.make(url, error="m").svg_inline(scale=4, border=2)
+
+
+def _page(request: Request, template: str, lang: str, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        template,
+        {"lang": lang, "t": TEXT[lang], "tonnes": _tonnes, "day": _day, "time": _time, **context},
+    )
+
+
+@router.get("/batches/{batch_id}", response_class=HTMLResponse)
+def batch_page(
+    request: Request,
+    batch_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
+    services: ServicesDep,
+    reader: ReaderDep,
+    lang: Lang = "zh",
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    record = provenance(services, reader, batch_id, cursor=cursor, limit=100, check_chain=True)
+    url = f"{services.settings.base_url}/batches/{batch_id}"
+    return _page(
+        request,
+        "batch.html",
+        lang,
+        title=record["batch"]["serial_prefix"],
+        batch=record["batch"],
+        project=record["project"],
+        evidence=record["evidence"],
+        events=record["events"],
+        next_cursor=record["next_cursor"],
+        check=record["chain_check"],
+        qr_svg=_qr_svg(url),
+    )
+
+
+@router.get("/retirements/{retirement_id}", response_class=HTMLResponse)
+def retirement_page(
+    request: Request,
+    retirement_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
+    services: ServicesDep,
+    reader: ReaderDep,
+    lang: Lang = "zh",
+) -> HTMLResponse:
+    record = get_retirement(connection=reader, retirement_id=retirement_id)
+    if record is None:
+        raise not_found(f"retirement {retirement_id}")
+    batch = get_batch(connection=reader, batch_id=record["batch_id"])
+    assert batch is not None
+    chain_check(services, batch)
+    region = bytes.fromhex(record["region"][2:]).rstrip(b"\0").decode("ascii", errors="replace")
+    url = f"{services.settings.base_url}/retirements/{retirement_id}"
+    return _page(
+        request,
+        "retirement.html",
+        lang,
+        title=f"#{retirement_id}",
+        r=record,
+        batch=batch,
+        region=region,
+        qr_svg=_qr_svg(url),
+    )

@@ -1,0 +1,195 @@
+"""Writes by participants (issuer, verifier, project owner, holder, admin), each signed with the caller's key."""
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import Path as ApiPath
+
+from node.api.deps import AdminDep, CallerDep, IssuerDep, ReaderDep, ServicesDep, VerifierDep
+from node.api.errors import ApiError, not_found
+from node.api.schemas import (
+    IssueRequest,
+    ParticipantCreate,
+    ProjectCreate,
+    RetireRequest,
+    TransferRequest,
+    TxResult,
+    VerificationSigned,
+    VerificationStatementIn,
+)
+from node.api.services import Services
+from node.chain.registry import RetirementRequest
+from node.chain.sender import Receipt
+from node.chain.statements import (
+    Signature,
+    VerificationStatement,
+    methodology_id,
+    sign_verification,
+    statement_digest,
+)
+from node.evidence.bundle import create_bundle, load_bundle, save_bundle
+from node.index.queries import get_project, holdings, search_events
+
+router = APIRouter(prefix="/v1", tags=["participants"])
+
+
+def _hex(value: str) -> bytes:
+    return bytes.fromhex(value[2:])
+
+
+def _statement(body: VerificationStatementIn) -> VerificationStatement:
+    return VerificationStatement(
+        body.project_id,
+        body.period_start,
+        body.period_end,
+        body.quantity,
+        _hex(body.evidence_root),
+        methodology_id(body.methodology),
+        body.expiry,
+        body.nonce,
+    )
+
+
+def _done(services: Services, receipt: Receipt, **result: object) -> TxResult:
+    services.wait_indexed(receipt.block_number)
+    return TxResult(
+        tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used, result=result
+    )
+
+
+@router.get("/me", summary="The calling participant as the index knows it")
+def me(caller: CallerDep) -> dict[str, object]:
+    return {
+        "account": caller.account,
+        "key": caller.owner.key_name,
+        "label": caller.owner.label,
+        "roles": caller.roles,
+        "organisation": caller.organisation,
+        "frozen": caller.frozen,
+    }
+
+
+@router.post("/admin/participants", status_code=201, summary="Register a participant (admin)")
+def register_participant(body: ParticipantCreate, caller: AdminDep, services: ServicesDep) -> TxResult:
+    receipt = services.registry.register_participant(
+        services.sender_for(caller.owner), body.account, body.organisation, body.roles
+    )
+    return _done(services, receipt, account=body.account.lower())
+
+
+@router.post("/projects", status_code=201, summary="Register a green-space project")
+def register_project(body: ProjectCreate, caller: CallerDep, services: ServicesDep) -> TxResult:
+    owner = (body.owner or caller.account).lower()
+    receipt = services.registry.send(
+        services.sender_for(caller.owner), "registerProject", owner, _hex(body.metadata_hash)
+    )
+    project_id = services.registry.event(receipt, "ProjectRegistered").args["projectId"]
+    return _done(services, receipt, project_id=project_id)
+
+
+@router.post("/evidence", status_code=201, summary="Upload a bundle of evidence files; the node attests its root")
+def upload_evidence(
+    caller: CallerDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+    project_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
+    files: Annotated[list[UploadFile], File(description="monitoring report, inventory, photos ...")],
+    kind: Annotated[str, Form(min_length=1, max_length=64)] = "monitoring-report",
+) -> dict[str, object]:
+    project = get_project(connection=reader, project_id=project_id)
+    if project is None:
+        raise not_found(f"project {project_id}")
+    if project["owner"] != caller.account and not caller.roles:
+        raise ApiError(403, "forbidden", "only the project's owner or an accredited participant uploads its evidence")
+    contents = [(f.filename or "file", f.file.read()) for f in files]
+    if not contents or any(not c for _, c in contents):
+        raise ApiError(422, "validation_error", "files: at least one non-empty file is needed")
+    bundle = create_bundle(
+        services.evidence,
+        contents,
+        project_id=project_id,
+        kind=kind,
+        attestor=services.account(caller.owner.key_name),
+        chain_id=services.manifest.chain_id,
+        registry=services.manifest.registry.address,
+        attested_at=int(time.time()),
+    )
+    save_bundle(services.evidence, bundle)
+    return bundle.as_dict()
+
+
+@router.get("/evidence/{root}", summary="An evidence bundle: files, root and the signed attestation")
+def evidence_bundle(root: Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{64}$")], services: ServicesDep) -> dict:
+    return load_bundle(services.evidence, root).as_dict()
+
+
+@router.get("/evidence/{root}/proof/{digest}", summary="A file's proof document, checkable offline")
+def evidence_proof(
+    root: Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{64}$")],
+    digest: Annotated[str, ApiPath(pattern=r"^[0-9a-f]{64}$")],
+    services: ServicesDep,
+) -> dict:
+    return load_bundle(services.evidence, root).proof_document(digest)
+
+
+@router.post("/verifications", summary="A verifier signs a verification statement (EIP-712)")
+def sign_statement(body: VerificationStatementIn, caller: VerifierDep, services: ServicesDep) -> VerificationSigned:
+    statement = _statement(body)
+    domain = services.registry.domain()
+    signature = sign_verification(services.account(caller.owner.key_name), domain, statement)
+    return VerificationSigned(
+        statement=body,
+        digest="0x" + statement_digest(domain, statement).hex(),
+        verifier=caller.account,
+        signature={"v": signature.v, "r": "0x" + signature.r.hex(), "s": "0x" + signature.s.hex()},
+    )
+
+
+@router.post("/batches", status_code=201, summary="An issuer issues the batch a signed statement covers")
+def issue_batch(body: IssueRequest, caller: IssuerDep, services: ServicesDep) -> TxResult:
+    signature = Signature(body.signature.v, _hex(body.signature.r), _hex(body.signature.s))
+    batch_id, receipt = services.registry.issue(
+        services.sender_for(caller.owner), _statement(body.statement), signature
+    )
+    return _done(services, receipt, batch_id=batch_id)
+
+
+@router.post("/transfers", summary="Transfer part of a batch to another registered participant")
+def transfer(body: TransferRequest, caller: CallerDep, services: ServicesDep) -> TxResult:
+    receipt = services.registry.transfer(
+        services.sender_for(caller.owner), body.batch_id, body.to.lower(), body.amount, _hex(body.deal_ref)
+    )
+    return _done(services, receipt)
+
+
+@router.post("/retirements", status_code=201, summary="Retire units for a beneficiary (final)")
+def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep) -> TxResult:
+    request = RetirementRequest(
+        batch_id=body.batch_id,
+        amount=body.amount,
+        beneficiary=body.beneficiary,
+        beneficiary_hash=_hex(body.beneficiary_hash) if body.beneficiary_hash else bytes(32),
+        reason=body.reason,
+        consumption_start=body.consumption_start,
+        consumption_end=body.consumption_end,
+        region=body.region.encode().ljust(16, b"\0"),
+    )
+    retirement_id, receipt = services.registry.retire(services.sender_for(caller.owner), request)
+    return _done(
+        services,
+        receipt,
+        retirement_id=retirement_id,
+        certificate=f"{services.settings.base_url}/retirements/{retirement_id}",
+    )
+
+
+@router.get("/me/holdings", summary="The caller's balances by batch")
+def my_holdings(caller: CallerDep, reader: ReaderDep) -> list[dict]:
+    return holdings(connection=reader, account=caller.account)
+
+
+@router.get("/me/history", summary="The caller's events, newest last, a page at a time")
+def my_history(caller: CallerDep, reader: ReaderDep, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
+    events, _ = search_events(connection=reader, account=caller.account, limit=limit)
+    return events

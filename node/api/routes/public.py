@@ -1,0 +1,163 @@
+"""Public reads, no token: batches and their provenance, retirement certificates, the registry, QR codes."""
+
+import csv
+import io
+from typing import Annotated, Any
+
+import segno
+from fastapi import APIRouter, Query, Response
+from fastapi import Path as ApiPath
+
+from node.api.deps import ReaderDep, ServicesDep
+from node.api.errors import not_found
+from node.api.provenance import provenance
+from node.index.queries import (
+    get_batch,
+    get_project,
+    get_retirement,
+    index_digest,
+    list_batches,
+    list_projects,
+    list_retirements,
+)
+
+router = APIRouter(prefix="/v1", tags=["public"])
+BatchPath = Annotated[int, ApiPath(ge=1, le=2**63 - 1)]
+CSV_HEADERS = {"content-type": "text/csv; charset=utf-8"}
+
+
+def as_csv(rows: list[dict[str, Any]], name: str) -> Response:
+    buffer = io.StringIO()
+    if rows:
+        flat = [{k: v for k, v in row.items() if not isinstance(v, dict)} for row in rows]
+        writer = csv.DictWriter(buffer, fieldnames=list(flat[0].keys()))
+        writer.writeheader()
+        writer.writerows(flat)
+    headers = {**CSV_HEADERS, "content-disposition": f'attachment; filename="{name}.csv"'}
+    return Response(buffer.getvalue(), headers=headers)
+
+
+@router.get("/status", summary="The node: chain, registry, index checkpoint and digest")
+def status(services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
+    last_block, events, digest = index_digest(connection=reader)
+    return {
+        "chain_id": services.manifest.chain_id,
+        "registry": services.manifest.registry.address,
+        "index": {"last_block": last_block, "events": events, "digest": digest},
+    }
+
+
+@router.get("/batches/{batch_id}", summary="A batch: project, period, supply, status and serial range")
+def batch(batch_id: BatchPath, reader: ReaderDep) -> dict[str, Any]:
+    found = get_batch(connection=reader, batch_id=batch_id)
+    if found is None:
+        raise not_found(f"batch {batch_id}")
+    found["project"] = get_project(connection=reader, project_id=found["project_id"])
+    return found
+
+
+@router.get("/batches/{batch_id}/provenance", summary="Everything that happened to a batch, a page at a time")
+def batch_provenance(
+    batch_id: BatchPath,
+    services: ServicesDep,
+    reader: ReaderDep,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    check_chain: bool = False,
+) -> dict[str, Any]:
+    return provenance(services, reader, batch_id, cursor=cursor, limit=limit, check_chain=check_chain)
+
+
+@router.get("/retirements/{retirement_id}", summary="A retirement certificate")
+def retirement(
+    retirement_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)], services: ServicesDep, reader: ReaderDep
+) -> dict[str, Any]:
+    found = get_retirement(connection=reader, retirement_id=retirement_id)
+    if found is None:
+        raise not_found(f"retirement {retirement_id}")
+    found["batch"] = get_batch(connection=reader, batch_id=found["batch_id"])
+    found["page"] = f"{services.settings.base_url}/retirements/{retirement_id}"
+    return found
+
+
+@router.get("/registry/projects", summary="Every project (JSON or CSV)")
+def registry_projects(
+    reader: ReaderDep,
+    owner: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    status: Annotated[str | None, Query(pattern=r"^(active|suspended|closed)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
+) -> Any:
+    rows = list_projects(connection=reader, owner=owner, status=status, limit=limit, offset=offset)
+    return as_csv(rows, "projects") if format == "csv" else rows
+
+
+@router.get("/registry/batches", summary="Every batch with status, supply and serial range (JSON or CSV)")
+def registry_batches(
+    reader: ReaderDep,
+    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    status: Annotated[str | None, Query(pattern=r"^(active|frozen|revoked)$")] = None,
+    verifier: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    vintage: Annotated[int | None, Query(ge=1970, le=9999)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
+) -> Any:
+    rows = list_batches(
+        connection=reader,
+        project_id=project_id,
+        status=status,
+        verifier=verifier,
+        vintage=vintage,
+        limit=limit,
+        offset=offset,
+    )
+    return as_csv(rows, "batches") if format == "csv" else rows
+
+
+@router.get("/registry/retirements", summary="Every retirement (JSON or CSV)")
+def registry_retirements(
+    reader: ReaderDep,
+    batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    holder: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
+    format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
+) -> Any:
+    rows = list_retirements(connection=reader, batch_id=batch_id, holder=holder, limit=limit, offset=offset)
+    return as_csv(rows, "retirements") if format == "csv" else rows
+
+
+def _qr(url: str, image: str) -> Response:
+    code = segno.make(url, error="m")
+    out = io.BytesIO()
+    if image == "svg":
+        code.save(out, kind="svg", scale=8, border=4)
+        return Response(out.getvalue(), media_type="image/svg+xml")
+    code.save(out, kind="png", scale=8, border=4)
+    return Response(out.getvalue(), media_type="image/png")
+
+
+@router.get("/qr/batches/{batch_id}.{image}", summary="QR code (SVG or PNG) of a batch's provenance page")
+def batch_qr(
+    batch_id: BatchPath,
+    image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")],
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> Response:
+    if get_batch(connection=reader, batch_id=batch_id) is None:
+        raise not_found(f"batch {batch_id}")
+    return _qr(f"{services.settings.base_url}/batches/{batch_id}", image)
+
+
+@router.get("/qr/retirements/{retirement_id}.{image}", summary="QR code (SVG or PNG) of a retirement certificate")
+def retirement_qr(
+    retirement_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
+    image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")],
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> Response:
+    if get_retirement(connection=reader, retirement_id=retirement_id) is None:
+        raise not_found(f"retirement {retirement_id}")
+    return _qr(f"{services.settings.base_url}/retirements/{retirement_id}", image)

@@ -1,0 +1,167 @@
+"""The regulator's audit: summaries, event search with CSV, read-only SQL, reconciliation, measures.
+Every call is written to the node's query log."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi import Path as ApiPath
+
+from node.api.deps import ReaderDep, RegulatorDep, ServicesDep
+from node.api.errors import ApiError
+from node.api.reconcile import reconcile
+from node.api.routes.public import as_csv
+from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlRequest, TxResult
+from node.api.sql import run_readonly_sql
+from node.index.queries import decode_cursor, search_events, summary
+
+router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
+Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+
+
+def _reason(text: str) -> bytes:
+    from eth_utils import keccak
+
+    return keccak(text=text)
+
+
+@router.get("/summary", summary="Totals grouped by project, vintage, issuer or holder over a day range")
+def regulator_summary(
+    caller: RegulatorDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+    group_by: Annotated[str, Query(pattern=r"^(project|vintage|issuer|holder)$")] = "project",
+    since: Day = None,
+    until: Day = None,
+) -> list[dict[str, Any]]:
+    rows = summary(connection=reader, group_by=group_by, since_day=since, until_day=until)
+    services.state.log_query(
+        account=caller.account,
+        endpoint="summary",
+        params={"group_by": group_by, "since": since, "until": until},
+        outcome=f"{len(rows)} rows",
+    )
+    return rows
+
+
+@router.get("/events", summary="Event search with filters and cursor pagination (JSON or CSV)")
+def regulator_events(
+    caller: RegulatorDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+    name: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z]+$")] = None,
+    batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    account: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    since: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+    until: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
+) -> Any:
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except ValueError:
+        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from None
+    events, next_cursor = search_events(
+        connection=reader,
+        name=name,
+        batch_id=batch_id,
+        project_id=project_id,
+        account=account,
+        since=since,
+        until=until,
+        after=after,
+        limit=limit,
+    )
+    services.state.log_query(
+        account=caller.account,
+        endpoint="events",
+        outcome=f"{len(events)} events",
+        params={
+            "name": name,
+            "batch_id": batch_id,
+            "project_id": project_id,
+            "account": account,
+            "since": since,
+            "until": until,
+            "cursor": cursor,
+            "format": format,
+        },
+    )
+    if format == "csv":
+        return as_csv([{**e, "args": str(e["args"])} for e in events], "events")
+    return {"events": events, "next_cursor": next_cursor}
+
+
+@router.post("/sql", summary="Read-only SQL over the index (SELECT only, time limit, row cap)")
+def regulator_sql(body: SqlRequest, caller: RegulatorDep, services: ServicesDep) -> dict[str, Any]:
+    s = services.settings
+    try:
+        result = run_readonly_sql(s.index_path, body.query, time_limit_s=s.sql_time_limit_s, row_cap=s.sql_row_cap)
+    except ApiError as refused:
+        services.state.log_query(
+            account=caller.account, endpoint="sql", params={"query": body.query}, outcome=f"refused: {refused.code}"
+        )
+        raise
+    services.state.log_query(
+        account=caller.account, endpoint="sql", params={"query": body.query}, outcome=f"{len(result['rows'])} rows"
+    )
+    return result
+
+
+@router.get("/reconciliation", summary="Re-read the chain and report every difference from the index")
+def regulator_reconciliation(caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
+    report = reconcile(services, reader)
+    services.state.log_query(
+        account=caller.account,
+        endpoint="reconciliation",
+        params={},
+        outcome=f"{len(report['differences'])} differences in {report['checks']} checks",
+    )
+    return report
+
+
+@router.get("/query-log", summary="The log of regulator queries, newest first")
+def regulator_query_log(
+    caller: RegulatorDep, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[dict[str, Any]]:
+    return services.state.query_log(limit=limit)
+
+
+@router.post("/accounts/{account}/freeze", summary="Freeze or unfreeze an account, with a reason")
+def freeze_account(
+    account: Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")],
+    body: FreezeAccountRequest,
+    caller: RegulatorDep,
+    services: ServicesDep,
+) -> TxResult:
+    receipt = services.registry.send(
+        services.sender_for(caller.owner), "setAccountFrozen", account.lower(), body.frozen, _reason(body.reason)
+    )
+    services.state.log_query(
+        account=caller.account,
+        endpoint="freeze_account",
+        params={"account": account, "frozen": body.frozen, "reason": body.reason},
+        outcome="done",
+    )
+    services.wait_indexed(receipt.block_number)
+    return TxResult(tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used)
+
+
+@router.post("/batches/{batch_id}/status", summary="Freeze, unfreeze or revoke a batch, with a reason")
+def batch_measure(
+    batch_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
+    body: BatchMeasureRequest,
+    caller: RegulatorDep,
+    services: ServicesDep,
+) -> TxResult:
+    method = {"freeze": "freezeBatch", "unfreeze": "unfreezeBatch", "revoke": "revokeBatch"}[body.action]
+    receipt = services.registry.send(services.sender_for(caller.owner), method, batch_id, _reason(body.reason))
+    services.state.log_query(
+        account=caller.account,
+        endpoint="batch_status",
+        params={"batch_id": batch_id, "action": body.action, "reason": body.reason},
+        outcome="done",
+    )
+    services.wait_indexed(receipt.block_number)
+    return TxResult(tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used)

@@ -1,0 +1,110 @@
+"""Request and response bodies. Requests are strict: no silent coercion of `false` into 0 or "1" into 1."""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
+Hash32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", examples=["0x" + "00" * 32])]
+Grams = Annotated[int, Field(gt=0, le=2**63 - 1, description="grams CO2e")]
+Timestamp = Annotated[int, Field(ge=0, le=2**40 - 1, description="unix seconds")]
+BatchId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+ProjectId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ProjectCreate(Strict):
+    metadata_hash: Hash32
+    owner: Address | None = Field(default=None, description="defaults to the caller; an issuer may name another")
+
+
+class VerificationStatementIn(Strict):
+    project_id: ProjectId
+    period_start: Timestamp
+    period_end: Timestamp
+    quantity: Grams
+    evidence_root: Hash32
+    methodology: Annotated[str, Field(min_length=1, max_length=64, examples=["SL-GS-001/1.0"])]
+    expiry: Timestamp
+    nonce: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
+
+
+class SignatureBody(Strict):
+    v: Annotated[int, Field(ge=0, le=255)]
+    r: Hash32
+    s: Hash32
+
+
+class VerificationSigned(BaseModel):
+    statement: VerificationStatementIn
+    digest: str
+    verifier: str
+    signature: SignatureBody
+
+
+class IssueRequest(Strict):
+    statement: VerificationStatementIn
+    signature: SignatureBody
+
+
+class TransferRequest(Strict):
+    batch_id: BatchId
+    to: Address
+    amount: Grams
+    deal_ref: Hash32 = "0x" + "00" * 32
+
+
+class RetireRequest(Strict):
+    batch_id: BatchId
+    amount: Grams
+    beneficiary: Annotated[str, Field(max_length=200)] = ""
+    beneficiary_hash: Hash32 | None = None
+    reason: Annotated[str, Field(max_length=500)] = ""
+    consumption_start: Timestamp = 0
+    consumption_end: Timestamp = 0
+    region: Annotated[str, Field(max_length=16, pattern=r"^[A-Za-z0-9-]*$", examples=["CN-SH"])] = ""
+
+    @model_validator(mode="after")
+    def _one_beneficiary(self) -> "RetireRequest":
+        if bool(self.beneficiary) == (self.beneficiary_hash is not None):
+            raise ValueError("give exactly one of beneficiary and beneficiary_hash")
+        return self
+
+
+class ParticipantCreate(Strict):
+    account: Address
+    organisation: Annotated[int, Field(ge=1, le=2**32 - 1)]
+    roles: Annotated[int, Field(ge=0, le=15, description="bits: admin 1, issuer 2, verifier 4, regulator 8")]
+
+
+class FreezeAccountRequest(Strict):
+    frozen: bool
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class BatchMeasureRequest(Strict):
+    action: Annotated[str, Field(pattern=r"^(freeze|unfreeze|revoke)$")]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class SqlRequest(Strict):
+    query: Annotated[str, Field(min_length=1, max_length=10_000)]
+
+
+class TxResult(BaseModel):
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    result: dict[str, Any] = {}

@@ -1,0 +1,128 @@
+"""What the routes work with, built once per app: chain client, index, keys, evidence, node state.
+
+The API runs the indexer in a thread of its own process, so a write can wait until the index holds
+its receipt's block and the next read sees it (read-your-writes).
+"""
+
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+
+from node.api.state import NodeState, TokenOwner
+from node.chain.keystore import Keystore
+from node.chain.manifest import DeploymentManifest, load_manifest
+from node.chain.registry import RegistryClient
+from node.chain.rpc import RpcClient
+from node.chain.sender import TransactionSender
+from node.errors import ChainUnavailable
+from node.evidence.store import EvidenceStore
+from node.index.follower import Indexer, open_reader
+from node.index.queries import index_digest
+from node.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    manifest: DeploymentManifest
+    rpc: RpcClient
+    registry: RegistryClient
+    state: NodeState
+    keystore: Keystore
+    evidence: EvidenceStore
+    indexer: Indexer | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _accounts: dict[str, LocalAccount] = field(default_factory=dict)
+    _senders: dict[str, TransactionSender] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Services":
+        manifest = load_manifest(settings.manifest_path)
+        rpc = RpcClient(settings.effective_rpc_url)
+        return cls(
+            settings=settings,
+            manifest=manifest,
+            rpc=rpc,
+            registry=RegistryClient(rpc, manifest.registry_abi(), manifest.registry.address),
+            state=NodeState(settings.node_state_path),
+            keystore=Keystore.from_settings(settings),
+            evidence=EvidenceStore.from_settings(settings),
+        )
+
+    # index --------------------------------------------------------------------------------------
+    def start_indexer(self) -> None:
+        s = self.settings
+        self.indexer = Indexer(
+            s.effective_rpc_url,
+            self.manifest,
+            s.index_path,
+            confirmations=s.confirmations,
+            max_range=s.index_range_blocks,
+            timezone=s.aggregate_timezone,
+        )
+        indexer = self.indexer
+        indexer.sync()  # the first answers already see the whole chain
+
+        def run() -> None:
+            while not self._stop.is_set():
+                try:
+                    indexer.follow(self._stop, poll_s=min(s.index_poll_s, 0.2))
+                except ChainUnavailable:
+                    self._stop.wait(1.0)
+
+        self._thread = threading.Thread(target=run, name="indexer", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        if self.indexer is not None:
+            self.indexer.close()
+        self.state.close()
+        self.rpc.close()
+
+    def reader(self) -> sqlite3.Connection:
+        return open_reader(self.settings.index_path)
+
+    def wait_indexed(self, block: int, timeout_s: float = 30.0) -> None:
+        """Returns once the index holds `block` (reads after a write then see the write)."""
+        deadline = time.monotonic() + timeout_s
+        pause = 0.005
+        while time.monotonic() < deadline:
+            with self.reader() as db:
+                if index_digest(connection=db)[0] >= block:
+                    return
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        raise ChainUnavailable(f"the index did not reach block {block} within {timeout_s}s")
+
+    # signing --------------------------------------------------------------------------------------
+    def sender_for(self, owner: TokenOwner) -> TransactionSender:
+        with self._lock:
+            sender = self._senders.get(owner.key_name)
+            if sender is None:
+                account = self.account(owner.key_name)
+                s = self.settings
+                sender = TransactionSender(
+                    self.rpc,
+                    account,
+                    chain_id=self.manifest.chain_id,
+                    abi=self.registry.abi,
+                    gas_mode=s.gas_mode,
+                    gas_price_wei=s.gas_price_wei,
+                    timeout_s=s.tx_timeout_s,
+                )
+                self._senders[owner.key_name] = sender
+            return sender
+
+    def account(self, key_name: str) -> LocalAccount:
+        """A keystore account, decrypted once per process and kept only in memory."""
+        if key_name not in self._accounts:
+            self._accounts[key_name] = self.keystore.load(key_name)
+        return self._accounts[key_name]
