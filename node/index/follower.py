@@ -287,7 +287,11 @@ class Indexer:
 
 
 def open_reader(path: Path) -> sqlite3.Connection:
-    """A read-only connection to an index (for queries, comparisons and tests)."""
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    """A read-only connection to an index (for queries, comparisons and tests).
+
+    A request's dependencies and its handler may run on different worker threads; the connection is
+    used by one request at a time, so it may cross threads.
+    """
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     connection.execute("PRAGMA busy_timeout=10000")
     return connection

@@ -1,0 +1,59 @@
+"""A person scans the QR code: headless Chromium opens the page the code points at, in both languages."""
+
+import io
+
+import zxingcpp
+from PIL import Image
+from playwright.sync_api import sync_playwright
+
+from tests.api.flows import issued_batch
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync", "--disable-quic"]  # fmt: skip
+
+
+def decode_qr(png: bytes) -> str:
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert len(results) == 1, "exactly one QR code"
+    return results[0].text
+
+
+def test_the_qr_code_leads_to_a_provenance_page_a_person_can_read(node, tmp_path):
+    project, batch = issued_batch(node)
+    node.ok("POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses["buyer"], "amount": 10**8})
+    retired = node.ok("POST", "/v1/retirements", "buyer", json={
+        "batch_id": batch, "amount": 2 * 10**7, "beneficiary": "杭州快递有限公司", "reason": "配送碳中和",
+        "consumption_start": 1_700_000_000, "consumption_end": 1_710_000_000, "region": "CN-ZJ"})  # fmt: skip
+    url = decode_qr(node.call("GET", f"/v1/qr/batches/{batch}.png").content)
+    assert url == f"{node.url}/batches/{batch}"
+    certificate_url = decode_qr(
+        node.call("GET", f"/v1/qr/retirements/{retired['result']['retirement_id']}.png").content
+    )
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            page.goto(url)
+            assert page.locator("#title").inner_text() == f"碳汇批次 SL-{project}-1"
+            assert page.locator("#status").inner_text() == "状态：有效"
+            assert "已于区块" in page.locator("#chain-check").inner_text()
+            assert page.locator("#quantity").inner_text() == "1000.000000 tCO2e"
+            history = page.locator("#history").inner_text()
+            assert "签发" in history and "转让" in history and "注销" in history
+            page.screenshot(path=tmp_path / "provenance-zh.png", full_page=True)
+            assert decode_qr(page.locator(".qr").screenshot()) == url  # the page's own QR points back to it
+
+            page.get_by_text("English").click()
+            page.wait_for_url("**lang=en")
+            assert page.locator("#status").inner_text() == "Status: active"
+            assert "Re-checked against the chain at block" in page.locator("#chain-check").inner_text()
+            page.screenshot(path=tmp_path / "provenance-en.png", full_page=True)
+
+            page.goto(certificate_url + "?lang=zh")
+            assert "碳汇注销证明" in page.locator("#title").inner_text()
+            assert "杭州快递有限公司" in page.content()
+            page.screenshot(path=tmp_path / "certificate-zh.png", full_page=True)
+        finally:
+            browser.close()
+    assert all((tmp_path / name).stat().st_size > 10_000 for name in ("provenance-zh.png", "provenance-en.png"))
