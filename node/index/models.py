@@ -4,25 +4,39 @@ Addresses and hashes are lowercase 0x-hex text; amounts are integer grams. Every
 `ChainEvent` is derived from the events and can be rebuilt from them alone.
 """
 
+from sqlalchemy import Index
 from sqlmodel import Field, SQLModel, UniqueConstraint
+
+
+def _in_chain_order(name: str, *columns: str) -> Index:
+    """An index that also orders by chain position, so keyset pages never sort."""
+    return Index(name, *columns, "block_number", "log_index")
 
 
 class ChainEvent(SQLModel, table=True):
     __tablename__ = "chain_event"
-    __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_event_position"),)
+    __table_args__ = (
+        UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_event_position"),
+        _in_chain_order("ix_event_order"),
+        _in_chain_order("ix_event_batch", "batch_id"),
+        _in_chain_order("ix_event_project", "project_id"),
+        _in_chain_order("ix_event_account", "account"),
+        _in_chain_order("ix_event_counterparty", "counterparty"),
+        _in_chain_order("ix_event_name", "name"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     chain_id: int
-    block_number: int = Field(index=True)
+    block_number: int
     block_hash: str
     block_time: int
     tx_hash: str
     log_index: int
-    name: str = Field(index=True)
-    batch_id: int | None = Field(default=None, index=True)
-    project_id: int | None = Field(default=None, index=True)
-    account: str | None = Field(default=None, index=True)  # from / holder / subject of the event
-    counterparty: str | None = Field(default=None, index=True)  # to, where there is one
+    name: str
+    batch_id: int | None = None
+    project_id: int | None = None
+    account: str | None = None  # from / holder / subject of the event
+    counterparty: str | None = None  # to, where there is one
     amount: int | None = None
     args: str  # JSON of every decoded argument
     digest: str  # running index digest up to and including this event
