@@ -4,7 +4,6 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -35,16 +34,16 @@ app.add_typer(evidence_app, name="evidence")
 console = Console(soft_wrap=True)
 
 
-def _wait_for_signal() -> None:
-    """Blocks until SIGINT or SIGTERM."""
+def _wait_for_signal(alive: Callable[[], bool] = lambda: True) -> None:
+    """Blocks until SIGINT or SIGTERM, or until `alive()` turns false."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
+    while not stop.wait(0.5) and alive():
         pass
 
 
-def _run_local_chain(settings: Settings, then: Callable[[], None] | None = None) -> None:
+def _run_local_chain(settings: Settings) -> None:
     if not settings.manages_local_chain:
         raise ChainUnavailable(f"SINKNODE_RPC_URL is set ({settings.rpc_url}): this node uses that chain")
     config = local_chain_config(settings)
@@ -52,8 +51,6 @@ def _run_local_chain(settings: Settings, then: Callable[[], None] | None = None)
     with AnvilProcess(config) as anvil:
         state = "resumed from" if existed else "new, state kept in"
         console.print(f"chain {settings.chain_id} at {anvil.url} ({state} {config.state_file})")
-        if then is not None:
-            then()
         console.print("running; Ctrl-C or SIGTERM stops it")
         _wait_for_signal()
         console.print("stopping: the chain state is saved")
@@ -103,7 +100,13 @@ def _serve(settings: Settings, demo: bool) -> None:
     if demo and not marker.exists():
         threading.Thread(target=load_demo, name="demo", daemon=True).start()
     console.print(f"API on {settings.base_url} (docs at {settings.base_url}/docs); Ctrl-C stops", highlight=False)
-    server.run()
+    # The server runs in a thread so that the signals stay ours: uvicorn re-raises a captured SIGTERM after
+    # its shutdown, which would kill this process before the chain below it is stopped and saved.
+    serving = threading.Thread(target=server.run, name="api", daemon=True)
+    serving.start()
+    _wait_for_signal(serving.is_alive)
+    server.should_exit = True
+    serving.join(timeout=30)
 
 
 @app.command()

@@ -3,20 +3,18 @@
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from node.chain.anvil import free_port, wait_for_rpc
 from node.chain.manifest import check_against_chain, load_manifest
 from node.chain.rpc import RpcClient
-from node.index.follower import open_reader
-from node.index.queries import index_digest
 from node.settings import PROJECT_ROOT
 
 SINKNODE = [sys.executable, "-m", "node.cli"]
@@ -126,29 +124,28 @@ def test_config_masks_secrets(env):
     assert json.loads(result.stdout)["keystore_password"] == "********"
 
 
-def test_up_runs_chain_deployment_and_indexer_until_stopped(env):
-    home = env["SINKNODE_HOME"]
+def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
+    """The README's run command: one link to open, a provenance page behind it, and a clean stop."""
+    env = {**env, "SINKNODE_API_PORT": str(free_port())}
+    base = f"http://127.0.0.1:{env['SINKNODE_API_PORT']}"
     process = subprocess.Popen([*SINKNODE, "up"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
-        index = Path(home) / "index.sqlite"
-        deadline = time.monotonic() + 90
-        count = 0
-        while time.monotonic() < deadline and process.poll() is None:
-            if index.exists():
-                try:
-                    with open_reader(index) as db:
-                        count = index_digest(connection=db)[1]
-                except sqlite3.OperationalError:
-                    count = 0
-                if count >= 2:  # the admin's and the buffer's registrations
-                    break
-            time.sleep(0.1)
-        assert count >= 2, "the indexer inside `up` indexed the deployment's events"
+        deadline = time.monotonic() + 120
+        tokens = Path(env["SINKNODE_HOME"]) / "demo-tokens.json"
+        while time.monotonic() < deadline and process.poll() is None and not tokens.exists():
+            time.sleep(0.2)
+        assert tokens.exists(), "the demo was loaded"
+        status = httpx.get(f"{base}/v1/status", timeout=10).json()
+        assert status["index"]["events"] > 10
+        retirements = httpx.get(f"{base}/v1/registry/retirements", timeout=10).json()
+        assert len(retirements) == 4 and retirements[0]["beneficiary"].startswith("杭州快递有限公司")
+        page = httpx.get(f"{base}/batches/{retirements[0]['batch_id']}", params={"lang": "en"}, timeout=10)
+        assert page.status_code == 200 and "Re-checked against the chain" in page.text
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output
-        assert "indexing into" in output
+        assert f"{base}/batches/" in output and f"{base}/retirements/" in output
     finally:
         if process.poll() is None:
             process.kill()
