@@ -146,6 +146,22 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output
         assert f"{base}/batches/" in output and f"{base}/retirements/" in output
+
+        # The next `up` resumes with all data and does not load the demo twice.
+        process = subprocess.Popen([*SINKNODE, "up"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        resumed = None
+        while time.monotonic() < deadline and process.poll() is None and resumed is None:
+            try:
+                resumed = httpx.get(f"{base}/v1/status", timeout=2).json()
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        assert resumed is not None and resumed["index"] == status["index"]
+        assert len(httpx.get(f"{base}/v1/registry/retirements", timeout=10).json()) == 4
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+        assert process.returncode == 0 and "demo loaded" not in output, output
     finally:
         if process.poll() is None:
             process.kill()
