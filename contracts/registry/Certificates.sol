@@ -195,8 +195,10 @@ abstract contract Certificates is Projects, EIP712 {
         address verifier,
         bytes32 digest
     ) private {
-        uint256 bufferAmount = statement.quantity * ledger.bufferShareBps / _BPS;
-        _update(address(0), owner, batchId, statement.quantity - bufferAmount);
+        // The buffer's share rounds up, so the owner's share never rounds a claim up.
+        uint256 bufferAmount = (statement.quantity * ledger.bufferShareBps + _BPS - 1) / _BPS;
+        // Tiny batches can go wholly to the buffer (1 g at any share rounds up to 1 g).
+        if (statement.quantity != bufferAmount) _update(address(0), owner, batchId, statement.quantity - bufferAmount);
         if (bufferAmount != 0) _update(address(0), ledger.bufferAccount, batchId, bufferAmount);
         emit BatchIssued(
             batchId,

@@ -48,6 +48,15 @@ def test_issues_to_the_owner_less_the_buffer_share(net):
     assert net.registry.value("batchExists", batch_id_of(project, 2)) is False
 
 
+def test_the_buffer_share_rounds_up_so_the_owner_never_gets_a_rounded_up_claim(net):
+    """METHODOLOGY.md worked example A: 2,494,918 g at a 20% buffer -> 498,984 g buffer, 1,995,934 g owner."""
+    net.registry.send(net.senders["admin"], "configureBuffer", net.address("buffer"), 2000)
+    project = new_project(net)
+    batch = issue(net, statement(net, project, quantity=2_494_918))
+    assert net.registry.balance_of(net.address("buffer"), batch) == 498_984
+    assert net.registry.balance_of(net.address("owner"), batch) == 1_995_934
+
+
 def test_consecutive_periods_of_a_project_get_consecutive_batch_ids(net):
     project = new_project(net)
     end = chain_now(net) - DAY

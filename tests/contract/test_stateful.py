@@ -74,7 +74,7 @@ def make_machine(net: DevNetwork) -> type[RuleBasedStateMachine]:
             )
             if outcome:
                 batch = outcome[0]
-                buffer = quantity * 1000 // 10_000
+                buffer = -(-quantity * 1000 // 10_000)  # rounded up
                 self.batches.append(batch)
                 self.model.issued[batch] = quantity
                 self.model.status[batch] = "active"
