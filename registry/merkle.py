@@ -1,12 +1,13 @@
-"""Merkle trees over 32-byte leaves with inclusion proofs, as RFC 6962 (Certificate Transparency) defines them.
+"""Merkle trees over leaves with inclusion proofs, as RFC 6962 (Certificate Transparency) defines them.
 
     leaf hash   = SHA-256(0x00 ‖ leaf)
     node hash   = SHA-256(0x01 ‖ left ‖ right)
     tree of n   = split at k, the largest power of two below n: node(tree(first k), tree(rest))
 
-The 0x00/0x01 prefixes keep a leaf from ever passing for an inner node. An evidence bundle's leaves are
-the SHA-256 digests of its files, sorted and without repeats, so the root does not depend on the order
-files were uploaded in. Pure Python, no dependencies beyond hashlib.
+The 0x00/0x01 prefixes keep a leaf from ever passing for an inner node. The tree is built bottom-up,
+pairing neighbours and promoting a level's odd last node unpaired, which gives the same tree as the
+recursive definition with every proof O(log n). An evidence bundle's leaves are its files' SHA-256
+digests, sorted and without repeats; an offset's leaves encode (order id, grams). Pure Python.
 """
 
 import hashlib
@@ -19,27 +20,6 @@ def leaf_hash(leaf: bytes) -> bytes:
 
 def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
-
-
-def _split(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def merkle_root(leaves: list[bytes]) -> bytes:
-    if not leaves:
-        raise ValueError("a Merkle tree needs at least one leaf")
-    level = [leaf_hash(leaf) for leaf in leaves]
-    return _root_of_hashes(level)
-
-
-def _root_of_hashes(hashes: list[bytes]) -> bytes:
-    if len(hashes) == 1:
-        return hashes[0]
-    k = _split(len(hashes))
-    return node_hash(_root_of_hashes(hashes[:k]), _root_of_hashes(hashes[k:]))
 
 
 @dataclass(frozen=True)
@@ -59,19 +39,42 @@ class InclusionProof:
         return cls(int(str(data["index"])), int(str(data["tree_size"])), tuple(bytes.fromhex(p[2:]) for p in path))
 
 
+class MerkleTree:
+    def __init__(self, leaves: list[bytes]) -> None:
+        if not leaves:
+            raise ValueError("a Merkle tree needs at least one leaf")
+        self.size = len(leaves)
+        level = [leaf_hash(leaf) for leaf in leaves]
+        self.levels = [level]
+        while len(level) > 1:
+            paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                paired.append(level[-1])
+            level = paired
+            self.levels.append(level)
+
+    @property
+    def root(self) -> bytes:
+        return self.levels[-1][0]
+
+    def proof(self, index: int) -> InclusionProof:
+        if not 0 <= index < self.size:
+            raise ValueError(f"leaf {index} is not in a tree of {self.size}")
+        path, position = [], index
+        for level in self.levels[:-1]:
+            sibling = position ^ 1
+            if sibling < len(level):  # else this node was promoted: no sibling at this level
+                path.append(level[sibling])
+            position //= 2
+        return InclusionProof(index, self.size, tuple(path))
+
+
+def merkle_root(leaves: list[bytes]) -> bytes:
+    return MerkleTree(leaves).root
+
+
 def inclusion_proof(leaves: list[bytes], index: int) -> InclusionProof:
-    if not 0 <= index < len(leaves):
-        raise ValueError(f"leaf {index} is not in a tree of {len(leaves)}")
-    return InclusionProof(index, len(leaves), tuple(_path([leaf_hash(x) for x in leaves], index)))
-
-
-def _path(hashes: list[bytes], index: int) -> list[bytes]:
-    if len(hashes) == 1:
-        return []
-    k = _split(len(hashes))
-    if index < k:
-        return [*_path(hashes[:k], index), _root_of_hashes(hashes[k:])]
-    return [*_path(hashes[k:], index - k), _root_of_hashes(hashes[:k])]
+    return MerkleTree(leaves).proof(index)
 
 
 def verify_inclusion(leaf: bytes, proof: InclusionProof, root: bytes) -> bool:

@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.merkle import InclusionProof, inclusion_proof, leaf_hash, merkle_root, node_hash, verify_inclusion
+from registry.merkle import (
+    InclusionProof,
+    MerkleTree,
+    inclusion_proof,
+    leaf_hash,
+    merkle_root,
+    node_hash,
+    verify_inclusion,
+)
 
 leaves_strategy = st.lists(st.binary(min_size=32, max_size=32), min_size=1, max_size=40, unique=True)
 
@@ -42,3 +50,20 @@ def test_matches_the_rfc_6962_shape():
 def test_an_empty_tree_is_refused():
     with pytest.raises(ValueError, match="at least one leaf"):
         merkle_root([])
+
+
+def _rfc6962_root(leaves):
+    """RFC 6962 §2.1 as written: the recursive split at the largest power of two below n."""
+    if len(leaves) == 1:
+        return leaf_hash(leaves[0])
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return node_hash(_rfc6962_root(leaves[:k]), _rfc6962_root(leaves[k:]))
+
+
+@given(st.lists(st.binary(min_size=1, max_size=8), min_size=1, max_size=70))
+def test_the_bottom_up_tree_is_the_rfc_6962_tree(leaves):
+    tree = MerkleTree(leaves)
+    assert tree.root == _rfc6962_root(leaves)
+    assert all(verify_inclusion(leaf, tree.proof(i), tree.root) for i, leaf in enumerate(leaves))
