@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from node.api.errors import install_error_handlers
-from node.api.routes import pages, participants, public, regulator
+from node.api.routes import offsets, pages, participants, public, regulator
 from node.api.schemas import ErrorResponse
 from node.api.services import Services
 from node.settings import Settings
@@ -38,6 +38,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(public.router)
     app.include_router(participants.router)
     app.include_router(regulator.router)
+    app.include_router(offsets.router)
     app.include_router(pages.router)
 
     @app.get("/", include_in_schema=False)

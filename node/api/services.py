@@ -104,10 +104,13 @@ class Services:
 
     # signing --------------------------------------------------------------------------------------
     def sender_for(self, owner: TokenOwner) -> TransactionSender:
+        return self.sender_for_key(owner.key_name)
+
+    def sender_for_key(self, key_name: str) -> TransactionSender:
         with self._lock:
-            sender = self._senders.get(owner.key_name)
+            sender = self._senders.get(key_name)
             if sender is None:
-                account = self.account(owner.key_name)
+                account = self.account(key_name)
                 s = self.settings
                 sender = TransactionSender(
                     self.rpc,
@@ -118,7 +121,7 @@ class Services:
                     gas_price_wei=s.gas_price_wei,
                     timeout_s=s.tx_timeout_s,
                 )
-                self._senders[owner.key_name] = sender
+                self._senders[key_name] = sender
             return sender
 
     def account(self, key_name: str) -> LocalAccount:

@@ -22,6 +22,23 @@ CREATE TABLE IF NOT EXISTS api_token (
     created_at INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS offset_batch (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    root TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL,
+    orders INTEGER NOT NULL,
+    total_grams INTEGER NOT NULL,
+    retirements TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offset_order (
+    order_id TEXT PRIMARY KEY,
+    offset_id INTEGER NOT NULL,
+    leaf_index INTEGER NOT NULL,
+    grams INTEGER NOT NULL,
+    breakdown TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_offset_order_batch ON offset_order (offset_id, leaf_index);
 CREATE TABLE IF NOT EXISTS regulator_query (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,
@@ -80,6 +97,78 @@ class NodeState:
         with self._lock:
             rows = self._db.execute("SELECT key_name, account, label, created_at, revoked FROM api_token").fetchall()
         return [dict(zip(("key_name", "account", "label", "created_at", "revoked"), r, strict=True)) for r in rows]
+
+    def known_orders(self, order_ids: list[str]) -> list[str]:
+        """Which of these order ids were offset before."""
+        found: list[str] = []
+        with self._lock:
+            for start in range(0, len(order_ids), 500):
+                chunk = order_ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found += [
+                    r[0]
+                    for r in self._db.execute(f"SELECT order_id FROM offset_order WHERE order_id IN ({marks})", chunk)
+                ]
+        return found
+
+    def record_offset(
+        self,
+        *,
+        root: str,
+        account: str,
+        orders: list[tuple[str, int, str]],
+        total: int,
+        retirements: list[dict[str, Any]],
+    ) -> int:
+        """Stores an offset and its orders (id, grams, breakdown JSON) in one transaction; returns its id."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                offset_id = self._db.execute(
+                    "INSERT INTO offset_batch (root, account, orders, total_grams, retirements, created_at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (root, account, len(orders), total, orjson.dumps(retirements).decode(), int(time.time())),
+                ).lastrowid
+                self._db.executemany(
+                    "INSERT INTO offset_order (order_id, offset_id, leaf_index, grams, breakdown) VALUES (?,?,?,?,?)",
+                    [
+                        (order_id, offset_id, i, grams, breakdown)
+                        for i, (order_id, grams, breakdown) in enumerate(orders)
+                    ],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        assert offset_id is not None
+        return int(offset_id)
+
+    def offset(self, offset_id: int) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, root, account, orders, total_grams, retirements, created_at FROM offset_batch WHERE id = ?",
+                (offset_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        names = ("id", "root", "account", "orders", "total_grams", "retirements", "created_at")
+        record = dict(zip(names, row, strict=True))
+        record["retirements"] = orjson.loads(record["retirements"])
+        return record
+
+    def offset_orders(self, offset_id: int) -> list[tuple[str, int, str]]:
+        with self._lock:
+            return self._db.execute(
+                "SELECT order_id, grams, breakdown FROM offset_order WHERE offset_id = ? ORDER BY leaf_index",
+                (offset_id,),
+            ).fetchall()
+
+    def order(self, order_id: str) -> tuple[int, int, int, str] | None:
+        """(offset id, leaf index, grams, breakdown JSON) of an offset order."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT offset_id, leaf_index, grams, breakdown FROM offset_order WHERE order_id = ?", (order_id,)
+            ).fetchone()
 
     def log_query(self, *, account: str, endpoint: str, params: dict[str, Any], outcome: str) -> None:
         with self._lock:

@@ -1,0 +1,172 @@
+"""Checkout offsets: footprints of many orders retired in as few transactions as the holdings allow
+(one per batch drawn on: one when a single batch holds enough), with a Merkle root of the orders as the
+retirement's beneficiary, and a certificate per order proving its inclusion."""
+
+import sqlite3
+import time
+from collections import OrderedDict
+from typing import Any
+
+import orjson
+
+from node.api.errors import ApiError, not_found
+from node.api.services import Services
+from node.chain.registry import RetirementRequest
+from node.chain.sender import Receipt
+from registry.footprint import FootprintInputError, order_footprint, parse_order
+from registry.offsets import OffsetTree
+
+MAX_ORDERS = 200_000
+_TREES: "OrderedDict[int, OffsetTree]" = OrderedDict()
+
+
+def _holdings(reader: sqlite3.Connection, account: str) -> list[tuple[int, int]]:
+    """The caller's balances in active batches, largest first."""
+    return reader.execute(
+        "SELECT b.batch_id, b.amount FROM balance b JOIN batch t ON t.id = b.batch_id"
+        " WHERE b.account = ? AND t.status = 0 ORDER BY b.amount DESC, b.batch_id",
+        (account,),
+    ).fetchall()
+
+
+def plan_retirements(holdings: list[tuple[int, int]], total: int) -> list[tuple[int, int]]:
+    """(batch, amount) to retire: the fewest batches, largest first."""
+    for batch, amount in holdings:
+        if amount >= total:
+            return [(batch, total)]
+    plan, left = [], total
+    for batch, amount in holdings:
+        take = min(amount, left)
+        plan.append((batch, take))
+        left -= take
+        if left == 0:
+            return plan
+    raise ApiError(
+        409, "insufficient_holdings", f"the caller holds {total - left} g in active batches; {total} g needed"
+    )
+
+
+def offset_orders(
+    services: Services, reader: sqlite3.Connection, account: str, key_name: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    orders = body.get("orders")
+    if not isinstance(orders, list) or not 0 < len(orders) <= MAX_ORDERS:
+        raise ApiError(422, "validation_error", f"orders: a list of 1 to {MAX_ORDERS} orders")
+    region = body.get("region", "")
+    if (
+        not isinstance(region, str)
+        or len(region) > 16
+        or (region and not region.replace("-", "").isascii())
+        or (region and not region.replace("-", "").isalnum())
+    ):
+        raise ApiError(422, "validation_error", "region: up to 16 letters, digits and '-'")
+    try:
+        footprints = [order_footprint(parse_order(order, f"orders[{i}]")) for i, order in enumerate(orders)]
+    except FootprintInputError as refused:
+        raise ApiError(422, "invalid_order", str(refused)) from None
+    ids = [f.order_id for f in footprints]
+    if len(set(ids)) != len(ids):
+        raise ApiError(422, "duplicate_order", "an order id appears twice in the request")
+    if any("\x00" in order_id for order_id in ids):
+        raise ApiError(422, "invalid_order", "an order id cannot contain NUL")
+    seen = services.state.known_orders(ids)
+    if seen:
+        raise ApiError(409, "order_already_offset", f"order {seen[0]} was offset before ({len(seen)} in all)")
+    tree = OffsetTree.build([(f.order_id, f.grams) for f in footprints])
+    total = tree.total_grams
+    if total == 0:
+        raise ApiError(422, "nothing_to_offset", "the orders' footprints add up to zero")
+    plan = plan_retirements(_holdings(reader, account), total)
+    sender = services.sender_for_key(key_name)
+    now = int(time.time())
+    retirements: list[dict[str, Any]] = []
+    last: Receipt | None = None
+    for batch, amount in plan:
+        request = RetirementRequest(
+            batch_id=batch,
+            amount=amount,
+            beneficiary_hash=tree.root,
+            reason=f"zero-carbon delivery: {len(ids)} orders",
+            consumption_start=now - 86_400,
+            consumption_end=now,
+            region=region.encode().ljust(16, b"\0"),
+        )
+        retirement_id, last = services.registry.retire(sender, request)
+        retirements.append(
+            {
+                "retirement_id": retirement_id,
+                "batch_id": batch,
+                "amount": amount,
+                "tx_hash": last.tx_hash,
+                "block_number": last.block_number,
+            }
+        )
+    root = "0x" + tree.root.hex()
+    stored = [(f.order_id, f.grams, orjson.dumps(f.as_dict()).decode()) for f in footprints]
+    offset_id = services.state.record_offset(
+        root=root, account=account, orders=stored, total=total, retirements=retirements
+    )
+    _remember(offset_id, tree)
+    assert last is not None
+    services.wait_indexed(last.block_number)
+    base = services.settings.base_url
+    return {
+        "offset_id": offset_id,
+        "root": root,
+        "orders": len(ids),
+        "total_grams": total,
+        "retirements": retirements,
+        "certificates": f"{base}/v1/offsets/{offset_id}/certificates",
+        "certificate_page": f"{base}/offsets/orders/{{order_id}}",
+    }
+
+
+def _remember(offset_id: int, tree: OffsetTree) -> None:
+    _TREES[offset_id] = tree
+    _TREES.move_to_end(offset_id)
+    while len(_TREES) > 4:
+        _TREES.popitem(last=False)
+
+
+def _tree(services: Services, offset_id: int) -> OffsetTree:
+    tree = _TREES.get(offset_id)
+    if tree is None:
+        tree = OffsetTree.build([(order_id, grams) for order_id, grams, _ in services.state.offset_orders(offset_id)])
+        _remember(offset_id, tree)
+    return tree
+
+
+def certificate(services: Services, order_id: str) -> dict[str, Any]:
+    found = services.state.order(order_id)
+    if found is None:
+        raise not_found(f"offset of order {order_id!r}")
+    offset_id, index, grams, breakdown = found
+    offset = services.state.offset(offset_id)
+    assert offset is not None
+    proof = _tree(services, offset_id).proof(index)
+    return {
+        "order_id": order_id,
+        "grams": grams,
+        "footprint": orjson.loads(breakdown),
+        "root": offset["root"],
+        "proof": proof.as_dict(),
+        "offset_id": offset_id,
+        "retirements": offset["retirements"],
+        "page": f"{services.settings.base_url}/offsets/orders/{order_id}",
+    }
+
+
+def certificates(services: Services, offset_id: int) -> dict[str, Any]:
+    offset = services.state.offset(offset_id)
+    if offset is None:
+        raise not_found(f"offset {offset_id}")
+    tree = _tree(services, offset_id)
+    return {
+        "offset_id": offset_id,
+        "root": offset["root"],
+        "retirements": offset["retirements"],
+        "orders": [
+            {"order_id": order_id, "grams": grams, "proof": tree.proof(i).as_dict()}
+            for i, (order_id, grams) in enumerate(zip(tree.order_ids, tree.grams, strict=True))
+        ],
+    }

@@ -1,0 +1,154 @@
+"""Checkout offsets over HTTP: offset a list of orders, and each order's certificate (JSON, page, QR)."""
+
+from html import escape
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi import Path as ApiPath
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from node.api.deps import CallerDep, ReaderDep, ServicesDep
+from node.api.errors import ApiError
+from node.api.offsets import certificate, certificates, offset_orders
+from node.api.routes.public import _qr
+from registry.merkle import InclusionProof
+from registry.offsets import verify_order
+
+router = APIRouter(tags=["offsets"])
+OrderId = Annotated[str, ApiPath(min_length=1, max_length=128)]
+
+_ORDERS_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["orders"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "region": {"type": "string", "maxLength": 16, "pattern": "^[A-Za-z0-9-]*$"},
+                        "orders": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 200000,
+                            "items": {
+                                "type": "object",
+                                "required": ["order_id", "legs"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "order_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                                    "legs": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["mode", "distance_km", "weight_kg"],
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "mode": {
+                                                    "type": "string",
+                                                    "enum": ["road", "van", "rail", "ship", "inland_waterway"],
+                                                },
+                                                "distance_km": {"type": "number", "exclusiveMinimum": 0},
+                                                "weight_kg": {"type": "number", "exclusiveMinimum": 0},
+                                                "dims_cm": {
+                                                    "type": "array",
+                                                    "minItems": 3,
+                                                    "maxItems": 3,
+                                                    "items": {"type": "number", "exclusiveMinimum": 0},
+                                                },
+                                            },
+                                        },
+                                    },
+                                    "packaging": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["material", "mass_kg"],
+                                            "additionalProperties": False,
+                                            "properties": {
+                                                "material": {
+                                                    "type": "string",
+                                                    "enum": ["corrugated_board", "ldpe_film"],
+                                                },
+                                                "mass_kg": {"type": "number", "minimum": 0},
+                                            },
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/v1/offsets/logistics",
+    status_code=201,
+    openapi_extra=_ORDERS_BODY,
+    summary="Offset orders' delivery footprints: one retirement under a Merkle root of the orders",
+)
+async def offset_logistics(
+    request: Request, caller: CallerDep, services: ServicesDep, reader: ReaderDep
+) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise ApiError(422, "validation_error", "body: not JSON") from None
+    if not isinstance(body, dict) or set(body) - {"orders", "region"}:
+        raise ApiError(422, "validation_error", "body: an object with orders (and region)")
+    return await run_in_threadpool(offset_orders, services, reader, caller.account, caller.owner.key_name, body)
+
+
+@router.get("/v1/offsets/{offset_id}/certificates", summary="Every order's certificate of an offset (bulk)")
+def offset_certificates(offset_id: Annotated[int, ApiPath(ge=1, le=2**62)], services: ServicesDep) -> Response:
+    return Response(orjson.dumps(certificates(services, offset_id)), media_type="application/json")
+
+
+@router.get("/v1/offsets/orders/{order_id}", summary="An order's zero-carbon delivery certificate, with its proof")
+def order_certificate(order_id: OrderId, services: ServicesDep) -> dict[str, Any]:
+    return certificate(services, order_id)
+
+
+@router.get("/v1/qr/offsets/{order_id}.{image}", summary="QR code of an order's certificate page")
+def order_qr(
+    order_id: OrderId, image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")], services: ServicesDep
+) -> Response:
+    record = certificate(services, order_id)
+    return _qr(record["page"], image)
+
+
+@router.get("/offsets/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)
+def order_page(order_id: OrderId, services: ServicesDep, lang: str = "zh") -> HTMLResponse:
+    record = certificate(services, order_id)
+    ok = verify_order(
+        order_id, record["grams"], InclusionProof.from_dict(record["proof"]), bytes.fromhex(record["root"][2:])
+    )
+    zh = lang != "en"
+    title = "零碳配送证明" if zh else "Zero-carbon delivery certificate"
+    checked = (
+        ("订单已包含在链上注销的默克尔根中" if zh else "This order is included in the Merkle root retired on chain")
+        if ok
+        else "PROOF FAILED"
+    )
+    rows = "".join(
+        f"<tr><td>{r['retirement_id']}</td><td>{r['amount']} g</td><td class='mono'>{escape(r['tx_hash'])}</td></tr>"
+        for r in record["retirements"]
+    )
+    body = (
+        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{title}</title><style>body{{font-family:system-ui,'WenQuanYi Micro Hei',sans-serif;margin:16px}}"
+        ".mono{font-family:monospace;font-size:.8em;overflow-wrap:anywhere}</style></head><body>"
+        f"<h1 id='title'>{title}</h1><p id='order'>{escape(order_id)}: {record['grams']} g CO2e</p>"
+        f"<p id='check'>{checked}</p><p class='mono'>root {escape(record['root'])}</p>"
+        f"<table>{rows}</table></body></html>"
+    )
+    return HTMLResponse(body)

@@ -1,0 +1,71 @@
+"""Checkout offsets end to end: 10,000 orders, one on-chain retirement, every order's proof verifies."""
+
+import random
+
+from registry.merkle import InclusionProof
+from registry.offsets import verify_order
+from tests.api.flows import error_of, issued_batch
+
+
+def orders(count: int, prefix: str, seed: int = 1) -> list[dict]:
+    rng = random.Random(seed)
+    return [
+        {
+            "order_id": f"{prefix}-{i:06d}",
+            "legs": [
+                {"mode": "road", "distance_km": rng.randint(50, 2000), "weight_kg": round(rng.uniform(0.2, 5), 2)},
+                {"mode": "van", "distance_km": rng.randint(1, 30), "weight_kg": 1.0},
+            ],
+            "packaging": [{"material": "corrugated_board", "mass_kg": 0.2}],
+        }
+        for i in range(count)
+    ]
+
+
+def test_ten_thousand_orders_are_offset_by_one_retirement_with_provable_inclusion(node):
+    _, batch = issued_batch(node)
+    node.ok(
+        "POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses["platform"], "amount": 10**8}
+    )
+    result = node.ok(
+        "POST", "/v1/offsets/logistics", "platform", json={"orders": orders(10_000, "T"), "region": "CN-ZJ"}
+    )
+    assert result["orders"] == 10_000 and len(result["retirements"]) == 1
+    retirement = result["retirements"][0]
+    assert retirement["amount"] == result["total_grams"] and retirement["batch_id"] == batch
+
+    on_chain = node.ok("GET", f"/v1/retirements/{retirement['retirement_id']}")
+    assert on_chain["beneficiary_hash"] == result["root"] and on_chain["amount"] == result["total_grams"]
+    bundle = node.ok("GET", f"/v1/offsets/{result['offset_id']}/certificates")
+    root = bytes.fromhex(result["root"][2:])
+    assert len(bundle["orders"]) == 10_000
+    assert sum(o["grams"] for o in bundle["orders"]) == result["total_grams"]
+    for order in bundle["orders"]:
+        assert verify_order(order["order_id"], order["grams"], InclusionProof.from_dict(order["proof"]), root)
+
+    one = node.ok("GET", "/v1/offsets/orders/T-004242")
+    proof = InclusionProof.from_dict(one["proof"])
+    assert verify_order("T-004242", one["grams"], proof, root)
+    assert not verify_order("T-004242", one["grams"] + 1, proof, root), "tampered grams must fail"
+    assert not verify_order("T-004243", one["grams"], proof, root)
+    page = node.call("GET", "/offsets/orders/T-004242", params={"lang": "en"}).text
+    assert "included in the Merkle root retired on chain" in page
+
+    again = node.call("POST", "/v1/offsets/logistics", "platform", json={"orders": orders(1, "T")})
+    assert error_of(again) == (409, "order_already_offset")
+
+
+def test_bad_orders_are_refused_naming_the_order_and_field(node):
+    air = orders(3, "AIR")
+    air[2]["legs"][0]["mode"] = "air"
+    reply = node.call("POST", "/v1/offsets/logistics", "platform", json={"orders": air})
+    assert error_of(reply) == (422, "invalid_order") and "orders[2].legs[0].mode" in reply.json()["error"]["message"]
+    dup = orders(2, "DUP")
+    dup[1]["order_id"] = dup[0]["order_id"]
+    assert error_of(node.call("POST", "/v1/offsets/logistics", "platform", json={"orders": dup})) == (
+        422,
+        "duplicate_order",
+    )
+    big = orders(1, "BIG")
+    big[0]["legs"][0].update(distance_km=10**6, weight_kg=10**6)
+    assert error_of(node.call("POST", "/v1/offsets/logistics", "buyer", json={"orders": big}))[0] == 409
