@@ -8,6 +8,11 @@ from typing import Any
 from registry import factors
 
 VOLUMETRIC_DIVISOR_CM3_PER_KG = 6000
+# Bounds that no parcel leg reaches (once round the Earth; a loaded truck's mass), so a typo is refused
+# rather than offset.
+MAX_DISTANCE_KM = 40_000.0
+MAX_MASS_KG = 50_000.0
+MAX_SIDE_CM = 2_000.0
 REFUSED_MODES = {"air": "air freight has no checked factor yet (METHODOLOGY.md): it cannot be offset here"}
 
 
@@ -62,11 +67,11 @@ class OrderFootprint:
         }
 
 
-def _positive(value: Any, where: str, *, allow_zero: bool = False) -> float:
+def _positive(value: Any, where: str, high: float, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise FootprintInputError(where, f"must be a number (got {value!r})")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise FootprintInputError(where, f"must be {'>= 0' if allow_zero else '> 0'} (got {value})")
+    if value < 0 or (value == 0 and not allow_zero) or value > high:
+        raise FootprintInputError(where, f"must be {'>= 0' if allow_zero else '> 0'} and <= {high} (got {value})")
     return float(value)
 
 
@@ -88,6 +93,8 @@ def parse_order(data: Any, where: str = "order") -> Order:
         if not isinstance(leg, dict) or set(leg) - {"mode", "distance_km", "weight_kg", "dims_cm"}:
             raise FootprintInputError(at, "must have mode, distance_km, weight_kg and optionally dims_cm")
         mode = leg.get("mode")
+        if not isinstance(mode, str):
+            raise FootprintInputError(f"{at}.mode", f"must be a mode name (got {mode!r})")
         if mode in REFUSED_MODES:
             raise FootprintInputError(f"{at}.mode", REFUSED_MODES[mode])
         if mode not in factors.freight_factors():
@@ -100,18 +107,27 @@ def parse_order(data: Any, where: str = "order") -> Order:
         legs.append(
             Leg(
                 mode,
-                _positive(leg.get("distance_km"), f"{at}.distance_km"),
-                _positive(leg.get("weight_kg"), f"{at}.weight_kg"),
-                None if dims is None else tuple(_positive(d, f"{at}.dims_cm") for d in dims),
+                _positive(leg.get("distance_km"), f"{at}.distance_km", MAX_DISTANCE_KM),
+                _positive(leg.get("weight_kg"), f"{at}.weight_kg", MAX_MASS_KG),
+                None if dims is None else tuple(_positive(d, f"{at}.dims_cm", MAX_SIDE_CM) for d in dims),
             )
         )  # type: ignore[arg-type]
     packaging = []
-    for i, item in enumerate(data.get("packaging", [])):
+    items = data.get("packaging", [])
+    if not isinstance(items, list):
+        raise FootprintInputError(f"{where}.packaging", "must be a list of packaging items")
+    for i, item in enumerate(items):
         at = f"{where}.packaging[{i}]"
-        if not isinstance(item, dict) or item.get("material") not in factors.packaging_factors():
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("material"), str)
+            or (item["material"] not in factors.packaging_factors())
+        ):
             raise FootprintInputError(f"{at}.material", f"one of {sorted(factors.packaging_factors())}")
         packaging.append(
-            PackagingItem(item["material"], _positive(item.get("mass_kg"), f"{at}.mass_kg", allow_zero=True))
+            PackagingItem(
+                item["material"], _positive(item.get("mass_kg"), f"{at}.mass_kg", MAX_MASS_KG, allow_zero=True)
+            )
         )
     return Order(order_id, tuple(legs), tuple(packaging))
 

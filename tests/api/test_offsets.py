@@ -66,6 +66,16 @@ def test_bad_orders_are_refused_naming_the_order_and_field(node):
         422,
         "duplicate_order",
     )
+    far = orders(1, "FAR")
+    far[0]["legs"][0]["distance_km"] = 10**6
+    reply = node.call("POST", "/v1/offsets/logistics", "platform", json={"orders": far})
+    assert (
+        error_of(reply) == (422, "invalid_order")
+        and "orders[0].legs[0].distance_km" in reply.json()["error"]["message"]
+    )
     big = orders(1, "BIG")
-    big[0]["legs"][0].update(distance_km=10**6, weight_kg=10**6)
-    assert error_of(node.call("POST", "/v1/offsets/logistics", "buyer", json={"orders": big}))[0] == 409
+    big[0]["legs"][0].update(distance_km=40_000, weight_kg=50_000)
+    assert error_of(node.call("POST", "/v1/offsets/logistics", "buyer", json={"orders": big})) == (
+        409,
+        "insufficient_holdings",
+    )
