@@ -1,0 +1,81 @@
+"""A whole node on this machine for tests and benchmarks: anvil, a deployment, the demo cast with
+keystores and API tokens, registered on chain through the API, and the API itself in a thread."""
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from node.api.app import create_app
+from node.api.state import NodeState
+from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
+from node.chain.deploy import ensure_deployed
+from node.chain.keystore import Keystore
+from node.demo import CAST, prepare_participants
+from node.settings import PROJECT_ROOT, Settings, load_settings
+
+
+@dataclass
+class LocalNode:
+    settings: Settings
+    url: str
+    tokens: dict[str, str]
+    addresses: dict[str, str]
+    http: httpx.Client
+
+    def call(self, method: str, path: str, who: str | None = None, **kwargs: Any) -> httpx.Response:
+        headers = {"authorization": f"Bearer {self.tokens[who]}"} if who else {}
+        headers.update(kwargs.pop("headers", {}))
+        return self.http.request(method, path, headers=headers, **kwargs)
+
+    def ok(self, method: str, path: str, who: str | None = None, **kwargs: Any) -> Any:
+        reply = self.call(method, path, who, **kwargs)
+        assert reply.status_code < 400, f"{method} {path}: {reply.status_code} {reply.text[:500]}"
+        return reply.json()
+
+
+@contextmanager
+def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
+    anvil_port, api_port = free_port(), free_port()
+    settings = load_settings(
+        home=home,
+        anvil_port=anvil_port,
+        api_port=api_port,
+        keystore_scrypt_n=2**10,
+        build_cache_dir=PROJECT_ROOT / "build" / "test-home" / "build",
+        **overrides,
+    )
+    with AnvilProcess(AnvilConfig(binary=anvil_binary(PROJECT_ROOT), port=anvil_port)):
+        ensure_deployed(settings)
+        state = NodeState(settings.node_state_path)
+        tokens = prepare_participants(settings, state)
+        state.close()
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port, log_level="warning")
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the API did not start")
+            time.sleep(0.05)
+        keystore = Keystore.from_settings(settings)
+        http = httpx.Client(base_url=settings.base_url, timeout=300)
+        node = LocalNode(settings, settings.base_url, tokens, {name: keystore.address(name) for name in CAST}, http)
+        try:
+            for name, (organisation, roles, _) in CAST.items():
+                if name != "admin":
+                    body = {"account": node.addresses[name], "organisation": organisation, "roles": roles}
+                    node.ok("POST", "/v1/admin/participants", "admin", json=body)
+            yield node
+        finally:
+            http.close()
+            server.should_exit = True
+            thread.join(timeout=30)
