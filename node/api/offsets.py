@@ -156,7 +156,9 @@ def certificate(services: Services, order_id: str) -> dict[str, Any]:
     }
 
 
-def certificates(services: Services, offset_id: int) -> dict[str, Any]:
+def offset_leaves(services: Services, offset_id: int) -> dict[str, Any]:
+    """Every order of an offset with its grams, in leaf order: with them anyone rebuilds the tree, checks
+    its root against the retirement on chain and derives any order's proof (registry.offsets)."""
     offset = services.state.offset(offset_id)
     if offset is None:
         raise not_found(f"offset {offset_id}")
@@ -165,8 +167,6 @@ def certificates(services: Services, offset_id: int) -> dict[str, Any]:
         "offset_id": offset_id,
         "root": offset["root"],
         "retirements": offset["retirements"],
-        "orders": [
-            {"order_id": order_id, "grams": grams, "proof": tree.proof(i).as_dict()}
-            for i, (order_id, grams) in enumerate(zip(tree.order_ids, tree.grams, strict=True))
-        ],
+        "leaf": "utf8(order_id) || 0x00 || grams (8 bytes, big-endian); RFC 6962 tree",
+        "orders": [[order_id, grams] for order_id, grams in zip(tree.order_ids, tree.grams, strict=True)],
     }

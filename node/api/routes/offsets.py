@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
-from node.api.offsets import certificate, certificates, offset_orders
+from node.api.offsets import certificate, offset_leaves, offset_orders
 from node.api.routes.public import _qr
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
@@ -107,9 +107,9 @@ async def offset_logistics(
     return await run_in_threadpool(offset_orders, services, reader, caller.account, caller.owner.key_name, body)
 
 
-@router.get("/v1/offsets/{offset_id}/certificates", summary="Every order's certificate of an offset (bulk)")
-def offset_certificates(offset_id: Annotated[int, ApiPath(ge=1, le=2**62)], services: ServicesDep) -> Response:
-    return Response(orjson.dumps(certificates(services, offset_id)), media_type="application/json")
+@router.get("/v1/offsets/{offset_id}/orders", summary="Every order of an offset with its grams (rebuild the tree)")
+def offset_orders_list(offset_id: Annotated[int, ApiPath(ge=1, le=2**62)], services: ServicesDep) -> Response:
+    return Response(orjson.dumps(offset_leaves(services, offset_id)), media_type="application/json")
 
 
 @router.get("/v1/offsets/orders/{order_id}", summary="An order's zero-carbon delivery certificate, with its proof")
