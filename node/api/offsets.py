@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from node.api.errors import ApiError, not_found
+from node.api.points import award_points
 from node.api.services import Services
 from node.chain.registry import RetirementRequest
 from node.chain.sender import Receipt
@@ -60,6 +61,12 @@ def offset_orders(
         or (region and not region.replace("-", "").isalnum())
     ):
         raise ApiError(422, "validation_error", "region: up to 16 letters, digits and '-'")
+    shoppers: list[str | None] = []
+    for i, order in enumerate(orders):
+        shopper = order.pop("shopper", None) if isinstance(order, dict) else None
+        if shopper is not None and (not isinstance(shopper, str) or not 0 < len(shopper) <= 64):
+            raise ApiError(422, "invalid_order", f"orders[{i}].shopper: a text of 1 to 64 characters")
+        shoppers.append(shopper)
     try:
         footprints = [order_footprint(parse_order(order, f"orders[{i}]")) for i, order in enumerate(orders)]
     except FootprintInputError as refused:
@@ -109,6 +116,14 @@ def offset_orders(
     _remember(offset_id, tree)
     assert last is not None
     services.wait_indexed(last.block_number)
+    awards: dict[str, int] = {}
+    for shopper, footprint in zip(shoppers, footprints, strict=True):
+        if shopper is not None:
+            awards[shopper] = awards.get(shopper, 0) + footprint.grams
+    if awards:
+        award_points(
+            services, reader, awards, f"checkout offset {offset_id}", [r["retirement_id"] for r in retirements]
+        )
     base = services.settings.base_url
     return {
         "offset_id": offset_id,

@@ -39,6 +39,24 @@ CREATE TABLE IF NOT EXISTS offset_order (
     breakdown TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_offset_order_batch ON offset_order (offset_id, leaf_index);
+CREATE TABLE IF NOT EXISTS carbon_points (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    holder TEXT NOT NULL,
+    points INTEGER NOT NULL,
+    grams INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    retirement_ids TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_points_holder ON carbon_points (holder);
+CREATE TABLE IF NOT EXISTS accounting (
+    evidence_root TEXT PRIMARY KEY,
+    project_id INTEGER NOT NULL,
+    creditable_grams INTEGER NOT NULL,
+    input_hash TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS regulator_query (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,
@@ -169,6 +187,81 @@ class NodeState:
             return self._db.execute(
                 "SELECT offset_id, leaf_index, grams, breakdown FROM offset_order WHERE order_id = ?", (order_id,)
             ).fetchone()
+
+    def award_points(self, rows: list[tuple[str, int, int, str, list[int]]]) -> None:
+        """Credits (holder, points, grams, source, retirement ids) in one transaction."""
+        now = int(time.time())
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO carbon_points (holder, points, grams, source, retirement_ids, at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    [(h, p, g, src, orjson.dumps(ids).decode(), now) for h, p, g, src, ids in rows],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def points(self, holder: str, *, limit: int = 100) -> dict[str, Any]:
+        with self._lock:
+            total = self._db.execute(
+                "SELECT COALESCE(SUM(points), 0), COALESCE(SUM(grams), 0) FROM carbon_points WHERE holder = ?",
+                (holder,),
+            ).fetchone()
+            rows = self._db.execute(
+                "SELECT points, grams, source, retirement_ids, at FROM carbon_points WHERE holder = ? ORDER BY id DESC"
+                " LIMIT ?",
+                (holder, limit),
+            ).fetchall()
+        entries = [
+            {"points": p, "grams": g, "source": src, "retirement_ids": orjson.loads(ids), "at": at}
+            for p, g, src, ids, at in rows
+        ]
+        return {"holder": holder, "points": total[0], "grams": total[1], "entries": entries}
+
+    def save_accounting(
+        self, *, evidence_root: str, project_id: int, creditable_grams: int, input_hash: str, result: dict[str, Any]
+    ) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO accounting (evidence_root, project_id, creditable_grams, input_hash, result,"
+                " created_at) VALUES (?,?,?,?,?,?)",
+                (
+                    evidence_root,
+                    project_id,
+                    creditable_grams,
+                    input_hash,
+                    orjson.dumps(result).decode(),
+                    int(time.time()),
+                ),
+            )
+
+    def accounting(self, evidence_root: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT evidence_root, project_id, creditable_grams, input_hash, result, created_at FROM accounting"
+                " WHERE evidence_root = ?",
+                (evidence_root.lower(),),
+            ).fetchone()
+        return None if row is None else self._accounting_row(row)
+
+    def project_accounting(self, project_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT evidence_root, project_id, creditable_grams, input_hash, result, created_at FROM accounting"
+                " WHERE project_id = ? ORDER BY created_at",
+                (project_id,),
+            ).fetchall()
+        return [self._accounting_row(r) for r in rows]
+
+    @staticmethod
+    def _accounting_row(row: tuple[Any, ...]) -> dict[str, Any]:
+        names = ("evidence_root", "project_id", "creditable_grams", "input_hash", "result", "created_at")
+        record = dict(zip(names, row, strict=True))
+        record["result"] = orjson.loads(record["result"])
+        return record
 
     def log_query(self, *, account: str, endpoint: str, params: dict[str, Any], outcome: str) -> None:
         with self._lock:

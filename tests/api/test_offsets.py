@@ -80,3 +80,27 @@ def test_bad_orders_are_refused_naming_the_order_and_field(node):
         409,
         "insufficient_holdings",
     )
+
+
+def test_points_follow_only_indexed_retirements(node):
+    _, batch = issued_batch(node)
+    node.ok(
+        "POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses["platform"], "amount": 10**7}
+    )
+    shopped = orders(3, "PTS")
+    for order, shopper in zip(shopped, ("alice", "alice", "bob"), strict=True):
+        order["shopper"] = shopper
+    result = node.ok("POST", "/v1/offsets/logistics", "platform", json={"orders": shopped})
+    grams = {o["order_id"]: node.ok("GET", f"/v1/offsets/orders/{o['order_id']}")["grams"] for o in shopped}
+    alice = node.ok("GET", "/v1/points/alice", "platform")
+    assert alice["grams"] == grams["PTS-000000"] + grams["PTS-000001"] and alice["points"] == alice["grams"] // 10
+    assert alice["entries"][0]["retirement_ids"] == [r["retirement_id"] for r in result["retirements"]]
+    assert node.ok("GET", "/v1/points/carol", "platform")["points"] == 0
+
+    before = node.ok("GET", "/v1/me/points", "platform")["points"]
+    node.ok("POST", "/v1/retirements", "platform", json={"batch_id": batch, "amount": 5000, "beneficiary": "me"})
+    assert node.ok("GET", "/v1/me/points", "platform")["points"] == before + 500
+    refused = node.call(
+        "POST", "/v1/retirements", "platform", json={"batch_id": batch, "amount": 10**12, "beneficiary": "x"}
+    )
+    assert refused.status_code == 409 and node.ok("GET", "/v1/me/points", "platform")["points"] == before + 500

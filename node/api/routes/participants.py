@@ -8,6 +8,7 @@ from fastapi import Path as ApiPath
 
 from node.api.deps import AdminDep, CallerDep, IssuerDep, ReaderDep, ServicesDep, VerifierDep
 from node.api.errors import ApiError, not_found
+from node.api.points import award_points
 from node.api.schemas import (
     IssueRequest,
     ParticipantCreate,
@@ -164,7 +165,7 @@ def transfer(body: TransferRequest, caller: CallerDep, services: ServicesDep) ->
 
 
 @router.post("/retirements", status_code=201, summary="Retire units for a beneficiary (final)")
-def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep) -> TxResult:
+def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> TxResult:
     request = RetirementRequest(
         batch_id=body.batch_id,
         amount=body.amount,
@@ -176,12 +177,26 @@ def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep) -> TxR
         region=body.region.encode().ljust(16, b"\0"),
     )
     retirement_id, receipt = services.registry.retire(services.sender_for(caller.owner), request)
-    return _done(
+    result = _done(
         services,
         receipt,
         retirement_id=retirement_id,
         certificate=f"{services.settings.base_url}/retirements/{retirement_id}",
     )
+    award_points(services, reader, {caller.account: body.amount}, f"retirement {retirement_id}", [retirement_id])
+    return result
+
+
+@router.get("/me/points", summary="The caller's carbon points (碳普惠), one per 10 g retired")
+def my_points(caller: CallerDep, services: ServicesDep) -> dict:
+    return services.state.points(caller.account)
+
+
+@router.get("/points/{holder}", summary="Carbon points of a shopper or account (any participant may ask)")
+def holder_points(
+    holder: Annotated[str, ApiPath(min_length=1, max_length=64)], caller: CallerDep, services: ServicesDep
+) -> dict:
+    return services.state.points(holder.lower() if holder.startswith("0x") else holder)
 
 
 @router.get("/me/holdings", summary="The caller's balances by batch")

@@ -1,0 +1,22 @@
+"""Carbon points (碳普惠): an off-chain ledger kept by the node, credited only for retirements the index
+already holds, so there are never points without a matching on-chain retirement."""
+
+import sqlite3
+
+from node.api.errors import ApiError
+from node.api.services import Services
+
+GRAMS_PER_POINT = 10
+
+
+def award_points(
+    services: Services, reader: sqlite3.Connection, awards: dict[str, int], source: str, retirement_ids: list[int]
+) -> None:
+    """Credits each holder one point per 10 g of `awards[holder]`, once the retirements are indexed."""
+    marks = ",".join("?" * len(retirement_ids))
+    found = {r[0] for r in reader.execute(f"SELECT id FROM retirement WHERE id IN ({marks})", retirement_ids)}
+    if found != set(retirement_ids):
+        raise ApiError(503, "not_indexed", "the retirement is not in the index yet: no points without it")
+    services.state.award_points(
+        [(holder, grams // GRAMS_PER_POINT, grams, source, retirement_ids) for holder, grams in awards.items()]
+    )
