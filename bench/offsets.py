@@ -44,14 +44,19 @@ def main() -> None:
         project = node.ok("POST", "/v1/projects", "park", json={"metadata_hash": "0x" + "01" * 32})["result"][
             "project_id"
         ]
-        files = [("files", ("inventory.csv", b"species,dbh_cm,count\nGinkgo biloba,23.5,120\n", "text/csv"))]
-        root = node.ok("POST", "/v1/evidence", "park", data={"project_id": str(project)}, files=files)["evidence_root"]
+        # 250 million camphor trees growing a centimetre: about 11 million tonnes, enough for every round.
+        trees = {
+            "t1": [{"species": "香樟", "dbh_cm": 25.0, "count": 250_000_000}],
+            "t2": [{"species": "香樟", "dbh_cm": 26.0, "count": 250_000_000}],
+        }
+        report = {"period": {"start": "2025-01-01", "end": "2025-12-31"}, "trees": trees}
+        monitoring = node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=report)
         statement = {
             "project_id": project,
             "period_start": now - 366 * DAY,
             "period_end": now - DAY,
-            "quantity": 10**13,
-            "evidence_root": root,
+            "quantity": monitoring["accounting"]["creditable_grams"],
+            "evidence_root": monitoring["evidence_root"],
             "methodology": "SL-GS-001/1.0",
             "expiry": now + 3600,
         }

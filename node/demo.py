@@ -1,5 +1,6 @@
-"""Demo data: a green-space project walked through verification, issuance, a transfer, a retirement and
-a few checkout offsets, all through the node's own HTTP API, so a newcomer has a page to open.
+"""Demo data: a green-space project whose monitoring data the node computes, walked through
+verification, issuance, transfers, a retirement and three checkout offsets (one retirement under a
+Merkle root of the orders), all through the node's own HTTP API, so a newcomer has a page to open.
 
 Participants get keystores, on-chain registration (by the node's admin key) and API tokens; the tokens
 are written to <home>/demo-tokens.json for trying the API by hand.
@@ -80,26 +81,40 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
         )
     metadata = hashlib.sha256(b"Riverside Park, 12.4 ha, Hangzhou (demo)").hexdigest()
     project = api.call("POST", "/v1/projects", "park", json={"metadata_hash": "0x" + metadata})["result"]["project_id"]
-    files = [
-        (
-            "files",
-            (
-                "tree-inventory.csv",
-                b"species,dbh_cm,height_m,count\nCinnamomum camphora,32.0,11.5,86\nGinkgo biloba,24.5,9.0,120\n",
-                "text/csv",
-            ),
-        ),
-        ("files", ("soil-samples.csv", b"depth_cm,bulk_density_g_cm3,soc_pct\n30,1.32,1.85\n", "text/csv")),
-        ("files", ("maintenance-log.csv", b"item,quantity,unit\ndiesel,420,L\nelectricity,3100,kWh\n", "text/csv")),
-    ]
-    bundle = api.call("POST", "/v1/evidence", "park", data={"project_id": str(project)}, files=files)
+    report = {
+        "period": {"start": "2025-01-01", "end": "2025-12-31"},
+        "trees": {
+            "t1": [
+                {"species": "国槐", "dbh_cm": 20.0, "count": 1200},
+                {"species": "香樟", "dbh_cm": 25.0, "count": 1500},
+                {"species": "毛白杨", "dbh_cm": 30.0, "count": 800},
+            ],
+            "t2": [
+                {"species": "国槐", "dbh_cm": 20.8, "count": 1195},
+                {"species": "香樟", "dbh_cm": 26.0, "count": 1500},
+                {"species": "毛白杨", "dbh_cm": 31.2, "count": 800},
+            ],
+        },
+        "shrubs": [{"area_m2": 24000, "biomass_kg_m2_t1": 1.60, "biomass_kg_m2_t2": 1.80, "uncertainty": 0.18}],
+        "herbs": [{"area_m2": 150000}],
+        "soil": {"modelled_tco2": 15.6},
+        "maintenance": {
+            "diesel_l": 4500,
+            "gasoline_l": 7500,
+            "electricity_kwh": 45000,
+            "fertiliser_n_kg": 2055,
+            "urea_kg": 3000,
+        },
+    }
+    monitoring = api.call("POST", f"/v1/projects/{project}/monitoring", "park", json=report)
+    quantity = monitoring["accounting"]["creditable_grams"]
     now = int(time.time())
     statement = {
         "project_id": project,
         "period_start": now - 366 * DAY,
         "period_end": now - DAY,
-        "quantity": 1_250_000_000,
-        "evidence_root": bundle["evidence_root"],
+        "quantity": quantity,
+        "evidence_root": monitoring["evidence_root"],
         "methodology": "SL-GS-001/1.0",
         "expiry": now + 7 * DAY,
         "nonce": project,
@@ -107,11 +122,12 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
     signed = api.call("POST", "/v1/verifications", "verifier", json=statement)
     issued = api.call("POST", "/v1/batches", "issuer", json={"statement": statement, "signature": signed["signature"]})
     batch = issued["result"]["batch_id"]
+    to_buyer, to_platform = quantity * 3 // 10, quantity // 20
     api.call(
         "POST",
         "/v1/transfers",
         "park",
-        json={"batch_id": batch, "to": keystore.address("buyer"), "amount": 400_000_000, "deal_ref": "0x" + "d1" * 32},
+        json={"batch_id": batch, "to": keystore.address("buyer"), "amount": to_buyer, "deal_ref": "0x" + "d1" * 32},
     )
     api.call(
         "POST",
@@ -120,7 +136,7 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
         json={
             "batch_id": batch,
             "to": keystore.address("platform"),
-            "amount": 50_000_000,
+            "amount": to_platform,
             "deal_ref": "0x" + "d2" * 32,
         },
     )
@@ -130,7 +146,7 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
         "buyer",
         json={
             "batch_id": batch,
-            "amount": 150_000_000,
+            "amount": to_buyer // 3,
             "beneficiary": "杭州快递有限公司 Hangzhou Courier Co., Ltd.",
             "reason": "2026 scope 3 delivery emissions",
             "consumption_start": now - 300 * DAY,
@@ -138,24 +154,37 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
             "region": "CN-ZJ",
         },
     )
-    for order, grams in (("ORD-20261127-0001", 412), ("ORD-20261127-0002", 1_386), ("ORD-20261127-0003", 905)):
-        api.call(
-            "POST",
-            "/v1/retirements",
-            "platform",
-            json={
-                "batch_id": batch,
-                "amount": grams,
-                "beneficiary": f"order {order}",
-                "reason": "zero-carbon delivery",
-                "consumption_start": now - DAY,
-                "consumption_end": now,
-                "region": "CN-ZJ",
-            },
+    orders = [
+        {
+            "order_id": order,
+            "shopper": shopper,
+            "legs": [
+                {"mode": "road", "distance_km": km, "weight_kg": kg, "dims_cm": [30, 20, 15]},
+                {"mode": "van", "distance_km": 12, "weight_kg": kg},
+            ],
+            "packaging": [{"material": "corrugated_board", "mass_kg": 0.3}],
+        }
+        for order, shopper, km, kg in (
+            ("ORD-20261127-0001", "shopper-1", 1200, 2.0),
+            ("ORD-20261127-0002", "shopper-2", 850, 4.5),
+            ("ORD-20261127-0003", "shopper-1", 300, 0.8),
         )
+    ]
+    offset = api.call("POST", "/v1/offsets/logistics", "platform", json={"orders": orders, "region": "CN-ZJ"})
     retirement_id = retired["result"]["retirement_id"]
     base = settings.base_url
-    return DemoResult(batch, retirement_id, [f"{base}/batches/{batch}", f"{base}/retirements/{retirement_id}"])
+    offset_retirement = offset["retirements"][0]["retirement_id"]
+    return DemoResult(
+        batch,
+        retirement_id,
+        [
+            f"{base}/batches/{batch}?lang=en",
+            f"{base}/batches/{batch}",
+            f"{base}/retirements/{retirement_id}",
+            f"{base}/retirements/{offset_retirement}",
+            f"{base}/offsets/orders/ORD-20261127-0001",
+        ],
+    )
 
 
 def write_tokens(settings: Settings, tokens: dict[str, str]) -> None:

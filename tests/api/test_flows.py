@@ -4,7 +4,18 @@ import csv
 import io
 import time
 
-from tests.api.flows import DAY, error_of, issue, issued_batch, new_project, sign, statement, upload_evidence
+from tests.api.flows import (
+    DAY,
+    GRAMS,
+    error_of,
+    issue,
+    issued_batch,
+    monitoring_report,
+    new_project,
+    sign,
+    statement,
+    upload_evidence,
+)
 
 
 def test_the_whole_flow_of_issuer_holder_and_public(node):
@@ -12,12 +23,16 @@ def test_the_whole_flow_of_issuer_holder_and_public(node):
     root = upload_evidence(node, project)
     bundle = node.ok("GET", f"/v1/evidence/{root}")
     assert bundle["attestation"]["project_id"] == project and bundle["signer"] == node.addresses["park"]
-    batch = issue(node, statement(project, root, quantity=2_000_000_000))
+    issued = GRAMS[root]
+    batch = issue(node, statement(project, root))
+    accounting = node.ok("GET", f"/v1/projects/{project}/accounting")
+    assert accounting[0]["evidence_root"] == root and accounting[0]["creditable_grams"] == issued
+    assert accounting[0]["result"]["pools"]["trees"]["delta_tco2"] > 0
 
     details = node.ok("GET", f"/v1/batches/{batch}")
     assert details["status"] == "active" and details["owner"] == node.addresses["park"]
-    assert details["supply"] == {"issued": 2_000_000_000, "retired": 0, "reversed": 0, "outstanding": 2_000_000_000}
-    assert details["serial_range"] == f"SL-{project}-1-1..SL-{project}-1-2000000000"
+    assert details["supply"] == {"issued": issued, "retired": 0, "reversed": 0, "outstanding": issued}
+    assert details["serial_range"] == f"SL-{project}-1-1..SL-{project}-1-{issued}"
 
     node.ok("POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses["buyer"],
                                                    "amount": 700_000_000, "deal_ref": "0x" + "ab" * 32})  # fmt: skip
@@ -143,3 +158,36 @@ def test_frozen_and_revoked_batches_say_so(node):
     page = node.call("GET", f"/batches/{batch}", params={"lang": "en"}).text
     assert "REVOKED" in page and "consistent" in page
     assert "已撤销" in node.call("GET", f"/batches/{batch}", params={"lang": "zh"}).text
+
+
+def test_a_verifier_signs_only_what_the_monitoring_data_computes(node):
+    project = new_project(node)
+    root = upload_evidence(node, project)
+    wrong = statement(project, root, quantity=GRAMS[root] + 1)
+    reply = node.call("POST", "/v1/verifications", "verifier", json=wrong)
+    assert error_of(reply) == (422, "quantity_mismatch") and str(GRAMS[root]) in reply.json()["error"]["message"]
+    files = [("files", ("photo.jpg", f"photo of project {project}".encode(), "image/jpeg"))]
+    plain = node.ok("POST", "/v1/evidence", "park", data={"project_id": str(project)}, files=files)["evidence_root"]
+    reply = node.call("POST", "/v1/verifications", "verifier", json=statement(project, plain, quantity=10**6))
+    assert error_of(reply) == (422, "no_monitoring_data")
+    other = new_project(node)
+    assert error_of(node.call("POST", "/v1/verifications", "verifier", json=statement(other, root))) == (
+        422, "project_mismatch")  # fmt: skip
+
+
+def test_monitoring_data_is_checked_field_by_field_and_only_the_owner_submits_it(node):
+    project = new_project(node)
+    bad = monitoring_report()
+    bad["trees"]["t2"][0]["dbh_cm"] = -1
+    reply = node.call("POST", f"/v1/projects/{project}/monitoring", "park", json=bad)
+    assert error_of(reply) == (422, "invalid_monitoring") and "trees.t2[0].dbh_cm" in reply.json()["error"]["message"]
+    assert error_of(node.call("POST", f"/v1/projects/{project}/monitoring", "buyer", json=monitoring_report())) == (
+        403, "forbidden")  # fmt: skip
+    source = monitoring_report(trees=1)
+    source["maintenance"]["diesel_l"] = 500
+    loss = node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=source)
+    assert loss["accounting"]["issuable"] is False
+    reply = node.call(
+        "POST", "/v1/verifications", "verifier", json=statement(project, loss["evidence_root"], quantity=1)
+    )
+    assert error_of(reply) == (422, "nothing_issuable")

@@ -3,11 +3,14 @@
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+import orjson
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as ApiPath
+from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import AdminDep, CallerDep, IssuerDep, ReaderDep, ServicesDep, VerifierDep
 from node.api.errors import ApiError, not_found
+from node.api.monitoring import check_statement_quantity, submit_monitoring
 from node.api.points import award_points
 from node.api.schemas import (
     IssueRequest,
@@ -134,8 +137,43 @@ def evidence_proof(
     return load_bundle(services.evidence, root).proof_document(digest)
 
 
+@router.post(
+    "/projects/{project_id}/monitoring",
+    status_code=201,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
+    summary="Submit monitoring data: the node computes the net sink (SL-GS-001) and attests data and computation",
+)
+async def submit_monitoring_report(
+    project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)],
+    request: Request,
+    caller: CallerDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> dict:
+    project = get_project(connection=reader, project_id=project_id)
+    if project is None:
+        raise not_found(f"project {project_id}")
+    if project["owner"] != caller.account:
+        raise ApiError(403, "forbidden", "only the project's owner submits its monitoring data")
+    try:
+        report = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise ApiError(422, "validation_error", "body: not JSON") from None
+    return await run_in_threadpool(
+        submit_monitoring, services, project_id=project_id, key_name=caller.owner.key_name, report=report
+    )
+
+
+@router.get("/projects/{project_id}/accounting", summary="Every computation of a project's monitoring data (public)")
+def project_accounting(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], services: ServicesDep) -> list[dict]:
+    return services.state.project_accounting(project_id)
+
+
 @router.post("/verifications", summary="A verifier signs a verification statement (EIP-712)")
 def sign_statement(body: VerificationStatementIn, caller: VerifierDep, services: ServicesDep) -> VerificationSigned:
+    check_statement_quantity(
+        services, project_id=body.project_id, evidence_root=body.evidence_root.lower(), quantity=body.quantity
+    )
     statement = _statement(body)
     domain = services.registry.domain()
     signature = sign_verification(services.account(caller.owner.key_name), domain, statement)

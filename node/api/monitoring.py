@@ -1,0 +1,63 @@
+"""Monitoring reports: the accounting method run on a project's data, kept as attested evidence, and the
+rule that a verification statement claims exactly what the method computes."""
+
+import json
+import time
+from typing import Any
+
+from node.api.errors import ApiError
+from node.api.services import Services
+from node.evidence.bundle import create_bundle, save_bundle
+from registry.accounting import AccountingInputError, compute_net_sink, parse_monitoring
+
+
+def submit_monitoring(services: Services, *, project_id: int, key_name: str, report: Any) -> dict[str, Any]:
+    """Validates and computes a report, stores it with its computation as one attested evidence bundle."""
+    try:
+        result = compute_net_sink(parse_monitoring(report))
+    except AccountingInputError as refused:
+        raise ApiError(422, "invalid_monitoring", str(refused)) from None
+    document = json.dumps({"project_id": project_id, "report": report}, sort_keys=True, ensure_ascii=False).encode()
+    computation = json.dumps(result.as_dict(), sort_keys=True, ensure_ascii=False).encode()
+    bundle = create_bundle(
+        services.evidence,
+        [("monitoring.json", document), ("accounting.json", computation)],
+        project_id=project_id,
+        kind="monitoring-report",
+        attestor=services.account(key_name),
+        chain_id=services.manifest.chain_id,
+        registry=services.manifest.registry.address,
+        attested_at=int(time.time()),
+    )
+    save_bundle(services.evidence, bundle)
+    services.state.save_accounting(
+        evidence_root=bundle.root_hex,
+        project_id=project_id,
+        creditable_grams=result.creditable_grams,
+        input_hash=result.input_hash,
+        result=result.as_dict(),
+    )
+    return {"evidence_root": bundle.root_hex, "accounting": result.as_dict(), "bundle": bundle.as_dict()}
+
+
+def check_statement_quantity(services: Services, *, project_id: int, evidence_root: str, quantity: int) -> None:
+    """A verifier signs only what the monitoring data behind the evidence root computes, to the gram."""
+    record = services.state.accounting(evidence_root)
+    if record is None:
+        raise ApiError(
+            422,
+            "no_monitoring_data",
+            f"evidence {evidence_root} has no monitoring report computed by this "
+            f"node: upload it with POST /v1/projects/{project_id}/monitoring",
+        )
+    if record["project_id"] != project_id:
+        raise ApiError(422, "project_mismatch", f"that monitoring report is for project {record['project_id']}")
+    if record["creditable_grams"] <= 0:
+        raise ApiError(422, "nothing_issuable", "the monitoring data computes no positive net sink for the period")
+    if quantity != record["creditable_grams"]:
+        raise ApiError(
+            422,
+            "quantity_mismatch",
+            f"the statement claims {quantity} g; the monitoring data computes "
+            f"{record['creditable_grams']} g (method {record['result']['method_version']})",
+        )
