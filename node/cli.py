@@ -24,14 +24,18 @@ from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, Progress
 from node.settings import Settings, load_settings
+from registry.merkle import InclusionProof
+from registry.offsets import verify_order
 
 app = typer.Typer(no_args_is_help=True, help="sinkledger node: garden carbon-sink certificates on a ledger")
 chain_app = typer.Typer(no_args_is_help=True, help="the local development chain")
 keys_app = typer.Typer(no_args_is_help=True, help="encrypted account keystores under <home>/keys")
+offsets_app = typer.Typer(no_args_is_help=True, help="checkout offset certificates")
 evidence_app = typer.Typer(no_args_is_help=True, help="evidence files, attested bundles and offline proofs")
 app.add_typer(chain_app, name="chain")
 app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
+app.add_typer(offsets_app, name="offsets")
 console = Console(soft_wrap=True)
 
 
@@ -280,6 +284,27 @@ def evidence_verify(
         console.print(f"NOT signed by {signer}")
     if not check.ok:
         raise typer.Exit(1)
+
+
+@offsets_app.command("verify")
+def offsets_verify(certificate: Path) -> None:
+    """Checks an order's zero-carbon delivery certificate (JSON) against its Merkle root, offline."""
+    record = json.loads(certificate.read_text())
+    ok = verify_order(
+        record["order_id"],
+        int(record["grams"]),
+        InclusionProof.from_dict(record["proof"]),
+        bytes.fromhex(record["root"].removeprefix("0x")),
+    )
+    retirements = ", ".join(str(r["retirement_id"]) for r in record.get("retirements", []))
+    if not ok:
+        console.print(f"order {record['order_id']} ({record['grams']} g) is NOT in root {record['root']}", markup=False)
+        raise typer.Exit(1)
+    console.print(
+        f"order {record['order_id']} ({record['grams']} g) is in root {record['root']}, retired on chain as "
+        f"retirement {retirements}: compare the root with that retirement's beneficiary hash",
+        markup=False,
+    )
 
 
 def main() -> None:

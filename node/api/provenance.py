@@ -55,6 +55,7 @@ def provenance(
             "time": batch["issued_time"],
         },
         "evidence": evidence,
+        "accounting": services.state.accounting(batch["evidence_root"]),
         "events": events,
         "next_cursor": next_cursor,
         "chain_check": chain_check(services, batch) if check_chain else None,

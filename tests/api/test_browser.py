@@ -41,6 +41,8 @@ def test_the_qr_code_leads_to_a_provenance_page_a_person_can_read(node, tmp_path
             assert "已于区块" in page.locator("#chain-check").inner_text()
             issued = node.ok("GET", f"/v1/batches/{batch}")["quantity"]
             assert page.locator("#quantity").inner_text() == f"{format_tonnes(issued)} tCO2e"
+            assert "碳汇核算" in page.content() and "SL-GS-001/1.0" in page.locator("#accounting").inner_text()
+            assert "不属于国家核证自愿减排量" in page.locator("#not-ccer").inner_text()
             history = page.locator("#history").inner_text()
             assert "签发" in history and "转让" in history and "注销" in history
             page.screenshot(path=tmp_path / "provenance-zh.png", full_page=True)
@@ -50,6 +52,7 @@ def test_the_qr_code_leads_to_a_provenance_page_a_person_can_read(node, tmp_path
             page.wait_for_url("**lang=en")
             assert page.locator("#status").inner_text() == "Status: active"
             assert "Re-checked against the chain at block" in page.locator("#chain-check").inner_text()
+            assert "not a CCER credit" in page.locator("#not-ccer").inner_text()
             page.screenshot(path=tmp_path / "provenance-en.png", full_page=True)
 
             page.goto(certificate_url + "?lang=zh")

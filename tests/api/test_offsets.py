@@ -1,6 +1,9 @@
 """Checkout offsets end to end: 10,000 orders, one on-chain retirement, every order's proof verifies."""
 
+import json
 import random
+import subprocess
+import sys
 
 from registry.merkle import InclusionProof
 from registry.offsets import OffsetTree, verify_order
@@ -104,3 +107,19 @@ def test_points_follow_only_indexed_retirements(node):
         "POST", "/v1/retirements", "platform", json={"batch_id": batch, "amount": 10**12, "beneficiary": "x"}
     )
     assert refused.status_code == 409 and node.ok("GET", "/v1/me/points", "platform")["points"] == before + 500
+
+
+def test_an_order_certificate_checks_offline_with_the_cli(node, tmp_path):
+    _, batch = issued_batch(node)
+    node.ok(
+        "POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses["platform"], "amount": 10**6}
+    )
+    node.ok("POST", "/v1/offsets/logistics", "platform", json={"orders": orders(5, "CLI")})
+    certificate = node.ok("GET", "/v1/offsets/orders/CLI-000003")
+    path = tmp_path / "certificate.json"
+    path.write_text(json.dumps(certificate))
+    command = [sys.executable, "-m", "node.cli", "offsets", "verify", str(path)]
+    good = subprocess.run(command, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert good.returncode == 0 and "is in root" in good.stdout
+    path.write_text(json.dumps({**certificate, "grams": certificate["grams"] + 1}))
+    assert subprocess.run(command, capture_output=True, text=True, timeout=60).returncode == 1

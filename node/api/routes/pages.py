@@ -68,6 +68,14 @@ TEXT: dict[str, dict[str, Any]] = {
         "reason": "注销原因",
         "consumption": "消费期间与地区",
         "retired_on": "注销时间",
+        "not_ccer": "本证书为自愿减排/碳普惠园林碳汇，不属于国家核证自愿减排量（CCER）："
+        "CCER-14-001 方法学不含城市绿化。",
+        "accounting": "碳汇核算",
+        "method": "方法学",
+        "net": "净碳汇（扣除缓冲前）",
+        "pools": "各碳库计入量",
+        "maintenance": "养护排放",
+        "input_hash": "输入数据哈希",
     },
     "en": {
         "brand": "Garden carbon-sink provenance",
@@ -115,6 +123,14 @@ TEXT: dict[str, dict[str, Any]] = {
         "reason": "Reason",
         "consumption": "Consumption period and region",
         "retired_on": "Retired",
+        "not_ccer": "A voluntary, carbon-inclusion (碳普惠) green-space sink certificate, not a CCER credit: "
+        "CCER-14-001 excludes urban greening.",
+        "accounting": "Carbon accounting",
+        "method": "Method",
+        "net": "Net sink (before buffer)",
+        "pools": "Credited by pool",
+        "maintenance": "Maintenance emissions",
+        "input_hash": "Input data hash",
     },
 }
 
@@ -162,6 +178,7 @@ def batch_page(
         batch=record["batch"],
         project=record["project"],
         evidence=record["evidence"],
+        accounting=record["accounting"],
         events=record["events"],
         next_cursor=record["next_cursor"],
         check=record["chain_check"],
