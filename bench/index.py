@@ -15,7 +15,6 @@ from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
 from node.chain.devnet import DevNetwork, start_devnet
 from node.chain.rpc import RpcClient
-from node.chain.statements import VerificationStatement, methodology_id, sign_verification
 from node.index.decode import EventDecoder
 from node.index.fetch import LogFetcher
 from node.index.follower import Indexer
@@ -28,11 +27,7 @@ RETIREMENTS_PER_TX = 500
 def build_chain(net: DevNetwork, events: int) -> int:
     """Issues a batch, spreads it over three holders, then churns transfers and retirements."""
     reg, s = net.registry, net.senders
-    project = reg.register_project(s["owner"], net.address("owner"), b"\x01" * 32)
-    now = int(net.rpc.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
-    statement = VerificationStatement(project, now - 400 * 86400, now - 86400, 10**15, b"\x0e" * 32,
-                                      methodology_id("SL-GS-001/1.0"), now + 3600, 0)  # fmt: skip
-    batch, _ = reg.issue(s["issuer"], statement, sign_verification(net.accounts["verifier"], reg.domain(), statement))
+    batch = net.issue_batch(10**15, b"\x0e" * 32)
     ring = [net.address(n) for n in ("owner", "buyer", "buyer2")]
     for name in ("buyer", "buyer2"):
         reg.transfer(s["owner"], batch, net.address(name), 10**12)

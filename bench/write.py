@@ -14,18 +14,12 @@ from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
 from node.chain.devnet import DevNetwork, start_devnet
 from node.chain.rpc import RpcClient
-from node.chain.statements import VerificationStatement, methodology_id, sign_verification
 from node.settings import load_settings
 
 
 def setup(net: DevNetwork) -> int:
-    reg, s = net.registry, net.senders
-    project = reg.register_project(s["owner"], net.address("owner"), b"\x01" * 32)
-    now = int(net.rpc.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
-    statement = VerificationStatement(project, now - 400 * 86400, now - 86400, 10**15, b"\x0f" * 32,
-                                      methodology_id("SL-GS-001/1.0"), now + 3600, 0)  # fmt: skip
-    batch, _ = reg.issue(s["issuer"], statement, sign_verification(net.accounts["verifier"], reg.domain(), statement))
-    reg.transfer(s["owner"], batch, net.address("buyer"), 10**12)
+    batch = net.issue_batch(10**15, b"\x0f" * 32)
+    net.registry.transfer(net.senders["owner"], batch, net.address("buyer"), 10**12)
     return batch
 
 

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 from registry import factors
+from registry.errors import InputRefused
 from registry.units import GRAMS_PER_TONNE
 
 METHOD_VERSION = "SL-GS-001/1.0"
@@ -25,13 +26,8 @@ MAX_DBH_CM = 500.0
 MAX_HEIGHT_M = 120.0
 
 
-class AccountingInputError(ValueError):
+class AccountingInputError(InputRefused):
     """A refused input, naming the field (and row) at fault."""
-
-    def __init__(self, where: str, problem: str) -> None:
-        super().__init__(f"{where}: {problem}")
-        self.where = where
-        self.problem = problem
 
 
 # inputs ------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry import factors
+from registry.errors import InputRefused
 
 VOLUMETRIC_DIVISOR_CM3_PER_KG = 6000
 # Bounds that no parcel leg reaches (once round the Earth; a loaded truck's mass), so a typo is refused
@@ -16,11 +17,8 @@ MAX_SIDE_CM = 2_000.0
 REFUSED_MODES = {"air": "air freight has no checked factor yet (METHODOLOGY.md): it cannot be offset here"}
 
 
-class FootprintInputError(ValueError):
-    def __init__(self, where: str, problem: str) -> None:
-        super().__init__(f"{where}: {problem}")
-        self.where = where
-        self.problem = problem
+class FootprintInputError(InputRefused):
+    """A refused input, naming the field (and row) at fault."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from node.chain.manifest import DeploymentManifest
 from node.chain.registry import ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER, RegistryClient
 from node.chain.rpc import RpcClient
 from node.chain.sender import GasMode, TransactionSender
+from node.chain.statements import VerificationStatement, methodology_id, sign_verification
 
 # name -> (organisation, roles). The verifier, issuer and owners sit in different organisations,
 # as separation of duties requires.
@@ -42,6 +43,25 @@ class DevNetwork:
 
     def address(self, name: str) -> str:
         return str(self.accounts[name].address).lower()
+
+    def issue_batch(self, quantity: int, evidence_root: bytes, *, owner: str = "owner") -> int:
+        """Registers a project for `owner` and issues one year ending yesterday: a batch to work with."""
+        registry, senders = self.registry, self.senders
+        project = registry.register_project(senders[owner], self.address(owner), evidence_root)
+        now = int(self.rpc.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16)
+        statement = VerificationStatement(
+            project,
+            now - 366 * 86_400,
+            now - 86_400,
+            quantity,
+            evidence_root,
+            methodology_id("SL-GS-001/1.0"),
+            now + 3600,
+            0,
+        )
+        signature = sign_verification(self.accounts["verifier"], registry.domain(), statement)
+        batch, _ = registry.issue(senders["issuer"], statement, signature)
+        return batch
 
     def sender(self, account: LocalAccount) -> TransactionSender:
         first = next(iter(self.senders.values()))

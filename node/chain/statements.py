@@ -7,10 +7,11 @@ statement signed for one deployment can never be submitted to another.
 from dataclasses import astuple, dataclass
 from typing import Any
 
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+
+from node.chain.eip712 import Signature, recover_signer, sign_typed
 
 STATEMENT_FIELDS: list[dict[str, str]] = [
     {"name": "projectId", "type": "uint64"},
@@ -60,16 +61,6 @@ class VerificationStatement:
         return {field["name"]: value for field, value in zip(STATEMENT_FIELDS, self.as_tuple(), strict=True)}
 
 
-@dataclass(frozen=True)
-class Signature:
-    v: int
-    r: bytes
-    s: bytes
-
-    def as_tuple(self) -> tuple[int, bytes, bytes]:
-        return (self.v, self.r, self.s)
-
-
 def methodology_id(name: str) -> bytes:
     """A methodology's on-chain id: keccak256 of its name and version, e.g. 'SL-GS-001/1.0'."""
     return keccak(text=name)
@@ -84,8 +75,7 @@ def _typed(domain: Eip712Domain, statement: VerificationStatement) -> Any:
 
 
 def sign_verification(account: LocalAccount, domain: Eip712Domain, statement: VerificationStatement) -> Signature:
-    signed = account.sign_message(_typed(domain, statement))
-    return Signature(v=signed.v, r=signed.r.to_bytes(32, "big"), s=signed.s.to_bytes(32, "big"))
+    return sign_typed(account, _typed(domain, statement))
 
 
 def statement_digest(domain: Eip712Domain, statement: VerificationStatement) -> bytes:
@@ -95,5 +85,5 @@ def statement_digest(domain: Eip712Domain, statement: VerificationStatement) -> 
 
 
 def recover_verifier(domain: Eip712Domain, statement: VerificationStatement, signature: Signature) -> str:
-    vrs = (signature.v, int.from_bytes(signature.r, "big"), int.from_bytes(signature.s, "big"))
-    return str(Account.recover_message(_typed(domain, statement), vrs=vrs)).lower()
+
+    return recover_signer(_typed(domain, statement), signature)

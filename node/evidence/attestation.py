@@ -10,11 +10,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 
-from node.chain.statements import Signature
+from node.chain.eip712 import Signature, recover_signer, sign_typed
 from registry.merkle import InclusionProof, inclusion_proof, merkle_root, verify_inclusion
 
 DOMAIN_NAME = "SinkLedger Evidence"
@@ -64,13 +63,11 @@ class Attestation:
 
 
 def sign_attestation(account: LocalAccount, attestation: Attestation) -> Signature:
-    signed = account.sign_message(attestation.typed())
-    return Signature(v=signed.v, r=signed.r.to_bytes(32, "big"), s=signed.s.to_bytes(32, "big"))
+    return sign_typed(account, attestation.typed())
 
 
 def attestation_signer(attestation: Attestation, signature: Signature) -> str:
-    vrs = (signature.v, int.from_bytes(signature.r, "big"), int.from_bytes(signature.s, "big"))
-    return str(Account.recover_message(attestation.typed(), vrs=vrs)).lower()
+    return recover_signer(attestation.typed(), signature)
 
 
 def bundle_leaves(file_digests: list[str]) -> list[bytes]:

@@ -3,14 +3,16 @@ Every call is written to the node's query log."""
 
 from typing import Annotated, Any
 
+from eth_utils import keccak
 from fastapi import APIRouter, Query
 from fastapi import Path as ApiPath
 
-from node.api.deps import ReaderDep, RegulatorDep, ServicesDep
+from node.api.deps import Caller, ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError
 from node.api.reconcile import reconcile
 from node.api.routes.public import as_csv
 from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlRequest, TxResult
+from node.api.services import Services
 from node.api.sql import run_readonly_sql
 from node.index.queries import decode_cursor, search_events, summary
 
@@ -19,8 +21,7 @@ Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Y
 
 
 def _reason(text: str) -> bytes:
-    from eth_utils import keccak
-
+    """On chain a measure carries the hash of its written reason; the text stays in the query log."""
     return keccak(text=text)
 
 
@@ -128,6 +129,16 @@ def regulator_query_log(
     return services.state.query_log(limit=limit)
 
 
+def _measure(
+    caller: Caller, services: Services, endpoint: str, method: str, params: dict[str, Any], *args: Any
+) -> TxResult:
+    """Sends a regulator's on-chain measure, logs it with its reason, and answers once it is indexed."""
+    receipt = services.registry.send(services.sender_for(caller.owner), method, *args, _reason(params["reason"]))
+    services.state.log_query(account=caller.account, endpoint=endpoint, params=params, outcome=f"tx {receipt.tx_hash}")
+    services.wait_indexed(receipt.block_number)
+    return TxResult(tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used)
+
+
 @router.post("/accounts/{account}/freeze", summary="Freeze or unfreeze an account, with a reason")
 def freeze_account(
     account: Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")],
@@ -135,17 +146,8 @@ def freeze_account(
     caller: RegulatorDep,
     services: ServicesDep,
 ) -> TxResult:
-    receipt = services.registry.send(
-        services.sender_for(caller.owner), "setAccountFrozen", account.lower(), body.frozen, _reason(body.reason)
-    )
-    services.state.log_query(
-        account=caller.account,
-        endpoint="freeze_account",
-        params={"account": account, "frozen": body.frozen, "reason": body.reason},
-        outcome="done",
-    )
-    services.wait_indexed(receipt.block_number)
-    return TxResult(tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used)
+    params = {"account": account.lower(), "frozen": body.frozen, "reason": body.reason}
+    return _measure(caller, services, "freeze_account", "setAccountFrozen", params, account.lower(), body.frozen)
 
 
 @router.post("/batches/{batch_id}/status", summary="Freeze, unfreeze or revoke a batch, with a reason")
@@ -156,12 +158,5 @@ def batch_measure(
     services: ServicesDep,
 ) -> TxResult:
     method = {"freeze": "freezeBatch", "unfreeze": "unfreezeBatch", "revoke": "revokeBatch"}[body.action]
-    receipt = services.registry.send(services.sender_for(caller.owner), method, batch_id, _reason(body.reason))
-    services.state.log_query(
-        account=caller.account,
-        endpoint="batch_status",
-        params={"batch_id": batch_id, "action": body.action, "reason": body.reason},
-        outcome="done",
-    )
-    services.wait_indexed(receipt.block_number)
-    return TxResult(tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used)
+    params = {"batch_id": batch_id, "action": body.action, "reason": body.reason}
+    return _measure(caller, services, "batch_status", method, params, batch_id)
