@@ -12,6 +12,7 @@ factor files, so a verifier recomputes exactly the same grams.
 import hashlib
 import json
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -109,7 +110,7 @@ def _number(value: Any, where: str, *, low: float = 0.0, high: float = math.inf,
     return number
 
 
-def _fields(data: Any, where: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
+def _fields(data: Any, where: str, allowed: set[str], required: Collection[str] = ()) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise AccountingInputError(where, "must be an object")
     unknown = set(data) - allowed
@@ -117,7 +118,7 @@ def _fields(data: Any, where: str, allowed: set[str], required: set[str] = froze
         raise AccountingInputError(
             f"{where}.{sorted(unknown)[0]}", "unknown field (units are part of field names: cm, m, m2, kg, kWh, L)"
         )
-    missing = required - set(data)
+    missing = set(required) - set(data)
     if missing:
         raise AccountingInputError(f"{where}.{sorted(missing)[0]}", "is required")
     return data
