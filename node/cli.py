@@ -227,6 +227,16 @@ def keys_token(name: str, label: Annotated[str, typer.Option(help="who the token
     print(token)
 
 
+@keys_app.command("revoke")
+def keys_revoke(name: str) -> None:
+    """Revokes every API token acting for keystore NAME (the keystore itself stays)."""
+    settings = load_settings()
+    state = NodeState(settings.node_state_path)
+    count = state.revoke_tokens(key_name=name)
+    state.close()
+    console.print(f"revoked {count} token(s) of {name}", highlight=False)
+
+
 @keys_app.command("list")
 def keys_list() -> None:
     """Lists keystores with their addresses (never their keys)."""

@@ -4,6 +4,7 @@ import csv
 import io
 import time
 
+from node.api.state import NodeState
 from tests.api.flows import (
     DAY,
     GRAMS,
@@ -191,3 +192,15 @@ def test_monitoring_data_is_checked_field_by_field_and_only_the_owner_submits_it
         "POST", "/v1/verifications", "verifier", json=statement(project, loss["evidence_root"], quantity=1)
     )
     assert error_of(reply) == (422, "nothing_issuable")
+
+
+def test_a_revoked_token_is_refused(node):
+    state = NodeState(node.settings.node_state_path)
+    token = state.create_token(key_name="buyer-temporary", account=node.addresses["buyer"], label="temporary")
+    assert node.call("GET", "/v1/me", headers={"authorization": f"Bearer {token}"}).status_code == 200
+    assert state.revoke_tokens(key_name="buyer-temporary") == 1
+    state.close()
+    assert error_of(node.call("GET", "/v1/me", headers={"authorization": f"Bearer {token}"})) == (
+        401,
+        "unauthenticated",
+    )
