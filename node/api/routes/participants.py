@@ -33,7 +33,7 @@ from node.chain.statements import (
     statement_digest,
 )
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle
-from node.index.queries import get_project, holdings, search_events
+from node.index.queries import decode_cursor, get_project, holdings, search_events
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 
@@ -243,6 +243,15 @@ def my_holdings(caller: CallerDep, reader: ReaderDep) -> list[dict]:
 
 
 @router.get("/me/history", summary="The caller's events, newest last, a page at a time")
-def my_history(caller: CallerDep, reader: ReaderDep, limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[dict]:
-    events, _ = search_events(connection=reader, account=caller.account, limit=limit)
-    return events
+def my_history(
+    caller: CallerDep,
+    reader: ReaderDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+) -> dict:
+    try:
+        after = decode_cursor(cursor) if cursor else None
+    except ValueError:
+        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from None
+    events, next_cursor = search_events(connection=reader, account=caller.account, after=after, limit=limit)
+    return {"events": events, "next_cursor": next_cursor}
