@@ -5,14 +5,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from node.api.errors import ApiError
 from node.api.services import Services
 from node.api.state import TokenOwner
 from node.chain.registry import ROLE_ADMIN, ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER
-from node.index.queries import get_participant
+from node.index.queries import decode_cursor, get_participant
 
 _bearer = HTTPBearer(auto_error=False, description="a participant's API token (sinknode keys token NAME)")
 ROLE_NAMES = {ROLE_ADMIN: "admin", ROLE_ISSUER: "issuer", ROLE_VERIFIER: "verifier", ROLE_REGULATOR: "regulator"}
@@ -84,3 +84,18 @@ IssuerDep = Annotated[Caller, require_role(ROLE_ISSUER)]
 VerifierDep = Annotated[Caller, require_role(ROLE_VERIFIER)]
 RegulatorDep = Annotated[Caller, require_role(ROLE_REGULATOR)]
 AdminDep = Annotated[Caller, require_role(ROLE_ADMIN)]
+
+
+CursorQuery = Annotated[
+    str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of the previous page")
+]
+
+
+def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
+    """A page cursor back into its chain position; a cursor this API never gave out is bad input."""
+    if not cursor:
+        return None
+    try:
+        return decode_cursor(cursor)
+    except ValueError:
+        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from None

@@ -3,11 +3,12 @@
 import sqlite3
 from typing import Any
 
-from node.api.errors import ApiError, not_found
+from node.api.deps import parse_cursor
+from node.api.errors import not_found
 from node.api.services import Services
 from node.errors import EvidenceError
 from node.evidence.bundle import load_bundle
-from node.index.queries import BATCH_STATUS, batch_events, decode_cursor, get_batch, get_project
+from node.index.queries import BATCH_STATUS, batch_events, get_batch, get_project
 
 
 def chain_check(services: Services, batch: dict[str, Any]) -> dict[str, Any]:
@@ -29,10 +30,7 @@ def provenance(
     batch = get_batch(connection=reader, batch_id=batch_id)
     if batch is None:
         raise not_found(f"batch {batch_id}")
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except ValueError:
-        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from None
+    after = parse_cursor(cursor)
     events, next_cursor = batch_events(connection=reader, batch_id=batch_id, after=after, limit=limit)
     try:
         evidence: dict[str, Any] | None = load_bundle(services.evidence, batch["evidence_root"]).as_dict()

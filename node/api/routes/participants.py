@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as ApiPath
 from starlette.concurrency import run_in_threadpool
 
-from node.api.deps import AdminDep, CallerDep, IssuerDep, ReaderDep, ServicesDep, VerifierDep
+from node.api.deps import AdminDep, CallerDep, CursorQuery, IssuerDep, ReaderDep, ServicesDep, VerifierDep, parse_cursor
 from node.api.errors import ApiError, not_found
 from node.api.monitoring import check_statement_quantity, submit_monitoring
 from node.api.points import award_points
@@ -33,7 +33,7 @@ from node.chain.statements import (
     statement_digest,
 )
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle
-from node.index.queries import decode_cursor, get_project, holdings, search_events
+from node.index.queries import get_project, holdings, search_events
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 
@@ -247,11 +247,8 @@ def my_history(
     caller: CallerDep,
     reader: ReaderDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    cursor: CursorQuery = None,
 ) -> dict:
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except ValueError:
-        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from None
+    after = parse_cursor(cursor)
     events, next_cursor = search_events(connection=reader, account=caller.account, after=after, limit=limit)
     return {"events": events, "next_cursor": next_cursor}

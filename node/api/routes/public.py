@@ -8,7 +8,7 @@ import segno
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as ApiPath
 
-from node.api.deps import ReaderDep, ServicesDep
+from node.api.deps import CursorQuery, ReaderDep, ServicesDep
 from node.api.errors import not_found
 from node.api.provenance import provenance
 from node.index.queries import (
@@ -61,7 +61,7 @@ def batch_provenance(
     batch_id: BatchPath,
     services: ServicesDep,
     reader: ReaderDep,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     check_chain: bool = False,
 ) -> dict[str, Any]:

@@ -7,14 +7,14 @@ from eth_utils import keccak
 from fastapi import APIRouter, Query
 from fastapi import Path as ApiPath
 
-from node.api.deps import Caller, ReaderDep, RegulatorDep, ServicesDep
+from node.api.deps import Caller, CursorQuery, ReaderDep, RegulatorDep, ServicesDep, parse_cursor
 from node.api.errors import ApiError
 from node.api.reconcile import reconcile
 from node.api.routes.public import as_csv
 from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlRequest, TxResult
 from node.api.services import Services
 from node.api.sql import run_readonly_sql
-from node.index.queries import decode_cursor, search_events, summary
+from node.index.queries import search_events, summary
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
@@ -55,14 +55,11 @@ def regulator_events(
     account: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
     since: Annotated[int | None, Query(ge=0, le=2**40)] = None,
     until: Annotated[int | None, Query(ge=0, le=2**40)] = None,
-    cursor: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = None,
+    cursor: CursorQuery = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
 ) -> Any:
-    try:
-        after = decode_cursor(cursor) if cursor else None
-    except ValueError:
-        raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from None
+    after = parse_cursor(cursor)
     events, next_cursor = search_events(
         connection=reader,
         name=name,
