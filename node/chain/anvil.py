@@ -69,7 +69,9 @@ def free_port() -> int:
 
 
 def anvil_binary(project_root: Path) -> Path:
-    return project_root / "node_modules" / ".bin" / "anvil"
+    """The native anvil from the npm package (so a PID is anvil itself, not a node wrapper around it)."""
+    native = sorted((project_root / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil"))
+    return native[0] if native else project_root / "node_modules" / ".bin" / "anvil"
 
 
 def wait_for_rpc(url: str, timeout_s: float = 20.0, process: subprocess.Popen[bytes] | None = None) -> int:

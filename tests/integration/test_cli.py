@@ -44,6 +44,7 @@ class Chain:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
+        # A session of its own: if the test must kill it, the anvil it started goes with it.
         self.process = subprocess.Popen(
             [*SINKNODE, "chain", "up"],
             env=self.env,
@@ -51,6 +52,7 @@ class Chain:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,
         )
         wait_for_rpc(self.url, timeout_s=30)
 
@@ -63,10 +65,16 @@ class Chain:
         return output
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-        if self.process is not None:
-            self.process.communicate(timeout=10)  # reaps it and closes its pipe
+        """Stops it as Ctrl-C would; then, if it hangs, kills its whole session (it and its anvil)."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.communicate(timeout=10)  # reaps it and closes its pipe
 
 
 @pytest.fixture
@@ -129,7 +137,7 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
     env = {**env, "SINKNODE_API_PORT": str(free_port())}
     base = f"http://127.0.0.1:{env['SINKNODE_API_PORT']}"
     process = subprocess.Popen([*SINKNODE, "up"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         tokens = Path(env["SINKNODE_HOME"]) / "demo-tokens.json"
@@ -152,7 +160,7 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
 
         # The next `up` resumes with all data and does not load the demo twice.
         process = subprocess.Popen([*SINKNODE, "up"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 60
         resumed = None
         while time.monotonic() < deadline and process.poll() is None and resumed is None:
@@ -167,5 +175,5 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
         assert process.returncode == 0 and "demo loaded" not in output, output
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)  # it and the anvil it started
             process.communicate(timeout=10)
