@@ -108,3 +108,14 @@ class TxResult(BaseModel):
     block_number: int
     gas_used: int
     result: dict[str, Any] = {}
+
+
+class ListingCreate(Strict):
+    batch_id: BatchId
+    quantity: Grams
+    price: Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="the seller's quote, CNY per tonne")]
+    min_lot: Grams
+    valid_from: Timestamp
+    valid_until: Timestamp
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    description: Annotated[str, Field(max_length=2000)] = ""

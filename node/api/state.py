@@ -57,6 +57,21 @@ CREATE TABLE IF NOT EXISTS accounting (
     result TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS listing (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seller TEXT NOT NULL,
+    batch_id INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    price_fen_per_tonne INTEGER NOT NULL,
+    min_lot INTEGER NOT NULL,
+    valid_from INTEGER NOT NULL,
+    valid_until INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    withdrawn INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_listing_seller ON listing (seller, batch_id);
 CREATE TABLE IF NOT EXISTS regulator_query (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,
@@ -262,6 +277,43 @@ class NodeState:
         record = dict(zip(names, row, strict=True))
         record["result"] = orjson.loads(record["result"])
         return record
+
+    def create_listing(self, row: dict[str, Any]) -> int:
+        columns = (
+            "seller",
+            "batch_id",
+            "quantity",
+            "price_fen_per_tonne",
+            "min_lot",
+            "valid_from",
+            "valid_until",
+            "title",
+            "description",
+        )
+        with self._lock:
+            cursor = self._db.execute(
+                f"INSERT INTO listing ({', '.join(columns)}, created_at) VALUES ({', '.join('?' * len(columns))}, ?)",
+                (*(row[c] for c in columns), int(time.time())),
+            )
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    def listings(self, *, seller: str | None = None, listing_id: int | None = None) -> list[dict[str, Any]]:
+        clauses, params = ["1 = 1"], []
+        if seller is not None:
+            clauses.append("seller = ?")
+            params.append(seller)
+        if listing_id is not None:
+            clauses.append("id = ?")
+            params.append(listing_id)
+        with self._lock:
+            cursor = self._db.execute(f"SELECT * FROM listing WHERE {' AND '.join(clauses)} ORDER BY id", params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def withdraw_listing(self, listing_id: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE listing SET withdrawn = 1 WHERE id = ?", (listing_id,))
 
     def log_query(self, *, account: str, endpoint: str, params: dict[str, Any], outcome: str) -> None:
         with self._lock:
