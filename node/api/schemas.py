@@ -119,3 +119,27 @@ class ListingCreate(Strict):
     valid_until: Timestamp
     title: Annotated[str, Field(min_length=1, max_length=120)]
     description: Annotated[str, Field(max_length=2000)] = ""
+
+
+class CustodianCreate(Strict):
+    address: Address
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+
+
+class OfferCreate(Strict):
+    quantity: Grams
+    price: Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="CNY per tonne")]
+    expires_at: Timestamp
+
+
+class OfferAnswer(Strict):
+    action: Annotated[str, Field(pattern=r"^(accept|reject|counter)$")]
+    price: Annotated[str | None, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$")] = None
+
+
+class ReceiptBody(Strict):
+    amount_fen: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    currency: Annotated[str, Field(pattern=r"^CNY$")]
+    custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
+    paid_at: Timestamp
+    signature: SignatureBody

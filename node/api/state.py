@@ -72,6 +72,45 @@ CREATE TABLE IF NOT EXISTS listing (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_listing_seller ON listing (seller, batch_id);
+CREATE TABLE IF NOT EXISTS custodian (
+    address TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    added_by TEXT NOT NULL,
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offer (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    listing_id INTEGER NOT NULL,
+    buyer TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    price_fen_per_tonne INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    deal_id INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deal (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    listing_id INTEGER NOT NULL,
+    offer_id INTEGER NOT NULL,
+    seller TEXT NOT NULL,
+    buyer TEXT NOT NULL,
+    batch_id INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    price_fen_per_tonne INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    receipt TEXT,
+    deal_ref TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deal_step (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deal_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    note TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS regulator_query (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,
@@ -314,6 +353,18 @@ class NodeState:
     def withdraw_listing(self, listing_id: int) -> None:
         with self._lock:
             self._db.execute("UPDATE listing SET withdrawn = 1 WHERE id = ?", (listing_id,))
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One write; returns the new row id (for the market's small tables)."""
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+        return int(cursor.lastrowid or 0)
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def log_query(self, *, account: str, endpoint: str, params: dict[str, Any], outcome: str) -> None:
         with self._lock:

@@ -1,0 +1,228 @@
+"""Offers and deals, negotiated between the parties and settled off-platform.
+
+A buyer offers on a listing; the seller accepts, counters or rejects; the buyer accepts a counter.
+Acceptance makes a deal that reserves its quantity of the listing, nothing more. A bank custodian (a
+participant the admin has recorded) confirms payment with an EIP-712 receipt the node verifies: no
+receipt, no delivery. The seller's transfer carries deal reference keccak(deal id ‖ receipt digest); the
+index links that transfer to the deal, which then reads delivered. Every step is recorded with who and
+when. Prices and custodian references are shown only to the two parties and regulators.
+"""
+
+import time
+from typing import Any
+
+import orjson
+from eth_account.messages import encode_typed_data
+from eth_utils import keccak
+
+from node.api.deps import Caller
+from node.api.errors import ApiError, not_found
+from node.api.listings import price_fen, public_listing
+from node.api.services import Services
+from node.chain.eip712 import Signature, recover_signer
+from node.chain.registry import ROLE_REGULATOR
+
+RECEIPT_FIELDS = [
+    {"name": "dealId", "type": "uint256"},
+    {"name": "amountFen", "type": "uint256"},
+    {"name": "currency", "type": "string"},
+    {"name": "custodianRef", "type": "string"},
+    {"name": "paidAt", "type": "uint64"},
+]
+RESERVING = ("accepted", "paid", "delivered", "disputed")
+
+
+def receipt_typed(chain_id: int, registry: str, deal_id: int, receipt: dict[str, Any]) -> Any:
+    """The custodian's EIP-712 receipt; a custodian signs it with its own key (node.chain.eip712.sign_typed)."""
+    return encode_typed_data(
+        domain_data={"name": "SinkLedger Custody", "version": "1", "chainId": chain_id, "verifyingContract": registry},
+        message_types={"CustodianReceipt": RECEIPT_FIELDS},
+        message_data={
+            "dealId": deal_id,
+            "amountFen": receipt["amount_fen"],
+            "currency": receipt["currency"],
+            "custodianRef": receipt["custodian_ref"],
+            "paidAt": receipt["paid_at"],
+        },
+    )
+
+
+def _step(services: Services, deal_id: int, state: str, actor: str, note: str = "") -> None:
+    services.state.execute("UPDATE deal SET state = ? WHERE id = ?", (state, deal_id))
+    services.state.execute(
+        "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?,?,?,?,?)",
+        (deal_id, state, actor, note, int(time.time())),
+    )
+
+
+def reserved(services: Services, listing_id: int) -> int:
+    rows = services.state.rows(
+        f"SELECT COALESCE(SUM(quantity), 0) AS q FROM deal WHERE listing_id = ? AND state IN {RESERVING}", (listing_id,)
+    )
+    return int(rows[0]["q"])
+
+
+def make_offer(
+    services: Services, reader: Any, caller: Caller, listing_id: int, body: dict[str, Any]
+) -> dict[str, Any]:
+    listing = public_listing(services, reader, listing_id)
+    if listing["status"] != "open":
+        raise ApiError(409, "listing_not_open", f"listing {listing_id} is {listing['status']}")
+    if caller.account == listing["seller"]:
+        raise ApiError(422, "own_listing", "a seller cannot offer on its own listing")
+    if caller.frozen or caller.organisation is None:
+        raise ApiError(409, "buyer_not_active", "the buyer must be a registered, unfrozen participant")
+    available = listing["quantity"] - reserved(services, listing_id)
+    if not listing["min_lot"] <= body["quantity"] <= available:
+        raise ApiError(
+            409,
+            "quantity_unavailable",
+            f"offer {body['quantity']} g: between the minimum lot {listing['min_lot']} g and {available} g",
+        )
+    offer_id = services.state.execute(
+        "INSERT INTO offer (listing_id, buyer, quantity, price_fen_per_tonne, expires_at, state, created_at)"
+        " VALUES (?,?,?,?,?, 'offered', ?)",
+        (listing_id, caller.account, body["quantity"], price_fen(body["price"]), body["expires_at"], int(time.time())),
+    )
+    return offer_view(services, offer_id)
+
+
+def offer_view(services: Services, offer_id: int) -> dict[str, Any]:
+    rows = services.state.rows("SELECT * FROM offer WHERE id = ?", (offer_id,))
+    if not rows:
+        raise not_found(f"offer {offer_id}")
+    offer = rows[0]
+    if offer["state"] in ("offered", "countered") and time.time() >= offer["expires_at"]:
+        services.state.execute("UPDATE offer SET state = 'expired' WHERE id = ?", (offer_id,))
+        offer["state"] = "expired"
+    return offer
+
+
+def answer_offer(
+    services: Services, reader: Any, caller: Caller, offer_id: int, action: str, counter: dict[str, Any] | None
+) -> dict[str, Any]:
+    offer = offer_view(services, offer_id)
+    listing = public_listing(services, reader, offer["listing_id"])
+    seller, buyer = listing["seller"], offer["buyer"]
+    # Who may answer: the seller answers an offer; the buyer answers the seller's counter.
+    turn = seller if offer["state"] == "offered" else buyer if offer["state"] == "countered" else None
+    if turn is None:
+        raise ApiError(409, "offer_closed", f"offer {offer_id} is {offer['state']}")
+    if caller.account != turn:
+        raise ApiError(403, "forbidden", "it is the other party's turn to answer")
+    if action == "reject":
+        services.state.execute("UPDATE offer SET state = 'rejected' WHERE id = ?", (offer_id,))
+        return offer_view(services, offer_id)
+    if action == "counter":
+        if caller.account != seller or counter is None:
+            raise ApiError(422, "validation_error", "only the seller counters, with a price")
+        services.state.execute(
+            "UPDATE offer SET state = 'countered', price_fen_per_tonne = ? WHERE id = ?",
+            (price_fen(counter["price"]), offer_id),
+        )
+        return offer_view(services, offer_id)
+    if listing["status"] != "open":
+        raise ApiError(409, "listing_not_open", f"listing {listing['id']} is {listing['status']}")
+    if offer["quantity"] > listing["quantity"] - reserved(services, listing["id"]):
+        raise ApiError(409, "quantity_unavailable", "the listing no longer has that quantity free")
+    deal_id = services.state.execute(
+        "INSERT INTO deal (listing_id, offer_id, seller, buyer, batch_id, quantity, price_fen_per_tonne, state,"
+        " created_at) VALUES (?,?,?,?,?,?,?, 'accepted', ?)",
+        (
+            listing["id"],
+            offer_id,
+            seller,
+            buyer,
+            listing["batch"]["id"],
+            offer["quantity"],
+            offer["price_fen_per_tonne"],
+            int(time.time()),
+        ),
+    )
+    services.state.execute("UPDATE offer SET state = 'accepted', deal_id = ? WHERE id = ?", (deal_id, offer_id))
+    services.state.execute(
+        "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?,?,?,?,?)",
+        (deal_id, "accepted", caller.account, f"offer {offer_id}", int(time.time())),
+    )
+    return deal_view(services, reader, caller, deal_id)
+
+
+def _deal(services: Services, deal_id: int) -> dict[str, Any]:
+    rows = services.state.rows("SELECT * FROM deal WHERE id = ?", (deal_id,))
+    if not rows:
+        raise not_found(f"deal {deal_id}")
+    return rows[0]
+
+
+def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> dict[str, Any]:
+    deal = _deal(services, deal_id)
+    if caller.account not in (deal["seller"], deal["buyer"]) and not caller.has(ROLE_REGULATOR):
+        raise ApiError(403, "forbidden", "a deal is visible to its two parties and regulators only")
+    if deal["state"] == "paid" and deal["deal_ref"]:
+        delivery = _delivery(reader, deal)
+        if delivery is not None:
+            _step(services, deal_id, "delivered", delivery["account"], f"tx {delivery['tx_hash']}")
+            deal = _deal(services, deal_id)
+    deal["receipt"] = orjson.loads(deal["receipt"]) if deal["receipt"] else None
+    deal["price_cny_per_tonne"] = f"{deal.pop('price_fen_per_tonne') / 100:.2f}"
+    deal["steps"] = services.state.rows(
+        "SELECT state, actor, note, at FROM deal_step WHERE deal_id = ? ORDER BY id", (deal_id,)
+    )
+    return deal
+
+
+def _delivery(reader: Any, deal: dict[str, Any]) -> dict[str, Any] | None:
+    """The indexed transfer of this deal: seller to buyer, the batch, the quantity, the deal reference."""
+    rows = reader.execute(
+        "SELECT account, counterparty, amount, tx_hash, args FROM chain_event WHERE name = 'CertificateTransferred'"
+        " AND batch_id = ? AND account = ? AND counterparty = ?",
+        (deal["batch_id"], deal["seller"], deal["buyer"]),
+    ).fetchall()
+    for account, _, amount, tx_hash, args in rows:
+        if orjson.loads(args)["dealRef"] == deal["deal_ref"] and amount == deal["quantity"]:
+            return {"account": account, "tx_hash": tx_hash}
+    return None
+
+
+def record_receipt(
+    services: Services, reader: Any, caller: Caller, deal_id: int, body: dict[str, Any]
+) -> dict[str, Any]:
+    deal = _deal(services, deal_id)
+    if deal["state"] != "accepted":
+        raise ApiError(409, "deal_not_awaiting_payment", f"deal {deal_id} is {deal['state']}")
+    signature = Signature(
+        body["signature"]["v"], bytes.fromhex(body["signature"]["r"][2:]), bytes.fromhex(body["signature"]["s"][2:])
+    )
+    typed = receipt_typed(services.manifest.chain_id, services.manifest.registry.address, deal_id, body)
+    signer = recover_signer(typed, signature)
+    if not services.state.rows("SELECT address FROM custodian WHERE address = ?", (signer,)):
+        raise ApiError(422, "not_a_custodian", f"the receipt is signed by {signer}, not by a recorded custodian")
+    digest = keccak(b"\x19" + typed.version + typed.header + typed.body)
+    deal_ref = "0x" + keccak(deal_id.to_bytes(32, "big") + digest).hex()
+    receipt = {
+        **{k: body[k] for k in ("amount_fen", "currency", "custodian_ref", "paid_at")},
+        "custodian": signer,
+        "digest": "0x" + digest.hex(),
+    }
+    services.state.execute(
+        "UPDATE deal SET receipt = ?, deal_ref = ? WHERE id = ?", (orjson.dumps(receipt).decode(), deal_ref, deal_id)
+    )
+    _step(services, deal_id, "paid", signer, "custodian receipt verified")
+    return deal_view(services, reader, caller, deal_id)
+
+
+def deliver(services: Services, reader: Any, caller: Caller, deal_id: int) -> dict[str, Any]:
+    deal = _deal(services, deal_id)
+    if caller.account != deal["seller"]:
+        raise ApiError(403, "forbidden", "only the seller delivers")
+    if deal["state"] != "paid":
+        raise ApiError(409, "deal_not_paid", f"deal {deal_id} is {deal['state']}: no receipt, no delivery")
+    receipt = services.registry.transfer(
+        services.sender_for(caller.owner),
+        deal["batch_id"],
+        deal["buyer"],
+        deal["quantity"],
+        bytes.fromhex(deal["deal_ref"][2:]),
+    )
+    services.wait_indexed(receipt.block_number)
+    return deal_view(services, reader, caller, deal_id)

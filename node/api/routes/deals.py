@@ -1,0 +1,63 @@
+"""Offers, deals, custodian receipts and delivery over HTTP (parties and regulators only)."""
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as ApiPath
+
+from node.api.deals import answer_offer, deal_view, deliver, make_offer, offer_view, record_receipt
+from node.api.deps import AdminDep, CallerDep, ReaderDep, ServicesDep
+from node.api.errors import ApiError
+from node.api.listings import public_listing
+from node.api.schemas import CustodianCreate, OfferAnswer, OfferCreate, ReceiptBody
+from node.chain.registry import ROLE_REGULATOR
+
+router = APIRouter(prefix="/v1", tags=["deals"])
+Id = Annotated[int, ApiPath(ge=1, le=2**62)]
+
+
+@router.post("/admin/custodians", status_code=201, summary="Record a bank custodian whose receipts the node accepts")
+def add_custodian(body: CustodianCreate, caller: AdminDep, services: ServicesDep) -> dict[str, Any]:
+    services.state.execute(
+        "INSERT OR REPLACE INTO custodian (address, name, added_by, added_at) VALUES (?,?,?,?)",
+        (body.address.lower(), body.name, caller.account, int(time.time())),
+    )
+    return {"address": body.address.lower(), "name": body.name}
+
+
+@router.post("/listings/{listing_id}/offers", status_code=201, summary="A buyer's offer on a listing")
+def offer(listing_id: Id, body: OfferCreate, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    return make_offer(services, reader, caller, listing_id, body.model_dump())
+
+
+@router.get("/offers/{offer_id}", summary="An offer (its buyer, the listing's seller, regulators)")
+def get_offer(offer_id: Id, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    found = offer_view(services, offer_id)
+    seller = public_listing(services, reader, found["listing_id"])["seller"]
+    if caller.account not in (found["buyer"], seller) and not caller.has(ROLE_REGULATOR):
+        raise ApiError(403, "forbidden", "an offer is visible to its two parties and regulators only")
+    return found
+
+
+@router.post(
+    "/offers/{offer_id}/answer", summary="Accept, reject or counter (the seller), or accept a counter (the buyer)"
+)
+def answer(offer_id: Id, body: OfferAnswer, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    counter = {"price": body.price} if body.price else None
+    return answer_offer(services, reader, caller, offer_id, body.action, counter)
+
+
+@router.get("/deals/{deal_id}", summary="A deal: parties, terms, receipt, delivery and every step")
+def get_deal(deal_id: Id, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    return deal_view(services, reader, caller, deal_id)
+
+
+@router.post("/deals/{deal_id}/receipt", summary="The custodian's signed payment receipt (EIP-712)")
+def receipt(deal_id: Id, body: ReceiptBody, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    return record_receipt(services, reader, caller, deal_id, body.model_dump())
+
+
+@router.post("/deals/{deal_id}/deliver", summary="The seller's transfer, carrying the deal reference")
+def deliver_deal(deal_id: Id, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    return deliver(services, reader, caller, deal_id)

@@ -1,0 +1,78 @@
+"""Offer → counter → accept → custodian receipt → delivery carrying the deal reference, with refusals."""
+
+import time
+
+from eth_account import Account
+
+from node.api.deals import receipt_typed
+from node.chain.eip712 import sign_typed
+from tests.api.flows import error_of, issued_batch
+from tests.api.test_listings import listing_body
+
+
+def signed_receipt(node, custodian, deal_id: int, amount_fen: int) -> dict:
+    status = node.ok("GET", "/v1/status")
+    body = {
+        "amount_fen": amount_fen,
+        "currency": "CNY",
+        "custodian_ref": "ICBC-2026-000731",
+        "paid_at": int(time.time()),
+    }
+    signature = sign_typed(custodian, receipt_typed(status["chain_id"], status["registry"], deal_id, body))
+    return {**body, "signature": {"v": signature.v, "r": "0x" + signature.r.hex(), "s": "0x" + signature.s.hex()}}
+
+
+def test_a_deal_is_negotiated_paid_through_a_custodian_and_delivered_on_chain(node):
+    _, batch = issued_batch(node)
+    listing = node.ok("POST", "/v1/listings", "park", json=listing_body(batch, 100_000_000))
+    custodian = Account.create()
+    node.ok("POST", "/v1/admin/custodians", "admin", json={"address": custodian.address, "name": "ICBC custody"})
+
+    expires = int(time.time()) + 3600
+    offer = node.ok(
+        "POST",
+        f"/v1/listings/{listing['id']}/offers",
+        "buyer",
+        json={"quantity": 20_000_000, "price": "57.00", "expires_at": expires},
+    )
+    assert offer["state"] == "offered"
+    assert error_of(node.call("POST", f"/v1/offers/{offer['id']}/answer", "buyer", json={"action": "accept"})) == (
+        403,
+        "forbidden",
+    )
+    countered = node.ok(
+        "POST", f"/v1/offers/{offer['id']}/answer", "park", json={"action": "counter", "price": "58.00"}
+    )
+    assert countered["state"] == "countered"
+    deal = node.ok("POST", f"/v1/offers/{offer['id']}/answer", "buyer", json={"action": "accept"})
+    assert (deal["state"], deal["quantity"], deal["price_cny_per_tonne"]) == ("accepted", 20_000_000, "58.00")
+    too_much = node.call(
+        "POST",
+        f"/v1/listings/{listing['id']}/offers",
+        "platform",
+        json={"quantity": 90_000_000, "price": "58.00", "expires_at": expires},
+    )
+    assert error_of(too_much) == (409, "quantity_unavailable"), "the deal reserved 20 t of the 100 t listed"
+
+    assert error_of(node.call("POST", f"/v1/deals/{deal['id']}/deliver", "park")) == (409, "deal_not_paid")
+    forged = signed_receipt(node, Account.create(), deal["id"], 116_000)
+    assert error_of(node.call("POST", f"/v1/deals/{deal['id']}/receipt", "buyer", json=forged)) == (
+        422,
+        "not_a_custodian",
+    )
+    paid = node.ok(
+        "POST", f"/v1/deals/{deal['id']}/receipt", "buyer", json=signed_receipt(node, custodian, deal["id"], 116_000)
+    )
+    assert paid["state"] == "paid" and paid["receipt"]["custodian"] == custodian.address.lower()
+
+    before = node.ok("GET", f"/v1/batches/{batch}/provenance", params={"limit": 500})["events"]
+    delivered = node.ok("POST", f"/v1/deals/{deal['id']}/deliver", "park")
+    assert delivered["state"] == "delivered"
+    assert [s["state"] for s in delivered["steps"]] == ["accepted", "paid", "delivered"]
+    transfer = node.ok("GET", f"/v1/batches/{batch}/provenance", params={"limit": 500})["events"][len(before)]
+    assert transfer["args"]["dealRef"] == delivered["deal_ref"] and transfer["amount"] == 20_000_000
+
+    assert error_of(node.call("GET", f"/v1/deals/{deal['id']}", "platform")) == (403, "forbidden")
+    assert node.ok("GET", f"/v1/deals/{deal['id']}", "regulator")["state"] == "delivered"
+    public = node.call("GET", f"/v1/listings/{listing['id']}").text
+    assert "116000" not in public and "ICBC-2026-000731" not in public
