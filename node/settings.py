@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     )
     sql_time_limit_s: float = Field(default=2.0, gt=0, description="regulator SQL: time limit per query")
     sql_row_cap: int = Field(default=10_000, ge=1, description="regulator SQL: most rows returned")
+    confidential_key: SecretStr | None = Field(
+        default=None, description="AES-256 key (hex) sealing deal prices and receipts; unset: <home>/keys file"
+    )
     evidence_key: SecretStr | None = Field(default=None, description="AES-256 key (hex) encrypting evidence")
     evidence_key_file: Path | None = Field(default=None, description="file holding the evidence key (hex)")
 

@@ -79,12 +79,23 @@ def make_offer(
             "quantity_unavailable",
             f"offer {body['quantity']} g: between the minimum lot {listing['min_lot']} g and {available} g",
         )
+    fen = price_fen(body["price"])
     offer_id = services.state.execute(
         "INSERT INTO offer (listing_id, buyer, quantity, price_fen_per_tonne, expires_at, state, created_at)"
-        " VALUES (?,?,?,?,?, 'offered', ?)",
-        (listing_id, caller.account, body["quantity"], price_fen(body["price"]), body["expires_at"], int(time.time())),
+        " VALUES (?,?,?,'',?, 'offered', ?)",
+        (listing_id, caller.account, body["quantity"], body["expires_at"], int(time.time())),
     )
+    _seal_price(services, "offer", offer_id, fen)
     return offer_view(services, offer_id)
+
+
+def _seal_price(services: Services, table: str, row_id: int, fen: int) -> None:
+    sealed = services.sealer.seal(str(fen), f"{table}.price:{row_id}")
+    services.state.execute(f"UPDATE {table} SET price_fen_per_tonne = ? WHERE id = ?", (sealed, row_id))
+
+
+def _open_price(services: Services, table: str, row: dict[str, Any]) -> int:
+    return int(services.sealer.open(row["price_fen_per_tonne"], f"{table}.price:{row['id']}"))
 
 
 def offer_view(services: Services, offer_id: int) -> dict[str, Any]:
@@ -92,6 +103,8 @@ def offer_view(services: Services, offer_id: int) -> dict[str, Any]:
     if not rows:
         raise not_found(f"offer {offer_id}")
     offer = rows[0]
+    offer["price_fen_per_tonne"] = _open_price(services, "offer", offer)
+    offer["price_cny_per_tonne"] = f"{offer['price_fen_per_tonne'] / 100:.2f}"
     if offer["state"] in ("offered", "countered") and time.time() >= offer["expires_at"]:
         services.state.execute("UPDATE offer SET state = 'expired' WHERE id = ?", (offer_id,))
         offer["state"] = "expired"
@@ -116,10 +129,8 @@ def answer_offer(
     if action == "counter":
         if caller.account != seller or counter is None:
             raise ApiError(422, "validation_error", "only the seller counters, with a price")
-        services.state.execute(
-            "UPDATE offer SET state = 'countered', price_fen_per_tonne = ? WHERE id = ?",
-            (price_fen(counter["price"]), offer_id),
-        )
+        services.state.execute("UPDATE offer SET state = 'countered' WHERE id = ?", (offer_id,))
+        _seal_price(services, "offer", offer_id, price_fen(counter["price"]))
         return offer_view(services, offer_id)
     if listing["status"] != "open":
         raise ApiError(409, "listing_not_open", f"listing {listing['id']} is {listing['status']}")
@@ -135,10 +146,11 @@ def answer_offer(
             buyer,
             listing["batch"]["id"],
             offer["quantity"],
-            offer["price_fen_per_tonne"],
+            "",
             int(time.time()),
         ),
     )
+    _seal_price(services, "deal", deal_id, offer["price_fen_per_tonne"])
     services.state.execute("UPDATE offer SET state = 'accepted', deal_id = ? WHERE id = ?", (deal_id, offer_id))
     services.state.execute(
         "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?,?,?,?,?)",
@@ -163,8 +175,10 @@ def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> 
         if delivery is not None:
             _step(services, deal_id, "delivered", delivery["account"], f"tx {delivery['tx_hash']}")
             deal = _deal(services, deal_id)
-    deal["receipt"] = orjson.loads(deal["receipt"]) if deal["receipt"] else None
-    deal["price_cny_per_tonne"] = f"{deal.pop('price_fen_per_tonne') / 100:.2f}"
+    receipt = services.sealer.open(deal["receipt"], f"deal.receipt:{deal_id}") if deal["receipt"] else None
+    deal["receipt"] = orjson.loads(receipt) if receipt else None
+    deal["price_cny_per_tonne"] = f"{_open_price(services, 'deal', deal) / 100:.2f}"
+    del deal["price_fen_per_tonne"]
     deal["steps"] = services.state.rows(
         "SELECT state, actor, note, at FROM deal_step WHERE deal_id = ? ORDER BY id", (deal_id,)
     )
@@ -205,7 +219,8 @@ def record_receipt(
         "digest": "0x" + digest.hex(),
     }
     services.state.execute(
-        "UPDATE deal SET receipt = ?, deal_ref = ? WHERE id = ?", (orjson.dumps(receipt).decode(), deal_ref, deal_id)
+        "UPDATE deal SET receipt = ?, deal_ref = ? WHERE id = ?",
+        (services.sealer.seal(orjson.dumps(receipt).decode(), f"deal.receipt:{deal_id}"), deal_ref, deal_id),
     )
     _step(services, deal_id, "paid", signer, "custodian receipt verified")
     return deal_view(services, reader, caller, deal_id)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
+from node.api.confidential import Sealer
 from node.api.state import NodeState, TokenOwner
 from node.chain.keystore import Keystore
 from node.chain.manifest import DeploymentManifest, load_manifest
@@ -33,6 +34,7 @@ class Services:
     state: NodeState
     keystore: Keystore
     evidence: EvidenceStore
+    sealer: Sealer
     indexer: Indexer | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -52,6 +54,7 @@ class Services:
             state=NodeState(settings.node_state_path),
             keystore=Keystore.from_settings(settings),
             evidence=EvidenceStore.from_settings(settings),
+            sealer=Sealer.from_settings(settings),
         )
 
     # index --------------------------------------------------------------------------------------
