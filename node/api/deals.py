@@ -32,11 +32,14 @@ RECEIPT_FIELDS = [
 RESERVING = ("accepted", "paid", "delivered", "disputed")
 
 
-def receipt_typed(chain_id: int, registry: str, deal_id: int, receipt: dict[str, Any]) -> Any:
-    """The custodian's EIP-712 receipt; a custodian signs it with its own key (node.chain.eip712.sign_typed)."""
+def receipt_typed(
+    chain_id: int, registry: str, deal_id: int, receipt: dict[str, Any], kind: str = "CustodianReceipt"
+) -> Any:
+    """The custodian's EIP-712 payment receipt (or, with kind="CustodianRefund", its refund receipt); a
+    custodian signs it with its own key (node.chain.eip712.sign_typed)."""
     return encode_typed_data(
         domain_data={"name": "SinkLedger Custody", "version": "1", "chainId": chain_id, "verifyingContract": registry},
-        message_types={"CustodianReceipt": RECEIPT_FIELDS},
+        message_types={kind: RECEIPT_FIELDS},
         message_data={
             "dealId": deal_id,
             "amountFen": receipt["amount_fen"],
@@ -204,13 +207,7 @@ def record_receipt(
     deal = _deal(services, deal_id)
     if deal["state"] != "accepted":
         raise ApiError(409, "deal_not_awaiting_payment", f"deal {deal_id} is {deal['state']}")
-    signature = Signature(
-        body["signature"]["v"], bytes.fromhex(body["signature"]["r"][2:]), bytes.fromhex(body["signature"]["s"][2:])
-    )
-    typed = receipt_typed(services.manifest.chain_id, services.manifest.registry.address, deal_id, body)
-    signer = recover_signer(typed, signature)
-    if not services.state.rows("SELECT address FROM custodian WHERE address = ?", (signer,)):
-        raise ApiError(422, "not_a_custodian", f"the receipt is signed by {signer}, not by a recorded custodian")
+    signer, typed = _custodian_signer(services, deal_id, body, "CustodianReceipt")
     digest = keccak(b"\x19" + typed.version + typed.header + typed.body)
     deal_ref = "0x" + keccak(deal_id.to_bytes(32, "big") + digest).hex()
     receipt = {
@@ -240,4 +237,65 @@ def deliver(services: Services, reader: Any, caller: Caller, deal_id: int) -> di
         bytes.fromhex(deal["deal_ref"][2:]),
     )
     services.wait_indexed(receipt.block_number)
+    return deal_view(services, reader, caller, deal_id)
+
+
+def _custodian_signer(services: Services, deal_id: int, body: dict[str, Any], kind: str) -> tuple[str, Any]:
+    signature = Signature(
+        body["signature"]["v"], bytes.fromhex(body["signature"]["r"][2:]), bytes.fromhex(body["signature"]["s"][2:])
+    )
+    typed = receipt_typed(services.manifest.chain_id, services.manifest.registry.address, deal_id, body, kind)
+    signer = recover_signer(typed, signature)
+    if not services.state.rows("SELECT address FROM custodian WHERE address = ?", (signer,)):
+        raise ApiError(422, "not_a_custodian", f"the receipt is signed by {signer}, not by a recorded custodian")
+    return signer, typed
+
+
+def open_dispute(services: Services, reader: Any, caller: Caller, deal_id: int, reason: str) -> dict[str, Any]:
+    deal = deal_view(services, reader, caller, deal_id)
+    if caller.account not in (deal["seller"], deal["buyer"]):
+        raise ApiError(403, "forbidden", "only a party to the deal opens a dispute")
+    if deal["state"] not in ("accepted", "paid", "delivered"):
+        raise ApiError(409, "deal_closed", f"deal {deal_id} is {deal['state']}")
+    _step(services, deal_id, "disputed", caller.account, reason)
+    return deal_view(services, reader, caller, deal_id)
+
+
+def cancel_deal(services: Services, reader: Any, caller: Caller, deal_id: int, note: str) -> dict[str, Any]:
+    """Either party before payment; after payment only a mediator, with the custodian's refund receipt."""
+    deal = deal_view(services, reader, caller, deal_id)
+    if caller.account not in (deal["seller"], deal["buyer"]) or deal["state"] != "accepted":
+        raise ApiError(409, "cancel_not_allowed", "a party cancels only before payment; after it, a mediator decides")
+    _step(services, deal_id, "cancelled", caller.account, note)
+    return deal_view(services, reader, caller, deal_id)
+
+
+def resolve_dispute(
+    services: Services,
+    reader: Any,
+    caller: Caller,
+    deal_id: int,
+    outcome: str,
+    note: str,
+    refund: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """A mediator (regulator) records the outcome: the deal goes on, or is cancelled (refund proven if paid)."""
+    deal = deal_view(services, reader, caller, deal_id)
+    if deal["state"] != "disputed":
+        raise ApiError(409, "not_disputed", f"deal {deal_id} is {deal['state']}")
+    delivered = deal["deal_ref"] is not None and _delivery(reader, _deal(services, deal_id)) is not None
+    if outcome == "continue":
+        state = "delivered" if delivered else "paid" if deal["receipt"] else "accepted"
+        _step(services, deal_id, state, caller.account, f"dispute resolved: {note}")
+        return deal_view(services, reader, caller, deal_id)
+    if delivered:
+        raise ApiError(409, "already_delivered", "the units were delivered on chain: a cancellation cannot undo that")
+    if deal["receipt"]:
+        if refund is None:
+            raise ApiError(
+                409, "refund_receipt_required", "the deal was paid: cancelling needs the custodian's refund receipt"
+            )
+        signer, _ = _custodian_signer(services, deal_id, refund, "CustodianRefund")
+        note = f"{note} (refund confirmed by {signer}, ref {refund['custodian_ref']})"
+    _step(services, deal_id, "cancelled", caller.account, f"dispute resolved: {note}")
     return deal_view(services, reader, caller, deal_id)

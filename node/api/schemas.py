@@ -143,3 +143,13 @@ class ReceiptBody(Strict):
     custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
     paid_at: Timestamp
     signature: SignatureBody
+
+
+class DisputeBody(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class ResolveBody(Strict):
+    outcome: Annotated[str, Field(pattern=r"^(continue|cancel)$")]
+    note: Annotated[str, Field(min_length=1, max_length=1000)]
+    refund: ReceiptBody | None = None

@@ -82,3 +82,78 @@ def test_a_deal_is_negotiated_paid_through_a_custodian_and_delivered_on_chain(no
         + node.settings.node_state_path.with_name("node.sqlite-wal").read_bytes()
     )
     assert b"ICBC-2026-000731" not in stored and b"sealed:" in stored
+
+
+def _paid_deal(node, custodian, quantity: int = 5_000_000) -> tuple[dict, dict]:
+    _, batch = issued_batch(node)
+    listing = node.ok("POST", "/v1/listings", "park", json=listing_body(batch, 50_000_000))
+    offer = node.ok(
+        "POST",
+        f"/v1/listings/{listing['id']}/offers",
+        "buyer",
+        json={"quantity": quantity, "price": "60.00", "expires_at": int(time.time()) + 3600},
+    )
+    deal = node.ok("POST", f"/v1/offers/{offer['id']}/answer", "park", json={"action": "accept"})
+    return listing, deal
+
+
+def test_disputes_are_mediated_and_a_paid_deal_is_cancelled_only_with_a_refund_receipt(node):
+    custodian = Account.create()
+    node.ok("POST", "/v1/admin/custodians", "admin", json={"address": custodian.address, "name": "BOC custody"})
+
+    listing, unpaid = _paid_deal(node, custodian)
+    cancelled = node.ok("POST", f"/v1/deals/{unpaid['id']}/cancel", "buyer", json={"reason": "changed plans"})
+    assert cancelled["state"] == "cancelled"
+    node.ok(
+        "POST",
+        f"/v1/listings/{listing['id']}/offers",
+        "buyer",
+        json={"quantity": 50_000_000, "price": "60.00", "expires_at": int(time.time()) + 3600},
+    )
+
+    _, deal = _paid_deal(node, custodian)
+    node.ok(
+        "POST", f"/v1/deals/{deal['id']}/receipt", "buyer", json=signed_receipt(node, custodian, deal["id"], 30_000)
+    )
+    assert error_of(node.call("POST", f"/v1/deals/{deal['id']}/cancel", "buyer", json={"reason": "x"}))[0] == 409
+    disputed = node.ok("POST", f"/v1/deals/{deal['id']}/dispute", "buyer", json={"reason": "units not as described"})
+    assert disputed["state"] == "disputed"
+    assert error_of(
+        node.call("POST", f"/v1/deals/{deal['id']}/resolve", "buyer", json={"outcome": "cancel", "note": "x"})
+    ) == (403, "forbidden")
+    reply = node.call(
+        "POST", f"/v1/deals/{deal['id']}/resolve", "regulator", json={"outcome": "cancel", "note": "seller at fault"}
+    )
+    assert error_of(reply) == (409, "refund_receipt_required")
+    status = node.ok("GET", "/v1/status")
+    refund_body = {
+        "amount_fen": 30_000,
+        "currency": "CNY",
+        "custodian_ref": "BOC-REFUND-9",
+        "paid_at": int(time.time()),
+    }
+    signature = sign_typed(
+        custodian, receipt_typed(status["chain_id"], status["registry"], deal["id"], refund_body, "CustodianRefund")
+    )
+    refund = {
+        **refund_body,
+        "signature": {"v": signature.v, "r": "0x" + signature.r.hex(), "s": "0x" + signature.s.hex()},
+    }
+    resolved = node.ok(
+        "POST",
+        f"/v1/deals/{deal['id']}/resolve",
+        "regulator",
+        json={"outcome": "cancel", "note": "seller at fault", "refund": refund},
+    )
+    assert resolved["state"] == "cancelled" and "BOC-REFUND-9" in resolved["steps"][-1]["note"]
+
+    _, kept = _paid_deal(node, custodian)
+    node.ok(
+        "POST", f"/v1/deals/{kept['id']}/receipt", "buyer", json=signed_receipt(node, custodian, kept["id"], 30_000)
+    )
+    node.ok("POST", f"/v1/deals/{kept['id']}/dispute", "park", json={"reason": "late payment notice"})
+    back = node.ok(
+        "POST", f"/v1/deals/{kept['id']}/resolve", "regulator", json={"outcome": "continue", "note": "paid in time"}
+    )
+    assert back["state"] == "paid"
+    assert node.ok("POST", f"/v1/deals/{kept['id']}/deliver", "park")["state"] == "delivered"

@@ -6,11 +6,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from fastapi import Path as ApiPath
 
-from node.api.deals import answer_offer, deal_view, deliver, make_offer, offer_view, record_receipt
-from node.api.deps import AdminDep, CallerDep, ReaderDep, ServicesDep
+from node.api.deals import (
+    answer_offer,
+    cancel_deal,
+    deal_view,
+    deliver,
+    make_offer,
+    offer_view,
+    open_dispute,
+    record_receipt,
+    resolve_dispute,
+)
+from node.api.deps import AdminDep, CallerDep, ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError
 from node.api.listings import public_listing
-from node.api.schemas import CustodianCreate, OfferAnswer, OfferCreate, ReceiptBody
+from node.api.schemas import CustodianCreate, DisputeBody, OfferAnswer, OfferCreate, ReceiptBody, ResolveBody
 from node.chain.registry import ROLE_REGULATOR
 
 router = APIRouter(prefix="/v1", tags=["deals"])
@@ -61,3 +71,19 @@ def receipt(deal_id: Id, body: ReceiptBody, caller: CallerDep, services: Service
 @router.post("/deals/{deal_id}/deliver", summary="The seller's transfer, carrying the deal reference")
 def deliver_deal(deal_id: Id, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
     return deliver(services, reader, caller, deal_id)
+
+
+@router.post("/deals/{deal_id}/cancel", summary="A party cancels a deal before payment")
+def cancel(deal_id: Id, body: DisputeBody, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    return cancel_deal(services, reader, caller, deal_id, body.reason)
+
+
+@router.post("/deals/{deal_id}/dispute", summary="A party opens a dispute (交易纠纷) with a reason")
+def dispute(deal_id: Id, body: DisputeBody, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    return open_dispute(services, reader, caller, deal_id, body.reason)
+
+
+@router.post("/deals/{deal_id}/resolve", summary="A mediator records a dispute's outcome")
+def resolve(deal_id: Id, body: ResolveBody, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    refund = body.refund.model_dump() if body.refund else None
+    return resolve_dispute(services, reader, caller, deal_id, body.outcome, body.note, refund)
