@@ -155,10 +155,7 @@ def answer_offer(
     )
     _seal_price(services, "deal", deal_id, offer["price_fen_per_tonne"])
     services.state.execute("UPDATE offer SET state = 'accepted', deal_id = ? WHERE id = ?", (deal_id, offer_id))
-    services.state.execute(
-        "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?,?,?,?,?)",
-        (deal_id, "accepted", caller.account, f"offer {offer_id}", int(time.time())),
-    )
+    _step(services, deal_id, "accepted", caller.account, f"offer {offer_id}")
     return deal_view(services, reader, caller, deal_id)
 
 

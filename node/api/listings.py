@@ -53,14 +53,15 @@ def encumbered(
     services: Services, reader: sqlite3.Connection, seller: str, batch_id: int, excluding: int | None = None
 ) -> int:
     now = int(time.time())
-    total = 0
-    for listing in services.state.listings(seller=seller):
-        if listing["batch_id"] != batch_id or listing["id"] == excluding:
-            continue
-        batch = get_batch(connection=reader, batch_id=batch_id)
-        if status_of(listing, batch, get_participant(connection=reader, address=seller), now)[0] in LIVE:
-            total += listing["quantity"]
-    return total
+    batch = get_batch(connection=reader, batch_id=batch_id)
+    participant = get_participant(connection=reader, address=seller)
+    return sum(
+        listing["quantity"]
+        for listing in services.state.listings(seller=seller)
+        if listing["batch_id"] == batch_id
+        and listing["id"] != excluding
+        and status_of(listing, batch, participant, now)[0] in LIVE
+    )
 
 
 def create_listing(services: Services, reader: sqlite3.Connection, seller: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -95,8 +96,11 @@ def create_listing(services: Services, reader: sqlite3.Connection, seller: str, 
     return public_listing(services, reader, listing_id)
 
 
-def public_listing(services: Services, reader: sqlite3.Connection, listing_id: int) -> dict[str, Any]:
-    found = services.state.listings(listing_id=listing_id)
+def public_listing(
+    services: Services, reader: sqlite3.Connection, listing_id: int, row: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The listing as buyers see it; `row` spares the lookup when the caller already read it."""
+    found = [row] if row is not None else services.state.listings(listing_id=listing_id)
     if not found:
         raise not_found(f"listing {listing_id}")
     listing = found[0]
@@ -153,7 +157,7 @@ def search_listings(
     high = price_fen(max_price) if max_price else None
     found = []
     for row in services.state.listings():
-        listing = public_listing(services, reader, row["id"])
+        listing = public_listing(services, reader, row["id"], row)
         batch = listing["batch"]
         if status and listing["status"] != status:
             continue
