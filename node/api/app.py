@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from node.api.errors import install_error_handlers
-from node.api.routes import deals, listings, offsets, pages, participants, public, regulator
+from node.api.routes import deals, listings, offsets, pages, participants, public, regulator, safeguards
 from node.api.schemas import ErrorResponse
 from node.api.services import Services
 from node.settings import Settings
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(offsets.router)
     app.include_router(listings.router)
     app.include_router(deals.router)
+    app.include_router(safeguards.router)
     app.include_router(pages.router)
 
     @app.get("/", include_in_schema=False)

@@ -12,24 +12,28 @@ import time
 from typing import Any
 
 import orjson
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from node.api.custody import custody_typed, verify_custodian
 from node.api.deps import Caller
 from node.api.errors import ApiError, not_found
 from node.api.listings import price_fen, public_listing
+from node.api.safeguards import deal_parts, refuse_blacklisted
 from node.api.services import Services
-from node.chain.eip712 import Signature, recover_signer
 from node.chain.registry import ROLE_REGULATOR
+from registry.allocation import allocate
 
-RECEIPT_FIELDS = [
-    {"name": "dealId", "type": "uint256"},
-    {"name": "amountFen", "type": "uint256"},
-    {"name": "currency", "type": "string"},
-    {"name": "custodianRef", "type": "string"},
-    {"name": "paidAt", "type": "uint64"},
-]
 RESERVING = ("accepted", "paid", "delivered", "disputed")
+
+
+def _payment_message(deal_id: int, receipt: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "dealId": deal_id,
+        "amountFen": receipt["amount_fen"],
+        "currency": receipt["currency"],
+        "custodianRef": receipt["custodian_ref"],
+        "paidAt": receipt["paid_at"],
+    }
 
 
 def receipt_typed(
@@ -37,17 +41,7 @@ def receipt_typed(
 ) -> Any:
     """The custodian's EIP-712 payment receipt (or, with kind="CustodianRefund", its refund receipt); a
     custodian signs it with its own key (node.chain.eip712.sign_typed)."""
-    return encode_typed_data(
-        domain_data={"name": "SinkLedger Custody", "version": "1", "chainId": chain_id, "verifyingContract": registry},
-        message_types={kind: RECEIPT_FIELDS},
-        message_data={
-            "dealId": deal_id,
-            "amountFen": receipt["amount_fen"],
-            "currency": receipt["currency"],
-            "custodianRef": receipt["custodian_ref"],
-            "paidAt": receipt["paid_at"],
-        },
-    )
+    return custody_typed(chain_id, registry, kind, _payment_message(deal_id, receipt))
 
 
 def _step(services: Services, deal_id: int, state: str, actor: str, note: str = "") -> None:
@@ -68,6 +62,7 @@ def reserved(services: Services, listing_id: int) -> int:
 def make_offer(
     services: Services, reader: Any, caller: Caller, listing_id: int, body: dict[str, Any]
 ) -> dict[str, Any]:
+    refuse_blacklisted(services, caller.account, "offer")
     listing = public_listing(services, reader, listing_id)
     if listing["status"] != "open":
         raise ApiError(409, "listing_not_open", f"listing {listing_id} is {listing['status']}")
@@ -137,11 +132,13 @@ def answer_offer(
         return offer_view(services, offer_id)
     if listing["status"] != "open":
         raise ApiError(409, "listing_not_open", f"listing {listing['id']} is {listing['status']}")
+    refuse_blacklisted(services, buyer, "receive")
     if offer["quantity"] > listing["quantity"] - reserved(services, listing["id"]):
         raise ApiError(409, "quantity_unavailable", "the listing no longer has that quantity free")
+    allocation = _bundle_allocation(services, listing, offer["quantity"]) if listing["bundle"] else None
     deal_id = services.state.execute(
         "INSERT INTO deal (listing_id, offer_id, seller, buyer, batch_id, quantity, price_fen_per_tonne, state,"
-        " created_at) VALUES (?,?,?,?,?,?,?, 'accepted', ?)",
+        " created_at, allocation) VALUES (?,?,?,?,?,?,?, 'accepted', ?, ?)",
         (
             listing["id"],
             offer_id,
@@ -151,12 +148,26 @@ def answer_offer(
             offer["quantity"],
             "",
             int(time.time()),
+            orjson.dumps(allocation).decode() if allocation else None,
         ),
     )
     _seal_price(services, "deal", deal_id, offer["price_fen_per_tonne"])
     services.state.execute("UPDATE offer SET state = 'accepted', deal_id = ? WHERE id = ?", (deal_id, offer_id))
     _step(services, deal_id, "accepted", caller.account, f"offer {offer_id}")
     return deal_view(services, reader, caller, deal_id)
+
+
+def _bundle_allocation(services: Services, listing: dict[str, Any], quantity: int) -> list[tuple[int, int]]:
+    """Splits a bundle purchase over what each constituent has left (registry.allocation's rule)."""
+    left = {c["batch_id"]: c["quantity"] for c in listing["constituents"]}
+    marks = ",".join("?" * len(RESERVING))
+    for deal in services.state.rows(
+        f"SELECT batch_id, quantity, allocation FROM deal WHERE listing_id = ? AND state IN ({marks})",
+        (listing["id"], *RESERVING),
+    ):
+        for batch_id, grams in deal_parts(deal):
+            left[batch_id] -= grams
+    return allocate(quantity, list(left.items()))
 
 
 def _deal(services: Services, deal_id: int) -> dict[str, Any]:
@@ -175,6 +186,11 @@ def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> 
         if delivery is not None:
             _step(services, deal_id, "delivered", delivery["account"], f"tx {delivery['tx_hash']}")
             deal = _deal(services, deal_id)
+    deal["constituents"] = [
+        {"batch_id": b, "quantity": g, "provenance": f"{services.settings.base_url}/batches/{b}"}
+        for b, g in deal_parts(deal)
+    ]
+    deal["allocation"] = None if deal["allocation"] is None else orjson.loads(deal["allocation"])
     receipt = services.sealer.open(deal["receipt"], f"deal.receipt:{deal_id}") if deal["receipt"] else None
     deal["receipt"] = orjson.loads(receipt) if receipt else None
     deal["price_cny_per_tonne"] = f"{_open_price(services, 'deal', deal) / 100:.2f}"
@@ -186,16 +202,24 @@ def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> 
 
 
 def _delivery(reader: Any, deal: dict[str, Any]) -> dict[str, Any] | None:
-    """The indexed transfer of this deal: seller to buyer, the batch, the quantity, the deal reference."""
-    rows = reader.execute(
-        "SELECT account, counterparty, amount, tx_hash, args FROM chain_event WHERE name = 'CertificateTransferred'"
-        " AND batch_id = ? AND account = ? AND counterparty = ?",
-        (deal["batch_id"], deal["seller"], deal["buyer"]),
-    ).fetchall()
-    for account, _, amount, tx_hash, args in rows:
-        if orjson.loads(args)["dealRef"] == deal["deal_ref"] and amount == deal["quantity"]:
-            return {"account": account, "tx_hash": tx_hash}
-    return None
+    """The indexed transfer of this deal: seller to buyer, each batch (every constituent of a bundle) with
+    its quantity, all carrying the deal reference."""
+    found = None
+    for batch_id, grams in deal_parts(deal):
+        rows = reader.execute(
+            "SELECT account, amount, tx_hash, args FROM chain_event WHERE name = 'CertificateTransferred'"
+            " AND batch_id = ? AND account = ? AND counterparty = ?",
+            (batch_id, deal["seller"], deal["buyer"]),
+        ).fetchall()
+        match = [
+            {"account": account, "tx_hash": tx_hash}
+            for account, amount, tx_hash, args in rows
+            if amount == grams and orjson.loads(args)["dealRef"] == deal["deal_ref"]
+        ]
+        if not match:
+            return None
+        found = found or match[0]
+    return found
 
 
 def record_receipt(
@@ -204,13 +228,12 @@ def record_receipt(
     deal = _deal(services, deal_id)
     if deal["state"] != "accepted":
         raise ApiError(409, "deal_not_awaiting_payment", f"deal {deal_id} is {deal['state']}")
-    signer, typed = _custodian_signer(services, deal_id, body, "CustodianReceipt")
-    digest = keccak(b"\x19" + typed.version + typed.header + typed.body)
-    deal_ref = "0x" + keccak(deal_id.to_bytes(32, "big") + digest).hex()
+    signer, digest = _custodian_signer(services, deal_id, body, "CustodianReceipt")
+    deal_ref = "0x" + keccak(deal_id.to_bytes(32, "big") + bytes.fromhex(digest[2:])).hex()
     receipt = {
         **{k: body[k] for k in ("amount_fen", "currency", "custodian_ref", "paid_at")},
         "custodian": signer,
-        "digest": "0x" + digest.hex(),
+        "digest": digest,
     }
     services.state.execute(
         "UPDATE deal SET receipt = ?, deal_ref = ? WHERE id = ?",
@@ -226,26 +249,22 @@ def deliver(services: Services, reader: Any, caller: Caller, deal_id: int) -> di
         raise ApiError(403, "forbidden", "only the seller delivers")
     if deal["state"] != "paid":
         raise ApiError(409, "deal_not_paid", f"deal {deal_id} is {deal['state']}: no receipt, no delivery")
-    receipt = services.registry.transfer(
-        services.sender_for(caller.owner),
-        deal["batch_id"],
-        deal["buyer"],
-        deal["quantity"],
-        bytes.fromhex(deal["deal_ref"][2:]),
-    )
+    refuse_blacklisted(services, deal["buyer"], "receive")
+    deal_ref = bytes.fromhex(deal["deal_ref"][2:])
+    sender = services.sender_for(caller.owner)
+    if deal["allocation"]:
+        parts = deal_parts(deal)
+        receipt = services.registry.transfer_batches(
+            sender, [b for b, _ in parts], [g for _, g in parts], deal["buyer"], deal_ref
+        )
+    else:
+        receipt = services.registry.transfer(sender, deal["batch_id"], deal["buyer"], deal["quantity"], deal_ref)
     services.wait_indexed(receipt.block_number)
     return deal_view(services, reader, caller, deal_id)
 
 
-def _custodian_signer(services: Services, deal_id: int, body: dict[str, Any], kind: str) -> tuple[str, Any]:
-    signature = Signature(
-        body["signature"]["v"], bytes.fromhex(body["signature"]["r"][2:]), bytes.fromhex(body["signature"]["s"][2:])
-    )
-    typed = receipt_typed(services.manifest.chain_id, services.manifest.registry.address, deal_id, body, kind)
-    signer = recover_signer(typed, signature)
-    if not services.state.rows("SELECT address FROM custodian WHERE address = ?", (signer,)):
-        raise ApiError(422, "not_a_custodian", f"the receipt is signed by {signer}, not by a recorded custodian")
-    return signer, typed
+def _custodian_signer(services: Services, deal_id: int, body: dict[str, Any], kind: str) -> tuple[str, str]:
+    return verify_custodian(services, kind, _payment_message(deal_id, body), body["signature"])
 
 
 def open_dispute(services: Services, reader: Any, caller: Caller, deal_id: int, reason: str) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from node.api.errors import ApiError, not_found
+from node.api.projects import project_profile
+from node.api.safeguards import blacklisted, deal_parts, refuse_blacklisted, require_deposit
 from node.api.services import Services
 from node.index.queries import get_batch, get_participant, get_project
 from registry.wording import find_financial_wording
@@ -34,14 +36,22 @@ def price_fen(text: str) -> int:
 
 
 def status_of(
-    listing: dict[str, Any], batch: dict[str, Any] | None, seller: dict[str, Any] | None, now: int
+    listing: dict[str, Any],
+    batches: list[dict[str, Any] | None],
+    seller: dict[str, Any] | None,
+    now: int,
+    blacklisted: bool = False,
 ) -> tuple[str, str]:
+    """A listing's status from the index: `batches` are its batch, or every constituent of a bundle."""
     if listing["withdrawn"]:
         return "withdrawn", "withdrawn by the seller"
     if now >= listing["valid_until"]:
         return "expired", "the validity window has passed"
-    if batch is None or batch["status"] != "active":
-        return "suspended", f"the batch is {batch['status'] if batch else 'unknown'} on chain"
+    for batch in batches:
+        if batch is None or batch["status"] != "active":
+            return "suspended", f"the batch is {batch['status'] if batch else 'unknown'} on chain"
+    if blacklisted:
+        return "suspended", "the seller is on the blacklist"
     if seller is None or seller["frozen"]:
         return "suspended", "the seller's account is frozen on chain"
     if now < listing["valid_from"]:
@@ -49,51 +59,111 @@ def status_of(
     return "open", ""
 
 
-def encumbered(
-    services: Services, reader: sqlite3.Connection, seller: str, batch_id: int, excluding: int | None = None
-) -> int:
-    now = int(time.time())
-    batch = get_batch(connection=reader, batch_id=batch_id)
-    participant = get_participant(connection=reader, address=seller)
-    return sum(
-        listing["quantity"]
-        for listing in services.state.listings(seller=seller)
-        if listing["batch_id"] == batch_id
-        and listing["id"] != excluding
-        and status_of(listing, batch, participant, now)[0] in LIVE
+def parts_of(services: Services, listing: dict[str, Any]) -> list[tuple[int, int]]:
+    """(batch, grams listed) of a listing: its one batch, or each constituent of a bundle in batch order."""
+    if not listing["bundle"]:
+        return [(listing["batch_id"], listing["quantity"])]
+    rows = services.state.rows(
+        "SELECT batch_id, quantity FROM bundle_part WHERE listing_id = ? ORDER BY batch_id", (listing["id"],)
     )
+    return [(r["batch_id"], r["quantity"]) for r in rows]
+
+
+def delivered_parts(services: Services, listing_id: int) -> dict[int, int]:
+    """Grams of each batch already delivered out of a listing (they left the seller's balance)."""
+    found: dict[int, int] = {}
+    for deal in services.state.rows(
+        "SELECT batch_id, quantity, allocation FROM deal WHERE listing_id = ? AND state = 'delivered'", (listing_id,)
+    ):
+        for batch_id, grams in deal_parts(deal):
+            found[batch_id] = found.get(batch_id, 0) + grams
+    return found
+
+
+def encumbered(services: Services, reader: sqlite3.Connection, seller: str, batch_id: int) -> int:
+    """What the seller's live listings still offer of this batch: listed minus already delivered."""
+    now = int(time.time())
+    participant = get_participant(connection=reader, address=seller)
+    barred = seller in blacklisted(services)
+    total = 0
+    for listing in services.state.listings(seller=seller):
+        parts = dict(parts_of(services, listing))
+        if batch_id not in parts:
+            continue
+        batches = [get_batch(connection=reader, batch_id=b) for b in parts]
+        if status_of(listing, batches, participant, now, barred)[0] in LIVE:
+            total += parts[batch_id] - delivered_parts(services, listing["id"]).get(batch_id, 0)
+    return total
+
+
+def _listable_batch(services: Services, reader: sqlite3.Connection, seller: str, batch_id: int, grams: int) -> dict:
+    batch = get_batch(connection=reader, batch_id=batch_id)
+    if batch is None:
+        raise not_found(f"batch {batch_id}")
+    if batch["status"] != "active":
+        raise ApiError(409, "batch_not_active", f"batch {batch['id']} is {batch['status']} on chain")
+    if not (int(batch["evidence_root"], 16) and int(batch["verification_digest"], 16) and batch["issued_tx"]):
+        raise ApiError(409, "incomplete_provenance", "the batch lacks verification, evidence or issuance records")
+    row = reader.execute("SELECT amount FROM balance WHERE batch_id = ? AND account = ?", (batch_id, seller))
+    balance = (row.fetchone() or (0,))[0]
+    free = balance - encumbered(services, reader, seller, batch_id)
+    if grams > free:
+        raise ApiError(
+            409,
+            "exceeds_unencumbered_balance",
+            f"{grams} g of batch {batch_id} listed, but only {free} g of it are held and not already listed",
+        )
+    return batch
 
 
 def create_listing(services: Services, reader: sqlite3.Connection, seller: str, body: dict[str, Any]) -> dict[str, Any]:
     hit = find_financial_wording(body["title"], body["description"])
     if hit is not None:
         raise ApiError(422, "FinancialWording", f"investment wording is not allowed: {hit.phrase!r} ({hit.why})")
-    batch = get_batch(connection=reader, batch_id=body["batch_id"])
-    if batch is None:
-        raise not_found(f"batch {body['batch_id']}")
-    if batch["status"] != "active":
-        raise ApiError(409, "batch_not_active", f"batch {batch['id']} is {batch['status']} on chain")
-    if not (int(batch["evidence_root"], 16) and int(batch["verification_digest"], 16) and batch["issued_tx"]):
-        raise ApiError(409, "incomplete_provenance", "the batch lacks verification, evidence or issuance records")
+    refuse_blacklisted(services, seller, "list")
     participant = get_participant(connection=reader, address=seller)
     if participant is None or participant["frozen"]:
         raise ApiError(409, "seller_frozen", "the seller is not an active participant")
-    if body["min_lot"] > body["quantity"]:
+    require_deposit(services, seller)
+    parts = _requested_parts(body)
+    quantity = sum(grams for _, grams in parts)
+    if body["min_lot"] > quantity:
         raise ApiError(422, "validation_error", "min_lot: cannot exceed the quantity listed")
     if body["valid_until"] <= max(body["valid_from"], int(time.time())):
         raise ApiError(422, "validation_error", "valid_until: must come after valid_from and after now")
-    row = reader.execute("SELECT amount FROM balance WHERE batch_id = ? AND account = ?", (batch["id"], seller))
-    balance = (row.fetchone() or (0,))[0]
-    free = balance - encumbered(services, reader, seller, batch["id"])
-    if body["quantity"] > free:
-        raise ApiError(
-            409,
-            "exceeds_unencumbered_balance",
-            f"{body['quantity']} g listed, but only {free} g of batch {batch['id']} are not already listed",
-        )
-    fen = price_fen(body["price"])
-    listing_id = services.state.create_listing({**body, "seller": seller, "price_fen_per_tonne": fen})
+    batches = [_listable_batch(services, reader, seller, batch_id, grams) for batch_id, grams in parts]
+    first = batches[0]
+    profile = project_profile(services, first["project_id"]) or {"region": "", "kind": ""}
+    row = {
+        **body,
+        "batch_id": first["id"],
+        "quantity": quantity,
+        "seller": seller,
+        "price_fen_per_tonne": price_fen(body["price"]),
+        "project_id": first["project_id"],
+        "vintage": time.gmtime(first["period_end"]).tm_year,
+        "verifier": first["verifier"],
+        "region": profile["region"],
+        "kind": profile["kind"],
+        "bundle": int(len(parts) > 1 or bool(body.get("parts"))),
+    }
+    listing_id = services.state.create_listing(row, parts if row["bundle"] else [])
     return public_listing(services, reader, listing_id)
+
+
+def _requested_parts(body: dict[str, Any]) -> list[tuple[int, int]]:
+    """One batch (batch_id, quantity) or a bundle (parts), never both; a bundle's batches are distinct."""
+    parts = body.get("parts")
+    if parts:
+        if body.get("batch_id") is not None or body.get("quantity") is not None:
+            raise ApiError(422, "validation_error", "a bundle gives parts, not batch_id and quantity")
+        ids = [p["batch_id"] for p in parts]
+        if len(set(ids)) != len(ids):
+            raise ApiError(422, "validation_error", "parts: each batch appears once")
+        return sorted((p["batch_id"], p["quantity"]) for p in parts)
+    if body.get("batch_id") is None or body.get("quantity") is None:
+        raise ApiError(422, "validation_error", "give batch_id and quantity, or parts for a bundle")
+    return [(body["batch_id"], body["quantity"])]
 
 
 def public_listing(
@@ -104,12 +174,14 @@ def public_listing(
     if not found:
         raise not_found(f"listing {listing_id}")
     listing = found[0]
-    batch = get_batch(connection=reader, batch_id=listing["batch_id"])
+    parts = parts_of(services, listing)
+    batches = [get_batch(connection=reader, batch_id=b) for b, _ in parts]
     seller = get_participant(connection=reader, address=listing["seller"])
-    status, reason = status_of(listing, batch, seller, int(time.time()))
+    barred = listing["seller"] in blacklisted(services)
+    status, reason = status_of(listing, batches, seller, int(time.time()), barred)
     base = services.settings.base_url
-    accounting = services.state.accounting(batch["evidence_root"]) if batch else None
-    return {
+    batch = batches[0]
+    record = {
         "id": listing["id"],
         "status": status,
         "status_reason": reason,
@@ -122,21 +194,51 @@ def public_listing(
         "price_note": "the seller's own quote; the platform sets no price",
         "valid_from": listing["valid_from"],
         "valid_until": listing["valid_until"],
+        "region": listing["region"],
+        "kind": listing["kind"],
+        "vintage": listing["vintage"],
+        "bundle": bool(listing["bundle"]),
         "batch": batch,
         "project": get_project(connection=reader, project_id=batch["project_id"]) if batch else None,
-        "verification": {k: batch[k] for k in ("verifier", "evidence_root", "methodology_id", "verification_digest")}
-        if batch
-        else None,
-        "accounting": {
-            "creditable_grams": accounting["creditable_grams"],
-            "method": accounting["result"]["method_version"],
-            "input_hash": accounting["input_hash"],
-        }
-        if accounting
-        else None,
+        "verification": _verification(batch),
+        "accounting": _accounting(services, batch),
         "provenance": f"{base}/batches/{listing['batch_id']}",
         "risk_statement": RISK_STATEMENT,
     }
+    if listing["bundle"]:
+        record["constituents"] = [
+            {
+                "batch_id": batch_id,
+                "quantity": grams,
+                "share": f"{grams / listing['quantity']:.6f}",
+                "batch": part,
+                "verification": _verification(part),
+                "accounting": _accounting(services, part),
+                "provenance": f"{base}/batches/{batch_id}",
+            }
+            for (batch_id, grams), part in zip(parts, batches, strict=True)
+        ]
+    return record
+
+
+def _verification(batch: dict[str, Any] | None) -> dict[str, Any] | None:
+    if batch is None:
+        return None
+    return {k: batch[k] for k in ("verifier", "evidence_root", "methodology_id", "verification_digest")}
+
+
+def _accounting(services: Services, batch: dict[str, Any] | None) -> dict[str, Any] | None:
+    accounting = services.state.accounting(batch["evidence_root"]) if batch else None
+    if accounting is None:
+        return None
+    return {
+        "creditable_grams": accounting["creditable_grams"],
+        "method": accounting["result"]["method_version"],
+        "input_hash": accounting["input_hash"],
+    }
+
+
+SORT_COLUMNS = {"price": "price_fen_per_tonne", "quantity": "quantity", "newest": "id", "vintage": "vintage"}
 
 
 def search_listings(
@@ -144,40 +246,78 @@ def search_listings(
     reader: sqlite3.Connection,
     *,
     status: str | None,
-    project_id: int | None,
-    vintage: int | None,
-    verifier: str | None,
-    min_quantity: int | None,
-    min_price: str | None,
-    max_price: str | None,
-    sort: str,
-    descending: bool,
+    project_id: int | None = None,
+    vintage: int | None = None,
+    verifier: str | None = None,
+    region: str | None = None,
+    kind: str | None = None,
+    min_quantity: int | None = None,
+    min_price: str | None = None,
+    max_price: str | None = None,
+    sort: str = "newest",
+    descending: bool = False,
+    limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
-    low = price_fen(min_price) if min_price else None
-    high = price_fen(max_price) if max_price else None
-    found = []
-    for row in services.state.listings():
-        listing = public_listing(services, reader, row["id"], row)
-        batch = listing["batch"]
-        if status and listing["status"] != status:
-            continue
-        if project_id is not None and batch["project_id"] != project_id:
-            continue
-        if vintage is not None and time.gmtime(batch["period_end"]).tm_year != vintage:
-            continue
-        if verifier and batch["verifier"] != verifier.lower():
-            continue
-        if min_quantity is not None and listing["quantity"] < min_quantity:
-            continue
-        price = row["price_fen_per_tonne"]
-        if (low is not None and price < low) or (high is not None and price > high):
-            continue
-        found.append((row, listing))
-    keys = {
-        "price": lambda p: p[0]["price_fen_per_tonne"],
-        "quantity": lambda p: p[0]["quantity"],
-        "newest": lambda p: p[0]["created_at"],
-        "vintage": lambda p: p[1]["batch"]["period_end"],
-    }
-    found.sort(key=keys[sort], reverse=descending)
-    return [listing for _, listing in found]
+    """Filters in SQL over the node's listings; the chain-driven status (suspended when a batch or the
+    seller is frozen, revoked or blacklisted) is matched against the index's small sets of those."""
+    now = int(time.time())
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("project_id", project_id), ("vintage", vintage), ("region", region), ("kind", kind)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if verifier:
+        clauses.append("verifier = ?")
+        params.append(verifier.lower())
+    if min_quantity is not None:
+        clauses.append("quantity >= ?")
+        params.append(min_quantity)
+    if min_price:
+        clauses.append("price_fen_per_tonne >= ?")
+        params.append(price_fen(min_price))
+    if max_price:
+        clauses.append("price_fen_per_tonne <= ?")
+        params.append(price_fen(max_price))
+    if status is not None:
+        clauses.append(_status_clause(services, reader, status, now, params))
+    where = " AND ".join(clauses) or "1 = 1"
+    order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'}, id {'DESC' if descending else 'ASC'}"
+    rows = services.state.rows(
+        f"SELECT * FROM listing WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset)
+    )
+    return [public_listing(services, reader, row["id"], row) for row in rows]
+
+
+def _status_clause(services: Services, reader: sqlite3.Connection, status: str, now: int, params: list[Any]) -> str:
+    if status == "withdrawn":
+        return "withdrawn = 1"
+    if status == "expired":
+        params.append(now)
+        return "withdrawn = 0 AND valid_until <= ?"
+    inactive = [r[0] for r in reader.execute("SELECT id FROM batch WHERE status != 0")]
+    frozen = [r[0] for r in reader.execute("SELECT address FROM participant WHERE frozen = 1")]
+    barred = sorted(set(frozen) | blacklisted(services))
+    suspended_bundles = (
+        [
+            r["listing_id"]
+            for r in services.state.rows(
+                f"SELECT DISTINCT listing_id FROM bundle_part WHERE batch_id IN ({','.join('?' * len(inactive))})",
+                tuple(inactive),
+            )
+        ]
+        if inactive
+        else []
+    )
+    suspended = (
+        f"(batch_id IN ({','.join('?' * len(inactive))}) OR seller IN ({','.join('?' * len(barred))})"
+        f" OR id IN ({','.join('?' * len(suspended_bundles))}))"
+    )
+    live = "withdrawn = 0 AND valid_until > ?"
+    if status == "suspended":
+        params.extend([now, *inactive, *barred, *suspended_bundles])
+        return f"{live} AND {suspended}"
+    params.extend([now, *inactive, *barred, *suspended_bundles, now])
+    window = "valid_from <= ?" if status == "open" else "valid_from > ?"
+    return f"{live} AND NOT {suspended} AND {window}"

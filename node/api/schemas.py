@@ -25,9 +25,27 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+PROJECT_KINDS = ("park", "street_trees", "community_garden", "wetland", "green_belt", "other")
+
+
+class ProjectProfile(Strict):
+    """What a buyer filters on; its canonical JSON hashes to the project's on-chain metadata hash."""
+
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    region: Annotated[str, Field(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,6}){0,2}$", examples=["CN-SH"])]
+    kind: Annotated[str, Field(pattern="^(" + "|".join(PROJECT_KINDS) + ")$")]
+
+
 class ProjectCreate(Strict):
-    metadata_hash: Hash32
+    metadata_hash: Hash32 | None = Field(default=None, description="keccak of the profile's JSON when one is given")
+    profile: ProjectProfile | None = None
     owner: Address | None = Field(default=None, description="defaults to the caller; an issuer may name another")
+
+    @model_validator(mode="after")
+    def _hash_or_profile(self) -> "ProjectCreate":
+        if self.metadata_hash is None and self.profile is None:
+            raise ValueError("give a metadata_hash, a profile, or both")
+        return self
 
 
 class VerificationStatementIn(Strict):
@@ -110,9 +128,18 @@ class TxResult(BaseModel):
     result: dict[str, Any] = {}
 
 
-class ListingCreate(Strict):
+class BundlePart(Strict):
     batch_id: BatchId
     quantity: Grams
+
+
+class ListingCreate(Strict):
+    batch_id: BatchId | None = None
+    quantity: Grams | None = None
+    parts: Annotated[
+        list[BundlePart] | None,
+        Field(min_length=2, max_length=32, description="a bundle: several batches, each with its fixed grams"),
+    ] = None
     price: Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="the seller's quote, CNY per tonne")]
     min_lot: Grams
     valid_from: Timestamp
@@ -153,3 +180,27 @@ class ResolveBody(Strict):
     outcome: Annotated[str, Field(pattern=r"^(continue|cancel)$")]
     note: Annotated[str, Field(min_length=1, max_length=1000)]
     refund: ReceiptBody | None = None
+
+
+class DepositBody(Strict):
+    seller: Address
+    amount_fen: Annotated[int, Field(gt=0, le=2**63 - 1)]
+    currency: Annotated[str, Field(pattern=r"^CNY$")]
+    custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
+    paid_at: Timestamp
+    signature: SignatureBody
+
+
+class BlacklistBody(Strict):
+    account: Address
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class ReasonBody(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class CaseResolution(Strict):
+    outcome: Annotated[str, Field(pattern=r"^(compensated|waived)$")]
+    amount_fen: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
+    note: Annotated[str, Field(min_length=1, max_length=1000)]

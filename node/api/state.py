@@ -69,9 +69,18 @@ CREATE TABLE IF NOT EXISTS listing (
     title TEXT NOT NULL,
     description TEXT NOT NULL,
     withdrawn INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    project_id INTEGER NOT NULL DEFAULT 0,
+    vintage INTEGER NOT NULL DEFAULT 0,
+    verifier TEXT NOT NULL DEFAULT '',
+    region TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT '',
+    bundle INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ix_listing_seller ON listing (seller, batch_id);
+CREATE INDEX IF NOT EXISTS ix_listing_price ON listing (price_fen_per_tonne, id);
+CREATE INDEX IF NOT EXISTS ix_listing_created ON listing (created_at, id);
+CREATE INDEX IF NOT EXISTS ix_listing_project ON listing (project_id, id);
 CREATE TABLE IF NOT EXISTS custodian (
     address TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -101,7 +110,8 @@ CREATE TABLE IF NOT EXISTS deal (
     state TEXT NOT NULL,
     receipt TEXT,
     deal_ref TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    allocation TEXT
 );
 CREATE TABLE IF NOT EXISTS deal_step (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -110,6 +120,92 @@ CREATE TABLE IF NOT EXISTS deal_step (
     actor TEXT NOT NULL,
     note TEXT NOT NULL,
     at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS project_profile (
+    project_id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    region TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    metadata_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deposit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seller TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    drawn_fen INTEGER NOT NULL DEFAULT 0,
+    currency TEXT NOT NULL,
+    custodian TEXT NOT NULL,
+    custodian_ref TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE,
+    paid_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_deposit_seller ON deposit (seller);
+CREATE TABLE IF NOT EXISTS blacklist (
+    account TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    listed_by TEXT NOT NULL,
+    listed_at INTEGER NOT NULL,
+    lifted_at INTEGER,
+    lift_reason TEXT
+);
+CREATE TABLE IF NOT EXISTS compensation_case (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    deal_id INTEGER NOT NULL,
+    batch_id INTEGER NOT NULL,
+    buyer TEXT NOT NULL,
+    seller TEXT NOT NULL,
+    quantity INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    amount_fen INTEGER,
+    note TEXT,
+    opened_at INTEGER NOT NULL,
+    resolved_by TEXT,
+    resolved_at INTEGER,
+    UNIQUE (deal_id, batch_id)
+);
+CREATE TABLE IF NOT EXISTS bundle_part (
+    listing_id INTEGER NOT NULL,
+    batch_id INTEGER NOT NULL,
+    quantity INTEGER NOT NULL,
+    PRIMARY KEY (listing_id, batch_id)
+);
+CREATE TABLE IF NOT EXISTS campaign (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    listing_id INTEGER NOT NULL UNIQUE,
+    seller TEXT NOT NULL,
+    batch_id INTEGER NOT NULL,
+    target INTEGER NOT NULL,
+    deadline INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    root TEXT,
+    retirement_id INTEGER,
+    tx_hash TEXT,
+    closed_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscription (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL,
+    subscriber TEXT NOT NULL,
+    grams INTEGER NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    channel TEXT NOT NULL,
+    receipt_id INTEGER,
+    leaf_index INTEGER,
+    refund_due INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_subscription_campaign ON subscription (campaign_id, receipt_id);
+CREATE TABLE IF NOT EXISTS subscription_receipt (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    campaign_id INTEGER NOT NULL,
+    root TEXT NOT NULL UNIQUE,
+    count INTEGER NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    custodian TEXT NOT NULL,
+    sealed TEXT NOT NULL,
+    recorded_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS regulator_query (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -120,6 +216,15 @@ CREATE TABLE IF NOT EXISTS regulator_query (
     outcome TEXT NOT NULL
 );
 """
+
+_LISTING_COLUMNS = {
+    "project_id": "INTEGER NOT NULL DEFAULT 0",
+    "vintage": "INTEGER NOT NULL DEFAULT 0",
+    "verifier": "TEXT NOT NULL DEFAULT ''",
+    "region": "TEXT NOT NULL DEFAULT ''",
+    "kind": "TEXT NOT NULL DEFAULT ''",
+    "bundle": "INTEGER NOT NULL DEFAULT 0",
+}
 
 
 @dataclass(frozen=True)
@@ -138,8 +243,18 @@ class NodeState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._add_listing_columns()
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
+
+    def _add_listing_columns(self) -> None:
+        """A node.sqlite written before listings carried their batch's filter columns gains them here."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(listing)")}
+        if not present:
+            return
+        for column, ddl in _LISTING_COLUMNS.items():
+            if column not in present:
+                self._db.execute(f"ALTER TABLE listing ADD COLUMN {column} {ddl}")
 
     def close(self) -> None:
         self._db.close()
@@ -317,7 +432,8 @@ class NodeState:
         record["result"] = orjson.loads(record["result"])
         return record
 
-    def create_listing(self, row: dict[str, Any]) -> int:
+    def create_listing(self, row: dict[str, Any], parts: list[tuple[int, int]]) -> int:
+        """A listing, and for a bundle its (batch, grams) parts, in one transaction."""
         columns = (
             "seller",
             "batch_id",
@@ -328,14 +444,26 @@ class NodeState:
             "valid_until",
             "title",
             "description",
+            *_LISTING_COLUMNS,
         )
         with self._lock:
-            cursor = self._db.execute(
-                f"INSERT INTO listing ({', '.join(columns)}, created_at) VALUES ({', '.join('?' * len(columns))}, ?)",
-                (*(row[c] for c in columns), int(time.time())),
-            )
-        assert cursor.lastrowid is not None
-        return int(cursor.lastrowid)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    f"INSERT INTO listing ({', '.join(columns)}, created_at)"
+                    f" VALUES ({', '.join('?' * len(columns))}, ?)",
+                    (*(row[c] for c in columns), int(time.time())),
+                )
+                listing_id = int(cursor.lastrowid or 0)
+                self._db.executemany(
+                    "INSERT INTO bundle_part (listing_id, batch_id, quantity) VALUES (?,?,?)",
+                    [(listing_id, batch_id, grams) for batch_id, grams in parts],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return listing_id
 
     def listings(self, *, seller: str | None = None, listing_id: int | None = None) -> list[dict[str, Any]]:
         clauses, params = ["1 = 1"], []

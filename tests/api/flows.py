@@ -64,3 +64,66 @@ def error_of(reply) -> tuple[int, str]:
     body = reply.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
     return reply.status_code, body["error"]["code"]
+
+
+_custodians: dict[str, Any] = {}
+
+
+def custodian(node):
+    """The bank custodian of this node, recorded by the admin once."""
+    from eth_account import Account
+
+    if node.url not in _custodians:
+        account = Account.create()
+        node.ok("POST", "/v1/admin/custodians", "admin", json={"address": account.address, "name": "ICBC custody"})
+        _custodians[node.url] = account
+    return _custodians[node.url]
+
+
+def custody_signature(node, signer, kind: str, message: dict[str, Any]) -> dict[str, Any]:
+    from node.api.custody import custody_typed
+    from node.chain.eip712 import sign_typed
+
+    status = node.ok("GET", "/v1/status")
+    signature = sign_typed(signer, custody_typed(status["chain_id"], status["registry"], kind, message))
+    return {"v": signature.v, "r": "0x" + signature.r.hex(), "s": "0x" + signature.s.hex()}
+
+
+def deposit(node, who: str = "park", amount_fen: int = 5_000_000, signer=None) -> dict[str, Any]:
+    """Records a deposit for `who`, signed by the node's custodian (or by `signer`)."""
+    seller = node.addresses[who]
+    body = {"amount_fen": amount_fen, "currency": "CNY", "custodian_ref": f"DEP-{next(_roots)}",
+            "paid_at": int(time.time())}  # fmt: skip
+    message = {"seller": seller.lower(), "amountFen": amount_fen, "currency": "CNY",
+               "custodianRef": body["custodian_ref"], "paidAt": body["paid_at"]}  # fmt: skip
+    signature = custody_signature(node, signer or custodian(node), "DepositReceipt", message)
+    return node.call("POST", "/v1/deposits", who, json={**body, "seller": seller, "signature": signature})
+
+
+def payment(node, deal_id: int, amount_fen: int, signer=None, ref: str = "ICBC-PAY-1") -> dict[str, Any]:
+    body = {"amount_fen": amount_fen, "currency": "CNY", "custodian_ref": ref, "paid_at": int(time.time())}
+    message = {"dealId": deal_id, "amountFen": amount_fen, "currency": "CNY", "custodianRef": ref,
+               "paidAt": body["paid_at"]}  # fmt: skip
+    return {**body, "signature": custody_signature(node, signer or custodian(node), "CustodianReceipt", message)}
+
+
+def listing_for(batch: int | None, quantity: int | None, **fields) -> dict[str, Any]:
+    now = int(time.time())
+    body = {"batch_id": batch, "quantity": quantity, "price": "58.50", "min_lot": 1_000, "valid_from": now - 60,
+            "valid_until": now + 30 * DAY, "title": "社区绿地碳汇", "description": "Verified sink."}  # fmt: skip
+    body.update(fields)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def bought(node, listing_id: int, quantity: int, buyer: str = "buyer", price: str = "58.00", deliver: bool = True):
+    """Offer → accept → custodian receipt (→ delivery): the deal as the buyer then sees it."""
+    offer = node.ok("POST", f"/v1/listings/{listing_id}/offers", buyer,
+                    json={"quantity": quantity, "price": price, "expires_at": int(time.time()) + 3600})  # fmt: skip
+    seller = node.ok("GET", f"/v1/listings/{listing_id}")["seller"]
+    who = next(name for name, address in node.addresses.items() if address.lower() == seller)
+    deal = node.ok("POST", f"/v1/offers/{offer['id']}/answer", who, json={"action": "accept"})
+    amount = quantity * int(price.replace(".", "")) // 1_000_000 or 1
+    node.ok("POST", f"/v1/deals/{deal['id']}/receipt", buyer, json=payment(node, deal["id"], amount))
+    if deliver:
+        node.ok("POST", f"/v1/deals/{deal['id']}/deliver", who)
+    return node.ok("GET", f"/v1/deals/{deal['id']}", buyer)

@@ -2,12 +2,18 @@
 
 import time
 
+import pytest
 from eth_account import Account
 
 from node.api.deals import receipt_typed
 from node.chain.eip712 import sign_typed
-from tests.api.flows import error_of, issued_batch
+from tests.api.flows import deposit, error_of, issued_batch
 from tests.api.test_listings import listing_body
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _park_has_a_deposit(node):
+    assert deposit(node, "park").status_code == 201
 
 
 def signed_receipt(node, custodian, deal_id: int, amount_fen: int) -> dict:

@@ -2,7 +2,14 @@
 
 import time
 
-from tests.api.flows import error_of, issued_batch
+import pytest
+
+from tests.api.flows import deposit, error_of, issued_batch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _park_has_a_deposit(node):
+    assert deposit(node, "park").status_code == 201
 
 
 def listing_body(batch: int, quantity: int, **fields) -> dict:

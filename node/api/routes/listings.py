@@ -11,7 +11,7 @@ from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
 from node.api.listings import create_listing, public_listing, search_listings
 from node.api.routes.pages import _qr_svg
-from node.api.schemas import ListingCreate
+from node.api.schemas import PROJECT_KINDS, ListingCreate
 from registry.units import format_tonnes
 
 router = APIRouter(tags=["listings"])
@@ -32,11 +32,15 @@ def find_listings(
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     vintage: Annotated[int | None, Query(ge=1970, le=9999)] = None,
     verifier: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    region: Annotated[str | None, Query(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,6}){0,2}$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(" + "|".join(PROJECT_KINDS) + ")$")] = None,
     min_quantity: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     min_price: Price = None,
     max_price: Price = None,
     sort: Annotated[str, Query(pattern=r"^(price|quantity|newest|vintage)$")] = "newest",
     descending: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     return search_listings(
         services,
@@ -45,11 +49,15 @@ def find_listings(
         project_id=project_id,
         vintage=vintage,
         verifier=verifier,
+        region=region,
+        kind=kind,
         min_quantity=min_quantity,
         min_price=min_price,
         max_price=max_price,
         sort=sort,
         descending=descending,
+        limit=limit,
+        offset=offset,
     )
 
 

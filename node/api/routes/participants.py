@@ -4,6 +4,7 @@ import time
 from typing import Annotated
 
 import orjson
+from eth_utils import keccak
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as ApiPath
 from starlette.concurrency import run_in_threadpool
@@ -12,6 +13,7 @@ from node.api.deps import AdminDep, CallerDep, CursorQuery, IssuerDep, ReaderDep
 from node.api.errors import ApiError, not_found
 from node.api.monitoring import check_statement_quantity, submit_monitoring
 from node.api.points import award_points
+from node.api.projects import project_profile
 from node.api.schemas import (
     IssueRequest,
     ParticipantCreate,
@@ -85,11 +87,30 @@ def register_participant(body: ParticipantCreate, caller: AdminDep, services: Se
 @router.post("/projects", status_code=201, summary="Register a green-space project")
 def register_project(body: ProjectCreate, caller: CallerDep, services: ServicesDep) -> TxResult:
     owner = (body.owner or caller.account).lower()
-    receipt = services.registry.send(
-        services.sender_for(caller.owner), "registerProject", owner, _hex(body.metadata_hash)
-    )
+    profile = body.profile.model_dump() if body.profile else None
+    metadata_hash = body.metadata_hash.lower() if body.metadata_hash else None
+    if profile is not None:
+        profile_hash = "0x" + keccak(orjson.dumps(profile, option=orjson.OPT_SORT_KEYS)).hex()
+        if metadata_hash not in (None, profile_hash):
+            raise ApiError(422, "metadata_mismatch", f"the profile hashes to {profile_hash}, not {metadata_hash}")
+        metadata_hash = profile_hash
+    assert metadata_hash is not None
+    receipt = services.registry.send(services.sender_for(caller.owner), "registerProject", owner, _hex(metadata_hash))
     project_id = services.registry.event(receipt, "ProjectRegistered").args["projectId"]
+    if profile is not None:
+        services.state.execute(
+            "INSERT OR REPLACE INTO project_profile (project_id, name, region, kind, metadata_hash) VALUES (?,?,?,?,?)",
+            (project_id, profile["name"], profile["region"], profile["kind"], metadata_hash),
+        )
     return _done(services, receipt, project_id=project_id)
+
+
+@router.get("/projects/{project_id}", summary="A project: its on-chain record and its profile (name, region, kind)")
+def project(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], services: ServicesDep, reader: ReaderDep) -> dict:
+    record = get_project(connection=reader, project_id=project_id)
+    if record is None:
+        raise not_found(f"project {project_id}")
+    return {**record, "profile": project_profile(services, project_id)}
 
 
 @router.post("/evidence", status_code=201, summary="Upload a bundle of evidence files; the node attests its root")

@@ -11,6 +11,7 @@ from node.api.deps import Caller, CursorQuery, ReaderDep, RegulatorDep, Services
 from node.api.errors import ApiError
 from node.api.reconcile import reconcile
 from node.api.routes.public import as_csv
+from node.api.safeguards import open_compensation_cases
 from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlRequest, TxResult
 from node.api.services import Services
 from node.api.sql import run_readonly_sql
@@ -126,7 +127,7 @@ def regulator_query_log(
     return services.state.query_log(limit=limit)
 
 
-def _measure(
+def measure(
     caller: Caller, services: Services, endpoint: str, method: str, params: dict[str, Any], *args: Any
 ) -> TxResult:
     """Sends a regulator's on-chain measure, logs it with its reason, and answers once it is indexed."""
@@ -144,7 +145,7 @@ def freeze_account(
     services: ServicesDep,
 ) -> TxResult:
     params = {"account": account.lower(), "frozen": body.frozen, "reason": body.reason}
-    return _measure(caller, services, "freeze_account", "setAccountFrozen", params, account.lower(), body.frozen)
+    return measure(caller, services, "freeze_account", "setAccountFrozen", params, account.lower(), body.frozen)
 
 
 @router.post("/batches/{batch_id}/status", summary="Freeze, unfreeze or revoke a batch, with a reason")
@@ -156,4 +157,11 @@ def batch_measure(
 ) -> TxResult:
     method = {"freeze": "freezeBatch", "unfreeze": "unfreezeBatch", "revoke": "revokeBatch"}[body.action]
     params = {"batch_id": batch_id, "action": body.action, "reason": body.reason}
-    return _measure(caller, services, "batch_status", method, params, batch_id)
+    result = measure(caller, services, "batch_status", method, params, batch_id)
+    if body.action == "revoke":
+        reader = services.reader()
+        try:
+            open_compensation_cases(services, reader)
+        finally:
+            reader.close()
+    return result

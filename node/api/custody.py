@@ -1,0 +1,68 @@
+"""What a bank custodian signs (EIP-712, domain "SinkLedger Custody"), and checking that a recorded
+custodian signed it. The platform holds no money: these receipts are its only evidence of payments,
+refunds and deposits made at the bank, each verified before it changes anything."""
+
+from typing import Any
+
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_utils import keccak
+
+from node.api.errors import ApiError
+from node.api.services import Services
+from node.chain.eip712 import Signature, recover_signer
+
+_PAYMENT = [
+    {"name": "dealId", "type": "uint256"},
+    {"name": "amountFen", "type": "uint256"},
+    {"name": "currency", "type": "string"},
+    {"name": "custodianRef", "type": "string"},
+    {"name": "paidAt", "type": "uint64"},
+]
+MESSAGE_TYPES: dict[str, list[dict[str, str]]] = {
+    # A deal's payment, and the refund that alone lets a paid deal be cancelled.
+    "CustodianReceipt": _PAYMENT,
+    "CustodianRefund": _PAYMENT,
+    # A seller's deposit (保证金) held at the bank, never by the platform.
+    "DepositReceipt": [
+        {"name": "seller", "type": "address"},
+        {"name": "amountFen", "type": "uint256"},
+        {"name": "currency", "type": "string"},
+        {"name": "custodianRef", "type": "string"},
+        {"name": "paidAt", "type": "uint64"},
+    ],
+    # One bank settlement file confirming many subscriptions: the Merkle root of (subscription id, amount).
+    "SubscriptionReceipt": [
+        {"name": "campaignId", "type": "uint256"},
+        {"name": "root", "type": "bytes32"},
+        {"name": "count", "type": "uint256"},
+        {"name": "amountFen", "type": "uint256"},
+        {"name": "currency", "type": "string"},
+        {"name": "custodianRef", "type": "string"},
+        {"name": "paidAt", "type": "uint64"},
+    ],
+}
+
+
+def custody_typed(chain_id: int, registry: str, kind: str, message: dict[str, Any]) -> SignableMessage:
+    return encode_typed_data(
+        domain_data={"name": "SinkLedger Custody", "version": "1", "chainId": chain_id, "verifyingContract": registry},
+        message_types={kind: MESSAGE_TYPES[kind]},
+        message_data=message,
+    )
+
+
+def digest_of(typed: SignableMessage) -> str:
+    return "0x" + keccak(b"\x19" + typed.version + typed.header + typed.body).hex()
+
+
+def verify_custodian(
+    services: Services, kind: str, message: dict[str, Any], signature: dict[str, Any]
+) -> tuple[str, str]:
+    """(signer, EIP-712 digest) of a custodian's message; refused unless a recorded custodian signed it."""
+    typed = custody_typed(services.manifest.chain_id, services.manifest.registry.address, kind, message)
+    signer = recover_signer(
+        typed, Signature(signature["v"], bytes.fromhex(signature["r"][2:]), bytes.fromhex(signature["s"][2:]))
+    )
+    if not services.state.rows("SELECT address FROM custodian WHERE address = ?", (signer,)):
+        raise ApiError(422, "not_a_custodian", f"the {kind} is signed by {signer}, not by a recorded custodian")
+    return signer, digest_of(typed)

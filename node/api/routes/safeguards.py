@@ -1,0 +1,98 @@
+"""Deposits, the blacklist and compensation cases over HTTP."""
+
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from fastapi import Path as ApiPath
+from fastapi.responses import HTMLResponse
+
+from node.api.deps import CallerDep, ReaderDep, RegulatorDep, ServicesDep
+from node.api.errors import ApiError
+from node.api.routes.regulator import measure
+from node.api.safeguards import (
+    add_to_blacklist,
+    compensation_cases,
+    deposits_of,
+    lift_blacklist,
+    public_blacklist,
+    record_deposit,
+    resolve_case,
+)
+from node.api.schemas import BlacklistBody, CaseResolution, DepositBody, ReasonBody
+from node.chain.registry import ROLE_REGULATOR
+from node.index.queries import get_participant
+
+router = APIRouter(tags=["safeguards"])
+Account = Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+@router.post("/v1/deposits", status_code=201, summary="Record a seller's deposit from its custodian's signed receipt")
+def new_deposit(body: DepositBody, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    return record_deposit(services, body.model_dump())
+
+
+@router.get("/v1/deposits/{seller}", summary="A seller's deposits and what remains (the seller and regulators)")
+def seller_deposits(seller: Account, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    if caller.account != seller.lower() and not caller.has(ROLE_REGULATOR):
+        raise ApiError(403, "forbidden", "deposits are shown to the seller and regulators only")
+    return deposits_of(services, seller.lower())
+
+
+@router.post("/v1/regulator/blacklist", status_code=201, summary="Blacklist a participant: frozen on chain")
+def blacklist(body: BlacklistBody, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
+    account = body.account.lower()
+    participant = get_participant(connection=reader, address=account)
+    if participant is None:
+        raise ApiError(404, "not_found", f"participant {account} is not registered")
+    tx = None
+    if not participant["frozen"]:
+        params = {"account": account, "frozen": True, "reason": f"blacklist: {body.reason}"}
+        tx = measure(caller, services, "blacklist", "setAccountFrozen", params, account, True).tx_hash
+    add_to_blacklist(services, caller, account, body.reason)
+    return {"account": account, "reason": body.reason, "freeze_tx": tx}
+
+
+@router.post("/v1/regulator/blacklist/{account}/lift", summary="Lift a blacklisting: unfrozen on chain")
+def lift(account: Account, body: ReasonBody, caller: RegulatorDep, services: ServicesDep) -> dict[str, Any]:
+    lift_blacklist(services, account.lower(), body.reason)
+    params = {"account": account.lower(), "frozen": False, "reason": f"blacklist lifted: {body.reason}"}
+    tx = measure(caller, services, "blacklist_lift", "setAccountFrozen", params, account.lower(), False)
+    return {"account": account.lower(), "lifted": True, "unfreeze_tx": tx.tx_hash}
+
+
+@router.get("/v1/blacklist", summary="Every blacklisted participant with the reason (public)")
+def blacklist_json(services: ServicesDep) -> list[dict[str, Any]]:
+    return public_blacklist(services)
+
+
+@router.get("/blacklist", response_class=HTMLResponse, include_in_schema=False)
+def blacklist_page(services: ServicesDep, lang: str = "zh") -> HTMLResponse:
+    zh = lang != "en"
+    rows = "".join(
+        f"<tr><td>{escape(e['account'])}</td><td>{escape(e['reason'])}</td><td>{e['listed_at']}</td></tr>"
+        for e in public_blacklist(services)
+    )
+    head = ("黑名单", "账户", "原因", "列入时间") if zh else ("Blacklist", "Account", "Reason", "Listed at")
+    page = (
+        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'><title>{head[0]}</title>"
+        f"</head><body><h1>{head[0]}</h1><table id='blacklist'><tr><th>{head[1]}</th><th>{head[2]}</th>"
+        f"<th>{head[3]}</th></tr>{rows}</table></body></html>"
+    )
+    return HTMLResponse(page)
+
+
+@router.get("/v1/compensation", summary="Compensation cases (先行赔付): a regulator sees all, a party its own")
+def cases(caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> list[dict[str, Any]]:
+    return compensation_cases(services, reader, caller)
+
+
+@router.post("/v1/regulator/compensation/{case_id}", summary="Resolve a case: compensated from the deposit, or waived")
+def resolve(
+    case_id: Annotated[int, ApiPath(ge=1, le=2**62)], body: CaseResolution, caller: RegulatorDep, services: ServicesDep
+) -> dict[str, Any]:
+    case = resolve_case(services, caller, case_id, body.outcome, body.amount_fen, body.note)
+    services.state.log_query(
+        account=caller.account, endpoint="compensation", params=body.model_dump(), outcome=f"case {case_id}"
+    )
+    return case
