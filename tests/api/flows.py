@@ -9,9 +9,10 @@ DAY = 86_400
 _roots = itertools.count(1)
 
 
-def new_project(node, owner: str = "park") -> int:
+def new_project(node, owner: str = "park", profile: dict[str, str] | None = None) -> int:
     meta = "0x" + hashlib.sha256(f"project {time.time_ns()}".encode()).hexdigest()
-    return node.ok("POST", "/v1/projects", owner, json={"metadata_hash": meta})["result"]["project_id"]
+    body: dict[str, Any] = {"profile": profile} if profile else {"metadata_hash": meta}
+    return node.ok("POST", "/v1/projects", owner, json=body)["result"]["project_id"]
 
 
 # The grams each uploaded monitoring report computes, by evidence root: what a statement must claim.
@@ -55,8 +56,8 @@ def issue(node, body: dict[str, Any]) -> int:
     return result["result"]["batch_id"]
 
 
-def issued_batch(node) -> tuple[int, int]:
-    project = new_project(node)
+def issued_batch(node, profile: dict[str, str] | None = None) -> tuple[int, int]:
+    project = new_project(node, profile=profile)
     return project, issue(node, statement(project, upload_evidence(node, project)))
 
 

@@ -1,5 +1,7 @@
 """Deposits before listing, the blacklist, and compensation cases when a sold batch is revoked."""
 
+import sqlite3
+
 from eth_account import Account
 
 from tests.api.flows import bought, custodian, custody_signature, deposit, error_of, issued_batch, listing_for
@@ -115,3 +117,30 @@ def test_revoking_a_sold_batch_opens_a_compensation_case_per_deal(node):
                       json={"outcome": "waived", "note": "again"})  # fmt: skip
     assert error_of(reply) == (409, "case_closed")
     assert len(node.ok("GET", "/v1/compensation", "regulator")) == 2, "re-reading opens no case twice"
+
+
+def test_public_price_statistics_cover_closed_months_with_five_deals_or_more(node):
+    assert deposit(node, "park", amount_fen=100_000).status_code == 201
+    park = {"name": "滨江公园", "region": "CN-SH", "kind": "park"}
+    wetland = {"name": "西溪湿地", "region": "CN-ZJ", "kind": "wetland"}
+    prices = ["50.00", "52.00", "55.00", "61.00", "70.00"]
+    deals = []
+    for profile, quotes in ((park, prices), (wetland, prices[:4])):
+        project, batch = issued_batch(node, profile=profile)
+        assert node.ok("GET", f"/v1/projects/{project}")["profile"]["kind"] == profile["kind"]
+        listing = node.ok("POST", "/v1/listings", "park", json=listing_for(batch, 50_000_000))
+        assert (
+            node.ok("GET", "/v1/listings", params={"kind": profile["kind"], "region": profile["region"]})[0]["id"]
+            == listing["id"]
+        )
+        deals += [bought(node, listing["id"], 1_000_000, price=p)["id"] for p in quotes]
+    assert node.ok("GET", "/v1/market/prices") == [], "this month is still open"
+
+    # Let a month pass: the deliveries move back 40 days (time is the one thing a test cannot wait for).
+    with sqlite3.connect(node.settings.node_state_path) as db:
+        db.execute(f"UPDATE deal_step SET at = at - 40 * 86400 WHERE deal_id IN ({','.join('?' * len(deals))})", deals)
+    stats = node.ok("GET", "/v1/market/prices")
+    published = [(s["kind"], s["deals"], s["median_cny_per_tonne"], s["min_cny_per_tonne"], s["max_cny_per_tonne"])
+                 for s in stats]  # fmt: skip
+    assert published == [("park", 5, "55.00", "50.00", "70.00")], "the 4 wetland deals stay unpublished"
+    assert "61.00" not in node.call("GET", "/v1/market/prices").text

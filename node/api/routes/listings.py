@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
 from node.api.listings import create_listing, public_listing, search_listings
+from node.api.prices import price_statistics
 from node.api.routes.pages import _qr_svg
 from node.api.schemas import PROJECT_KINDS, ListingCreate
 from registry.units import format_tonnes
@@ -59,6 +60,14 @@ def find_listings(
         limit=limit,
         offset=offset,
     )
+
+
+@router.get(
+    "/v1/market/prices",
+    summary="Price statistics of delivered deals per closed month, vintage and kind (groups of 5 or more)",
+)
+def market_prices(services: ServicesDep) -> list[dict[str, Any]]:
+    return price_statistics(services)
 
 
 @router.get("/v1/listings/{listing_id}", summary="A listing with everything a buyer needs to judge it")
