@@ -1,4 +1,4 @@
-"""Gas of issue, transfer (to a new and to an existing holder) and retire, against a lower bound.
+"""Gas of issue, transfer (to a new holder, an existing one, a bundle of three) and retire, against a lower bound.
 
 The lower bound of an operation is the gas of what it cannot avoid (prices from the Prague
 schedule anvil runs): the intrinsic 21,000; the calldata actually sent (4 per zero byte, 16 per
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
-from node.chain.devnet import start_devnet
+from node.chain.devnet import DevNetwork, start_devnet
 from node.chain.registry import RetirementRequest
 from node.chain.rpc import RpcClient
 from node.chain.sender import Receipt
@@ -30,6 +30,7 @@ G_SSTORE_SET = 20_000
 G_SSTORE_RESET = 2_900
 G_ECRECOVER = 3_000
 G_LOG, G_LOG_TOPIC, G_LOG_BYTE = 375, 375, 8
+YEAR = 365 * 86400
 
 
 def keccak_gas(size: int) -> int:
@@ -74,11 +75,12 @@ def issue_bound(receipt: Receipt, tx_input: bytes) -> LowerBound:
     return bound
 
 
-def transfer_bound(receipt: Receipt, tx_input: bytes, new_holder: bool) -> LowerBound:
+def transfer_bound(receipt: Receipt, tx_input: bytes, new_holder: bool, pairs: int = 1) -> LowerBound:
+    """One transfer, or a bundle of `pairs` batches: the parties are read once, the rest per pair."""
     bound = common(receipt, tx_input)
-    bound.add("cold reads", 4 * G_COLD_SLOAD)  # ledger settings, sender, recipient, batch status
-    bound.add("sender balance", G_COLD_SLOAD + G_SSTORE_RESET)
-    bound.add("recipient balance", G_COLD_SLOAD + (G_SSTORE_SET if new_holder else G_SSTORE_RESET))
+    bound.add("cold reads", (3 + pairs) * G_COLD_SLOAD)  # ledger settings, sender, recipient, batch statuses
+    bound.add("sender balance", pairs * (G_COLD_SLOAD + G_SSTORE_RESET))
+    bound.add("recipient balance", pairs * (G_COLD_SLOAD + (G_SSTORE_SET if new_holder else G_SSTORE_RESET)))
     return bound
 
 
@@ -94,6 +96,28 @@ def tx_input(rpc: RpcClient, receipt: Receipt) -> bytes:
     return bytes.fromhex(rpc.call("eth_getTransactionByHash", receipt.tx_hash)["input"][2:])
 
 
+def bundle_batches(net: DevNetwork, now: int, size: int) -> list[int]:
+    """`size` one-year batches of a project of their own, held by the owner, in ascending id order."""
+    reg, s = net.registry, net.senders
+    project = reg.register_project(s["owner"], net.address("owner"), b"\x02" * 32)
+    batches = []
+    for k in range(size):
+        start = now - (size + 1 - k) * YEAR
+        statement = VerificationStatement(
+            project,
+            start,
+            start + YEAR,
+            1_000_000_000,
+            (1000 + k).to_bytes(32, "big"),
+            methodology_id("SL-GS-001/1.0"),
+            now + 3600,
+            1000 + k,
+        )
+        signature = sign_verification(net.accounts["verifier"], reg.domain(), statement)
+        batches.append(reg.issue(s["issuer"], statement, signature)[0])
+    return batches
+
+
 def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
     settings = load_settings()
     build = compile_contracts(settings)
@@ -106,13 +130,16 @@ def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
         domain = reg.domain()
         now = int(time.time())
         results: dict[str, tuple[int, LowerBound]] = {}
-        year = 365 * 86400
+        bundle = bundle_batches(net, now, 3)
+        deal = bytes.fromhex("9c" * 32)
+        # The measured bundle goes to an existing holder of all three: the first one makes it so.
+        reg.transfer_batches(s["owner"], bundle, [1_000_000] * 3, net.address("buyer2"), deal)
         for i in range(rounds):
-            start = now - (rounds - i + 1) * year
+            start = now - (rounds - i + 1) * YEAR
             statement = VerificationStatement(
                 project,
                 start,
-                start + year,
+                start + YEAR,
                 1_250_000_000 + i,
                 (i + 1).to_bytes(32, "big") * 1,
                 methodology_id("SL-GS-001/1.0"),
@@ -123,7 +150,6 @@ def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
                 s["issuer"], statement, sign_verification(net.accounts["verifier"], domain, statement)
             )
             results["issue"] = (receipt.gas_used, issue_bound(receipt, tx_input(rpc, receipt)))
-            deal = bytes.fromhex("9c" * 32)
             receipt = reg.transfer(s["owner"], batch, net.address("buyer"), 400_000_000, deal)
             results["transfer_new"] = (
                 receipt.gas_used,
@@ -134,12 +160,19 @@ def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
                 receipt.gas_used,
                 transfer_bound(receipt, tx_input(rpc, receipt), False),
             )
+            receipt = reg.transfer_batches(
+                s["owner"], bundle, [10_000_000, 20_000_000, 30_000_000], net.address("buyer2"), deal
+            )
+            results["transfer_bundle_3"] = (
+                receipt.gas_used,
+                transfer_bound(receipt, tx_input(rpc, receipt), False, pairs=3),
+            )
             request = RetirementRequest(
                 batch,
                 250_000_000,
                 beneficiary="Hangzhou Courier Co., Ltd.",
                 reason="2026 scope 3 delivery emissions",
-                consumption_start=now - year,
+                consumption_start=now - YEAR,
                 consumption_end=now,
                 region=b"CN-330100".ljust(16, b"\0"),
             )

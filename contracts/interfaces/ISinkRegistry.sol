@@ -156,6 +156,9 @@ interface ISinkRegistryErrors is ISinkRegistryTypes {
     error QuantityTooLarge(uint256 quantity, uint256 max);
     error SelfTransfer(address account);
     error InsufficientBalance(address account, uint256 batchId, uint256 balance, uint256 needed);
+    error LengthMismatch(uint256 batches, uint256 amounts);
+    error EmptyTransfer();
+    error DuplicateBatch(uint256 batchId);
     error BatchNotFound(uint256 batchId);
     error BatchFrozen(uint256 batchId);
     error BatchRevoked(uint256 batchId);
@@ -230,6 +233,22 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
      * Emits a {CertificateTransferred} event.
      */
     function transfer(uint256 batchId, address to, uint256 amount, bytes32 dealRef) external;
+
+    /**
+     * @dev Moves `amounts[i]` of `batchIds[i]` from the caller to `to` for every `i` in one transaction,
+     * all under one deal reference: the constituents of a bundle. All pairs move or none does.
+     *
+     * Requirements:
+     * - `batchIds` and `amounts` have the same length, and it is not zero;
+     * - `batchIds` is strictly increasing, so no batch appears twice (an id not above its predecessor
+     *   is refused as {DuplicateBatch});
+     * - those of {transfer}, for every pair: both parties registered and unfrozen, not to oneself,
+     *   every batch active, every amount not zero, enough balance of every batch.
+     *
+     * Emits a {CertificateTransferred} event per pair, each carrying `dealRef`.
+     */
+    function transferBatches(uint256[] calldata batchIds, uint256[] calldata amounts, address to, bytes32 dealRef)
+        external;
 
     /**
      * @dev Retires `request.amount` of the caller's units for good.

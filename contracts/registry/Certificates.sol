@@ -71,6 +71,31 @@ abstract contract Certificates is Projects, EIP712 {
     }
 
     /// @inheritdoc ISinkRegistry
+    function transferBatches(uint256[] calldata batchIds, uint256[] calldata amounts, address to, bytes32 dealRef)
+        external
+    {
+        _requireNotPaused();
+        uint256 count = batchIds.length;
+        if (amounts.length != count) revert LengthMismatch(count, amounts.length);
+        if (count == 0) revert EmptyTransfer();
+        // The parties are the same for every pair, so they are checked once.
+        _requireActive(msg.sender);
+        _requireActive(to);
+        if (to == msg.sender) revert SelfTransfer(to);
+        uint256 previous;
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 batchId = batchIds[i];
+            // Ascending ids catch a repeat with one comparison, where a set of seen ids would cost storage.
+            if (i != 0 && batchId <= previous) revert DuplicateBatch(batchId);
+            _requireBatchActive(batchId);
+            uint256 amount = amounts[i];
+            _update(msg.sender, to, batchId, amount);
+            emit CertificateTransferred(batchId, msg.sender, to, amount, dealRef);
+            previous = batchId;
+        }
+    }
+
+    /// @inheritdoc ISinkRegistry
     function retire(RetirementRequest calldata request) external returns (uint256 retirementId) {
         Ledger memory ledger = _requireNotPaused();
         bool named = bytes(request.beneficiary).length != 0;
@@ -128,17 +153,18 @@ abstract contract Certificates is Projects, EIP712 {
      */
     function _update(address from, address to, uint256 batchId, uint256 amount) internal {
         if (amount == 0) revert ZeroAmount();
+        mapping(address account => uint256) storage balances = _balances[batchId];
         if (from != address(0)) {
-            uint256 balance = _balances[batchId][from];
+            uint256 balance = balances[from];
             if (balance < amount) revert InsufficientBalance(from, batchId, balance, amount);
             unchecked {
-                _balances[batchId][from] = balance - amount;
+                balances[from] = balance - amount;
             }
         }
         if (to != address(0)) {
             // Cannot overflow: the sum of all balances of a batch never exceeds its issued quantity.
             unchecked {
-                _balances[batchId][to] += amount;
+                balances[to] += amount;
             }
         }
     }

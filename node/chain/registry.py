@@ -156,6 +156,12 @@ class RegistryClient:
     ) -> Receipt:
         return self.send(sender, "transfer", batch_id, to, amount, deal_ref)
 
+    def transfer_batches(
+        self, sender: TransactionSender, batch_ids: list[int], amounts: list[int], to: str, deal_ref: bytes = ZERO32
+    ) -> Receipt:
+        """Every pair in one transaction under one deal reference; the contract wants ascending batch ids."""
+        return self.send(sender, "transferBatches", batch_ids, amounts, to, deal_ref)
+
     def retire(self, sender: TransactionSender, request: RetirementRequest) -> tuple[int, Receipt]:
         receipt = self.send(sender, "retire", request.as_tuple())
         return int(self.event(receipt, "CertificateRetired").args["retirementId"]), receipt

@@ -99,6 +99,27 @@ contract Handler is CheatCodes, ISinkRegistryTypes {
         try registry.transfer(batchId, to, amount, bytes32(batchSeed)) {} catch {}
     }
 
+    /// @dev A bundle of up to three consecutive batches (ascending ids, as issued) to one recipient.
+    function transferBatches(uint256 batchSeed, uint256 fromSeed, uint256 toSeed, uint256 amountSeed, uint8 size)
+        external
+    {
+        if (batches.length == 0) return;
+        uint256 first = batchSeed % batches.length;
+        uint256 count = 1 + size % 3;
+        if (count > batches.length - first) count = batches.length - first;
+        address from = holders[fromSeed % holders.length];
+        address to = holders[toSeed % holders.length];
+        uint256[] memory batchIds = new uint256[](count);
+        uint256[] memory amounts = new uint256[](count);
+        for (uint256 i = 0; i < count; i++) {
+            batchIds[i] = batches[first + i];
+            uint256 balance = registry.balanceOf(from, batchIds[i]);
+            amounts[i] = balance == 0 ? 1 : 1 + uint256(keccak256(abi.encode(amountSeed, i))) % balance;
+        }
+        vm.prank(from);
+        try registry.transferBatches(batchIds, amounts, to, bytes32(batchSeed)) {} catch {}
+    }
+
     function retire(uint256 batchSeed, uint256 holderSeed, uint256 amount) external {
         if (batches.length == 0) return;
         uint256 batchId = batches[batchSeed % batches.length];
