@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from node.api.errors import install_error_handlers
-from node.api.routes import deals, listings, offsets, pages, participants, public, regulator, safeguards
+from node.api.routes import campaigns, deals, listings, offsets, pages, participants, public, regulator, safeguards
 from node.api.schemas import ErrorResponse
 from node.api.services import Services
 from node.settings import Settings
@@ -42,6 +42,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(listings.router)
     app.include_router(deals.router)
     app.include_router(safeguards.router)
+    app.include_router(campaigns.router)
     app.include_router(pages.router)
 
     @app.get("/", include_in_schema=False)

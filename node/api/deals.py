@@ -18,6 +18,7 @@ from node.api.custody import custody_typed, verify_custodian
 from node.api.deps import Caller
 from node.api.errors import ApiError, not_found
 from node.api.listings import price_fen, public_listing
+from node.api.points import award_rebate
 from node.api.safeguards import deal_parts, refuse_blacklisted
 from node.api.services import Services
 from node.chain.registry import ROLE_REGULATOR
@@ -53,10 +54,18 @@ def _step(services: Services, deal_id: int, state: str, actor: str, note: str = 
 
 
 def reserved(services: Services, listing_id: int) -> int:
-    rows = services.state.rows(
+    """What deals and a campaign hold of a listing: a live deal its quantity, an open campaign its target,
+    a retired one what it retired."""
+    deals = services.state.rows(
         f"SELECT COALESCE(SUM(quantity), 0) AS q FROM deal WHERE listing_id = ? AND state IN {RESERVING}", (listing_id,)
     )
-    return int(rows[0]["q"])
+    campaign = services.state.rows(
+        "SELECT COALESCE(SUM(CASE WHEN c.state = 'open' THEN c.target ELSE"
+        " (SELECT COALESCE(SUM(grams), 0) FROM subscription s WHERE s.campaign_id = c.id AND s.leaf_index IS NOT NULL)"
+        " END), 0) AS q FROM campaign c WHERE c.listing_id = ? AND c.state IN ('open', 'retired')",
+        (listing_id,),
+    )
+    return int(deals[0]["q"]) + int(campaign[0]["q"])
 
 
 def make_offer(
@@ -185,6 +194,7 @@ def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> 
         delivery = _delivery(reader, deal)
         if delivery is not None:
             _step(services, deal_id, "delivered", delivery["account"], f"tx {delivery['tx_hash']}")
+            award_rebate(services, reader, deal["seller"], deal["quantity"], f"deal {deal_id}")
             deal = _deal(services, deal_id)
     deal["constituents"] = [
         {"batch_id": b, "quantity": g, "provenance": f"{services.settings.base_url}/batches/{b}"}

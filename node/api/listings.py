@@ -77,6 +77,12 @@ def delivered_parts(services: Services, listing_id: int) -> dict[int, int]:
     ):
         for batch_id, grams in deal_parts(deal):
             found[batch_id] = found.get(batch_id, 0) + grams
+    for campaign in services.state.rows(
+        "SELECT c.batch_id, SUM(s.grams) AS grams FROM campaign c JOIN subscription s ON s.campaign_id = c.id"
+        " WHERE c.listing_id = ? AND c.state = 'retired' AND s.leaf_index IS NOT NULL GROUP BY c.id",
+        (listing_id,),
+    ):
+        found[campaign["batch_id"]] = found.get(campaign["batch_id"], 0) + campaign["grams"]
     return found
 
 

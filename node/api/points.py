@@ -20,3 +20,22 @@ def award_points(
     services.state.award_points(
         [(holder, grams // GRAMS_PER_POINT, grams, source, retirement_ids) for holder, grams in awards.items()]
     )
+
+
+# 积分返利: a seller earns one point per REBATE_GRAMS_PER_POINT grams that leave its listings (delivered
+# deals, retired campaigns), when it is a small supplier: its projects issued at most SMALL_SUPPLIER_GRAMS.
+REBATE_GRAMS_PER_POINT = 100
+SMALL_SUPPLIER_GRAMS = 100_000 * 1_000_000  # 100,000 t CO2e
+
+
+def award_rebate(services: Services, reader: sqlite3.Connection, seller: str, grams: int, source: str) -> int:
+    """Credits a small supplier's rebate on the shoppers' points ledger; returns the points (0 if none)."""
+    issued = reader.execute(
+        "SELECT COALESCE(SUM(b.quantity), 0) FROM batch b JOIN project p ON p.id = b.project_id WHERE p.owner = ?",
+        (seller,),
+    ).fetchone()[0]
+    points = grams // REBATE_GRAMS_PER_POINT
+    if issued > SMALL_SUPPLIER_GRAMS or points == 0:
+        return 0
+    services.state.award_points([(seller, points, grams, f"rebate: {source}", [])])
+    return points

@@ -204,3 +204,27 @@ class CaseResolution(Strict):
     outcome: Annotated[str, Field(pattern=r"^(compensated|waived)$")]
     amount_fen: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
     note: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class CampaignCreate(Strict):
+    target: Grams
+    deadline: Timestamp
+
+
+class SubscriptionIn(Strict):
+    subscriber: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+    grams: Grams
+    amount_fen: Annotated[int, Field(ge=0, le=2**62, description="what the subscriber pays, in fen")]
+
+
+class SubscriptionsBody(Strict):
+    subscriptions: Annotated[list[SubscriptionIn], Field(min_length=1, max_length=20_000)]
+
+
+class SettlementReceipt(Strict):
+    subscription_ids: Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(min_length=1, max_length=200_000)]
+    amount_fen: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    currency: Annotated[str, Field(pattern=r"^CNY$")]
+    custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
+    paid_at: Timestamp
+    signature: SignatureBody

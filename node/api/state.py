@@ -7,6 +7,8 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,7 +247,7 @@ class NodeState:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._add_listing_columns()
         self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: reads run inside transaction()
 
     def _add_listing_columns(self) -> None:
         """A node.sqlite written before listings carried their batch's filter columns gains them here."""
@@ -481,6 +483,18 @@ class NodeState:
     def withdraw_listing(self, listing_id: int) -> None:
         with self._lock:
             self._db.execute("UPDATE listing SET withdrawn = 1 WHERE id = ?", (listing_id,))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; this thread's other calls on the state join it, other threads wait."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One write; returns the new row id (for the market's small tables)."""

@@ -128,3 +128,17 @@ def bought(node, listing_id: int, quantity: int, buyer: str = "buyer", price: st
     if deliver:
         node.ok("POST", f"/v1/deals/{deal['id']}/deliver", who)
     return node.ok("GET", f"/v1/deals/{deal['id']}", buyer)
+
+
+def settlement(node, campaign_id: int, payments: list[tuple[int, int]], *, signer=None, amount_fen=None,
+               ref: str = "ICBC-SETTLE-1") -> dict[str, Any]:  # fmt: skip
+    """A custodian's settlement receipt for (subscription id, amount) payments."""
+    from registry.campaigns import payment_root
+
+    amount = sum(a for _, a in payments) if amount_fen is None else amount_fen
+    paid_at = int(time.time())
+    msg = {"campaignId": campaign_id, "root": payment_root(payments), "count": len(payments),
+               "amountFen": amount, "currency": "CNY", "custodianRef": ref, "paidAt": paid_at}  # fmt: skip
+    return {"subscription_ids": [i for i, _ in payments], "amount_fen": amount, "currency": "CNY",
+            "custodian_ref": ref, "paid_at": paid_at,
+            "signature": custody_signature(node, signer or custodian(node), "SubscriptionReceipt", msg)}  # fmt: skip

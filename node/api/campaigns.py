@@ -1,0 +1,336 @@
+"""Small subscription campaigns (碳汇众筹) on a listing.
+
+A seller opens a campaign on one of its single-batch listings with a target quantity and a deadline.
+Individuals subscribe small amounts (down to 1 g) through a channel holding an API token, in bulk; the
+total subscribed never exceeds the target. They pay at the bank custodian, never the platform; one signed
+custodian receipt confirms many subscriptions at once (registry.campaigns' payment root), and a
+subscription counts only once a receipt covers it. When paid subscriptions reach the target (or the
+seller closes the campaign early) the node retires what was paid in one on-chain retirement whose
+beneficiary hash is the Merkle root of (subscriber, grams), and each subscriber gets a certificate with an
+inclusion proof and carbon points. A campaign whose deadline passes short of its target ends with nothing
+retired and every paid subscription marked for refund by the custodian.
+"""
+
+import sqlite3
+import time
+from collections import OrderedDict
+from typing import Any
+
+from node.api.deps import Caller
+from node.api.errors import ApiError, not_found
+from node.api.listings import public_listing
+from node.api.points import GRAMS_PER_POINT, award_points, award_rebate
+from node.api.services import Services
+from node.chain.registry import RetirementRequest
+from registry.campaigns import payment_root, subscriber_tree
+from registry.merkle import MerkleTree
+
+MAX_PER_REQUEST = 20_000
+_TREES: "OrderedDict[int, MerkleTree]" = OrderedDict()
+
+
+def open_campaign(
+    services: Services, reader: sqlite3.Connection, caller: Caller, listing_id: int, target: int, deadline: int
+) -> dict[str, Any]:
+    from node.api.deals import reserved
+
+    listing = public_listing(services, reader, listing_id)
+    if listing["seller"] != caller.account:
+        raise ApiError(403, "forbidden", "only the seller opens a campaign on its listing")
+    if listing["status"] != "open":
+        raise ApiError(409, "listing_not_open", f"listing {listing_id} is {listing['status']}")
+    if listing["bundle"]:
+        raise ApiError(422, "bundle_campaign", "a campaign retires one batch: open it on a single-batch listing")
+    if services.state.rows("SELECT id FROM campaign WHERE listing_id = ?", (listing_id,)):
+        raise ApiError(409, "campaign_exists", f"listing {listing_id} already has a campaign")
+    free = listing["quantity"] - reserved(services, listing_id)
+    if target > free:
+        raise ApiError(409, "quantity_unavailable", f"target {target} g: the listing has {free} g free")
+    if not time.time() < deadline <= listing["valid_until"]:
+        raise ApiError(422, "validation_error", "deadline: in the future and within the listing's validity")
+    if _key_of(services, caller.account) is None:
+        raise ApiError(409, "seller_key_unavailable", "this node does not hold the seller's key to retire for it")
+    campaign_id = services.state.execute(
+        "INSERT INTO campaign (listing_id, seller, batch_id, target, deadline, state, created_at)"
+        " VALUES (?,?,?,?,?, 'open', ?)",
+        (listing_id, caller.account, listing["batch"]["id"], target, deadline, int(time.time())),
+    )
+    return campaign_view(services, campaign_id)
+
+
+def _key_of(services: Services, account: str) -> str | None:
+    rows = services.state.rows(
+        "SELECT key_name FROM api_token WHERE account = ? AND revoked = 0 ORDER BY created_at LIMIT 1", (account,)
+    )
+    return rows[0]["key_name"] if rows else None
+
+
+def _campaign(services: Services, campaign_id: int) -> dict[str, Any]:
+    rows = services.state.rows("SELECT * FROM campaign WHERE id = ?", (campaign_id,))
+    if not rows:
+        raise not_found(f"campaign {campaign_id}")
+    campaign = rows[0]
+    if campaign["state"] == "open" and time.time() >= campaign["deadline"]:
+        _fail(services, campaign)
+        campaign = services.state.rows("SELECT * FROM campaign WHERE id = ?", (campaign_id,))[0]
+    return campaign
+
+
+def _fail(services: Services, campaign: dict[str, Any]) -> None:
+    """The deadline passed short of the target: nothing is retired, every payment is marked for refund."""
+    services.state.execute(
+        "UPDATE subscription SET refund_due = 1 WHERE campaign_id = ? AND receipt_id IS NOT NULL", (campaign["id"],)
+    )
+    services.state.execute(
+        "UPDATE campaign SET state = 'failed', closed_at = ? WHERE id = ? AND state = 'open'",
+        (int(time.time()), campaign["id"]),
+    )
+
+
+def _totals(services: Services, campaign_id: int) -> dict[str, int]:
+    row = services.state.rows(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(grams), 0) AS subscribed,"
+        " COALESCE(SUM(CASE WHEN receipt_id IS NOT NULL THEN grams END), 0) AS paid,"
+        " COALESCE(SUM(CASE WHEN receipt_id IS NOT NULL THEN 1 END), 0) AS paid_count,"
+        " COALESCE(SUM(refund_due), 0) AS refunds FROM subscription WHERE campaign_id = ?",
+        (campaign_id,),
+    )[0]
+    return {
+        "subscriptions": row["n"],
+        "subscribed_grams": row["subscribed"],
+        "paid_subscriptions": row["paid_count"],
+        "paid_grams": row["paid"],
+        "refunds_due": row["refunds"],
+    }
+
+
+def campaign_view(services: Services, campaign_id: int) -> dict[str, Any]:
+    campaign = _campaign(services, campaign_id)
+    base = services.settings.base_url
+    return {
+        **campaign,
+        **_totals(services, campaign_id),
+        "certificates": f"{base}/v1/campaigns/{campaign_id}/certificates",
+        "certificate_page": f"{base}/campaigns/{campaign_id}/subscriptions/{{subscription_id}}",
+    }
+
+
+def subscribe(services: Services, caller: Caller, campaign_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Records subscriptions in bulk, all or nothing; never past the campaign's target."""
+    if not 0 < len(entries) <= MAX_PER_REQUEST:
+        raise ApiError(422, "validation_error", f"subscriptions: 1 to {MAX_PER_REQUEST} per request")
+    now = int(time.time())
+    with services.state.transaction() as db:
+        campaign = _campaign(services, campaign_id)
+        if campaign["state"] != "open":
+            raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+        subscribed = db.execute(
+            "SELECT COALESCE(SUM(grams), 0) FROM subscription WHERE campaign_id = ?", (campaign_id,)
+        ).fetchone()[0]
+        wanted = sum(e["grams"] for e in entries)
+        if subscribed + wanted > campaign["target"]:
+            raise ApiError(
+                409,
+                "oversubscribed",
+                f"{wanted} g more would pass the target: {campaign['target'] - subscribed} g are left",
+            )
+        first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM subscription").fetchone()[0]
+        db.executemany(
+            "INSERT INTO subscription (id, campaign_id, subscriber, grams, amount_fen, channel, created_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [
+                (first + i, campaign_id, e["subscriber"], e["grams"], e["amount_fen"], caller.account, now)
+                for i, e in enumerate(entries)
+            ],
+        )
+    return {"campaign_id": campaign_id, "first_id": first, "last_id": first + len(entries) - 1}
+
+
+def record_payments(
+    services: Services, reader: sqlite3.Connection, campaign_id: int, body: dict[str, Any]
+) -> dict[str, Any]:
+    """A custodian's receipt for many subscriptions: the root of (id, amount) leaves, signed once."""
+    from node.api.custody import verify_custodian
+
+    ids: list[int] = body["subscription_ids"]
+    if len(set(ids)) != len(ids):
+        raise ApiError(422, "validation_error", "subscription_ids: each subscription once")
+    found = _subscriptions(services, campaign_id, ids)
+    if len(found) != len(ids):
+        raise ApiError(422, "unknown_subscription", "a listed subscription is not in this campaign")
+    payments = [(i, found[i]["amount_fen"]) for i in ids]
+    root = "0x" + payment_root(payments).hex()
+    message = {
+        "campaignId": campaign_id,
+        "root": bytes.fromhex(root[2:]),
+        "count": len(ids),
+        "amountFen": body["amount_fen"],
+        "currency": body["currency"],
+        "custodianRef": body["custodian_ref"],
+        "paidAt": body["paid_at"],
+    }
+    custodian, _ = verify_custodian(services, "SubscriptionReceipt", message, body["signature"])
+    if body["amount_fen"] != sum(a for _, a in payments):
+        raise ApiError(422, "amount_mismatch", "the receipt's amount is not the sum of the subscriptions it covers")
+    with services.state.transaction() as db:
+        campaign = _campaign(services, campaign_id)
+        if campaign["state"] != "open":
+            raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+        if db.execute("SELECT id FROM subscription_receipt WHERE root = ?", (root,)).fetchone():
+            raise ApiError(409, "receipt_replayed", "this settlement receipt was recorded before")
+        covered = [i for i in ids if found[i]["receipt_id"] is not None]
+        if covered:
+            raise ApiError(409, "already_paid", f"subscription {covered[0]} is covered by an earlier receipt")
+        sealed = services.sealer.seal(body["custodian_ref"], f"subscription_receipt.ref:{root}")
+        receipt_id = db.execute(
+            "INSERT INTO subscription_receipt (campaign_id, root, count, amount_fen, custodian, sealed, recorded_at)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (campaign_id, root, len(ids), body["amount_fen"], custodian, sealed, int(time.time())),
+        ).lastrowid
+        db.executemany("UPDATE subscription SET receipt_id = ? WHERE id = ?", [(receipt_id, i) for i in ids])
+    totals = _totals(services, campaign_id)
+    if totals["paid_grams"] >= campaign["target"]:
+        return retire_campaign(services, reader, campaign_id, "target reached")
+    return campaign_view(services, campaign_id)
+
+
+def _subscriptions(services: Services, campaign_id: int, ids: list[int]) -> dict[int, dict[str, Any]]:
+    found: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        rows = services.state.rows(
+            f"SELECT id, amount_fen, receipt_id FROM subscription WHERE campaign_id = ? AND id IN"
+            f" ({','.join('?' * len(chunk))})",
+            (campaign_id, *chunk),
+        )
+        found.update({r["id"]: r for r in rows})
+    return found
+
+
+def close_campaign(services: Services, reader: sqlite3.Connection, caller: Caller, campaign_id: int) -> dict[str, Any]:
+    campaign = _campaign(services, campaign_id)
+    if caller.account != campaign["seller"]:
+        raise ApiError(403, "forbidden", "only the seller closes its campaign")
+    if campaign["state"] != "open":
+        raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+    if _totals(services, campaign_id)["paid_grams"] == 0:
+        raise ApiError(409, "nothing_paid", "no subscription is paid yet: nothing to retire")
+    return retire_campaign(services, reader, campaign_id, "closed by the seller")
+
+
+def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id: int, why: str) -> dict[str, Any]:
+    """One retirement of every paid subscription's grams; unpaid ones lapse."""
+    campaign = _campaign(services, campaign_id)
+    paid = services.state.rows(
+        "SELECT id, subscriber, grams FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL ORDER BY id",
+        (campaign_id,),
+    )
+    tree = subscriber_tree([(s["subscriber"], s["grams"]) for s in paid])
+    total = sum(s["grams"] for s in paid)
+    key = _key_of(services, campaign["seller"])
+    if key is None:
+        raise ApiError(409, "seller_key_unavailable", "this node does not hold the seller's key to retire for it")
+    now = int(time.time())
+    request = RetirementRequest(
+        batch_id=campaign["batch_id"],
+        amount=total,
+        beneficiary_hash=tree.root,
+        reason=f"subscription campaign {campaign_id}: {len(paid)} subscribers ({why})",
+        consumption_start=campaign["created_at"],
+        consumption_end=now,
+        region=b"\0" * 16,
+    )
+    retirement_id, receipt = services.registry.retire(services.sender_for_key(key), request)
+    with services.state.transaction() as db:
+        db.execute(
+            "UPDATE campaign SET state = 'retired', root = ?, retirement_id = ?, tx_hash = ?, closed_at = ?"
+            " WHERE id = ?",
+            ("0x" + tree.root.hex(), retirement_id, receipt.tx_hash, now, campaign_id),
+        )
+        db.executemany(
+            "UPDATE subscription SET leaf_index = ? WHERE id = ?", [(i, s["id"]) for i, s in enumerate(paid)]
+        )
+    _remember(campaign_id, tree)
+    services.wait_indexed(receipt.block_number)
+    awards: dict[str, int] = {}
+    for s in paid:
+        awards[s["subscriber"]] = awards.get(s["subscriber"], 0) + s["grams"]
+    award_points(services, reader, awards, f"campaign {campaign_id}", [retirement_id])
+    award_rebate(services, reader, campaign["seller"], total, f"campaign {campaign_id}")
+    return campaign_view(services, campaign_id)
+
+
+def _remember(campaign_id: int, tree: MerkleTree) -> None:
+    _TREES[campaign_id] = tree
+    _TREES.move_to_end(campaign_id)
+    while len(_TREES) > 4:
+        _TREES.popitem(last=False)
+
+
+def _tree(services: Services, campaign_id: int) -> MerkleTree:
+    tree = _TREES.get(campaign_id)
+    if tree is None:
+        rows = services.state.rows(
+            "SELECT subscriber, grams FROM subscription WHERE campaign_id = ? AND leaf_index IS NOT NULL"
+            " ORDER BY leaf_index",
+            (campaign_id,),
+        )
+        tree = subscriber_tree([(r["subscriber"], r["grams"]) for r in rows])
+        _remember(campaign_id, tree)
+    return tree
+
+
+def certificates(services: Services, campaign_id: int, after: int, limit: int) -> dict[str, Any]:
+    """Subscribers' certificates with their proofs, a page at a time (by subscription id)."""
+    campaign = _campaign(services, campaign_id)
+    if campaign["state"] != "retired":
+        raise ApiError(409, "campaign_not_retired", f"campaign {campaign_id} is {campaign['state']}")
+    rows = services.state.rows(
+        "SELECT id, subscriber, grams, leaf_index FROM subscription WHERE campaign_id = ? AND leaf_index IS NOT NULL"
+        " AND id > ? ORDER BY id LIMIT ?",
+        (campaign_id, after, limit),
+    )
+    tree = _tree(services, campaign_id)
+    return {
+        "campaign_id": campaign_id,
+        "root": campaign["root"],
+        "retirement_id": campaign["retirement_id"],
+        "certificates": [_certificate(services, campaign, row, tree) for row in rows],
+        "next_after": rows[-1]["id"] if len(rows) == limit else None,
+    }
+
+
+def certificate(services: Services, campaign_id: int, subscription_id: int) -> dict[str, Any]:
+    campaign = _campaign(services, campaign_id)
+    rows = services.state.rows(
+        "SELECT id, subscriber, grams, leaf_index, receipt_id, refund_due FROM subscription"
+        " WHERE campaign_id = ? AND id = ?",
+        (campaign_id, subscription_id),
+    )
+    if not rows:
+        raise not_found(f"subscription {subscription_id} of campaign {campaign_id}")
+    row = rows[0]
+    if row["leaf_index"] is None:
+        state = "refund due" if row["refund_due"] else "paid" if row["receipt_id"] else "awaiting payment"
+        return {"subscription_id": row["id"], "subscriber": row["subscriber"], "grams": row["grams"],
+                "campaign_state": campaign["state"], "state": state}  # fmt: skip
+    return _certificate(services, campaign, row, _tree(services, campaign_id))
+
+
+def _certificate(services: Services, campaign: dict[str, Any], row: dict[str, Any], tree: MerkleTree) -> dict[str, Any]:
+    base = services.settings.base_url
+    return {
+        "subscription_id": row["id"],
+        "subscriber": row["subscriber"],
+        "grams": row["grams"],
+        "points": row["grams"] // GRAMS_PER_POINT,
+        "state": "retired",
+        "root": campaign["root"],
+        "proof": tree.proof(row["leaf_index"]).as_dict(),
+        "retirement_id": campaign["retirement_id"],
+        "tx_hash": campaign["tx_hash"],
+        "batch_id": campaign["batch_id"],
+        "leaf": "utf8(subscriber) || 0x00 || grams (8 bytes, big-endian); RFC 6962 tree",
+        "page": f"{base}/campaigns/{campaign['id']}/subscriptions/{row['id']}",
+        "retirement": f"{base}/retirements/{campaign['retirement_id']}",
+    }

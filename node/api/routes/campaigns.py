@@ -1,0 +1,109 @@
+"""Subscription campaigns over HTTP: opened by a seller, subscribed in bulk by channels, paid through a
+custodian's settlement receipts, retired once, with a certificate and proof per subscriber."""
+
+from html import escape
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi import Path as ApiPath
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from node.api.campaigns import (
+    campaign_view,
+    certificate,
+    certificates,
+    close_campaign,
+    open_campaign,
+    record_payments,
+    subscribe,
+)
+from node.api.deps import CallerDep, ReaderDep, ServicesDep
+from node.api.routes.pages import _qr_svg
+from node.api.schemas import CampaignCreate, SettlementReceipt, SubscriptionsBody
+from registry.units import format_tonnes
+
+router = APIRouter(tags=["campaigns"])
+Id = Annotated[int, ApiPath(ge=1, le=2**62)]
+
+
+@router.post("/v1/listings/{listing_id}/campaign", status_code=201, summary="The seller opens a subscription campaign")
+def new_campaign(
+    listing_id: Id, body: CampaignCreate, caller: CallerDep, services: ServicesDep, reader: ReaderDep
+) -> dict[str, Any]:
+    return open_campaign(services, reader, caller, listing_id, body.target, body.deadline)
+
+
+@router.get("/v1/campaigns/{campaign_id}", summary="A campaign: target, deadline, state and totals (public)")
+def campaign(campaign_id: Id, services: ServicesDep) -> dict[str, Any]:
+    return campaign_view(services, campaign_id)
+
+
+@router.post(
+    "/v1/campaigns/{campaign_id}/subscriptions",
+    status_code=201,
+    summary="Subscriptions in bulk (up to 20,000 a request), all or nothing, never past the target",
+)
+def new_subscriptions(
+    campaign_id: Id, body: SubscriptionsBody, caller: CallerDep, services: ServicesDep
+) -> dict[str, Any]:
+    return subscribe(services, caller, campaign_id, [s.model_dump() for s in body.subscriptions])
+
+
+@router.post(
+    "/v1/campaigns/{campaign_id}/receipts",
+    summary="A custodian's settlement receipt covering many subscriptions (Merkle root of (id, amount))",
+)
+async def settlement(
+    campaign_id: Id, body: SettlementReceipt, caller: CallerDep, services: ServicesDep, reader: ReaderDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(record_payments, services, reader, campaign_id, body.model_dump())
+
+
+@router.post("/v1/campaigns/{campaign_id}/close", summary="The seller closes early: what is paid is retired")
+def close(campaign_id: Id, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
+    return close_campaign(services, reader, caller, campaign_id)
+
+
+@router.get("/v1/campaigns/{campaign_id}/certificates", summary="Every subscriber's certificate, a page at a time")
+def campaign_certificates(
+    campaign_id: Id,
+    services: ServicesDep,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=20_000)] = 1000,
+) -> dict[str, Any]:
+    return certificates(services, campaign_id, after, limit)
+
+
+@router.get("/v1/campaigns/{campaign_id}/subscriptions/{subscription_id}", summary="A subscriber's certificate")
+def subscription_certificate(campaign_id: Id, subscription_id: Id, services: ServicesDep) -> dict[str, Any]:
+    return certificate(services, campaign_id, subscription_id)
+
+
+@router.get(
+    "/campaigns/{campaign_id}/subscriptions/{subscription_id}", response_class=HTMLResponse, include_in_schema=False
+)
+def certificate_page(campaign_id: Id, subscription_id: Id, services: ServicesDep, lang: str = "zh") -> HTMLResponse:
+    record = certificate(services, campaign_id, subscription_id)
+    zh = lang != "en"
+    title = "碳汇众筹证书" if zh else "Subscription certificate"
+    labels = ("认购人", "数量", "状态", "积分", "注销编号", "默克尔根") if zh else (
+        "Subscriber", "Quantity", "State", "Points", "Retirement", "Merkle root")  # fmt: skip
+    rows = [
+        (labels[0], record["subscriber"]),
+        (labels[1], f"{format_tonnes(record['grams'])} tCO2e ({record['grams']} g)"),
+        (labels[2], record["state"]),
+        (labels[3], record.get("points", 0)),
+        (labels[4], record.get("retirement_id", "")),
+        (labels[5], record.get("root", "")),
+    ]
+    body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows)
+    url = services.settings.base_url + f"/campaigns/{campaign_id}/subscriptions/{subscription_id}"
+    proof = escape(str(record.get("proof", "")))
+    page = (
+        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
+        f"<title>{title}</title></head><body><h1>{title}</h1><dl>{body}</dl>"
+        f"<details><summary>proof</summary><pre id='proof'>{proof}</pre></details>"
+        f"<div class='qr'>{_qr_svg(url)}</div></body></html>"
+    )
+    return HTMLResponse(page)
