@@ -7,7 +7,7 @@ from PIL import Image
 from playwright.sync_api import sync_playwright
 
 from registry.units import format_tonnes
-from tests.api.flows import issued_batch
+from tests.api.flows import deposit, issued_batch, listing_for
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]  # fmt: skip
@@ -62,3 +62,36 @@ def test_the_qr_code_leads_to_a_provenance_page_a_person_can_read(node, tmp_path
         finally:
             browser.close()
     assert all((tmp_path / name).stat().st_size > 10_000 for name in ("provenance-zh.png", "provenance-en.png"))
+
+
+def test_a_listing_page_tells_a_buyer_in_chinese_what_it_is_buying(node, tmp_path):
+    assert deposit(node, "park").status_code == 201
+    profile = {"name": "滨江公园", "region": "CN-SH", "kind": "park"}
+    project, batch = issued_batch(node, profile=profile)
+    listing = node.ok(
+        "POST", "/v1/listings", "park", json=listing_for(batch, 25_000_000, title="滨江公园 2025 年度碳汇")
+    )
+    url = decode_qr(node.call("GET", f"/v1/qr/listings/{listing['id']}.png").content)
+    assert url == f"{node.url}/listings/{listing['id']}"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            page.goto(url)
+            assert page.locator("#title").inner_text() == f"挂牌 #{listing['id']}: 滨江公园 2025 年度碳汇"
+            assert page.locator("#quantity").inner_text() == "25.000000 tCO2e"
+            assert page.locator("#price").inner_text() == "58.50"
+            assert "滨江公园 (CN-SH, park)" in page.locator("#project").inner_text()
+            assert page.locator("#method").inner_text() == "SL-GS-001/1.0"
+            assert page.locator("#seller").inner_text() == node.addresses["park"].lower()
+            assert page.locator("#verifier").inner_text() == node.addresses["verifier"].lower()
+            risk = page.locator("#risk").inner_text()
+            assert "不是金融产品" in risk and "价格由买卖双方自行约定" in risk and "可被撤销" in risk
+            page.screenshot(path=tmp_path / "listing-zh.png", full_page=True)
+            assert decode_qr(page.locator(".qr").screenshot()) == url
+            page.locator("#provenance").click()
+            page.wait_for_url(f"**/batches/{batch}")
+            assert page.locator("#title").inner_text() == f"碳汇批次 SL-{project}-1"
+        finally:
+            browser.close()
+    assert (tmp_path / "listing-zh.png").stat().st_size > 10_000

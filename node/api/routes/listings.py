@@ -1,17 +1,20 @@
 """Listings over HTTP: a holder lists part of a batch; anyone searches and reads them (JSON and page)."""
 
+import time
 from html import escape
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi import Path as ApiPath
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
 from node.api.listings import create_listing, public_listing, search_listings
 from node.api.prices import price_statistics
+from node.api.projects import project_profile
 from node.api.routes.pages import _qr_svg
+from node.api.routes.public import _qr as qr_image
 from node.api.schemas import PROJECT_KINDS, ListingCreate
 from registry.units import format_tonnes
 
@@ -84,42 +87,83 @@ def withdraw(listing_id: ListingPath, caller: CallerDep, services: ServicesDep, 
     return public_listing(services, reader, listing_id)
 
 
+@router.get("/v1/qr/listings/{listing_id}.{image}", summary="QR code (SVG or PNG) of a listing's page")
+def listing_qr(
+    listing_id: ListingPath,
+    image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")],
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> Response:
+    public_listing(services, reader, listing_id)
+    return qr_image(f"{services.settings.base_url}/listings/{listing_id}", image)
+
+
+_LABELS = {
+    "zh": {
+        "listing": "挂牌", "status": "状态", "quantity": "数量", "price": "卖方报价（元/吨）",
+        "min_lot": "最小成交量", "seller": "卖方", "project": "项目", "method": "核算方法",
+        "computed": "核算碳汇量", "verifier": "核查机构", "evidence": "证据根哈希", "attestation": "证据签名证明",
+        "provenance": "完整溯源", "risk": "风险提示", "constituents": "打包组成", "validity": "有效期",
+    },
+    "en": {
+        "listing": "Listing", "status": "Status", "quantity": "Quantity", "price": "Seller's quote (CNY/t)",
+        "min_lot": "Minimum lot", "seller": "Seller", "project": "Project", "method": "Accounting method",
+        "computed": "Computed sink", "verifier": "Verifier", "evidence": "Evidence root",
+        "attestation": "Evidence attestation", "provenance": "Full provenance", "risk": "Risk statement",
+        "constituents": "Bundle constituents", "validity": "Valid",
+    },
+}  # fmt: skip
+
+
 @router.get("/listings/{listing_id}", response_class=HTMLResponse, include_in_schema=False)
 def listing_page(listing_id: ListingPath, services: ServicesDep, reader: ReaderDep, lang: str = "zh") -> HTMLResponse:
     record = public_listing(services, reader, listing_id)
     zh = lang != "en"
-    labels = (
-        ("挂牌", "状态", "数量", "卖方报价（元/吨）", "最小成交量", "核查机构", "证据根哈希", "溯源", "风险提示")
-        if zh
-        else (
-            "Listing",
-            "Status",
-            "Quantity",
-            "Seller's quote (CNY/t)",
-            "Minimum lot",
-            "Verifier",
-            "Evidence root",
-            "Provenance",
-            "Risk statement",
-        )
-    )
+    label = _LABELS["zh" if zh else "en"]
     batch = record["batch"]
+    profile = project_profile(services, batch["project_id"]) if batch else None
+    project = f"#{batch['project_id']}" + (
+        f" {profile['name']} ({profile['region']}, {profile['kind']})" if profile else ""
+    )
+    accounting = record["accounting"] or {}
+    base = services.settings.base_url
     rows = [
-        (labels[1], f"{record['status']} {record['status_reason']}"),
-        (labels[2], f"{format_tonnes(record['quantity'])} tCO2e"),
-        (labels[3], record["price_cny_per_tonne"]),
-        (labels[4], f"{format_tonnes(record['min_lot'])} tCO2e"),
-        (labels[5], batch["verifier"]),
-        (labels[6], batch["evidence_root"]),
+        ("status", f"{record['status']} {record['status_reason']}".strip()),
+        ("quantity", f"{format_tonnes(record['quantity'])} tCO2e"),
+        ("price", record["price_cny_per_tonne"]),
+        ("min_lot", f"{format_tonnes(record['min_lot'])} tCO2e"),
+        ("validity", f"{_day(record['valid_from'])} – {_day(record['valid_until'])}"),
+        ("seller", record["seller"]),
+        ("project", project),
+        ("method", accounting.get("method", "")),
+        ("computed", f"{format_tonnes(accounting['creditable_grams'])} tCO2e" if accounting else ""),
+        ("verifier", batch["verifier"]),
+        ("evidence", batch["evidence_root"]),
     ]
-    body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows)
+    body = "".join(f"<dt>{escape(label[k])}</dt><dd id='{k}'>{escape(str(v))}</dd>" for k, v in rows)
+    links = (
+        f"<p><a id='provenance' href='{escape(record['provenance'])}'>{label['provenance']}</a> · "
+        f"<a id='attestation' href='{base}/v1/evidence/{batch['evidence_root']}'>{label['attestation']}</a></p>"
+    )
+    parts = ""
+    if record["bundle"]:
+        items = "".join(
+            f"<li><a href='{escape(c['provenance'])}'>#{c['batch_id']}</a> {format_tonnes(c['quantity'])} tCO2e</li>"
+            for c in record["constituents"]
+        )
+        parts = f"<h2>{label['constituents']}</h2><ul id='constituents'>{items}</ul>"
+    other = f"?lang={'en' if zh else 'zh'}"
     page = (
         f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'><title>listing</title></head><body>"
-        f"<h1 id='title'>{labels[0]} #{record['id']}: {escape(record['title'])}</h1>"
-        f"<p>{escape(record['description'])}</p><dl>{body}</dl>"
-        f"<p><a href='{escape(record['provenance'])}'>{labels[7]}</a></p>"
-        f"<p id='risk'><strong>{labels[8]}</strong>: {escape(record['risk_statement']['zh' if zh else 'en'])}</p>"
-        f"<div class='qr'>{_qr_svg(services.settings.base_url + f'/listings/{listing_id}')}</div></body></html>"
+        f"<p><a href='{other}'>{'English' if zh else '中文'}</a></p>"
+        f"<h1 id='title'>{label['listing']} #{record['id']}: {escape(record['title'])}</h1>"
+        f"<p>{escape(record['description'])}</p><dl>{body}</dl>{links}{parts}"
+        f"<p id='risk'><strong>{label['risk']}</strong>: {escape(record['risk_statement']['zh' if zh else 'en'])}</p>"
+        f"<div class='qr'>{_qr_svg(base + f'/listings/{listing_id}')}</div></body></html>"
     )
     return HTMLResponse(page)
+
+
+def _day(at: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
