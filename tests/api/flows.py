@@ -116,7 +116,8 @@ def listing_for(batch: int | None, quantity: int | None, **fields) -> dict[str, 
     return {k: v for k, v in body.items() if v is not None}
 
 
-def bought(node, listing_id: int, quantity: int, buyer: str = "buyer", price: str = "58.00", deliver: bool = True):
+def bought(node, listing_id: int, quantity: int, buyer: str = "buyer", price: str = "58.00", deliver: bool = True,
+           ref: str = "ICBC-PAY-1"):  # fmt: skip
     """Offer → accept → custodian receipt (→ delivery): the deal as the buyer then sees it."""
     offer = node.ok("POST", f"/v1/listings/{listing_id}/offers", buyer,
                     json={"quantity": quantity, "price": price, "expires_at": int(time.time()) + 3600})  # fmt: skip
@@ -124,7 +125,7 @@ def bought(node, listing_id: int, quantity: int, buyer: str = "buyer", price: st
     who = next(name for name, address in node.addresses.items() if address.lower() == seller)
     deal = node.ok("POST", f"/v1/offers/{offer['id']}/answer", who, json={"action": "accept"})
     amount = quantity * int(price.replace(".", "")) // 1_000_000 or 1
-    node.ok("POST", f"/v1/deals/{deal['id']}/receipt", buyer, json=payment(node, deal["id"], amount))
+    node.ok("POST", f"/v1/deals/{deal['id']}/receipt", buyer, json=payment(node, deal["id"], amount, ref=ref))
     if deliver:
         node.ok("POST", f"/v1/deals/{deal['id']}/deliver", who)
     return node.ok("GET", f"/v1/deals/{deal['id']}", buyer)

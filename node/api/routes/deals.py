@@ -58,6 +58,18 @@ def answer(offer_id: Id, body: OfferAnswer, caller: CallerDep, services: Service
     return answer_offer(services, reader, caller, offer_id, body.action, counter)
 
 
+@router.get("/me/deals", summary="The caller's deals as a party (a regulator: every deal), newest first")
+def my_deals(caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> list[dict]:
+    if caller.has(ROLE_REGULATOR):
+        rows = services.state.rows("SELECT id FROM deal ORDER BY id DESC LIMIT 500")
+    else:
+        rows = services.state.rows(
+            "SELECT id FROM deal WHERE seller = ? OR buyer = ? ORDER BY id DESC LIMIT 500",
+            (caller.account, caller.account),
+        )
+    return [deal_view(services, reader, caller, row["id"]) for row in rows]
+
+
 @router.get("/deals/{deal_id}", summary="A deal: parties, terms, receipt, delivery and every step")
 def get_deal(deal_id: Id, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict:
     return deal_view(services, reader, caller, deal_id)
