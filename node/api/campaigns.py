@@ -26,7 +26,26 @@ from registry.campaigns import payment_root, subscriber_tree
 from registry.merkle import MerkleTree
 
 MAX_PER_REQUEST = 20_000
-_TREES: "OrderedDict[int, MerkleTree]" = OrderedDict()
+_TREES: "OrderedDict[int, HexTree]" = OrderedDict()
+
+
+class HexTree:
+    """A campaign's subscriber tree with every node's hex kept, so serving many certificates at once costs
+    list lookups rather than a hex conversion per path element."""
+
+    def __init__(self, tree: MerkleTree) -> None:
+        self.size = tree.size
+        self.root = "0x" + tree.root.hex()
+        self.levels = [["0x" + h.hex() for h in level] for level in tree.levels]
+
+    def proof(self, index: int) -> dict[str, Any]:
+        path, position = [], index
+        for level in self.levels[:-1]:
+            sibling = position ^ 1
+            if sibling < len(level):
+                path.append(level[sibling])
+            position //= 2
+        return {"index": index, "tree_size": self.size, "path": path}
 
 
 def open_campaign(
@@ -250,7 +269,7 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
         db.executemany(
             "UPDATE subscription SET leaf_index = ? WHERE id = ?", [(i, s["id"]) for i, s in enumerate(paid)]
         )
-    _remember(campaign_id, tree)
+    _remember(campaign_id, HexTree(tree))
     services.wait_indexed(receipt.block_number)
     awards: dict[str, int] = {}
     for s in paid:
@@ -260,14 +279,14 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
     return campaign_view(services, campaign_id)
 
 
-def _remember(campaign_id: int, tree: MerkleTree) -> None:
+def _remember(campaign_id: int, tree: HexTree) -> None:
     _TREES[campaign_id] = tree
     _TREES.move_to_end(campaign_id)
     while len(_TREES) > 4:
         _TREES.popitem(last=False)
 
 
-def _tree(services: Services, campaign_id: int) -> MerkleTree:
+def _tree(services: Services, campaign_id: int) -> HexTree:
     tree = _TREES.get(campaign_id)
     if tree is None:
         rows = services.state.rows(
@@ -275,7 +294,7 @@ def _tree(services: Services, campaign_id: int) -> MerkleTree:
             " ORDER BY leaf_index",
             (campaign_id,),
         )
-        tree = subscriber_tree([(r["subscriber"], r["grams"]) for r in rows])
+        tree = HexTree(subscriber_tree([(r["subscriber"], r["grams"]) for r in rows]))
         _remember(campaign_id, tree)
     return tree
 
@@ -326,7 +345,7 @@ def _certificate(services: Services, campaign: dict[str, Any], row: dict[str, An
         "points": row["grams"] // GRAMS_PER_POINT,
         "state": "retired",
         "root": campaign["root"],
-        "proof": tree.proof(row["leaf_index"]).as_dict(),
+        "proof": tree.proof(row["leaf_index"]),
         "retirement_id": campaign["retirement_id"],
         "tx_hash": campaign["tx_hash"],
         "batch_id": campaign["batch_id"],
