@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import uvicorn
 
 from bench.api import PROJECTS, REGULATOR, fill_index, percentiles, timed
@@ -32,6 +33,7 @@ from registry.campaigns import verify_subscriber
 from registry.merkle import InclusionProof
 from tests.api.flows import deposit, issued_batch, listing_for, settlement
 
+JSON = {"content-type": "application/json"}
 REGIONS = ("CN-SH", "CN-ZJ", "CN-JS", "CN-BJ", "CN-GD", "CN-SC")
 SELLERS = ["0x" + f"{i:040x}" for i in range(1, 5001)]  # the holders bench.api's index already has
 
@@ -161,11 +163,16 @@ def campaign_bench(subscribers: int, chunk: int) -> tuple[float, int, int]:
         retirements_before = len(node.ok("GET", "/v1/registry/retirements"))
         block_before = node.ok("GET", "/v1/status")["index"]["last_block"]
 
+        def post(path: str, body: dict) -> dict:
+            # A channel posting thousands of entries encodes and decodes them with a fast JSON library.
+            reply = node.call("POST", path, "platform", content=orjson.dumps(body), headers=JSON)
+            assert reply.status_code < 300, reply.text[:300]
+            return orjson.loads(reply.content)
+
         began = time.perf_counter()
         ids: list[int] = []
         for start in range(0, subscribers, chunk):
-            made = node.ok("POST", f"/v1/campaigns/{cid}/subscriptions", "platform",
-                           json={"subscriptions": entries[start : start + chunk]})  # fmt: skip
+            made = post(f"/v1/campaigns/{cid}/subscriptions", {"subscriptions": entries[start : start + chunk]})
             ids += range(made["first_id"], made["last_id"] + 1)
         subscribed = time.perf_counter()
         # The custodian's settlement files, one signed receipt each (signing is the bank's time, not ours).
@@ -175,12 +182,13 @@ def campaign_bench(subscribers: int, chunk: int) -> tuple[float, int, int]:
         ]
         signed = time.perf_counter()
         for receipt in receipts:
-            state = node.ok("POST", f"/v1/campaigns/{cid}/receipts", "platform", json=receipt)
+            state = post(f"/v1/campaigns/{cid}/receipts", receipt)
         assert state["state"] == "retired", state
         served: list[dict] = []
         after = 0
         while after is not None:
-            page = node.ok("GET", f"/v1/campaigns/{cid}/certificates", params={"after": after, "limit": 20_000})
+            reply = node.call("GET", f"/v1/campaigns/{cid}/certificates", params={"after": after, "limit": 20_000})
+            page = orjson.loads(reply.content)
             served += page["certificates"]
             after = page["next_after"]
         finished = time.perf_counter()

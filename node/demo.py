@@ -1,12 +1,12 @@
 """Demo data: a green-space project whose monitoring data the node computes, walked through
-verification, issuance, transfers, a retirement and three checkout offsets (one retirement under a
-Merkle root of the orders), all through the node's own HTTP API, so a newcomer has a page to open.
+verification, issuance, transfers, a retirement, three checkout offsets (one retirement under a
+Merkle root of the orders) and the market (a custodian, a deposit, a listing, a deal paid and delivered,
+a three-subscriber campaign retired), all through the node's own HTTP API, so a newcomer has a page to open.
 
 Participants get keystores, on-chain registration (by the node's admin key) and API tokens; the tokens
 are written to <home>/demo-tokens.json for trying the API by hand.
 """
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -14,12 +14,15 @@ from typing import Any
 
 import httpx
 
+from node.api.custody import custody_typed
 from node.api.state import NodeState
 from node.chain.deploy import fund_if_dev_chain
+from node.chain.eip712 import sign_typed
 from node.chain.keystore import Keystore
 from node.chain.rpc import RpcClient
 from node.errors import SinkError
 from node.settings import Settings
+from registry.campaigns import payment_root
 
 # name -> (organisation, roles, label)
 CAST: dict[str, tuple[int, int, str]] = {
@@ -79,8 +82,8 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
             "admin",
             json={"account": keystore.address(name), "organisation": organisation, "roles": roles},
         )
-    metadata = hashlib.sha256(b"Riverside Park, 12.4 ha, Hangzhou (demo)").hexdigest()
-    project = api.call("POST", "/v1/projects", "park", json={"metadata_hash": "0x" + metadata})["result"]["project_id"]
+    profile = {"name": "滨江公园 Riverside Park (demo)", "region": "CN-ZJ", "kind": "park"}
+    project = api.call("POST", "/v1/projects", "park", json={"profile": profile})["result"]["project_id"]
     report = {
         "period": {"start": "2025-01-01", "end": "2025-12-31"},
         "trees": {
@@ -171,6 +174,7 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
         )
     ]
     offset = api.call("POST", "/v1/offsets/logistics", "platform", json={"orders": orders, "region": "CN-ZJ"})
+    listing, campaign, subscription = _market(settings, api, keystore, batch)
     retirement_id = retired["result"]["retirement_id"]
     base = settings.base_url
     offset_retirement = offset["retirements"][0]["retirement_id"]
@@ -183,8 +187,57 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
             f"{base}/retirements/{retirement_id}",
             f"{base}/retirements/{offset_retirement}",
             f"{base}/offsets/orders/ORD-20261127-0001",
+            f"{base}/listings/{listing}",
+            f"{base}/campaigns/{campaign}/subscriptions/{subscription}",
         ],
     )
+
+
+def _market(settings: Settings, api: "DemoClient", keystore: Keystore, batch: int) -> tuple[int, int, int]:
+    """A bank custodian, the park's deposit, a listing, one deal paid and delivered, and a small campaign
+    of three subscribers paid by one settlement receipt and retired."""
+    custodian = keystore.load_or_create("custodian")
+    api.call(
+        "POST", "/v1/admin/custodians", "admin", json={"address": custodian.address, "name": "ICBC custody (demo)"}
+    )
+    chain = api.call("GET", "/v1/status")
+    now = int(time.time())
+
+    def signed(kind: str, message: dict[str, Any]) -> dict[str, Any]:
+        signature = sign_typed(custodian, custody_typed(chain["chain_id"], chain["registry"], kind, message))
+        return {"v": signature.v, "r": "0x" + signature.r.hex(), "s": "0x" + signature.s.hex()}
+
+    park = keystore.address("park").lower()
+    deposit = {"seller": park, "amount_fen": 2_000_000, "currency": "CNY", "custodian_ref": "ICBC-DEP-0001",
+               "paid_at": now}  # fmt: skip
+    deposit["signature"] = signed("DepositReceipt", {"seller": park, "amountFen": 2_000_000, "currency": "CNY",
+                                                     "custodianRef": "ICBC-DEP-0001", "paidAt": now})  # fmt: skip
+    api.call("POST", "/v1/deposits", "park", json=deposit)
+    listing = api.call("POST", "/v1/listings", "park", json={
+        "batch_id": batch, "quantity": 100_000_000, "price": "58.50", "min_lot": 1_000_000,
+        "valid_from": now - 60, "valid_until": now + 90 * DAY, "title": "滨江公园 2025 年度园林碳汇",
+        "description": "Verified urban green-space sink, Riverside Park, Hangzhou."})["id"]  # fmt: skip
+    offer = api.call("POST", f"/v1/listings/{listing}/offers", "buyer",
+                     json={"quantity": 10_000_000, "price": "57.00", "expires_at": now + DAY})  # fmt: skip
+    deal = api.call("POST", f"/v1/offers/{offer['id']}/answer", "park", json={"action": "accept"})["id"]
+    paid = {"amount_fen": 57_000, "currency": "CNY", "custodian_ref": "ICBC-PAY-0001", "paid_at": now}
+    paid["signature"] = signed("CustodianReceipt", {"dealId": deal, "amountFen": 57_000, "currency": "CNY",
+                                                    "custodianRef": "ICBC-PAY-0001", "paidAt": now})  # fmt: skip
+    api.call("POST", f"/v1/deals/{deal}/receipt", "buyer", json=paid)
+    api.call("POST", f"/v1/deals/{deal}/deliver", "park")
+
+    campaign = api.call("POST", f"/v1/listings/{listing}/campaign", "park",
+                        json={"target": 6_000, "deadline": now + 30 * DAY})["id"]  # fmt: skip
+    subscribers = [{"subscriber": f"shopper-{i}", "grams": 2_000, "amount_fen": 12} for i in (1, 2, 3)]
+    made = api.call("POST", f"/v1/campaigns/{campaign}/subscriptions", "platform", json={"subscriptions": subscribers})
+    payments = [(i, 12) for i in range(made["first_id"], made["last_id"] + 1)]
+    message = {"campaignId": campaign, "root": payment_root(payments), "count": 3, "amountFen": 36,
+               "currency": "CNY", "custodianRef": "ICBC-SETTLE-0001", "paidAt": now}  # fmt: skip
+    settlement = {"subscription_ids": [i for i, _ in payments], "amount_fen": 36, "currency": "CNY",
+                  "custodian_ref": "ICBC-SETTLE-0001", "paid_at": now}  # fmt: skip
+    settlement["signature"] = signed("SubscriptionReceipt", message)
+    api.call("POST", f"/v1/campaigns/{campaign}/receipts", "platform", json=settlement)
+    return listing, campaign, made["first_id"]
 
 
 def write_tokens(settings: Settings, tokens: dict[str, str]) -> None:

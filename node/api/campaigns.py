@@ -19,13 +19,14 @@ from typing import Any
 from node.api.deps import Caller
 from node.api.errors import ApiError, not_found
 from node.api.listings import public_listing
-from node.api.points import GRAMS_PER_POINT, award_points, award_rebate
+from node.api.points import GRAMS_PER_POINT, award_rebate, require_indexed
 from node.api.services import Services
 from node.chain.registry import RetirementRequest
 from registry.campaigns import payment_root, subscriber_tree
 from registry.merkle import MerkleTree
 
 MAX_PER_REQUEST = 20_000
+LEAF = "utf8(subscriber) || 0x00 || grams (8 bytes, big-endian); RFC 6962 tree"
 _TREES: "OrderedDict[int, HexTree]" = OrderedDict()
 
 
@@ -37,6 +38,20 @@ class HexTree:
         self.size = tree.size
         self.root = "0x" + tree.root.hex()
         self.levels = [["0x" + h.hex() for h in level] for level in tree.levels]
+
+    def proofs(self, indices: list[int]) -> list[dict[str, Any]]:
+        """The proofs of many leaves, a level at a time (the same paths as proof(), in bulk)."""
+        paths: list[list[str]] = [[] for _ in indices]
+        positions = list(indices)
+        for level in self.levels[:-1]:
+            width = len(level)
+            for path, position in zip(paths, positions, strict=True):
+                sibling = position ^ 1
+                if sibling < width:
+                    path.append(level[sibling])
+            positions = [p >> 1 for p in positions]
+        size = self.size
+        return [{"index": i, "tree_size": size, "path": path} for i, path in zip(indices, paths, strict=True)]
 
     def proof(self, index: int) -> dict[str, Any]:
         path, position = [], index
@@ -134,10 +149,12 @@ def campaign_view(services: Services, campaign_id: int) -> dict[str, Any]:
     }
 
 
-def subscribe(services: Services, caller: Caller, campaign_id: int, entries: list[dict[str, Any]]) -> dict[str, Any]:
-    """Records subscriptions in bulk, all or nothing; never past the campaign's target."""
+def subscribe(services: Services, caller: Caller, campaign_id: int, entries: list[Any]) -> dict[str, Any]:
+    """Records subscriptions in bulk (SubscriptionIn models), all or nothing; never past the target."""
     if not 0 < len(entries) <= MAX_PER_REQUEST:
         raise ApiError(422, "validation_error", f"subscriptions: 1 to {MAX_PER_REQUEST} per request")
+    if any("\x00" in e.subscriber for e in entries):
+        raise ApiError(422, "validation_error", "subscriber: cannot contain NUL (it ends the id in the leaf)")
     now = int(time.time())
     with services.state.transaction() as db:
         campaign = _campaign(services, campaign_id)
@@ -146,7 +163,7 @@ def subscribe(services: Services, caller: Caller, campaign_id: int, entries: lis
         subscribed = db.execute(
             "SELECT COALESCE(SUM(grams), 0) FROM subscription WHERE campaign_id = ?", (campaign_id,)
         ).fetchone()[0]
-        wanted = sum(e["grams"] for e in entries)
+        wanted = sum(e.grams for e in entries)
         if subscribed + wanted > campaign["target"]:
             raise ApiError(
                 409,
@@ -158,7 +175,7 @@ def subscribe(services: Services, caller: Caller, campaign_id: int, entries: lis
             "INSERT INTO subscription (id, campaign_id, subscriber, grams, amount_fen, channel, created_at)"
             " VALUES (?,?,?,?,?,?,?)",
             [
-                (first + i, campaign_id, e["subscriber"], e["grams"], e["amount_fen"], caller.account, now)
+                (first + i, campaign_id, e.subscriber, e.grams, e.amount_fen, caller.account, now)
                 for i, e in enumerate(entries)
             ],
         )
@@ -218,7 +235,8 @@ def _subscriptions(services: Services, campaign_id: int, ids: list[int]) -> dict
     for start in range(0, len(ids), 900):
         chunk = ids[start : start + 900]
         rows = services.state.rows(
-            f"SELECT id, amount_fen, receipt_id FROM subscription WHERE campaign_id = ? AND id IN"
+            # "+campaign_id": look the ids up by primary key, not by scanning the campaign's index.
+            f"SELECT id, amount_fen, receipt_id FROM subscription WHERE +campaign_id = ? AND id IN"
             f" ({','.join('?' * len(chunk))})",
             (campaign_id, *chunk),
         )
@@ -240,12 +258,13 @@ def close_campaign(services: Services, reader: sqlite3.Connection, caller: Calle
 def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id: int, why: str) -> dict[str, Any]:
     """One retirement of every paid subscription's grams; unpaid ones lapse."""
     campaign = _campaign(services, campaign_id)
-    paid = services.state.rows(
-        "SELECT id, subscriber, grams FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL ORDER BY id",
-        (campaign_id,),
-    )
-    tree = subscriber_tree([(s["subscriber"], s["grams"]) for s in paid])
-    total = sum(s["grams"] for s in paid)
+    with services.state.transaction() as db:
+        paid = db.execute(
+            "SELECT subscriber, grams FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL ORDER BY id",
+            (campaign_id,),
+        ).fetchall()
+    tree = subscriber_tree(paid)
+    total = sum(grams for _, grams in paid)
     key = _key_of(services, campaign["seller"])
     if key is None:
         raise ApiError(409, "seller_key_unavailable", "this node does not hold the seller's key to retire for it")
@@ -254,7 +273,7 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
         batch_id=campaign["batch_id"],
         amount=total,
         beneficiary_hash=tree.root,
-        reason=f"subscription campaign {campaign_id}: {len(paid)} subscribers ({why})",
+        reason=f"subscription campaign {campaign_id}: {len(paid)} subscriptions ({why})",
         consumption_start=campaign["created_at"],
         consumption_end=now,
         region=b"\0" * 16,
@@ -266,17 +285,31 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
             " WHERE id = ?",
             ("0x" + tree.root.hex(), retirement_id, receipt.tx_hash, now, campaign_id),
         )
-        db.executemany(
-            "UPDATE subscription SET leaf_index = ? WHERE id = ?", [(i, s["id"]) for i, s in enumerate(paid)]
+        # Leaf i is the i-th paid subscription by id, as the tree was built.
+        db.execute(
+            "UPDATE subscription SET leaf_index = ranked.leaf FROM (SELECT id, row_number() OVER (ORDER BY id) - 1"
+            " AS leaf FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL) AS ranked"
+            " WHERE subscription.id = ranked.id",
+            (campaign_id,),
         )
     _remember(campaign_id, HexTree(tree))
     services.wait_indexed(receipt.block_number)
-    awards: dict[str, int] = {}
-    for s in paid:
-        awards[s["subscriber"]] = awards.get(s["subscriber"], 0) + s["grams"]
-    award_points(services, reader, awards, f"campaign {campaign_id}", [retirement_id])
+    award_campaign_points(services, reader, campaign_id, retirement_id)
     award_rebate(services, reader, campaign["seller"], total, f"campaign {campaign_id}")
     return campaign_view(services, campaign_id)
+
+
+def award_campaign_points(services: Services, reader: sqlite3.Connection, campaign_id: int, retirement_id: int) -> None:
+    """Each subscriber's points for its retired grams (one per GRAMS_PER_POINT), summed per subscriber in
+    SQL: a campaign may have 100,000 of them."""
+    require_indexed(reader, [retirement_id])
+    with services.state.transaction() as db:
+        db.execute(
+            "INSERT INTO carbon_points (holder, points, grams, source, retirement_ids, at)"
+            " SELECT subscriber, SUM(grams) / ?, SUM(grams), ?, ?, ? FROM subscription"
+            " WHERE campaign_id = ? AND leaf_index IS NOT NULL GROUP BY subscriber",
+            (GRAMS_PER_POINT, f"campaign {campaign_id}", f"[{retirement_id}]", int(time.time()), campaign_id),
+        )
 
 
 def _remember(campaign_id: int, tree: HexTree) -> None:
@@ -304,18 +337,35 @@ def certificates(services: Services, campaign_id: int, after: int, limit: int) -
     campaign = _campaign(services, campaign_id)
     if campaign["state"] != "retired":
         raise ApiError(409, "campaign_not_retired", f"campaign {campaign_id} is {campaign['state']}")
-    rows = services.state.rows(
-        "SELECT id, subscriber, grams, leaf_index FROM subscription WHERE campaign_id = ? AND leaf_index IS NOT NULL"
-        " AND id > ? ORDER BY id LIMIT ?",
-        (campaign_id, after, limit),
-    )
+    with services.state.transaction() as db:
+        rows = db.execute(
+            "SELECT id, subscriber, grams, leaf_index FROM subscription WHERE campaign_id = ?"
+            " AND leaf_index IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+            (campaign_id, after, limit),
+        ).fetchall()
     tree = _tree(services, campaign_id)
+    proofs = tree.proofs([leaf for _, _, _, leaf in rows])
+    base = services.settings.base_url
     return {
+        # What every certificate of the page shares is given once.
         "campaign_id": campaign_id,
         "root": campaign["root"],
         "retirement_id": campaign["retirement_id"],
-        "certificates": [_certificate(services, campaign, row, tree) for row in rows],
-        "next_after": rows[-1]["id"] if len(rows) == limit else None,
+        "tx_hash": campaign["tx_hash"],
+        "batch_id": campaign["batch_id"],
+        "leaf": LEAF,
+        "page": f"{base}/campaigns/{campaign_id}/subscriptions/{{subscription_id}}",
+        "certificates": [
+            {
+                "subscription_id": sid,
+                "subscriber": subscriber,
+                "grams": grams,
+                "points": grams // GRAMS_PER_POINT,
+                "proof": proof,
+            }
+            for (sid, subscriber, grams, _), proof in zip(rows, proofs, strict=True)
+        ],
+        "next_after": rows[-1][0] if len(rows) == limit else None,
     }
 
 
@@ -349,7 +399,7 @@ def _certificate(services: Services, campaign: dict[str, Any], row: dict[str, An
         "retirement_id": campaign["retirement_id"],
         "tx_hash": campaign["tx_hash"],
         "batch_id": campaign["batch_id"],
-        "leaf": "utf8(subscriber) || 0x00 || grams (8 bytes, big-endian); RFC 6962 tree",
+        "leaf": LEAF,
         "page": f"{base}/campaigns/{campaign['id']}/subscriptions/{row['id']}",
         "retirement": f"{base}/retirements/{campaign['retirement_id']}",
     }

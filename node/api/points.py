@@ -9,14 +9,18 @@ from node.api.services import Services
 GRAMS_PER_POINT = 10
 
 
-def award_points(
-    services: Services, reader: sqlite3.Connection, awards: dict[str, int], source: str, retirement_ids: list[int]
-) -> None:
-    """Credits each holder one point per 10 g of `awards[holder]`, once the retirements are indexed."""
+def require_indexed(reader: sqlite3.Connection, retirement_ids: list[int]) -> None:
     marks = ",".join("?" * len(retirement_ids))
     found = {r[0] for r in reader.execute(f"SELECT id FROM retirement WHERE id IN ({marks})", retirement_ids)}
     if found != set(retirement_ids):
         raise ApiError(503, "not_indexed", "the retirement is not in the index yet: no points without it")
+
+
+def award_points(
+    services: Services, reader: sqlite3.Connection, awards: dict[str, int], source: str, retirement_ids: list[int]
+) -> None:
+    """Credits each holder one point per 10 g of `awards[holder]`, once the retirements are indexed."""
+    require_indexed(reader, retirement_ids)
     services.state.award_points(
         [(holder, grams // GRAMS_PER_POINT, grams, source, retirement_ids) for holder, grams in awards.items()]
     )

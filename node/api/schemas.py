@@ -212,7 +212,7 @@ class CampaignCreate(Strict):
 
 
 class SubscriptionIn(Strict):
-    subscriber: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00]+$")]
+    subscriber: Annotated[str, Field(min_length=1, max_length=64, description="an opaque id chosen by the channel")]
     grams: Grams
     amount_fen: Annotated[int, Field(ge=0, le=2**62, description="what the subscriber pays, in fen")]
 

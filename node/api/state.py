@@ -362,13 +362,24 @@ class NodeState:
     def award_points(self, rows: list[tuple[str, int, int, str, list[int]]]) -> None:
         """Credits (holder, points, grams, source, retirement ids) in one transaction."""
         now = int(time.time())
+        encoded: dict[tuple[int, ...], str] = {}  # a campaign's 100,000 rows share one list of ids
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
                     "INSERT INTO carbon_points (holder, points, grams, source, retirement_ids, at)"
                     " VALUES (?,?,?,?,?,?)",
-                    [(h, p, g, src, orjson.dumps(ids).decode(), now) for h, p, g, src, ids in rows],
+                    [
+                        (
+                            h,
+                            p,
+                            g,
+                            src,
+                            encoded.get(tuple(ids)) or encoded.setdefault(tuple(ids), orjson.dumps(ids).decode()),
+                            now,
+                        )
+                        for h, p, g, src, ids in rows
+                    ],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
