@@ -214,14 +214,14 @@ def _market(settings: Settings, api: "DemoClient", keystore: Keystore, batch: in
                                                      "custodianRef": "ICBC-DEP-0001", "paidAt": now})  # fmt: skip
     api.call("POST", "/v1/deposits", "park", json=deposit)
     listing = api.call("POST", "/v1/listings", "park", json={
-        "batch_id": batch, "quantity": 100_000_000, "price": "58.50", "min_lot": 1_000_000,
+        "batch_id": batch, "quantity": 20_000_000, "price": "58.50", "min_lot": 1_000_000,
         "valid_from": now - 60, "valid_until": now + 90 * DAY, "title": "滨江公园 2025 年度园林碳汇",
         "description": "Verified urban green-space sink, Riverside Park, Hangzhou."})["id"]  # fmt: skip
     offer = api.call("POST", f"/v1/listings/{listing}/offers", "buyer",
-                     json={"quantity": 10_000_000, "price": "57.00", "expires_at": now + DAY})  # fmt: skip
+                     json={"quantity": 5_000_000, "price": "57.00", "expires_at": now + DAY})  # fmt: skip
     deal = api.call("POST", f"/v1/offers/{offer['id']}/answer", "park", json={"action": "accept"})["id"]
-    paid = {"amount_fen": 57_000, "currency": "CNY", "custodian_ref": "ICBC-PAY-0001", "paid_at": now}
-    paid["signature"] = signed("CustodianReceipt", {"dealId": deal, "amountFen": 57_000, "currency": "CNY",
+    paid = {"amount_fen": 28_500, "currency": "CNY", "custodian_ref": "ICBC-PAY-0001", "paid_at": now}
+    paid["signature"] = signed("CustodianReceipt", {"dealId": deal, "amountFen": 28_500, "currency": "CNY",
                                                     "custodianRef": "ICBC-PAY-0001", "paidAt": now})  # fmt: skip
     api.call("POST", f"/v1/deals/{deal}/receipt", "buyer", json=paid)
     api.call("POST", f"/v1/deals/{deal}/deliver", "park")

@@ -5,6 +5,7 @@ refunds and deposits made at the bank, each verified before it changes anything.
 from typing import Any
 
 from eth_account.messages import SignableMessage, encode_typed_data
+from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
 
 from node.api.errors import ApiError
@@ -60,9 +61,12 @@ def verify_custodian(
 ) -> tuple[str, str]:
     """(signer, EIP-712 digest) of a custodian's message; refused unless a recorded custodian signed it."""
     typed = custody_typed(services.manifest.chain_id, services.manifest.registry.address, kind, message)
-    signer = recover_signer(
-        typed, Signature(signature["v"], bytes.fromhex(signature["r"][2:]), bytes.fromhex(signature["s"][2:]))
-    )
+    try:
+        signer = recover_signer(
+            typed, Signature(signature["v"], bytes.fromhex(signature["r"][2:]), bytes.fromhex(signature["s"][2:]))
+        )
+    except (BadSignature, ValidationError, ValueError):
+        raise ApiError(422, "invalid_signature", f"the {kind}'s signature is not a valid secp256k1 signature") from None
     if not services.state.rows("SELECT address FROM custodian WHERE address = ?", (signer,)):
         raise ApiError(422, "not_a_custodian", f"the {kind} is signed by {signer}, not by a recorded custodian")
     return signer, digest_of(typed)

@@ -144,3 +144,10 @@ def test_public_price_statistics_cover_closed_months_with_five_deals_or_more(nod
                  for s in stats]  # fmt: skip
     assert published == [("park", 5, "55.00", "50.00", "70.00")], "the 4 wetland deals stay unpublished"
     assert "61.00" not in node.call("GET", "/v1/market/prices").text
+
+
+def test_a_signature_that_is_not_one_is_refused_not_a_crash(node):
+    zero = {"v": 27, "r": "0x" + "00" * 32, "s": "0x" + "00" * 32}
+    body = {"seller": node.addresses["park"], "amount_fen": 1, "currency": "CNY", "custodian_ref": "X",
+            "paid_at": 1, "signature": zero}  # fmt: skip
+    assert error_of(node.call("POST", "/v1/deposits", "park", json=body)) == (422, "invalid_signature")

@@ -147,10 +147,15 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
         status = httpx.get(f"{base}/v1/status", timeout=10).json()
         assert status["index"]["events"] > 10
         retirements = httpx.get(f"{base}/v1/registry/retirements", timeout=10).json()
-        assert len(retirements) == 2 and retirements[0]["beneficiary"].startswith("杭州快递有限公司")
+        # A named retirement, the checkout offset and the subscription campaign, each one retirement.
+        assert len(retirements) == 3 and retirements[0]["beneficiary"].startswith("杭州快递有限公司")
         assert retirements[1]["beneficiary"] == "" and retirements[1]["beneficiary_hash"] != "0x" + "00" * 32
         offset = httpx.get(f"{base}/v1/offsets/orders/ORD-20261127-0001", timeout=10).json()
         assert offset["root"] == retirements[1]["beneficiary_hash"]
+        campaign = httpx.get(f"{base}/v1/campaigns/1", timeout=10).json()
+        assert campaign["state"] == "retired" and campaign["root"] == retirements[2]["beneficiary_hash"]
+        listing = httpx.get(f"{base}/v1/listings/1", timeout=10).json()
+        assert listing["status"] == "open" and listing["project"]["id"] == retirements[0]["batch_id"] >> 32
         page = httpx.get(f"{base}/batches/{retirements[0]['batch_id']}", params={"lang": "en"}, timeout=10)
         assert page.status_code == 200 and "Re-checked against the chain" in page.text
         process.send_signal(signal.SIGTERM)
@@ -169,7 +174,7 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
             except httpx.HTTPError:
                 time.sleep(0.2)
         assert resumed is not None and resumed["index"] == status["index"]
-        assert len(httpx.get(f"{base}/v1/registry/retirements", timeout=10).json()) == 2
+        assert len(httpx.get(f"{base}/v1/registry/retirements", timeout=10).json()) == 3
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0 and "demo loaded" not in output, output
