@@ -7,7 +7,7 @@ from eth_account import Account
 
 from node.api.deals import receipt_typed
 from node.chain.eip712 import sign_typed
-from tests.api.flows import deposit, error_of, issued_batch
+from tests.api.flows import bought, deposit, error_of, issued_batch, payment
 from tests.api.test_listings import listing_body
 
 
@@ -163,3 +163,24 @@ def test_disputes_are_mediated_and_a_paid_deal_is_cancelled_only_with_a_refund_r
     )
     assert back["state"] == "paid"
     assert node.ok("POST", f"/v1/deals/{kept['id']}/deliver", "park")["state"] == "delivered"
+
+
+def test_a_replayed_receipt_pays_nothing_twice_and_changes_nothing(node):
+    _, batch = issued_batch(node)
+    listing = node.ok("POST", "/v1/listings", "park", json=listing_body(batch, 50_000_000))
+    first = bought(node, listing["id"], 2_000_000, deliver=False)
+    offer = node.ok("POST", f"/v1/listings/{listing['id']}/offers", "buyer",
+                    json={"quantity": 2_000_000, "price": "58.00", "expires_at": int(time.time()) + 600})  # fmt: skip
+    second = node.ok("POST", f"/v1/offers/{offer['id']}/answer", "park", json={"action": "accept"})
+    receipt = payment(node, first["id"], 116)
+    # The receipt names deal `first`: on another deal it recovers another signer, nobody the node knows.
+    assert error_of(node.call("POST", f"/v1/deals/{second['id']}/receipt", "buyer", json=receipt)) == (
+        422,
+        "not_a_custodian",
+    )
+    assert error_of(node.call("POST", f"/v1/deals/{first['id']}/receipt", "buyer", json=receipt)) == (
+        409,
+        "deal_not_awaiting_payment",
+    )
+    assert node.ok("GET", f"/v1/deals/{second['id']}", "buyer")["state"] == "accepted"
+    assert [s["state"] for s in node.ok("GET", f"/v1/deals/{first['id']}", "buyer")["steps"]] == ["accepted", "paid"]
