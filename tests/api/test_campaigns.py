@@ -97,6 +97,8 @@ def test_ten_thousand_subscribers_are_retired_once_and_every_proof_verifies(node
     assert rebates[0]["points"] == target // 100 and rebates[0]["source"] == f"rebate: campaign {cid}"
     page = node.call("GET", f"/campaigns/{cid}/subscriptions/{ids[0]}").text
     assert "碳汇众筹证书" in page and "<svg" in page and retired["root"] in page
+    qr = node.call("GET", f"/v1/qr/campaigns/{cid}/subscriptions/{ids[0]}.svg")
+    assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg")
 
 
 def test_a_campaign_that_misses_its_deadline_retires_nothing_and_marks_refunds(node):

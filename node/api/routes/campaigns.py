@@ -23,6 +23,7 @@ from node.api.campaigns import (
 )
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.routes.pages import _qr_svg
+from node.api.routes.public import _qr as qr_image
 from node.api.schemas import CampaignCreate, SettlementReceipt, SubscriptionIn, SubscriptionsBody
 from registry.units import format_tonnes
 
@@ -106,6 +107,17 @@ def campaign_certificates(
 @router.get("/v1/campaigns/{campaign_id}/subscriptions/{subscription_id}", summary="A subscriber's certificate")
 def subscription_certificate(campaign_id: Id, subscription_id: Id, services: ServicesDep) -> dict[str, Any]:
     return certificate(services, campaign_id, subscription_id)
+
+
+@router.get(
+    "/v1/qr/campaigns/{campaign_id}/subscriptions/{subscription_id}.{image}",
+    summary="QR code (SVG or PNG) of a subscriber's certificate page",
+)
+def certificate_qr(
+    campaign_id: Id, subscription_id: Id, image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")], services: ServicesDep
+) -> Response:
+    certificate(services, campaign_id, subscription_id)
+    return qr_image(f"{services.settings.base_url}/campaigns/{campaign_id}/subscriptions/{subscription_id}", image)
 
 
 @router.get(
