@@ -141,6 +141,10 @@ def serve() -> None:
 
 
 def _open_indexer(settings: Settings) -> Indexer:
+    from node.api.confidential import Sealer
+    from node.api.riskfacts import risk_engine
+    from node.api.state import NodeState
+
     manifest = load_manifest(settings.manifest_path)
     return Indexer(
         settings.effective_rpc_url,
@@ -149,6 +153,7 @@ def _open_indexer(settings: Settings) -> Indexer:
         confirmations=settings.confirmations,
         max_range=settings.index_range_blocks,
         timezone=settings.aggregate_timezone,
+        risk=risk_engine(settings, NodeState(settings.node_state_path), Sealer.from_settings(settings)),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 
 from node.api.confidential import Sealer
+from node.api.riskfacts import risk_engine
 from node.api.state import NodeState, TokenOwner
 from node.chain.keystore import Keystore
 from node.chain.manifest import DeploymentManifest, load_manifest
@@ -67,6 +68,7 @@ class Services:
             confirmations=s.confirmations,
             max_range=s.index_range_blocks,
             timezone=s.aggregate_timezone,
+            risk=risk_engine(s, self.state, self.sealer),
         )
         indexer = self.indexer
         indexer.sync()  # the first answers already see the whole chain

@@ -115,6 +115,7 @@ CREATE TABLE IF NOT EXISTS deal (
     created_at INTEGER NOT NULL,
     allocation TEXT
 );
+CREATE INDEX IF NOT EXISTS ix_deal_ref ON deal (deal_ref);
 CREATE TABLE IF NOT EXISTS deal_step (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     deal_id INTEGER NOT NULL,

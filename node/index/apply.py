@@ -18,6 +18,7 @@ import orjson
 
 from node.index.decode import IndexedEvent
 from node.index.digest import next_digest
+from node.risk.engine import RiskEngine, insert_alerts
 
 _INT64_MAX = 2**63 - 1
 
@@ -67,8 +68,11 @@ class Chunk:
 
 
 class Applier:
-    def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: RiskEngine | None = None
+    ) -> None:
         self.db = connection
+        self.risk = risk
         self.chain_id = chain_id
         self.day_of = day_function(timezone)
         self._handlers: dict[str, Callable[[IndexedEvent, Chunk], None]] = {
@@ -92,11 +96,15 @@ class Applier:
         """Applies events in order; returns the new running digest and how many were applied."""
         chunk = Chunk()
         count = 0
+        risk = self.risk
         for event in events:
             digest = next_digest(digest, event.log)
             handler = self._handlers.get(event.name)
             if handler is not None:
                 handler(event, chunk)
+            if risk is not None:
+                log = event.log
+                risk.observe(event.name, event.args, log.block_number, log.log_index, log.tx_hash, log.block_time)
             if store_events:
                 chunk.events.append(self._event_row(event, digest))
             count += 1
@@ -106,12 +114,16 @@ class Applier:
     def replay(self, rows: Iterable[tuple[str, str, int, str, int, int]]) -> None:
         """Re-derives state from stored events (name, args JSON, block, tx, log index, time)."""
         chunk = Chunk()
+        if self.risk is not None:
+            self.risk.reset()
         for name, args_json, block, tx_hash, log_index, block_time in rows:
             handler = self._handlers.get(name)
             if handler is None:
                 continue
             args = orjson.loads(args_json)
             handler(_Stored(name, args, block, tx_hash, log_index, block_time), chunk)  # type: ignore[arg-type]
+            if self.risk is not None:
+                self.risk.observe(name, args, block, log_index, tx_hash, block_time)
         self._flush(chunk)
 
     # --------------------------------------------------------------------------------------------
@@ -131,6 +143,8 @@ class Applier:
 
     def _flush(self, chunk: Chunk) -> None:
         db = self.db
+        if self.risk is not None:
+            insert_alerts(db, self.risk)
         if chunk.events:
             db.executemany(
                 "INSERT INTO chain_event (chain_id, block_number, block_hash, block_time, tx_hash, log_index, name,"

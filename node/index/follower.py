@@ -26,6 +26,7 @@ from node.index.decode import EventDecoder
 from node.index.digest import genesis_digest
 from node.index.fetch import ChainMoved, FetchedRange, LogFetcher
 from node.index.models import DERIVED_TABLES
+from node.risk.engine import RiskEngine
 
 # Block hashes older than this many blocks behind the checkpoint are pruned; a reorg deeper than
 # this re-indexes from the deploy block.
@@ -70,6 +71,7 @@ class Indexer:
         max_range: int = 500,
         timezone: str = "Asia/Shanghai",
         prefetch: int = 2,
+        risk: RiskEngine | None = None,
     ) -> None:
         self.manifest = manifest
         self.address = manifest.registry.address
@@ -81,10 +83,12 @@ class Indexer:
         self.fetcher = LogFetcher(self.fetch_rpc, self.address, max_range=max_range)
         self.decoder = EventDecoder(ContractAbi(manifest.registry.abi))
         self.db = connect_writer(db_path)
-        self.applier = Applier(self.db, self.chain_id, timezone)
+        self.applier = Applier(self.db, self.chain_id, timezone, risk)
         self.reorgs = 0
         self.timings = {"rpc": 0.0, "decode": 0.0, "db": 0.0}  # seconds spent, for the benchmark's split
         self.checkpoint = self._load_or_create_checkpoint()
+        if risk is not None:
+            risk.warm(self.db)  # the rules' windows, from what is committed
 
     def close(self) -> None:
         self.db.close()
@@ -199,6 +203,7 @@ class Indexer:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self._rewarm()
             raise
         self.timings["db"] += time.perf_counter() - decoded
         self.checkpoint = new
@@ -237,8 +242,14 @@ class Indexer:
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
+            self._rewarm()
             raise
         self.checkpoint = new
+
+    def _rewarm(self) -> None:
+        """After a rollback the rules' memory is ahead of the index: rebuild it from what is committed."""
+        if self.applier.risk is not None:
+            self.applier.risk.warm(self.db)
 
     def _common_ancestor(self) -> tuple[int, str]:
         stored = self.db.execute("SELECT number, hash FROM indexed_block ORDER BY number DESC").fetchall()

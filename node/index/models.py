@@ -170,6 +170,38 @@ class DailyProjectStats(SQLModel, table=True):
     reversals: int = 0
 
 
+class Alert(SQLModel, table=True):
+    """A risk rule's finding (node.risk.engine), raised as its event was indexed; rebuilt by a re-index."""
+
+    __tablename__ = "alert"
+    key: str = Field(primary_key=True)  # hash of the rule and what makes the finding unique
+    rule: str = Field(index=True)
+    severity: str
+    block_number: int = Field(index=True)
+    log_index: int
+    tx_hash: str
+    block_time: int = Field(index=True)
+    participants: str  # JSON list of accounts
+    evidence: str  # JSON list of {block, log, tx, batch}
+    deals: str  # JSON list of deal ids
+    explanation_zh: str
+    explanation_en: str
+    details: str  # JSON
+
+
+class RiskNote(SQLModel, table=True):
+    """What a rule could not judge, said rather than hidden (a deal with no reference price yet)."""
+
+    __tablename__ = "risk_note"
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str
+    block_number: int
+    log_index: int
+    tx_hash: str
+    deal_id: int
+    note: str
+
+
 DERIVED_TABLES = (
     "ledger_settings",
     "participant",
@@ -179,4 +211,6 @@ DERIVED_TABLES = (
     "retirement",
     "freeze",
     "daily_project_stats",
+    "alert",
+    "risk_note",
 )

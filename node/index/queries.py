@@ -21,6 +21,8 @@ _ORDER = {
     "retirement": "id",
     "freeze": "kind, target",
     "daily_project_stats": "day, project_id",
+    "alert": "key",
+    "risk_note": "id",
 }
 BATCH_STATUS = {0: "active", 1: "frozen", 2: "revoked"}
 PROJECT_STATUS = {0: "none", 1: "active", 2: "suspended", 3: "closed"}

@@ -7,11 +7,13 @@ import pytest
 from node.chain.sender import NonceManager
 from node.index.follower import Indexer, open_reader
 from node.index.queries import balances, dump_index
+from node.risk.engine import RiskEngine
 from tests.history import HOLDERS, History
 
 
 def index_of(net, path: Path, **options) -> Indexer:
-    return Indexer(net.rpc.url, net.manifest, path, **options)
+    # Every index here runs the risk rules, so each comparison of two indexes compares their alerts too.
+    return Indexer(net.rpc.url, net.manifest, path, risk=RiskEngine(), **options)
 
 
 def fresh_dump(net, tmp_path: Path, name: str = "fresh.sqlite") -> dict:

@@ -1,0 +1,52 @@
+"""What the risk rules need to know off chain, read from the node's own state: a deal's price and its
+custodian receipt by the deal reference its transfer carries (unsealed here, never stored in clear), the
+tree carbon stock of a batch's monitoring data, and a project's kind."""
+
+from functools import lru_cache
+
+import orjson
+
+from node.api.confidential import Sealer
+from node.api.state import NodeState
+from node.risk.config import load_rules
+from node.risk.engine import DealFact, RiskEngine
+from node.settings import Settings
+
+GRAMS_PER_TONNE = 1_000_000
+
+
+class NodeFacts:
+    def __init__(self, state: NodeState, sealer: Sealer) -> None:
+        self.state = state
+        self.sealer = sealer
+        self.project_kind = lru_cache(maxsize=4096)(self._project_kind)  # type: ignore[method-assign]
+
+    def deal(self, deal_ref: str) -> DealFact | None:
+        rows = self.state.rows(
+            "SELECT id, price_fen_per_tonne, receipt FROM deal WHERE deal_ref = ? ORDER BY id LIMIT 1", (deal_ref,)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        price = int(self.sealer.open(row["price_fen_per_tonne"], f"deal.price:{row['id']}"))
+        receipt = (
+            orjson.loads(self.sealer.open(row["receipt"], f"deal.receipt:{row['id']}")) if row["receipt"] else None
+        )
+        return DealFact(row["id"], price, receipt["amount_fen"] if receipt else None)
+
+    def tree_stock(self, evidence_root: str) -> tuple[int, int] | None:
+        record = self.state.accounting(evidence_root)
+        if record is None:
+            return None
+        trees = record["result"]["pools"]["trees"]
+        return round(trees["stock_t1_tco2"] * GRAMS_PER_TONNE), round(trees["stock_t2_tco2"] * GRAMS_PER_TONNE)
+
+    def _project_kind(self, project_id: int) -> str:
+        rows = self.state.rows("SELECT kind FROM project_profile WHERE project_id = ?", (project_id,))
+        return rows[0]["kind"] if rows else ""
+
+
+def risk_engine(settings: Settings, state: NodeState, sealer: Sealer) -> RiskEngine | None:
+    if not settings.risk_enabled:
+        return None
+    return RiskEngine(NodeFacts(state, sealer), load_rules(settings.risk_rules))
