@@ -195,7 +195,7 @@ class RiskEngine:
         self.holding[(vintage, a["bufferAccount"])] += a["bufferAmount"]
         self.holding[(vintage, a["owner"])] += a["quantity"] - a["bufferAmount"]
         ref = {"block": block, "log": log, "tx": tx, "batch": batch}
-        self._holding_check(a["owner"], vintage, when, [ref])
+        # An owner's own issuance is not an acquisition: holdings are judged when units are received.
         stock = self.facts.tree_stock(a["evidenceRoot"])
         if stock is None:
             return

@@ -1,0 +1,261 @@
+"""Every risk rule: a history that must alert and a near miss at the edge of its threshold or window that
+must not, written event by event through the real Applier into a real index."""
+
+import pytest
+
+from node.risk.config import load_rules
+from tests.unit.node.risk_market import DAY, T0, TONNE, Market, account
+
+A, B, C, D = (account(n) for n in (0xA, 0xB, 0xC, 0xD))
+HOUR = 3_600
+
+
+@pytest.fixture
+def market(tmp_path):
+    made: list[Market] = []
+
+    def make() -> Market:
+        m = Market(tmp_path / f"index{len(made)}.sqlite")
+        for i, who in enumerate((A, B, C, D)):
+            m.register(who, 10 + i, at=T0 - 200 * DAY)
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.close()
+
+
+def batches(m: Market, count: int, grams: int = 1_000 * TONNE, owner: str = A) -> list[int]:
+    return [m.issue(100 + i, owner, grams) for i in range(count)]
+
+
+def test_round_trip_within_seven_days_is_high_and_past_thirty_days_is_none(market):
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    m.transfer(b, B, A, 4 * TONNE, at=T0 + 6 * DAY)
+    (alert,) = m.alerts("round_trip")
+    assert alert["severity"] == "high" and set(alert["participants"]) == {A, B} and len(alert["evidence"]) == 2
+    assert "回到原持有人" in alert["explanation_zh"] and "came back" in alert["explanation_en"]
+
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    m.transfer(b, B, A, 4 * TONNE, at=T0 + 10 * DAY)
+    assert [a["severity"] for a in m.alerts("round_trip")] == ["medium"]
+
+    m = market()
+    b1, b2 = batches(m, 2)
+    m.transfer(b1, A, B, 10 * TONNE, at=T0)
+    m.transfer(b1, B, A, 4 * TONNE, at=T0 + 30 * DAY + 1)  # one second past the window
+    m.transfer(b2, B, A, 4 * TONNE, at=T0 + DAY)  # another batch: not the same units
+    assert m.alerts("round_trip") == []
+
+
+def test_a_longer_cycle_on_one_batch_is_a_round_trip(market):
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    m.transfer(b, B, C, 8 * TONNE, at=T0 + DAY)
+    m.transfer(b, C, A, 3 * TONNE, at=T0 + 2 * DAY)
+    (alert,) = m.alerts("round_trip")
+    assert alert["details"]["cycle_length"] == 3 and set(alert["participants"]) == {A, B, C}
+    # Out of time order the units cannot have travelled: C→A before B→C is no cycle.
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    m.transfer(b, C, A, 3 * TONNE, at=T0 + DAY)
+    m.transfer(b, B, C, 8 * TONNE, at=T0 + 2 * DAY)
+    assert m.alerts("round_trip") == []
+
+
+def test_a_wash_loop_nets_to_nothing_and_a_two_percent_imbalance_does_not(market):
+    m = market()
+    b1, b2, b3 = batches(m, 3)
+    m.transfer(b1, A, B, 10 * TONNE, at=T0)
+    m.transfer(b2, B, C, 10 * TONNE, at=T0 + 600)
+    m.transfer(b3, C, A, 10 * TONNE, at=T0 + 1_200)
+    (alert,) = m.alerts("wash_loop")
+    assert alert["details"]["window_s"] == HOUR and set(alert["participants"]) == {A, B, C}
+
+    m = market()
+    b1, b2, b3 = batches(m, 3)
+    m.transfer(b1, A, B, 10 * TONNE, at=T0)
+    m.transfer(b2, B, C, 10 * TONNE, at=T0 + 600)
+    m.transfer(b3, C, A, 98 * TONNE // 10, at=T0 + 1_200)  # 0.2 t net is 2 % of the mean deal
+    assert m.alerts("wash_loop") == []
+
+    m = market()
+    b1, b2, b3 = batches(m, 3)
+    m.transfer(b1, A, B, 10 * TONNE, at=T0)
+    m.transfer(b2, B, C, 10 * TONNE, at=T0 + 4 * DAY)
+    m.transfer(b3, C, A, 10 * TONNE, at=T0 + 7 * DAY + 1)  # the loop spans more than 7 days
+    assert m.alerts("wash_loop") == []
+
+
+def test_same_day_resale_is_judged_on_the_shanghai_calendar(market):
+    m = market()
+    (b,) = batches(m, 1)
+    morning = T0 + 10 * HOUR  # 10:00 in Shanghai
+    m.transfer(b, A, B, 5 * TONNE, at=morning)
+    m.transfer(b, B, C, 2 * TONNE, at=morning + 13 * HOUR + 59 * 60)  # 23:59 in Shanghai
+    assert len(m.alerts("same_day_resale")) == 1
+
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 5 * TONNE, at=morning)
+    m.transfer(b, B, C, 2 * TONNE, at=morning + 14 * HOUR)  # 00:00 the next day in Shanghai
+    m.transfer(b, A, D, 5 * TONNE, at=morning + 15 * HOUR)
+    m.transfer(b, D, C, TONNE - 1, at=morning + 16 * HOUR)  # under the 1 t floor
+    assert m.alerts("same_day_resale") == []
+
+
+def test_price_band_ten_percent_and_thirty_for_block_deals(market):
+    m = market()
+    (b,) = batches(m, 1, grams=10_000 * TONNE)
+    m.transfer(b, A, B, TONNE, at=T0, price="50.00")
+    notes = m.db.execute("SELECT note FROM risk_note WHERE rule = 'price_band'").fetchall()
+    assert len(notes) == 1 and "no reference price" in notes[0][0], "said, not silently skipped"
+    for hour in (1, 2):
+        m.transfer(b, A, B, TONNE, at=T0 + hour * HOUR, price="50.00")
+    m.transfer(b, A, C, TONNE, at=T0 + 3 * HOUR, price="54.90")  # +9.8 %
+    assert m.alerts("price_band") == []
+    m.transfer(b, A, C, TONNE, at=T0 + 4 * HOUR, price="44.00")  # about -12 %
+    (alert,) = m.alerts("price_band")
+    assert alert["details"]["band"] == 0.10 and alert["deals"] == [5]
+
+    m = market()
+    (b,) = batches(m, 1, grams=10_000 * TONNE)
+    for hour in range(3):
+        m.transfer(b, A, B, TONNE, at=T0 + hour * HOUR, price="50.00")
+    m.transfer(b, A, C, 100 * TONNE, at=T0 + 3 * HOUR, price="64.00")  # a block deal, +28 %
+    assert m.alerts("price_band") == []
+    m.transfer(b, A, D, 100 * TONNE, at=T0 + 4 * HOUR, price="85.00")  # far outside even ±30 %
+    assert [a["details"]["block"] for a in m.alerts("price_band")] == [True]
+
+
+def test_velocity_five_times_the_own_median_above_the_floor(market):
+    def history(m: Market, weekly: int, now_count: int) -> None:
+        (b,) = batches(m, 1, grams=100_000 * TONNE)
+        start = T0 - 13 * 7 * DAY
+        for week in range(13):
+            for k in range(weekly):
+                m.transfer(b, A, account(0x100 + week * 10 + k), TONNE, at=start + week * 7 * DAY + k * HOUR)
+        for k in range(now_count):
+            m.transfer(b, A, account(0x900 + k), TONNE, at=T0 + k * HOUR)
+
+    m = market()
+    history(m, weekly=1, now_count=10)
+    alerts = [a for a in m.alerts("velocity") if A in a["participants"]]
+    assert len(alerts) == 1 and alerts[0]["details"]["count"] == 10 and alerts[0]["details"]["median_count"] == 1
+    m = market()
+    history(m, weekly=1, now_count=9)  # under the floor of 10
+    assert [a for a in m.alerts("velocity") if A in a["participants"]] == []
+    m = market()
+    history(m, weekly=2, now_count=10)  # 10 is 5× the median of 2, not more
+    assert [a for a in m.alerts("velocity") if A in a["participants"]] == []
+
+
+def test_counterparty_concentration_three_deals_and_half_the_volume(market):
+    m = market()
+    (b,) = batches(m, 1)
+    for k, (who, tonnes) in enumerate(((B, 2), (C, 2), (B, 2), (C, 2), (B, 2))):
+        m.transfer(b, A, who, tonnes * TONNE, at=T0 + k * DAY)
+    alerts = [a for a in m.alerts("counterparty_concentration") if a["participants"] == sorted([A, B])]
+    assert len(alerts) == 1 and alerts[0]["details"]["share"] == 0.6
+
+    m = market()
+    (b,) = batches(m, 1)
+    for k, (who, tonnes) in enumerate(((B, 49), (C, 51), (B, 1), (D, 1), (B, 1))):  # B: 51 of 103 t
+        m.transfer(b, A, who, tonnes * TONNE // 10, at=T0 + k * DAY)
+    assert [a for a in m.alerts("counterparty_concentration") if A in a["participants"]] == []
+
+
+def test_a_new_account_above_the_95th_percentile(market):
+    def history(m: Market, registered_days_ago: int, tonnes: int) -> str:
+        (b,) = batches(m, 1, grams=100_000 * TONNE)
+        for n in range(30):  # thirty established accounts, 1..30 t each over the past weeks
+            m.transfer(b, A, account(0x200 + n), (n + 1) * TONNE, at=T0 - 20 * DAY + n * HOUR)
+        newcomer = account(0x999)
+        m.register(newcomer, 77, at=T0 - registered_days_ago * DAY)
+        m.transfer(b, A, newcomer, tonnes * TONNE, at=T0 + HOUR)
+        return newcomer
+
+    m = market()
+    newcomer = history(m, registered_days_ago=5, tonnes=40)
+    assert [a["participants"] for a in m.alerts("new_account_volume")] == [[newcomer]]
+    m = market()
+    history(m, registered_days_ago=31, tonnes=40)  # not new any more
+    assert m.alerts("new_account_volume") == []
+    m = market()
+    history(m, registered_days_ago=5, tonnes=28)  # below the 95th percentile (about 29.6 t)
+    assert m.alerts("new_account_volume") == []
+
+
+def test_related_parties_at_a_price(market):
+    m = market()
+    (b,) = batches(m, 1)
+    m.register(account(0x51), 42, at=T0 - 100 * DAY)
+    m.register(account(0x52), 42, at=T0 - 100 * DAY)
+    m.transfer(b, A, account(0x51), 10 * TONNE, at=T0)
+    m.transfer(b, account(0x51), account(0x52), 5 * TONNE, at=T0 + DAY, price="50.00")
+    (alert,) = m.alerts("related_parties")
+    assert alert["details"]["organisation"] == 42
+    m.transfer(b, account(0x51), account(0x52), TONNE, at=T0 + 2 * DAY, price="0.00")  # a free internal move
+    m.transfer(b, account(0x51), B, TONNE, at=T0 + 3 * DAY, price="50.00")  # another organisation
+    assert len(m.alerts("related_parties")) == 1
+
+
+def test_disguised_financing_buy_back_and_receipt_mismatch(market):
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0, price="50.00")
+    m.transfer(b, B, A, 10 * TONNE, at=T0 + 40 * DAY, price="55.00")  # bought back 10 % dearer
+    (alert,) = m.alerts("disguised_financing")
+    assert alert["details"]["kind"] == "buy_back" and alert["deals"] == [1, 2]
+
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0, price="50.00")
+    m.transfer(b, B, A, 5 * TONNE, at=T0 + 40 * DAY, price="45.00")  # cheaper: no interest
+    m.transfer(b, B, A, 5 * TONNE, at=T0 + 90 * DAY + 1, price="55.00")  # past 90 days
+    assert m.alerts("disguised_financing") == []
+
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0, price="50.00", receipt_fen=50_001)  # due 50,000 fen: within 1 fen
+    m.transfer(b, A, C, 10 * TONNE, at=T0 + DAY, price="50.00", receipt_fen=50_100)
+    (alert,) = m.alerts("disguised_financing")
+    assert alert["details"] == {"kind": "receipt_mismatch", "receipt_fen": 50_100, "due_fen": 50_000}
+
+
+def test_holding_concentration_reported_at_half_the_cap(market):
+    m = market()
+    owners = [account(0x300 + i) for i in range(10)]
+    made = [m.issue(200 + i, owners[i], 100 * TONNE) for i in range(10)]
+    assert m.alerts("holding_concentration") == [], "an owner's own issuance is not an acquisition"
+    m.transfer(made[0], owners[0], B, 90 * TONNE, at=T0)
+    m.transfer(made[1], owners[1], B, 9 * TONNE, at=T0 + 1)  # B: 99 t, 9.9 %
+    assert m.alerts("holding_concentration") == []
+    m.transfer(made[1], owners[1], B, TONNE, at=T0 + 2)  # 100 t: 10 %, half of the 20 % cap
+    (alert,) = m.alerts("holding_concentration")
+    assert alert["participants"] == [B] and alert["details"]["share"] == 0.1
+
+
+def test_ecological_loss_against_the_previous_period(market):
+    m = market()
+    m.issue(300, A, 50 * TONNE, stock=(1_000 * TONNE, 1_100 * TONNE))
+    m.issue(300, A, 40 * TONNE, index=2, stock=(1_100 * TONNE, 1_099 * TONNE + 1), vintage_end=T0 + 300 * DAY)
+    assert m.alerts("ecological_loss") == [], "a loss just under 1 t"
+    m.issue(300, A, 40 * TONNE, index=3, stock=(1_099 * TONNE, 1_050 * TONNE), vintage_end=T0 + 600 * DAY)
+    (alert,) = m.alerts("ecological_loss")
+    loss = 1_099 * TONNE + 1 - 1_050 * TONNE
+    assert alert["details"]["loss_grams"] == loss and alert["details"]["proposed_reversal"]["amount"] == loss
+
+
+def test_the_configuration_documents_every_rule():
+    rules = load_rules()
+    assert len(rules) == 11
+    for name, rule in rules.items():
+        assert rule["meaning"] and rule["source"] and rule["severity"] in ("low", "medium", "high"), name
