@@ -71,6 +71,11 @@ def fill_listings(settings, count: int) -> None:
                 for project in [rng.randint(1, PROJECTS)]
             ],
         )
+    with sqlite3.connect(settings.node_state_path) as db:
+        db.executemany(
+            "INSERT INTO project_review (project_id, decision, reason, actor, at) VALUES (?, 'approved', '-', ?, ?)",
+            [(project, REGULATOR, now) for project in range(1, PROJECTS + 1)],
+        )
     with sqlite3.connect(settings.index_path) as db:
         db.executemany(
             "INSERT OR IGNORE INTO participant VALUES (?, 100, 0, ?, 1, 1)",

@@ -84,6 +84,8 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
         )
     profile = {"name": "滨江公园 Riverside Park (demo)", "region": "CN-ZJ", "kind": "park"}
     project = api.call("POST", "/v1/projects", "park", json={"profile": profile})["result"]["project_id"]
+    review = {"decision": "approved", "reason": "monitoring plan, land rights and maintenance records complete"}
+    api.call("POST", f"/v1/regulator/projects/{project}/review", "regulator", json=review)
     report = {
         "period": {"start": "2025-01-01", "end": "2025-12-31"},
         "trees": {

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     confirmations: int = Field(default=0, ge=0, description="blocks behind the head the index stays")
     index_range_blocks: int = Field(default=500, ge=1, description="largest eth_getLogs block range")
     risk_rules: Path | None = Field(default=None, description="the risk rules' TOML (default node/risk/rules.toml)")
+    listing_review: bool = Field(
+        default=True, description="a project's listings go public only after a regulator approves the project"
+    )
     risk_enabled: bool = Field(default=True, description="run the risk rules as events are indexed")
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
     aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")

@@ -8,7 +8,18 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from node.api.errors import install_error_handlers
-from node.api.routes import campaigns, deals, listings, offsets, pages, participants, public, regulator, safeguards
+from node.api.routes import (
+    campaigns,
+    deals,
+    listings,
+    offsets,
+    pages,
+    participants,
+    public,
+    regulator,
+    safeguards,
+    supervision,
+)
 from node.api.schemas import ErrorResponse
 from node.api.services import Services
 from node.settings import Settings
@@ -47,6 +58,8 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(deals.router)
     app.include_router(safeguards.router)
     app.include_router(campaigns.router)
+    app.include_router(supervision.router)
+    app.include_router(supervision.pages)
     app.include_router(pages.router)
 
     @app.get("/", include_in_schema=False)

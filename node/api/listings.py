@@ -16,6 +16,7 @@ from node.api.errors import ApiError, not_found
 from node.api.projects import project_profile
 from node.api.safeguards import blacklisted, deal_parts, refuse_blacklisted, require_deposit
 from node.api.services import Services
+from node.api.supervision import APPROVED_PROJECTS, project_review
 from node.index.queries import get_batch, get_participant, get_project
 from registry.wording import find_financial_wording
 
@@ -26,7 +27,7 @@ RISK_STATEMENT = {
     "platform neither prices, matches nor holds money. Certificates may be revoked if found invalid.",
 }
 _PRICE = re.compile(r"^\d{1,9}(\.\d{1,2})?$")
-LIVE = ("open", "suspended", "scheduled")
+LIVE = ("open", "suspended", "scheduled", "under_review")
 
 
 def price_fen(text: str) -> int:
@@ -41,6 +42,7 @@ def status_of(
     seller: dict[str, Any] | None,
     now: int,
     blacklisted: bool = False,
+    review: str = "approved",
 ) -> tuple[str, str]:
     """A listing's status from the index: `batches` are its batch, or every constituent of a bundle."""
     if listing["withdrawn"]:
@@ -54,6 +56,8 @@ def status_of(
         return "suspended", "the seller is on the blacklist"
     if seller is None or seller["frozen"]:
         return "suspended", "the seller's account is frozen on chain"
+    if review != "approved":
+        return "under_review", f"the project's pre-listing review is {review}"
     if now < listing["valid_from"]:
         return "scheduled", "the validity window has not begun"
     return "open", ""
@@ -184,7 +188,9 @@ def public_listing(
     batches = [get_batch(connection=reader, batch_id=b) for b, _ in parts]
     seller = get_participant(connection=reader, address=listing["seller"])
     barred = listing["seller"] in blacklisted(services)
-    status, reason = status_of(listing, batches, seller, int(time.time()), barred)
+    reviews = {project_review(services, b["project_id"])["state"] for b in batches if b is not None}
+    review = "approved" if reviews <= {"approved"} else "rejected" if "rejected" in reviews else "pending"
+    status, reason = status_of(listing, batches, seller, int(time.time()), barred, review)
     base = services.settings.base_url
     batch = batches[0]
     record = {
@@ -324,6 +330,11 @@ def _status_clause(services: Services, reader: sqlite3.Connection, status: str, 
     if status == "suspended":
         params.extend([now, *inactive, *barred, *suspended_bundles])
         return f"{live} AND {suspended}"
+    # A bundle is filed under its first constituent's project; its status checks every constituent.
+    approved = f"project_id IN ({APPROVED_PROJECTS})" if services.settings.listing_review else "1 = 1"
+    if status == "under_review":
+        params.extend([now, *inactive, *barred, *suspended_bundles])
+        return f"{live} AND NOT {suspended} AND NOT {approved}"
     params.extend([now, *inactive, *barred, *suspended_bundles, now])
     window = "valid_from <= ?" if status == "open" else "valid_from > ?"
-    return f"{live} AND NOT {suspended} AND {window}"
+    return f"{live} AND NOT {suspended} AND {approved} AND {window}"

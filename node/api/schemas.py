@@ -228,3 +228,34 @@ class SettlementReceipt(Strict):
     custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
     paid_at: Timestamp
     signature: SignatureBody
+
+
+class AlertAction(Strict):
+    action: Annotated[str, Field(pattern=r"^(acknowledge|escalate|close|false_positive)$")]
+    note: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+MEASURE_KINDS = (
+    "report_request", "interview", "written_warning", "freeze_account", "unfreeze_account", "freeze_batch",
+    "unfreeze_batch", "revoke_batch", "buffer_reversal", "blacklist",
+)  # fmt: skip
+
+
+class MeasureRequest(Strict):
+    participant: Address
+    kind: Annotated[str, Field(pattern="^(" + "|".join(MEASURE_KINDS) + ")$")]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    batch_id: BatchId | None = None
+    amount: Grams | None = None
+    loss_project_id: ProjectId | None = None
+    details: dict[str, str] | None = None
+
+
+class ReviewDecision(Strict):
+    decision: Annotated[str, Field(pattern=r"^(approved|rejected)$")]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class RiskRerun(Strict):
+    from_block: Annotated[int, Field(ge=0, le=2**62)]
+    to_block: Annotated[int, Field(ge=0, le=2**62)]

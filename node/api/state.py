@@ -210,6 +210,37 @@ CREATE TABLE IF NOT EXISTS subscription_receipt (
     sealed TEXT NOT NULL,
     recorded_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS alert_action (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alert_key TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL,
+    note TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_alert_action_key ON alert_action (alert_key, id);
+CREATE TABLE IF NOT EXISTS measure (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    participant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    tx_hash TEXT,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_measure_participant ON measure (participant, id);
+CREATE TABLE IF NOT EXISTS project_review (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    project_id INTEGER NOT NULL,
+    decision TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_project_review ON project_review (project_id, id);
 CREATE TABLE IF NOT EXISTS regulator_query (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at INTEGER NOT NULL,

@@ -56,8 +56,16 @@ def issue(node, body: dict[str, Any]) -> int:
     return result["result"]["batch_id"]
 
 
-def issued_batch(node, profile: dict[str, str] | None = None) -> tuple[int, int]:
+def approve(node, project: int) -> None:
+    """The regulator's pre-listing review passes the project: its listings may go public."""
+    node.ok("POST", f"/v1/regulator/projects/{project}/review", "regulator",
+            json={"decision": "approved", "reason": "documents complete"})  # fmt: skip
+
+
+def issued_batch(node, profile: dict[str, str] | None = None, approved: bool = True) -> tuple[int, int]:
     project = new_project(node, profile=profile)
+    if approved:
+        approve(node, project)
     return project, issue(node, statement(project, upload_evidence(node, project)))
 
 

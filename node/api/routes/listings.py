@@ -32,7 +32,9 @@ def new_listing(body: ListingCreate, caller: CallerDep, services: ServicesDep, r
 def find_listings(
     services: ServicesDep,
     reader: ReaderDep,
-    status: Annotated[str | None, Query(pattern=r"^(open|suspended|scheduled|expired|withdrawn)$")] = "open",
+    status: Annotated[
+        str | None, Query(pattern=r"^(open|suspended|scheduled|under_review|expired|withdrawn)$")
+    ] = "open",
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     vintage: Annotated[int | None, Query(ge=1970, le=9999)] = None,
     verifier: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,

@@ -25,6 +25,7 @@ from node.api.schemas import (
     VerificationStatementIn,
 )
 from node.api.services import Services
+from node.api.supervision import project_review
 from node.chain.registry import RetirementRequest
 from node.chain.sender import Receipt
 from node.chain.statements import (
@@ -110,7 +111,7 @@ def project(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], services: S
     record = get_project(connection=reader, project_id=project_id)
     if record is None:
         raise not_found(f"project {project_id}")
-    return {**record, "profile": project_profile(services, project_id)}
+    return {**record, "profile": project_profile(services, project_id), "review": project_review(services, project_id)}
 
 
 @router.post("/evidence", status_code=201, summary="Upload a bundle of evidence files; the node attests its root")

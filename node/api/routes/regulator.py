@@ -15,7 +15,8 @@ from node.api.safeguards import open_compensation_cases
 from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlRequest, TxResult
 from node.api.services import Services
 from node.api.sql import run_readonly_sql
-from node.index.queries import search_events, summary
+from node.api.supervision import record_measure
+from node.index.queries import get_batch, search_events, summary
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
@@ -127,13 +128,36 @@ def regulator_query_log(
     return services.state.query_log(limit=limit)
 
 
+MEASURE_KINDS = {
+    ("setAccountFrozen", True): "freeze_account",
+    ("setAccountFrozen", False): "unfreeze_account",
+    ("freezeBatch", None): "freeze_batch",
+    ("unfreezeBatch", None): "unfreeze_batch",
+    ("revokeBatch", None): "revoke_batch",
+}
+
+
 def measure(
     caller: Caller, services: Services, endpoint: str, method: str, params: dict[str, Any], *args: Any
 ) -> TxResult:
-    """Sends a regulator's on-chain measure, logs it with its reason, and answers once it is indexed."""
+    """Sends a regulator's on-chain measure through the ledger, records it in the participant's history of
+    measures with its reason, and answers once it is indexed."""
     receipt = services.registry.send(services.sender_for(caller.owner), method, *args, _reason(params["reason"]))
-    services.state.log_query(account=caller.account, endpoint=endpoint, params=params, outcome=f"tx {receipt.tx_hash}")
     services.wait_indexed(receipt.block_number)
+    kind = MEASURE_KINDS[(method, params.get("frozen") if method == "setAccountFrozen" else None)]
+    participant = params.get("participant") or params.get("account")
+    if participant is None:
+        reader = services.reader()
+        try:
+            batch = get_batch(connection=reader, batch_id=params["batch_id"])
+        finally:
+            reader.close()
+        participant = batch["owner"] if batch else ""
+    details = {k: v for k, v in params.items() if k not in ("reason", "participant")}
+    record_measure(
+        services, caller, participant, params.get("kind", kind), params["reason"], tx_hash=receipt.tx_hash,
+        details={**details, "via": endpoint},
+    )  # fmt: skip
     return TxResult(tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used)
 
 

@@ -20,6 +20,7 @@ from node.api.safeguards import (
     resolve_case,
 )
 from node.api.schemas import BlacklistBody, CaseResolution, DepositBody, ReasonBody
+from node.api.supervision import record_measure
 from node.chain.registry import ROLE_REGULATOR
 from node.index.queries import get_participant
 
@@ -46,8 +47,10 @@ def blacklist(body: BlacklistBody, caller: RegulatorDep, services: ServicesDep, 
     if participant is None:
         raise ApiError(404, "not_found", f"participant {account} is not registered")
     tx = None
-    if not participant["frozen"]:
-        params = {"account": account, "frozen": True, "reason": f"blacklist: {body.reason}"}
+    if participant["frozen"]:  # already frozen on chain: the blacklisting is recorded on its own
+        record_measure(services, caller, account, "blacklist", body.reason)
+    else:
+        params = {"account": account, "frozen": True, "reason": body.reason, "kind": "blacklist"}
         tx = measure(caller, services, "blacklist", "setAccountFrozen", params, account, True).tx_hash
     add_to_blacklist(services, caller, account, body.reason)
     return {"account": account, "reason": body.reason, "freeze_tx": tx}
@@ -56,7 +59,7 @@ def blacklist(body: BlacklistBody, caller: RegulatorDep, services: ServicesDep, 
 @router.post("/v1/regulator/blacklist/{account}/lift", summary="Lift a blacklisting: unfrozen on chain")
 def lift(account: Account, body: ReasonBody, caller: RegulatorDep, services: ServicesDep) -> dict[str, Any]:
     lift_blacklist(services, account.lower(), body.reason)
-    params = {"account": account.lower(), "frozen": False, "reason": f"blacklist lifted: {body.reason}"}
+    params = {"account": account.lower(), "frozen": False, "reason": body.reason, "kind": "blacklist_lift"}
     tx = measure(caller, services, "blacklist_lift", "setAccountFrozen", params, account.lower(), False)
     return {"account": account.lower(), "lifted": True, "unfreeze_tx": tx.tx_hash}
 

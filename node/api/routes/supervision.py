@@ -1,0 +1,221 @@
+"""Supervision over HTTP: alerts and their handling, measures, pre-listing review, re-running the rules, and
+the supervision report (JSON, CSV and an HTML page with server-drawn charts). Regulators only."""
+
+from html import escape
+from typing import Annotated, Any
+
+from eth_utils import keccak
+from fastapi import APIRouter, Query
+from fastapi import Path as ApiPath
+from fastapi.responses import HTMLResponse
+
+from node.api.charts import bar_chart
+from node.api.deps import ReaderDep, RegulatorDep, ServicesDep
+from node.api.errors import ApiError, not_found
+from node.api.routes.public import as_csv
+from node.api.routes.regulator import measure
+from node.api.safeguards import add_to_blacklist
+from node.api.schemas import AlertAction, MeasureRequest, ReviewDecision, RiskRerun
+from node.api.supervision import (
+    act_on_alert,
+    alert_detail,
+    list_alerts,
+    measures_of,
+    record_measure,
+    review_project,
+    supervision_report,
+)
+from node.index.queries import get_batch, get_participant, get_project
+from node.risk.config import RULES
+
+router = APIRouter(prefix="/v1/regulator", tags=["supervision"])
+pages = APIRouter(tags=["supervision"])
+Day = Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD (UTC)")]
+Account = Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")]
+
+
+@router.get("/alerts", summary="Risk alerts, newest first, filtered by rule, severity, status, participant, time")
+def alerts(
+    caller: RegulatorDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+    rule: Annotated[str | None, Query(pattern="^(" + "|".join(RULES) + ")$")] = None,
+    severity: Annotated[str | None, Query(pattern=r"^(low|medium|high)$")] = None,
+    status: Annotated[str | None, Query(pattern=r"^(open|acknowledged|escalated|closed|false_positive)$")] = None,
+    participant: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    since: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+    until: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    found = list_alerts(
+        services, reader, rule=rule, severity=severity, status=status, participant=participant, since=since,
+        until=until, limit=limit, offset=offset,
+    )  # fmt: skip
+    services.state.log_query(
+        account=caller.account, endpoint="alerts",
+        params={"rule": rule, "severity": severity, "status": status, "participant": participant},
+        outcome=f"{len(found)} alerts",
+    )  # fmt: skip
+    return found
+
+
+@router.get("/alerts/{key}", summary="An alert with its evidence as links to provenance and deals, and its handling")
+def alert(
+    key: Annotated[str, ApiPath(pattern=r"^[0-9a-f]{32}$")],
+    caller: RegulatorDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> dict[str, Any]:
+    found = alert_detail(services, reader, key)
+    services.state.log_query(account=caller.account, endpoint="alert", params={"key": key}, outcome=found["rule"])
+    return found
+
+
+@router.post("/alerts/{key}/actions", summary="Acknowledge, escalate, close, or close as a false positive, with a note")
+def alert_action(
+    key: Annotated[str, ApiPath(pattern=r"^[0-9a-f]{32}$")],
+    body: AlertAction,
+    caller: RegulatorDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> dict[str, Any]:
+    return act_on_alert(services, reader, caller, key, body.action, body.note)
+
+
+@router.post("/measures", status_code=201, summary="A measure on a participant; on-chain ones go through the ledger")
+def new_measure(body: MeasureRequest, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict:
+    participant = body.participant.lower()
+    if get_participant(connection=reader, address=participant) is None:
+        raise not_found(f"participant {participant}")
+    kind, reason = body.kind, body.reason
+    if kind in ("report_request", "interview", "written_warning"):
+        return record_measure(services, caller, participant, kind, reason, details=body.details or {})
+    if kind in ("freeze_account", "unfreeze_account"):
+        frozen = kind == "freeze_account"
+        params = {"account": participant, "frozen": frozen, "reason": reason}
+        measure(caller, services, "measures", "setAccountFrozen", params, participant, frozen)
+    elif kind == "blacklist":
+        params = {"account": participant, "frozen": True, "reason": reason, "kind": "blacklist"}
+        measure(caller, services, "measures", "setAccountFrozen", params, participant, True)
+        add_to_blacklist(services, caller, participant, reason)
+    elif kind in ("freeze_batch", "unfreeze_batch", "revoke_batch"):
+        batch_id = _batch_of(reader, body.batch_id)
+        method = {"freeze_batch": "freezeBatch", "unfreeze_batch": "unfreezeBatch", "revoke_batch": "revokeBatch"}
+        params = {"batch_id": batch_id, "participant": participant, "reason": reason}
+        measure(caller, services, "measures", method[kind], params, batch_id)
+    else:  # buffer_reversal
+        batch_id = _batch_of(reader, body.batch_id)
+        if not body.amount or body.loss_project_id is None:
+            raise ApiError(422, "validation_error", "a buffer reversal needs amount and loss_project_id")
+        if get_project(connection=reader, project_id=body.loss_project_id) is None:
+            raise not_found(f"project {body.loss_project_id}")
+        evidence = keccak(text=reason)
+        receipt = services.registry.send(
+            services.sender_for(caller.owner), "recordReversal", batch_id, body.amount, body.loss_project_id, evidence
+        )
+        services.wait_indexed(receipt.block_number)
+        details = {"batch_id": batch_id, "amount": body.amount, "loss_project_id": body.loss_project_id}
+        return record_measure(services, caller, participant, kind, reason, tx_hash=receipt.tx_hash, details=details)
+    return measures_of(services, participant)[-1]
+
+
+def _batch_of(reader: Any, batch_id: int | None) -> int:
+    if batch_id is None:
+        raise ApiError(422, "validation_error", "batch_id: this measure acts on a batch")
+    if get_batch(connection=reader, batch_id=batch_id) is None:
+        raise not_found(f"batch {batch_id}")
+    return batch_id
+
+
+@router.get("/participants/{account}/measures", summary="Every measure taken on a participant, oldest first")
+def participant_measures(account: Account, caller: RegulatorDep, services: ServicesDep) -> list[dict[str, Any]]:
+    return measures_of(services, account.lower())
+
+
+@router.post("/projects/{project_id}/review", summary="Pre-listing review: approve or reject a project's documents")
+def review(
+    project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)],
+    body: ReviewDecision,
+    caller: RegulatorDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> dict[str, Any]:
+    if get_project(connection=reader, project_id=project_id) is None:
+        raise not_found(f"project {project_id}")
+    return review_project(services, caller, project_id, body.decision, body.reason)
+
+
+@router.post("/risk/rerun", summary="Re-run the rules (as configured now) over a block range, without storing")
+def rerun(body: RiskRerun, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
+    from node.api.riskrerun import rerun_rules
+
+    result = rerun_rules(services, reader, body.from_block, body.to_block)
+    services.state.log_query(
+        account=caller.account, endpoint="risk_rerun", params=body.model_dump(),
+        outcome=f"{len(result['alerts'])} alerts",
+    )  # fmt: skip
+    return result
+
+
+@router.get("/report", summary="The supervision report for a date range (JSON or CSV)")
+def report(
+    caller: RegulatorDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+    since: Day,
+    until: Day,
+    format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
+) -> Any:
+    found = supervision_report(services, reader, since, until)
+    services.state.log_query(
+        account=caller.account, endpoint="report", params={"since": since, "until": until, "format": format},
+        outcome=f"{len(found['alerts'])} rules alerted",
+    )  # fmt: skip
+    if format == "csv":
+        rows = [{"section": "volume", **v} for v in found["volumes"]]
+        rows += [{"section": "alerts", **a} for a in found["alerts"]]
+        rows += [{"section": "measures", "kind": k, "count": n} for k, n in found["measures"].items()]
+        rows += [{"section": "prices", **found["prices"]}, {"section": "reconciliation", **found["reconciliation"]}]
+        columns: list[str] = []
+        for row in rows:
+            columns += [c for c in row if c not in columns]
+        return as_csv([{c: row.get(c, "") for c in columns} for row in rows], "supervision-report")
+    return found
+
+
+@pages.get("/regulator/report", response_class=HTMLResponse, include_in_schema=False)
+def report_page(
+    caller: RegulatorDep, services: ServicesDep, reader: ReaderDep, since: Day, until: Day, lang: str = "zh"
+) -> HTMLResponse:
+    data = supervision_report(services, reader, since, until)
+    zh = lang != "en"
+    t = (
+        ("监管复盘报告", "成交量（吨）", "各规则预警及处理结果", "监管措施", "成交价格", "对账", "签发", "转让", "注销")
+        if zh
+        else ("Supervision report", "Volumes (t)", "Alerts by rule and outcome", "Measures", "Prices",
+              "Reconciliation", "issued", "transferred", "retired")
+    )  # fmt: skip
+    days = [v["day"] for v in data["volumes"]]
+    volumes = bar_chart(
+        t[1], days,
+        {t[6]: [v["issued"] / 1e6 for v in data["volumes"]], t[7]: [v["transferred"] / 1e6 for v in data["volumes"]],
+         t[8]: [v["retired"] / 1e6 for v in data["volumes"]]},
+        unit=" t",
+    )  # fmt: skip
+    outcomes = ("open", "acknowledged", "escalated", "closed", "false_positive")
+    rules = [a["rule"] for a in data["alerts"]]
+    alerts = bar_chart(t[2], rules, {o: [a.get(o, 0) for a in data["alerts"]] for o in outcomes})
+    measures = "".join(f"<tr><td>{escape(k)}</td><td>{n}</td></tr>" for k, n in data["measures"].items())
+    prices = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in data["prices"].items())
+    recon = data["reconciliation"]
+    page = (
+        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
+        f"<title>{t[0]}</title></head><body><h1 id='title'>{t[0]} {escape(since)} – {escape(until)}</h1>"
+        f"<section id='volumes'>{volumes}</section><section id='alerts'>{alerts}</section>"
+        f"<h2>{t[3]}</h2><table id='measures'>{measures}</table>"
+        f"<h2>{t[4]}</h2><table id='prices'>{prices}</table>"
+        f"<h2>{t[5]}</h2><p id='reconciliation'>{recon['checks']} checks, {recon['differences']} differences</p>"
+        "</body></html>"
+    )
+    return HTMLResponse(page)

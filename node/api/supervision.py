@@ -1,0 +1,263 @@
+"""The regulator's side of supervision: alerts and what was done about them, measures recorded in one
+history per participant, pre-listing review of projects, and the periodic supervision report.
+
+Alerts are raised by the risk rules inside the indexer (node.risk) and live in the index; the regulator's
+handling of them (acknowledge, escalate, close, false positive) lives in the node's state, keyed by the
+alert's stable key, so a re-index that raises the same alerts keeps their handling.
+"""
+
+import sqlite3
+import statistics
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from node.api.deps import Caller
+from node.api.errors import ApiError, not_found
+from node.api.services import Services
+
+ACTIONS = {
+    "acknowledge": "acknowledged",
+    "escalate": "escalated",
+    "close": "closed",
+    "false_positive": "false_positive",
+}
+CLOSED = ("closed", "false_positive")
+OFF_CHAIN_MEASURES = ("report_request", "interview", "written_warning")
+
+
+def alert_status(services: Services) -> dict[str, str]:
+    """The latest handling of every alert that was handled: key -> status."""
+    rows = services.state.rows(
+        "SELECT a.alert_key, a.status FROM alert_action a WHERE a.id = (SELECT MAX(id) FROM alert_action"
+        " WHERE alert_key = a.alert_key)"
+    )
+    return {r["alert_key"]: r["status"] for r in rows}
+
+
+def _decoded(row: dict[str, Any]) -> dict[str, Any]:
+    for column in ("participants", "evidence", "deals", "details"):
+        row[column] = orjson.loads(row[column])
+    return row
+
+
+def list_alerts(
+    services: Services,
+    reader: sqlite3.Connection,
+    *,
+    rule: str | None,
+    severity: str | None,
+    status: str | None,
+    participant: str | None,
+    since: int | None,
+    until: int | None,
+    limit: int,
+    offset: int,
+) -> list[dict[str, Any]]:
+    clauses, params = ["1 = 1"], []
+    for column, value in (("rule", rule), ("severity", severity)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if participant:
+        clauses.append("participants LIKE ?")
+        params.append(f'%"{participant.lower()}"%')
+    if since is not None:
+        clauses.append("block_time >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("block_time < ?")
+        params.append(until)
+    handled = alert_status(services)
+    if status and status != "open":
+        keys = [k for k, s in handled.items() if s == status]
+        clauses.append(f"key IN ({','.join('?' * len(keys))})")
+        params.extend(keys)
+    elif status == "open":
+        clauses.append(f"key NOT IN ({','.join('?' * len(handled))})")
+        params.extend(handled)
+    cursor = reader.execute(
+        f"SELECT * FROM alert WHERE {' AND '.join(clauses)} ORDER BY block_number DESC, log_index DESC, key"
+        " LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    )
+    names = [d[0] for d in cursor.description]
+    rows = [_decoded(dict(zip(names, r, strict=True))) for r in cursor.fetchall()]
+    for row in rows:
+        row["status"] = handled.get(row["key"], "open")
+    return rows
+
+
+def alert_detail(services: Services, reader: sqlite3.Connection, key: str) -> dict[str, Any]:
+    cursor = reader.execute("SELECT * FROM alert WHERE key = ?", (key,))
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    if row is None:
+        raise not_found(f"alert {key}")
+    alert = _decoded(dict(zip(names, row, strict=True)))
+    base = services.settings.base_url
+    alert["links"] = {
+        "events": [
+            {
+                **ref,
+                "provenance": f"{base}/v1/batches/{ref['batch']}/provenance",
+                "page": f"{base}/batches/{ref['batch']}",
+            }
+            for ref in alert["evidence"]
+        ],
+        "deals": [f"{base}/v1/deals/{deal}" for deal in alert["deals"]],
+        "participants": [f"{base}/v1/regulator/participants/{p}/measures" for p in alert["participants"]],
+    }
+    alert["actions"] = services.state.rows(
+        "SELECT action, status, note, actor, at FROM alert_action WHERE alert_key = ? ORDER BY id", (key,)
+    )
+    alert["status"] = alert["actions"][-1]["status"] if alert["actions"] else "open"
+    return alert
+
+
+def act_on_alert(
+    services: Services, reader: sqlite3.Connection, caller: Caller, key: str, action: str, note: str
+) -> dict[str, Any]:
+    alert = alert_detail(services, reader, key)
+    if alert["status"] in CLOSED:
+        raise ApiError(409, "alert_closed", f"alert {key} is {alert['status']}")
+    services.state.execute(
+        "INSERT INTO alert_action (alert_key, rule, action, status, note, actor, at) VALUES (?,?,?,?,?,?,?)",
+        (key, alert["rule"], action, ACTIONS[action], note, caller.account, int(time.time())),
+    )
+    services.state.log_query(
+        account=caller.account, endpoint="alert_action", params={"alert": key, "action": action, "note": note},
+        outcome=ACTIONS[action],
+    )  # fmt: skip
+    return alert_detail(services, reader, key)
+
+
+def record_measure(
+    services: Services,
+    caller: Caller,
+    participant: str,
+    kind: str,
+    reason: str,
+    *,
+    tx_hash: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    measure_id = services.state.execute(
+        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)",
+        (participant, kind, reason, caller.account, int(time.time()), tx_hash, orjson.dumps(details or {}).decode()),
+    )
+    services.state.log_query(
+        account=caller.account, endpoint="measure", params={"participant": participant, "kind": kind, "reason": reason},
+        outcome=f"measure {measure_id}" + (f", tx {tx_hash}" if tx_hash else ""),
+    )  # fmt: skip
+    return measures_of(services, participant)[-1]
+
+
+def measures_of(services: Services, participant: str) -> list[dict[str, Any]]:
+    rows = services.state.rows(
+        "SELECT id, participant, kind, reason, actor, at, tx_hash, details FROM measure WHERE participant = ?"
+        " ORDER BY id",
+        (participant,),
+    )
+    for row in rows:
+        row["details"] = orjson.loads(row["details"])
+    return rows
+
+
+# pre-listing review ------------------------------------------------------------------------------
+def review_project(services: Services, caller: Caller, project_id: int, decision: str, reason: str) -> dict[str, Any]:
+    services.state.execute(
+        "INSERT INTO project_review (project_id, decision, reason, actor, at) VALUES (?,?,?,?,?)",
+        (project_id, decision, reason, caller.account, int(time.time())),
+    )
+    services.state.log_query(
+        account=caller.account, endpoint="project_review",
+        params={"project_id": project_id, "decision": decision, "reason": reason}, outcome=decision,
+    )  # fmt: skip
+    return project_review(services, project_id)
+
+
+def project_review(services: Services, project_id: int) -> dict[str, Any]:
+    history = services.state.rows(
+        "SELECT decision, reason, actor, at FROM project_review WHERE project_id = ? ORDER BY id", (project_id,)
+    )
+    state = history[-1]["decision"] if history else ("pending" if services.settings.listing_review else "approved")
+    return {"project_id": project_id, "state": state, "history": history}
+
+
+APPROVED_PROJECTS = (
+    "SELECT r.project_id FROM project_review r WHERE r.decision = 'approved'"
+    " AND r.id = (SELECT MAX(id) FROM project_review WHERE project_id = r.project_id)"
+)
+
+
+# the periodic review -----------------------------------------------------------------------------
+def _day_bounds(since: str, until: str) -> tuple[int, int]:
+    start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+    end = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
+    if end < start:
+        raise ApiError(422, "validation_error", "until: on or after since")
+    return int(start.timestamp()), int(end.timestamp()) + 86_400
+
+
+def supervision_report(services: Services, reader: sqlite3.Connection, since: str, until: str) -> dict[str, Any]:
+    """Volumes, prices, alerts by rule and outcome, measures and the reconciliation, for a date range."""
+    from node.api.reconcile import reconcile
+
+    start, end = _day_bounds(since, until)
+    days = reader.execute(
+        "SELECT day, SUM(issued), SUM(transferred), SUM(transfers), SUM(retired), SUM(retirements)"
+        " FROM daily_project_stats WHERE day >= ? AND day <= ? GROUP BY day ORDER BY day",
+        (since, until),
+    ).fetchall()
+    volumes = [
+        {"day": d, "issued": i, "transferred": t, "transfers": tn, "retired": r, "retirements": rn}
+        for d, i, t, tn, r, rn in days
+    ]
+    prices = _deal_prices(services, start, end)
+    handled = alert_status(services)
+    alerts: dict[str, dict[str, int]] = {}
+    for key, rule in reader.execute(
+        "SELECT key, rule FROM alert WHERE block_time >= ? AND block_time < ?", (start, end)
+    ).fetchall():
+        outcome = handled.get(key, "open")
+        counts = alerts.setdefault(rule, {"total": 0})
+        counts["total"] += 1
+        counts[outcome] = counts.get(outcome, 0) + 1
+    measures = services.state.rows(
+        "SELECT kind, COUNT(*) AS n FROM measure WHERE at >= ? AND at < ? GROUP BY kind ORDER BY kind", (start, end)
+    )
+    report = reconcile(services, reader)
+    return {
+        "since": since,
+        "until": until,
+        "volumes": volumes,
+        "totals": {
+            "issued": sum(v["issued"] for v in volumes),
+            "transferred": sum(v["transferred"] for v in volumes),
+            "retired": sum(v["retired"] for v in volumes),
+        },
+        "prices": prices,
+        "alerts": [{"rule": rule, **counts} for rule, counts in sorted(alerts.items())],
+        "measures": {m["kind"]: m["n"] for m in measures},
+        "reconciliation": {"checks": report["checks"], "differences": len(report["differences"])},
+    }
+
+
+def _deal_prices(services: Services, start: int, end: int) -> dict[str, Any]:
+    rows = services.state.rows(
+        "SELECT d.id, d.price_fen_per_tonne FROM deal d WHERE d.state = 'delivered' AND EXISTS (SELECT 1 FROM"
+        " deal_step s WHERE s.deal_id = d.id AND s.state = 'delivered' AND s.at >= ? AND s.at < ?)",
+        (start, end),
+    )
+    prices = [int(services.sealer.open(r["price_fen_per_tonne"], f"deal.price:{r['id']}")) for r in rows]
+    if not prices:
+        return {"deals": 0}
+    return {
+        "deals": len(prices),
+        "median_cny_per_tonne": f"{statistics.median(prices) / 100:.2f}",
+        "min_cny_per_tonne": f"{min(prices) / 100:.2f}",
+        "max_cny_per_tonne": f"{max(prices) / 100:.2f}",
+    }

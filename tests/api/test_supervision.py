@@ -1,0 +1,177 @@
+"""Supervision over real HTTP against a real chain: alerts raised as the index follows, handled by a
+regulator; measures that change exactly what they say; pre-listing review; the report; re-running rules."""
+
+import time
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.api.flows import (
+    approve,
+    bought,
+    deposit,
+    error_of,
+    issued_batch,
+    listing_for,
+    new_project,
+    payment,
+)
+from tests.api.test_browser import CHROMIUM_ARGS
+
+ZERO = "0x" + "00" * 32
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _park_has_a_deposit(node):
+    assert deposit(node, "park").status_code == 201
+
+
+def send(node, who: str, batch: int, to: str, grams: int) -> None:
+    body = {"batch_id": batch, "to": node.addresses[to], "amount": grams, "deal_ref": ZERO}
+    node.ok("POST", "/v1/transfers", who, json=body)
+
+
+def test_a_round_trip_raises_an_alert_the_regulator_handles(node):
+    _, batch = issued_batch(node)
+    send(node, "park", batch, "buyer", 10_000_000)
+    send(node, "buyer", batch, "park", 4_000_000)
+    found = node.ok("GET", "/v1/regulator/alerts", "regulator", params={"rule": "round_trip"})
+    (alert,) = [a for a in found if any(e["batch"] == batch for e in a["evidence"])]
+    assert alert["severity"] == "high" and alert["status"] == "open"
+    assert set(alert["participants"]) == {node.addresses["park"].lower(), node.addresses["buyer"].lower()}
+    assert error_of(node.call("GET", "/v1/regulator/alerts", "buyer")) == (403, "forbidden")
+
+    detail = node.ok("GET", f"/v1/regulator/alerts/{alert['key']}", "regulator")
+    assert all(link["page"].endswith(f"/batches/{batch}") for link in detail["links"]["events"])
+    assert node.call("GET", detail["links"]["events"][0]["provenance"].replace(node.url, "")).status_code == 200
+    node.ok("POST", f"/v1/regulator/alerts/{alert['key']}/actions", "regulator",
+            json={"action": "acknowledge", "note": "asked the park why"})  # fmt: skip
+    closed = node.ok("POST", f"/v1/regulator/alerts/{alert['key']}/actions", "regulator",
+                     json={"action": "false_positive", "note": "a returned unsold lot, documented"})  # fmt: skip
+    assert closed["status"] == "false_positive" and [a["action"] for a in closed["actions"]] == [
+        "acknowledge",
+        "false_positive",
+    ]
+    again = node.call("POST", f"/v1/regulator/alerts/{alert['key']}/actions", "regulator",
+                      json={"action": "escalate", "note": "x"})  # fmt: skip
+    assert error_of(again) == (409, "alert_closed")
+    assert alert["key"] in [a["key"] for a in node.ok("GET", "/v1/regulator/alerts", "regulator",
+                                                      params={"status": "false_positive"})]  # fmt: skip
+
+
+def test_a_receipt_that_is_not_price_times_quantity_is_flagged_with_its_deal(node):
+    _, batch = issued_batch(node)
+    listing = node.ok("POST", "/v1/listings", "park", json=listing_for(batch, 20_000_000))
+    offer = node.ok("POST", f"/v1/listings/{listing['id']}/offers", "buyer",
+                    json={"quantity": 2_000_000, "price": "50.00", "expires_at": int(time.time()) + 600})  # fmt: skip
+    deal = node.ok("POST", f"/v1/offers/{offer['id']}/answer", "park", json={"action": "accept"})
+    # 2 t at 50.00 is 100.00 CNY; the custodian confirms 180.00.
+    node.ok("POST", f"/v1/deals/{deal['id']}/receipt", "buyer", json=payment(node, deal["id"], 18_000))
+    node.ok("POST", f"/v1/deals/{deal['id']}/deliver", "park")
+    found = node.ok("GET", "/v1/regulator/alerts", "regulator", params={"rule": "disguised_financing"})
+    (alert,) = [a for a in found if a["deals"] == [deal["id"]]]
+    assert alert["details"] == {"kind": "receipt_mismatch", "receipt_fen": 18_000, "due_fen": 10_000}
+    # An honest deal raises nothing of the kind.
+    honest = bought(node, listing["id"], 2_000_000, price="50.00")
+    found = node.ok("GET", "/v1/regulator/alerts", "regulator", params={"rule": "disguised_financing"})
+    assert not [a for a in found if honest["id"] in a["deals"]]
+
+
+def test_measures_change_exactly_what_they_say_and_are_refused_to_others(node):
+    _, batch = issued_batch(node)
+    send(node, "park", batch, "platform", 5_000_000)
+    platform = node.addresses["platform"].lower()
+    for kind in ("report_request", "interview", "written_warning"):
+        node.ok("POST", "/v1/regulator/measures", "regulator",
+                json={"participant": platform, "kind": kind, "reason": f"{kind} after alert"})  # fmt: skip
+    body = {"participant": platform, "kind": "freeze_account", "reason": "suspected wash trades"}
+    assert error_of(node.call("POST", "/v1/regulator/measures", "park", json=body)) == (403, "forbidden")
+    node.ok("POST", "/v1/regulator/measures", "regulator", json=body)
+    one = {"batch_id": batch, "to": node.addresses["buyer"], "amount": 1, "deal_ref": ZERO}
+    reply = node.call("POST", "/v1/transfers", "platform", json=one)
+    assert error_of(reply) == (409, "AccountFrozen")
+    node.ok("POST", "/v1/regulator/measures", "regulator",
+            json={**body, "kind": "unfreeze_account", "reason": "explained"})  # fmt: skip
+    send(node, "platform", batch, "buyer", 1)
+
+    park = node.addresses["park"].lower()
+    revoke = {"participant": park, "kind": "revoke_batch", "batch_id": batch, "reason": "evidence forged"}
+    node.ok("POST", "/v1/regulator/measures", "regulator", json=revoke)
+    assert node.ok("GET", f"/v1/batches/{batch}")["status"] == "revoked"
+    page = node.call("GET", f"/batches/{batch}", params={"lang": "en"}).text
+    assert "revoked" in page.lower()
+
+    project, other = issued_batch(node)
+    buffer_before = node.ok("GET", f"/v1/batches/{other}")["reversed"]
+    node.ok("POST", "/v1/regulator/measures", "regulator",
+            json={"participant": park, "kind": "buffer_reversal", "batch_id": other, "amount": 1_000_000,
+                  "loss_project_id": project, "reason": "storm damage, 1 t"})  # fmt: skip
+    assert node.ok("GET", f"/v1/batches/{other}")["reversed"] == buffer_before + 1_000_000
+
+    history = node.ok("GET", f"/v1/regulator/participants/{platform}/measures", "regulator")
+    assert [m["kind"] for m in history] == [
+        "report_request", "interview", "written_warning", "freeze_account", "unfreeze_account",
+    ]  # fmt: skip
+    assert all(m["reason"] and m["actor"] == node.addresses["regulator"].lower() for m in history)
+    assert history[3]["tx_hash"] and history[0]["tx_hash"] is None
+    assert [m["kind"] for m in node.ok("GET", f"/v1/regulator/participants/{park}/measures", "regulator")][-2:] == [
+        "revoke_batch",
+        "buffer_reversal",
+    ]
+    assert error_of(node.call("GET", f"/v1/regulator/participants/{park}/measures", "park")) == (403, "forbidden")
+
+
+def test_a_projects_listings_go_public_only_after_review(node):
+    _, batch = issued_batch(node, approved=False)
+    listing = node.ok("POST", "/v1/listings", "park", json=listing_for(batch, 5_000_000))
+    assert listing["status"] == "under_review"
+    assert listing["id"] not in [item["id"] for item in node.ok("GET", "/v1/listings", params={"limit": 500})]
+    offer = {"quantity": 1_000_000, "price": "50.00", "expires_at": int(time.time()) + 600}
+    assert error_of(node.call("POST", f"/v1/listings/{listing['id']}/offers", "buyer", json=offer)) == (
+        409,
+        "listing_not_open",
+    )
+    project = listing["batch"]["project_id"]
+    rejected = node.ok("POST", f"/v1/regulator/projects/{project}/review", "regulator",
+                       json={"decision": "rejected", "reason": "land-use certificate missing"})  # fmt: skip
+    assert rejected["state"] == "rejected"
+    assert node.ok("GET", f"/v1/projects/{project}")["review"]["history"][0]["reason"] == "land-use certificate missing"
+    assert "rejected" in node.ok("GET", f"/v1/listings/{listing['id']}")["status_reason"]
+    approve(node, project)
+    assert node.ok("GET", f"/v1/listings/{listing['id']}")["status"] == "open"
+    assert listing["id"] in [item["id"] for item in node.ok("GET", "/v1/listings", params={"limit": 500})]
+    assert error_of(node.call("POST", f"/v1/regulator/projects/{project}/review", "park",
+                              json={"decision": "approved", "reason": "x"})) == (403, "forbidden")  # fmt: skip
+    assert new_project(node) > project
+
+
+def test_the_report_and_a_rerun_of_the_rules(node, tmp_path):
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    report = node.ok("GET", "/v1/regulator/report", "regulator", params={"since": today, "until": today})
+    assert report["totals"]["issued"] > 0 and report["reconciliation"]["differences"] == 0
+    assert {a["rule"] for a in report["alerts"]} >= {"round_trip"}
+    assert report["measures"].get("freeze_account", 0) >= 1
+    csv = node.call("GET", "/v1/regulator/report", "regulator", params={"since": today, "until": today,
+                                                                       "format": "csv"}).text  # fmt: skip
+    assert csv.splitlines()[0].startswith("section") and "round_trip" in csv
+
+    status = node.ok("GET", "/v1/status")
+    rerun = node.ok("POST", "/v1/regulator/risk/rerun", "regulator",
+                    json={"from_block": 0, "to_block": status["index"]["last_block"]})  # fmt: skip
+    assert rerun["alerts"] and rerun["new"] == [] and rerun["gone"] == [], "the same rules find the same alerts"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(extra_http_headers={"authorization": f"Bearer {node.tokens['regulator']}"})
+            page = context.new_page()
+            page.goto(f"{node.url}/regulator/report?since={today}&until={today}")
+            assert page.locator("#title").inner_text().startswith("监管复盘报告")
+            assert page.locator("#volumes svg rect.bar").count() >= 2
+            assert page.locator("#alerts svg rect.bar").count() >= 1
+            assert "0 differences" in page.locator("#reconciliation").inner_text()
+            page.screenshot(path=tmp_path / "supervision-report.png", full_page=True)
+        finally:
+            browser.close()
+    assert (tmp_path / "supervision-report.png").stat().st_size > 10_000
+    assert node.call("GET", f"/regulator/report?since={today}&until={today}").status_code == 401
