@@ -26,6 +26,7 @@ import orjson
 from node.risk.config import load_rules
 
 GRAMS_PER_TONNE = 1_000_000
+ZERO_REF = "0x" + "00" * 32
 DAY = 86_400
 WEEK = 7 * DAY
 
@@ -60,17 +61,15 @@ class NoFacts:
         return ""
 
 
-@dataclass(frozen=True)
 class Trade:
-    time: int
-    block: int
-    log: int
-    tx: str
-    batch: int
-    sender: str
-    receiver: str
-    grams: int
-    deal: DealFact | None
+    """One transfer as the rules see it (a plain slotted class: the engine makes one per event)."""
+
+    __slots__ = ("batch", "block", "deal", "grams", "log", "receiver", "sender", "time", "tx")
+
+    def __init__(self, time: int, block: int, log: int, tx: str, batch: int, sender: str, receiver: str,
+                 grams: int, deal: DealFact | None) -> None:  # fmt: skip
+        self.time, self.block, self.log, self.tx, self.batch = time, block, log, tx, batch
+        self.sender, self.receiver, self.grams, self.deal = sender, receiver, grams, deal
 
     @property
     def ref(self) -> dict[str, Any]:
@@ -82,12 +81,19 @@ class RiskEngine:
         self.facts = facts or NoFacts()
         self.rules = rules or load_rules()
         self.zone = ZoneInfo(self.rules["same_day_resale"]["timezone"])
+        self._offsets: dict[int, int] = {}  # hour -> the zone's UTC offset then
         r = self.rules
+        self.round_window = r["round_trip"]["window_s"]
+        self.wash_window = max(r["wash_loop"]["windows_s"])
+        self.resale_floor = r["same_day_resale"]["min_grams"]
+        self.price_window = r["price_band"]["window_s"]
+        self.week_s = r["velocity"]["window_s"]
+        self.conc = r["counterparty_concentration"]
         self.horizon = max(
             r["round_trip"]["window_s"],
             max(r["wash_loop"]["windows_s"]),
             r["price_band"]["window_s"],
-            r["velocity"]["history_s"] + r["velocity"]["window_s"],
+            r["velocity"]["history_s"] + 3 * r["velocity"]["window_s"],
             r["counterparty_concentration"]["window_s"],
             r["new_account_volume"]["window_s"],
             r["disguised_financing"]["window_s"],
@@ -109,7 +115,19 @@ class RiskEngine:
         self.sends: defaultdict[tuple[int, str], deque[Trade]] = defaultdict(deque)  # (batch, sender)
         self.received: dict[tuple[int, str], Trade] = {}  # (batch, receiver) -> latest arrival
         self.out_edges: defaultdict[str, deque[Trade]] = defaultdict(deque)  # all batches, wash window
-        self.trades_of: defaultdict[str, deque[Trade]] = defaultdict(deque)  # both sides, horizon
+        # Per account: trades by absolute week (velocity), a 30-day window by counterparty (concentration),
+        # volume by UTC day and its 30-day sum as of the start of the current day (new accounts).
+        self.weeks: defaultdict[str, dict[int, list[int]]] = defaultdict(dict)
+        self.medians: dict[tuple[str, int], tuple[float, float]] = {}
+        self.last_week: defaultdict[str, deque[tuple[int, int]]] = defaultdict(deque)  # (time, grams), 7 days
+        self.last_week_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
+        self.pairs: defaultdict[str, deque[tuple[int, str, int]]] = defaultdict(deque)
+        self.pair_sums: defaultdict[str, dict[str, list[int]]] = defaultdict(dict)
+        self.pair_totals: defaultdict[str, int] = defaultdict(int)
+        self.day_volume: defaultdict[int, dict[str, int]] = defaultdict(dict)
+        self.last_in: dict[str, int] = {}  # account -> when it last received anything
+        self.month_volume: defaultdict[str, int] = defaultdict(int)
+        self.volume_day = -1
         self.deals_between: defaultdict[tuple[int, str, str], deque[Trade]] = defaultdict(deque)
         self.prices: defaultdict[tuple[int, str], deque[Trade]] = defaultdict(deque)
         self.price_sums: defaultdict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # Σp·g, Σg
@@ -182,8 +200,8 @@ class RiskEngine:
         return datetime.fromtimestamp(period_end, self.zone).year
 
     def _trade(self, args: dict[str, Any], block: int, log: int, tx: str, when: int) -> Trade:
-        deal_ref = args.get("dealRef") or ""
-        deal = self.facts.deal(deal_ref) if deal_ref and int(deal_ref, 16) else None
+        deal_ref = args.get("dealRef")
+        deal = self.facts.deal(deal_ref) if deal_ref and deal_ref != ZERO_REF else None
         return Trade(when, block, log, tx, int(args["batchId"]), args["from"], args["to"], args["amount"], deal)
 
     def _issued(self, a: dict[str, Any], block: int, log: int, tx: str, when: int) -> None:
@@ -217,52 +235,94 @@ class RiskEngine:
             )  # fmt: skip
 
     def _transferred(self, t: Trade) -> None:
-        group = self.batch_group.get(t.batch)
+        batch, sender, receiver, grams, now = t.batch, t.sender, t.receiver, t.grams, t.time
+        group = self.batch_group.get(batch)
         if group is not None:
-            self.holding[(group[0], t.sender)] -= t.grams
-            self.holding[(group[0], t.receiver)] += t.grams
-        self._prune(t.time)
-        self._round_trip(t)
-        self._wash_loop(t)
-        self._same_day_resale(t)
-        if t.deal is not None:
+            holding = self.holding
+            holding[(group[0], sender)] -= grams
+            holding[(group[0], receiver)] += grams
+        arrival = self.received.get((batch, sender))
+        # A cycle back to the sender needs the sender to have received within the window: most senders
+        # (owners selling their own issuance) never have, and the searches are skipped.
+        if arrival is not None and arrival.time >= now - self.round_window:
+            self._round_trip(t)
+            if grams >= self.resale_floor and self._local_day(arrival.time) == self._local_day(now):
+                self._same_day_resale(t, arrival)
+        if self.last_in.get(sender, -1) >= now - self.wash_window and self.out_edges.get(receiver):
+            self._wash_loop(t)
+        deal = t.deal
+        if deal is not None:
             self._price_band(t, group)
-            self._related_parties(t)
+            if deal.price_fen_per_tonne > 0:
+                organisation = self.organisation.get(sender)
+                if organisation is not None and organisation == self.organisation.get(receiver):
+                    self._related_parties(t, organisation)
             self._disguised_financing(t)
-        self._remember(t)
-        self._velocity(t, t.sender)
-        self._velocity(t, t.receiver)
-        self._concentration(t, t.sender)
-        self._concentration(t, t.receiver)
+        self._remember(t, check=True)
         self._new_account(t)
-        if group is not None:
-            self._holding_check(t.receiver, group[0], t.time, [t.ref])
+        if group is not None and receiver not in self.buffer_accounts:
+            self._holding_check(receiver, group[0], now, [t.ref])
 
-    def _remember(self, t: Trade) -> None:
-        self.sends[(t.batch, t.sender)].append(t)
-        self.received[(t.batch, t.receiver)] = t
-        self.out_edges[t.sender].append(t)
-        self.trades_of[t.sender].append(t)
-        self.trades_of[t.receiver].append(t)
-        if t.deal is not None:
-            self.deals_between[(t.batch, t.sender, t.receiver)].append(t)
-            group = self.batch_group.get(t.batch)
+    def _local_day(self, when: int) -> int:
+        hour = when // 3_600
+        offset = self._offsets.get(hour)
+        if offset is None:
+            delta = datetime.fromtimestamp(when, self.zone).utcoffset()
+            offset = self._offsets[hour] = int(delta.total_seconds()) if delta else 0
+        return (when + offset) // DAY
+
+    def _remember(self, t: Trade, check: bool = False) -> None:
+        batch, sender, receiver, grams, now = t.batch, t.sender, t.receiver, t.grams, t.time
+        self.sends[(batch, sender)].append(t)
+        self.received[(batch, receiver)] = t
+        self.out_edges[sender].append(t)
+        self.last_in[receiver] = now
+        day = now // DAY
+        if day != self.volume_day:
+            self._roll_days(day)
+        week = now // self.week_s
+        volumes = self.day_volume[day]
+        for own, other in ((sender, receiver), (receiver, sender)):
+            bucket = self.weeks[own].get(week)
+            if bucket is None:
+                bucket = self.weeks[own][week] = [0, 0]
+            bucket[0] += 1
+            bucket[1] += grams
+            self.last_week[own].append((now, grams))
+            recent = self.last_week_sums[own]
+            recent[0] += 1
+            recent[1] += grams
+            self.pairs[own].append((now, other, grams))
+            pair_sums = self.pair_sums[own]
+            pair = pair_sums.get(other)
+            if pair is None:
+                pair = pair_sums[other] = [0, 0]
+            pair[0] += 1
+            pair[1] += grams
+            self.pair_totals[own] += grams
+            volumes[own] = volumes.get(own, 0) + grams
+            if check:
+                self._velocity(t, own)
+                self._concentration(t, own, other, pair)
+        deal = t.deal
+        if deal is not None:
+            self.deals_between[(batch, sender, receiver)].append(t)
+            group = self.batch_group.get(batch)
             if group is not None:
                 self.prices[group].append(t)
                 sums = self.price_sums[group]
-                sums[0] += t.deal.price_fen_per_tonne * t.grams
-                sums[1] += t.grams
+                sums[0] += deal.price_fen_per_tonne * grams
+                sums[1] += grams
 
-    def _prune(self, now: int) -> None:
-        """Windows are pruned lazily, where they are read; the price windows here, in time order."""
-        limit = now - self.rules["price_band"]["window_s"]
-        for group, window in self.prices.items():
-            sums = self.price_sums[group]
-            while window and window[0].time < limit:
-                old = window.popleft()
-                assert old.deal is not None
-                sums[0] -= old.deal.price_fen_per_tonne * old.grams
-                sums[1] -= old.grams
+    def _prune_prices(self, group: tuple[int, str], now: int) -> None:
+        """A group's price window, pruned when it is read."""
+        window, sums = self.prices[group], self.price_sums[group]
+        limit = now - self.price_window
+        while window and window[0].time < limit:
+            old = window.popleft()
+            assert old.deal is not None
+            sums[0] -= old.deal.price_fen_per_tonne * old.grams
+            sums[1] -= old.grams
 
     @staticmethod
     def _recent(window: deque[Trade], since: int) -> deque[Trade]:
@@ -365,14 +425,8 @@ class RiskEngine:
                 return None
         return None
 
-    def _same_day_resale(self, t: Trade) -> None:
-        rule = self.rules["same_day_resale"]
-        arrival = self.received.get((t.batch, t.sender))
-        if arrival is None or t.grams < rule["min_grams"]:
-            return
+    def _same_day_resale(self, t: Trade, arrival: Trade) -> None:
         day = datetime.fromtimestamp(t.time, self.zone).date()
-        if datetime.fromtimestamp(arrival.time, self.zone).date() != day:
-            return
         self._alert(
             "same_day_resale", t.time, t.block, t.log, t.tx, [arrival.sender, t.sender, t.receiver],
             [arrival.ref, t.ref], self._deal_ids([arrival, t]),
@@ -387,7 +441,8 @@ class RiskEngine:
         rule = self.rules["price_band"]
         if group is None:
             return
-        window = self.prices.get(group, deque())
+        self._prune_prices(group, t.time)
+        window = self.prices[group]
         weighted, grams = self.price_sums[group]
         if len(window) < rule["min_reference_deals"] or grams == 0:
             self.notes.append(
@@ -412,11 +467,8 @@ class RiskEngine:
              "vintage": group[0], "kind": group[1]},
         )  # fmt: skip
 
-    def _related_parties(self, t: Trade) -> None:
+    def _related_parties(self, t: Trade, organisation: int) -> None:
         assert t.deal is not None
-        organisation = self.organisation.get(t.sender)
-        if t.deal.price_fen_per_tonne <= 0 or organisation is None or organisation != self.organisation.get(t.receiver):
-            return
         self._alert(
             "related_parties", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref], [t.deal.deal_id],
             f"买卖双方同属组织 {organisation}，却以 {t.deal.price_fen_per_tonne / 100:.2f} 元/吨 成交（关联交易）。",
@@ -439,8 +491,11 @@ class RiskEngine:
                 {"kind": "receipt_mismatch", "receipt_fen": paid, "due_fen": round(due)},
             )  # fmt: skip
         # t: X→Y. Did Y sell this batch to X within the window at a lower price? Then Y buys it back.
+        earlier_deals = self.deals_between.get((t.batch, t.receiver, t.sender))
+        if not earlier_deals:
+            return
         since = t.time - rule["window_s"]
-        for earlier in self._recent(self.deals_between.get((t.batch, t.receiver, t.sender), deque()), since):
+        for earlier in self._recent(earlier_deals, since):
             assert earlier.deal is not None
             if earlier.deal.price_fen_per_tonne < t.deal.price_fen_per_tonne:
                 days = (t.time - earlier.time) / DAY
@@ -457,51 +512,62 @@ class RiskEngine:
                 return
 
     def _velocity(self, t: Trade, account: str) -> None:
+        """The last 7 days' deals against the median of the account's weekly figures over the 90 days
+        before (weeks counted from the epoch, so the baseline is the same whenever it is computed); an
+        account with no baseline (median zero) is left to the new-account rule."""
         rule = self.rules["velocity"]
-        window, history = rule["window_s"], rule["history_s"]
-        trades = self._recent(self.trades_of[account], t.time - history - window)
-        # Weekly blocks ending now: block 0 is the current window, blocks 1..n the trailing history.
-        blocks = history // window + 1
-        counts, volumes = [0] * blocks, [0] * blocks
-        for trade in trades:
-            index = (t.time - trade.time) // window
-            if index < blocks:
-                counts[index] += 1
-                volumes[index] += trade.grams
-        count_median, volume_median = statistics.median(counts[1:]), statistics.median(volumes[1:])
-        hot_count = counts[0] >= rule["floor_count"] and counts[0] > rule["multiple"] * count_median
-        hot_volume = volumes[0] >= rule["floor_grams"] and volumes[0] > rule["multiple"] * volume_median
+        window = rule["window_s"]
+        week = t.time // window
+        weeks = self.weeks[account]
+        recent, sums = self.last_week[account], self.last_week_sums[account]
+        while recent and recent[0][0] <= t.time - window:
+            _, grams = recent.popleft()
+            sums[0] -= 1
+            sums[1] -= grams
+        count, grams = sums
+        if count < rule["floor_count"] and grams < rule["floor_grams"]:
+            return
+        cached = self.medians.get((account, week))
+        if cached is None:
+            history = [weeks.get(w, (0, 0)) for w in range(week - 1 - rule["history_s"] // window, week - 1)]
+            cached = (statistics.median(c for c, _ in history), statistics.median(g for _, g in history))
+            self.medians[(account, week)] = cached
+        count_median, volume_median = cached
+        hot_count = count >= rule["floor_count"] and count_median > 0 and count > rule["multiple"] * count_median
+        hot_volume = grams >= rule["floor_grams"] and volume_median > 0 and grams > rule["multiple"] * volume_median
         if not (hot_count or hot_volume):
             return
-        week = t.time // window
         self._alert(
             "velocity", t.time, t.block, t.log, t.tx, [account], [t.ref], self._deal_ids([t]),
-            f"{account[:10]} 近 7 天成交 {counts[0]} 笔、{volumes[0] / GRAMS_PER_TONNE:.1f} 吨，超过其过去 90 天"
-            f"周中位数（{count_median:g} 笔、{volume_median / GRAMS_PER_TONNE:.1f} 吨）的 {rule['multiple']:g} 倍。",
-            f"{account[:10]} made {counts[0]} deals, {volumes[0] / GRAMS_PER_TONNE:.1f} t in 7 days, over"
-            f" {rule['multiple']:g}× its trailing 90-day weekly median ({count_median:g} deals,"
+            f"{account[:10]} 近 7 天成交 {count} 笔、{grams / GRAMS_PER_TONNE:.1f} 吨，超过其此前 90 天周中位数"
+            f"（{count_median:g} 笔、{volume_median / GRAMS_PER_TONNE:.1f} 吨）的 {rule['multiple']:g} 倍。",
+            f"{account[:10]} made {count} deals, {grams / GRAMS_PER_TONNE:.1f} t in 7 days, over"
+            f" {rule['multiple']:g}× the median of its weeks in the 90 days before ({count_median:g} deals,"
             f" {volume_median / GRAMS_PER_TONNE:.1f} t).",
-            {"count": counts[0], "grams": volumes[0], "median_count": count_median, "median_grams": volume_median},
+            {"count": count, "grams": grams, "median_count": count_median, "median_grams": volume_median},
             dedup=f"{account}|{week}",
         )  # fmt: skip
 
-    def _concentration(self, t: Trade, account: str) -> None:
-        rule = self.rules["counterparty_concentration"]
-        trades = [x for x in self.trades_of[account] if x.time >= t.time - rule["window_s"]]
-        total = sum(x.grams for x in trades)
-        if len(trades) < rule["min_deals"] or total < rule["min_grams"]:
-            return
-        by: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for x in trades:
-            other = x.receiver if x.sender == account else x.sender
-            by[other][0] += 1
-            by[other][1] += x.grams
-        other, (count, grams) = max(by.items(), key=lambda item: (item[1][1], item[0]))
-        if count < rule["min_deals"] or grams < rule["share"] * total:
+    def _concentration(self, t: Trade, account: str, other: str, pair: list[int]) -> None:
+        """Judged for the counterparty of the trade at hand, over the account's 30-day window."""
+        rule = self.conc
+        window, sums = self.pairs[account], self.pair_sums[account]
+        since = t.time - rule["window_s"]
+        while window and window[0][0] < since:
+            _, gone, grams = window.popleft()
+            old = sums[gone]
+            old[0] -= 1
+            old[1] -= grams
+            self.pair_totals[account] -= grams
+            if old[0] == 0 and gone != other:
+                del sums[gone]
+        count, grams = pair
+        total = self.pair_totals[account]
+        if count < rule["min_deals"] or total < rule["min_grams"] or grams < rule["share"] * total:
             return
         self._alert(
             "counterparty_concentration", t.time, t.block, t.log, t.tx, [account, other], [t.ref],
-            self._deal_ids([x for x in trades if other in (x.sender, x.receiver)]),
+            self._deal_ids([t]),
             f"{account[:10]} 近 30 天 {grams / total:.0%} 的成交量（{count} 笔）集中于同一对手方 {other[:10]}。",
             f"{grams / total:.0%} of {account[:10]}'s 30-day volume ({count} deals) is with one counterparty,"
             f" {other[:10]}.",
@@ -514,14 +580,14 @@ class RiskEngine:
         day = t.time // DAY
         if day != self.percentile_day:
             self.percentile_day = day
-            self.volume_percentile = self._percentile(t.time, rule)
+            self.volume_percentile = self._percentile(rule)
         if self.volume_percentile is None:
             return
         for account in (t.sender, t.receiver):
             registered = self.registered.get(account)
             if registered is None or t.time - registered >= rule["age_s"]:
                 continue
-            volume = sum(x.grams for x in self.trades_of[account] if x.time >= t.time - rule["window_s"])
+            volume = self.month_volume.get(account, 0) + self.day_volume[day].get(account, 0)
             if volume <= self.volume_percentile:
                 continue
             self._alert(
@@ -535,16 +601,27 @@ class RiskEngine:
                 dedup=account,
             )  # fmt: skip
 
-    def _percentile(self, now: int, rule: dict[str, Any]) -> float | None:
-        """The percentile of every active account's volume over the 30 days before today (UTC): computed
-        once a day, from trades before the day began, so it depends on the events alone."""
-        until = now - now % DAY
-        since = until - rule["window_s"]
-        volumes = sorted(
-            total
-            for trades in self.trades_of.values()
-            if (total := sum(x.grams for x in trades if since <= x.time < until)) > 0
-        )
+    def _roll_days(self, day: int) -> None:
+        """Keeps month_volume = each account's volume over the 30 UTC days before `day`, moving a day at a
+        time: only the accounts active on the day that enters or leaves the window change."""
+        if self.volume_day < 0:
+            self.volume_day = day
+        span = self.rules["new_account_volume"]["window_s"] // DAY
+        while self.volume_day < day:
+            entering = self.day_volume.get(self.volume_day, {})
+            for account, grams in entering.items():
+                self.month_volume[account] += grams
+            leaving = self.day_volume.pop(self.volume_day - span, {})
+            for account, grams in leaving.items():
+                self.month_volume[account] -= grams
+                if self.month_volume[account] == 0:
+                    del self.month_volume[account]
+            self.volume_day += 1
+
+    def _percentile(self, rule: dict[str, Any]) -> float | None:
+        """The percentile of every active account's volume over the 30 UTC days before today: it changes
+        once a day and depends on the events alone."""
+        volumes = sorted(v for v in self.month_volume.values() if v > 0)
         if len(volumes) < rule["min_accounts"]:
             return None
         position = rule["percentile"] * (len(volumes) - 1)

@@ -138,12 +138,12 @@ def test_price_band_ten_percent_and_thirty_for_block_deals(market):
 def test_velocity_five_times_the_own_median_above_the_floor(market):
     def history(m: Market, weekly: int, now_count: int) -> None:
         (b,) = batches(m, 1, grams=100_000 * TONNE)
-        start = T0 - 13 * 7 * DAY
-        for week in range(13):
+        now = (T0 // (7 * DAY) + 1) * 7 * DAY  # weeks are counted from the epoch: start a fresh one
+        for week in range(12):
             for k in range(weekly):
-                m.transfer(b, A, account(0x100 + week * 10 + k), TONNE, at=start + week * 7 * DAY + k * HOUR)
+                m.transfer(b, A, account(0x100 + week * 10 + k), TONNE, at=now - (12 - week) * 7 * DAY + k * HOUR)
         for k in range(now_count):
-            m.transfer(b, A, account(0x900 + k), TONNE, at=T0 + k * HOUR)
+            m.transfer(b, A, account(0x900 + k), TONNE, at=now + k * HOUR)
 
     m = market()
     history(m, weekly=1, now_count=10)
