@@ -195,8 +195,11 @@ APPROVED_PROJECTS = (
 
 # the periodic review -----------------------------------------------------------------------------
 def _day_bounds(since: str, until: str) -> tuple[int, int]:
-    start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
-    end = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
+    try:
+        start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
+        end = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        raise ApiError(422, "validation_error", "since, until: real calendar dates, YYYY-MM-DD") from None
     if end < start:
         raise ApiError(422, "validation_error", "until: on or after since")
     return int(start.timestamp()), int(end.timestamp()) + 86_400

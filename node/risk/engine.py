@@ -89,6 +89,10 @@ class RiskEngine:
         self.price_window = r["price_band"]["window_s"]
         self.week_s = r["velocity"]["window_s"]
         self.conc = r["counterparty_concentration"]
+        self.conc_min_deals = self.conc["min_deals"]
+        self.velocity_floor_count = r["velocity"]["floor_count"]
+        self.velocity_floor_grams = r["velocity"]["floor_grams"]
+        self.holding_floor = r["holding_concentration"]["cap"] * r["holding_concentration"]["report_at"]
         self.horizon = max(
             r["round_trip"]["window_s"],
             max(r["wash_loop"]["windows_s"]),
@@ -261,7 +265,9 @@ class RiskEngine:
         self._remember(t, check=True)
         self._new_account(t)
         if group is not None and receiver not in self.buffer_accounts:
-            self._holding_check(receiver, group[0], now, [t.ref])
+            supply = self.supply.get(group[0], 0)
+            if supply and self.holding.get((group[0], receiver), 0) >= self.holding_floor * supply:
+                self._holding_check(receiver, group[0], now, [t.ref])
 
     def _local_day(self, when: int) -> int:
         hour = when // 3_600
@@ -301,9 +307,14 @@ class RiskEngine:
             pair[1] += grams
             self.pair_totals[own] += grams
             volumes[own] = volumes.get(own, 0) + grams
+            if len(self.pairs[own]) > 512:
+                self._trim(own, now)
+            # Windows only shrink when pruned, so figures below a floor before pruning stay below it.
             if check:
-                self._velocity(t, own)
-                self._concentration(t, own, other, pair)
+                if recent[0] >= self.velocity_floor_count or recent[1] >= self.velocity_floor_grams:
+                    self._velocity(t, own)
+                if pair[0] >= self.conc_min_deals:
+                    self._concentration(t, own, other, pair)
         deal = t.deal
         if deal is not None:
             self.deals_between[(batch, sender, receiver)].append(t)
@@ -313,6 +324,23 @@ class RiskEngine:
                 sums = self.price_sums[group]
                 sums[0] += deal.price_fen_per_tonne * grams
                 sums[1] += grams
+
+    def _trim(self, account: str, now: int) -> None:
+        """Bounds the memory of an account whose windows the checks never had to prune."""
+        recent, sums = self.last_week[account], self.last_week_sums[account]
+        while recent and recent[0][0] <= now - self.week_s:
+            _, grams = recent.popleft()
+            sums[0] -= 1
+            sums[1] -= grams
+        window, pair_sums = self.pairs[account], self.pair_sums[account]
+        while window and window[0][0] < now - self.conc["window_s"]:
+            _, gone, grams = window.popleft()
+            old = pair_sums[gone]
+            old[0] -= 1
+            old[1] -= grams
+            self.pair_totals[account] -= grams
+            if old[0] == 0:
+                del pair_sums[gone]
 
     def _prune_prices(self, group: tuple[int, str], now: int) -> None:
         """A group's price window, pruned when it is read."""
