@@ -130,6 +130,9 @@ class RiskEngine:
         self.pair_totals: defaultdict[str, int] = defaultdict(int)
         self.day_volume: defaultdict[int, dict[str, int]] = defaultdict(dict)
         self.last_in: dict[str, int] = {}  # account -> when it last received anything
+        # (time, table, key) of every window key when it was last written, oldest first: a key whose
+        # newest entry is older than the longest window is dropped, so memory follows the windows.
+        self.expiry: deque[tuple[int, int, Any]] = deque()
         self.month_volume: defaultdict[str, int] = defaultdict(int)
         self.volume_day = -1
         self.deals_between: defaultdict[tuple[int, str, str], deque[Trade]] = defaultdict(deque)
@@ -279,9 +282,24 @@ class RiskEngine:
 
     def _remember(self, t: Trade, check: bool = False) -> None:
         batch, sender, receiver, grams, now = t.batch, t.sender, t.receiver, t.grams, t.time
-        self.sends[(batch, sender)].append(t)
-        self.received[(batch, receiver)] = t
-        self.out_edges[sender].append(t)
+        expiry = self.expiry
+        key = (batch, sender)
+        sends = self.sends.get(key)
+        if sends is None:
+            sends = self.sends[key] = deque()
+            expiry.append((now, 0, key))
+        sends.append(t)
+        key = (batch, receiver)
+        if key not in self.received:
+            expiry.append((now, 1, key))
+        self.received[key] = t
+        edges = self.out_edges.get(sender)
+        if edges is None:
+            edges = self.out_edges[sender] = deque()
+            expiry.append((now, 2, sender))
+        edges.append(t)
+        if expiry[0][0] < now - self.horizon:
+            self._expire_keys(now)
         self.last_in[receiver] = now
         day = now // DAY
         if day != self.volume_day:
@@ -317,13 +335,37 @@ class RiskEngine:
                     self._concentration(t, own, other, pair)
         deal = t.deal
         if deal is not None:
-            self.deals_between[(batch, sender, receiver)].append(t)
+            key3 = (batch, sender, receiver)
+            between = self.deals_between.get(key3)
+            if between is None:
+                between = self.deals_between[key3] = deque()
+                self.expiry.append((now, 3, key3))
+            between.append(t)
             group = self.batch_group.get(batch)
             if group is not None:
                 self.prices[group].append(t)
                 sums = self.price_sums[group]
                 sums[0] += deal.price_fen_per_tonne * grams
                 sums[1] += grams
+
+    def _expire_keys(self, now: int) -> None:
+        """Drops the window keys with nothing newer than the horizon; a key still in use is looked at
+        again one horizon later. Each key is queued once per horizon, not once per event."""
+        expiry, limit = self.expiry, now - self.horizon
+        while expiry and expiry[0][0] < limit:
+            _, table, key = expiry.popleft()
+            if table == 1:
+                arrival = self.received.get(key)
+                newest = arrival.time if arrival is not None else None
+                windows: Any = self.received
+            else:
+                windows = (self.sends, None, self.out_edges, self.deals_between)[table]
+                window = windows.get(key)
+                newest = window[-1].time if window else None
+            if newest is None or newest < limit:
+                windows.pop(key, None)
+            else:
+                expiry.append((now, table, key))
 
     def _trim(self, account: str, now: int) -> None:
         """Bounds the memory of an account whose windows the checks never had to prune."""
@@ -557,7 +599,10 @@ class RiskEngine:
             return
         cached = self.medians.get((account, week))
         if cached is None:
-            history = [weeks.get(w, (0, 0)) for w in range(week - 1 - rule["history_s"] // window, week - 1)]
+            first = week - 1 - rule["history_s"] // window
+            for old in [w for w in weeks if w < first]:
+                del weeks[old]
+            history = [weeks.get(w, (0, 0)) for w in range(first, week - 1)]
             cached = (statistics.median(c for c, _ in history), statistics.median(g for _, g in history))
             self.medians[(account, week)] = cached
         count_median, volume_median = cached
