@@ -229,6 +229,11 @@ def supervision_report(services: Services, reader: sqlite3.Connection, since: st
         counts = alerts.setdefault(rule, {"total": 0})
         counts["total"] += 1
         counts[outcome] = counts.get(outcome, 0) + 1
+    unreferenced = reader.execute(
+        "SELECT COUNT(*) FROM risk_note n JOIN chain_event e ON e.block_number = n.block_number"
+        " AND e.log_index = n.log_index WHERE n.rule = 'price_band' AND e.block_time >= ? AND e.block_time < ?",
+        (start, end),
+    ).fetchone()[0]
     measures = services.state.rows(
         "SELECT kind, COUNT(*) AS n FROM measure WHERE at >= ? AND at < ? GROUP BY kind ORDER BY kind", (start, end)
     )
@@ -242,7 +247,7 @@ def supervision_report(services: Services, reader: sqlite3.Connection, since: st
             "transferred": sum(v["transferred"] for v in volumes),
             "retired": sum(v["retired"] for v in volumes),
         },
-        "prices": prices,
+        "prices": {**prices, "deals_without_reference_price": unreferenced},
         "alerts": [{"rule": rule, **counts} for rule, counts in sorted(alerts.items())],
         "measures": {m["kind"]: m["n"] for m in measures},
         "reconciliation": {"checks": report["checks"], "differences": len(report["differences"])},
