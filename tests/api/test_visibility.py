@@ -37,6 +37,10 @@ def _scenario(node) -> dict[str, object]:
                    json={"subscriptions": [{"subscriber": "s-1", "grams": 10, "amount_fen": 1}]})  # fmt: skip
     retired = node.ok("POST", f"/v1/campaigns/{campaign['id']}/receipts", "platform",
                       json=settlement(node, campaign["id"], [(made["first_id"], 1)]))  # fmt: skip
+    # A round trip, so that there is an alert to read (alerts are the regulator's alone).
+    back = {"batch_id": batch, "to": node.addresses["park"], "amount": 1_000_000, "deal_ref": "0x" + "00" * 32}
+    node.ok("POST", "/v1/transfers", "buyer", json=back)
+    alert = node.ok("GET", "/v1/regulator/alerts", "regulator", params={"rule": "round_trip"})[0]
     evidence = node.ok("GET", f"/v1/batches/{batch}")["evidence_root"]
     files = node.ok("GET", f"/v1/evidence/{evidence}")
     return {
@@ -57,6 +61,7 @@ def _scenario(node) -> dict[str, object]:
         "order_id": "no-such-order",
         "image": "svg",
         "case_id": 1,
+        "key": alert["key"],
     }
 
 
@@ -95,7 +100,7 @@ def test_every_route_with_every_role_shows_confidential_data_only_to_parties_and
 
 def test_every_write_route_needs_a_token_and_the_right_role(node):
     values = {name: 1 for name in ("batch_id", "project_id", "listing_id", "offer_id", "deal_id", "campaign_id")}
-    values.update(case_id=1, account=node.addresses["buyer"])
+    values.update(case_id=1, account=node.addresses["buyer"], key="0" * 32)
     schema = create_app(node.settings).openapi()["paths"]
     writes = [(method, path) for path, ops in schema.items() for method in ops if method in ("post", "delete")]
     assert len(writes) >= 30
