@@ -16,6 +16,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from node.api.custody import verify_custodian
+from node.api.deals import reserved
 from node.api.deps import Caller
 from node.api.errors import ApiError, not_found
 from node.api.listings import public_listing
@@ -66,8 +68,6 @@ class HexTree:
 def open_campaign(
     services: Services, reader: sqlite3.Connection, caller: Caller, listing_id: int, target: int, deadline: int
 ) -> dict[str, Any]:
-    from node.api.deals import reserved
-
     listing = public_listing(services, reader, listing_id)
     if listing["seller"] != caller.account:
         raise ApiError(403, "forbidden", "only the seller opens a campaign on its listing")
@@ -186,8 +186,6 @@ def record_payments(
     services: Services, reader: sqlite3.Connection, campaign_id: int, body: dict[str, Any]
 ) -> dict[str, Any]:
     """A custodian's receipt for many subscriptions: the root of (id, amount) leaves, signed once."""
-    from node.api.custody import verify_custodian
-
     ids: list[int] = body["subscription_ids"]
     if len(set(ids)) != len(ids):
         raise ApiError(422, "validation_error", "subscription_ids: each subscription once")

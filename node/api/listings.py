@@ -177,9 +177,15 @@ def _requested_parts(body: dict[str, Any]) -> list[tuple[int, int]]:
 
 
 def public_listing(
-    services: Services, reader: sqlite3.Connection, listing_id: int, row: dict[str, Any] | None = None
+    services: Services,
+    reader: sqlite3.Connection,
+    listing_id: int,
+    row: dict[str, Any] | None = None,
+    seen: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The listing as buyers see it; `row` spares the lookup when the caller already read it."""
+    """The listing as buyers see it. `row` spares the lookup when the caller already read it; `seen` lets a
+    page of listings read the blacklist once and each project's review once."""
+    seen = seen if seen is not None else {}
     found = [row] if row is not None else services.state.listings(listing_id=listing_id)
     if not found:
         raise not_found(f"listing {listing_id}")
@@ -187,8 +193,14 @@ def public_listing(
     parts = parts_of(services, listing)
     batches = [get_batch(connection=reader, batch_id=b) for b, _ in parts]
     seller = get_participant(connection=reader, address=listing["seller"])
-    barred = listing["seller"] in blacklisted(services)
-    reviews = {project_review(services, b["project_id"])["state"] for b in batches if b is not None}
+    if "barred" not in seen:
+        seen["barred"] = blacklisted(services)
+    barred = listing["seller"] in seen["barred"]
+    known: dict[int, str] = seen.setdefault("reviews", {})
+    for b in batches:
+        if b is not None and b["project_id"] not in known:
+            known[b["project_id"]] = project_review(services, b["project_id"])["state"]
+    reviews = {known[b["project_id"]] for b in batches if b is not None}
     review = "approved" if reviews <= {"approved"} else "rejected" if "rejected" in reviews else "pending"
     status, reason = status_of(listing, batches, seller, int(time.time()), barred, review)
     base = services.settings.base_url
@@ -299,7 +311,8 @@ def search_listings(
     rows = services.state.rows(
         f"SELECT * FROM listing WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, limit, offset)
     )
-    return [public_listing(services, reader, row["id"], row) for row in rows]
+    seen: dict[str, Any] = {}
+    return [public_listing(services, reader, row["id"], row, seen) for row in rows]
 
 
 def _status_clause(services: Services, reader: sqlite3.Connection, status: str, now: int, params: list[Any]) -> str:
