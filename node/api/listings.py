@@ -344,7 +344,8 @@ def _status_clause(services: Services, reader: sqlite3.Connection, status: str, 
         params.extend([now, *inactive, *barred, *suspended_bundles])
         return f"{live} AND {suspended}"
     # A bundle is filed under its first constituent's project; its status checks every constituent.
-    approved = f"project_id IN ({APPROVED_PROJECTS})" if services.settings.listing_review else "1 = 1"
+    # "+project_id": a membership test per row, so the planner keeps walking the sort order and stops early.
+    approved = f"+project_id IN ({APPROVED_PROJECTS})" if services.settings.listing_review else "1 = 1"
     if status == "under_review":
         params.extend([now, *inactive, *barred, *suspended_bundles])
         return f"{live} AND NOT {suspended} AND NOT {approved}"
