@@ -122,6 +122,29 @@ def _insert(db: sqlite3.Connection, rows: list[tuple]) -> None:
     )
 
 
+def placeholder_manifest(path: Path) -> None:
+    """A deployment manifest for an API served from a prepared index with no chain behind it."""
+    DeploymentManifest(
+        chain_id=31337,
+        deployed_at="-",
+        admin="0x" + "aa" * 20,
+        buffer_account="0x" + "bb" * 20,
+        compiler=CompilerInfo(version="-", settings={}, input_sha256="-"),
+        contracts={
+            "SinkRegistry": ContractDeployment(
+                address="0x" + "aa" * 20,
+                deploy_tx="-",
+                deploy_block=1,
+                deploy_block_hash="-",
+                abi_sha256="-",
+                runtime_sha256="-",
+                immutable_references={},
+                abi=[],
+            )
+        },
+    ).save(path)
+
+
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
@@ -150,25 +173,7 @@ def main() -> None:
         began = time.perf_counter()
         fill_index(settings.index_path, events, long_history)
         print(f"index of {events} events written in {time.perf_counter() - began:.1f}s")
-        DeploymentManifest(
-            chain_id=31337,
-            deployed_at="-",
-            admin="0x" + "aa" * 20,
-            buffer_account="0x" + "bb" * 20,
-            compiler=CompilerInfo(version="-", settings={}, input_sha256="-"),
-            contracts={
-                "SinkRegistry": ContractDeployment(
-                    address="0x" + "aa" * 20,
-                    deploy_tx="-",
-                    deploy_block=1,
-                    deploy_block_hash="-",
-                    abi_sha256="-",
-                    runtime_sha256="-",
-                    immutable_references={},
-                    abi=[],
-                )
-            },
-        ).save(settings.manifest_path)
+        placeholder_manifest(settings.manifest_path)
         state = NodeState(settings.node_state_path)
         token = state.create_token(key_name="regulator", account=REGULATOR, label="bench")
         state.close()

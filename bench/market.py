@@ -21,12 +21,11 @@ import httpx
 import orjson
 import uvicorn
 
-from bench.api import PROJECTS, REGULATOR, fill_index, percentiles, timed
+from bench.api import PROJECTS, REGULATOR, fill_index, percentiles, placeholder_manifest, timed
 from node.api.app import create_app
 from node.api.schemas import PROJECT_KINDS
 from node.api.state import NodeState
 from node.chain.anvil import free_port
-from node.chain.manifest import CompilerInfo, ContractDeployment, DeploymentManifest
 from node.devnode import local_node
 from node.settings import load_settings
 from registry.campaigns import verify_subscriber
@@ -104,7 +103,7 @@ def search_bench(listings: int, events: int, requests: int) -> tuple[float, floa
         fill_index(settings.index_path, events, events // 5)
         fill_listings(settings, listings)
         print(f"index of {events} events and {listings} listings written in {time.perf_counter() - began:.1f}s")
-        _fake_manifest(settings)
+        placeholder_manifest(settings.manifest_path)
         server = uvicorn.Server(
             uvicorn.Config(create_app(settings, run_indexer=False), host="127.0.0.1", port=port, log_level="warning")
         )
@@ -126,29 +125,6 @@ def search_bench(listings: int, events: int, requests: int) -> tuple[float, floa
             thread.join(timeout=30)
     (_, bare99), (p50, p99) = percentiles(bare), percentiles(samples)
     return p99, p50, bare99
-
-
-def _fake_manifest(settings) -> None:
-    DeploymentManifest(
-        chain_id=31337,
-        deployed_at="-",
-        admin="0x" + "aa" * 20,
-        buffer_account="0x" + "bb" * 20,
-        compiler=CompilerInfo(version="-", settings={}, input_sha256="-"),
-        contracts={
-            "SinkRegistry": ContractDeployment(
-                address="0x" + "aa" * 20,
-                deploy_tx="-",
-                deploy_block=1,
-                deploy_block_hash="-",
-                abi_sha256="-",
-                runtime_sha256="-",
-                immutable_references={},
-                abi=[],
-            )
-        },
-    ).save(settings.manifest_path)
-    assert REGULATOR
 
 
 def campaign_bench(subscribers: int, chunk: int) -> tuple[float, int, int]:

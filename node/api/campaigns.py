@@ -13,7 +13,6 @@ retired and every paid subscription marked for refund by the custodian.
 
 import sqlite3
 import time
-from collections import OrderedDict
 from typing import Any
 
 from node.api.custody import verify_custodian
@@ -22,6 +21,7 @@ from node.api.deps import Caller
 from node.api.errors import ApiError, not_found
 from node.api.listings import public_listing
 from node.api.points import GRAMS_PER_POINT, award_rebate, require_indexed
+from node.api.recent import RecentTrees
 from node.api.services import Services
 from node.chain.registry import RetirementRequest
 from registry.campaigns import payment_root, subscriber_tree
@@ -29,7 +29,7 @@ from registry.merkle import MerkleTree
 
 MAX_PER_REQUEST = 20_000
 LEAF = "utf8(subscriber) || 0x00 || grams (8 bytes, big-endian); RFC 6962 tree"
-_TREES: "OrderedDict[int, HexTree]" = OrderedDict()
+_TREES: "RecentTrees[HexTree]" = RecentTrees()
 
 
 class HexTree:
@@ -290,7 +290,7 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
             " WHERE subscription.id = ranked.id",
             (campaign_id,),
         )
-    _remember(campaign_id, HexTree(tree))
+    _TREES.put(campaign_id, HexTree(tree))
     services.wait_indexed(receipt.block_number)
     award_campaign_points(services, reader, campaign_id, retirement_id)
     award_rebate(services, reader, campaign["seller"], total, f"campaign {campaign_id}")
@@ -310,24 +310,16 @@ def award_campaign_points(services: Services, reader: sqlite3.Connection, campai
         )
 
 
-def _remember(campaign_id: int, tree: HexTree) -> None:
-    _TREES[campaign_id] = tree
-    _TREES.move_to_end(campaign_id)
-    while len(_TREES) > 4:
-        _TREES.popitem(last=False)
-
-
 def _tree(services: Services, campaign_id: int) -> HexTree:
-    tree = _TREES.get(campaign_id)
-    if tree is None:
+    def build() -> HexTree:
         rows = services.state.rows(
             "SELECT subscriber, grams FROM subscription WHERE campaign_id = ? AND leaf_index IS NOT NULL"
             " ORDER BY leaf_index",
             (campaign_id,),
         )
-        tree = HexTree(subscriber_tree([(r["subscriber"], r["grams"]) for r in rows]))
-        _remember(campaign_id, tree)
-    return tree
+        return HexTree(subscriber_tree([(r["subscriber"], r["grams"]) for r in rows]))
+
+    return _TREES.get(campaign_id, build)
 
 
 def certificates(services: Services, campaign_id: int, after: int, limit: int) -> dict[str, Any]:

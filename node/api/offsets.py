@@ -4,13 +4,13 @@ retirement's beneficiary, and a certificate per order proving its inclusion."""
 
 import sqlite3
 import time
-from collections import OrderedDict
 from typing import Any
 
 import orjson
 
 from node.api.errors import ApiError, not_found
 from node.api.points import award_points
+from node.api.recent import RecentTrees
 from node.api.services import Services
 from node.chain.registry import RetirementRequest
 from node.chain.sender import Receipt
@@ -18,7 +18,7 @@ from registry.footprint import FootprintInputError, order_footprint, parse_order
 from registry.offsets import OffsetTree
 
 MAX_ORDERS = 200_000
-_TREES: "OrderedDict[int, OffsetTree]" = OrderedDict()
+_TREES: RecentTrees[OffsetTree] = RecentTrees()
 
 
 def _holdings(reader: sqlite3.Connection, account: str) -> list[tuple[int, int]]:
@@ -113,7 +113,7 @@ def offset_orders(
     offset_id = services.state.record_offset(
         root=root, account=account, orders=stored, total=total, retirements=retirements
     )
-    _remember(offset_id, tree)
+    _TREES.put(offset_id, tree)
     assert last is not None
     services.wait_indexed(last.block_number)
     awards: dict[str, int] = {}
@@ -136,19 +136,11 @@ def offset_orders(
     }
 
 
-def _remember(offset_id: int, tree: OffsetTree) -> None:
-    _TREES[offset_id] = tree
-    _TREES.move_to_end(offset_id)
-    while len(_TREES) > 4:
-        _TREES.popitem(last=False)
-
-
 def _tree(services: Services, offset_id: int) -> OffsetTree:
-    tree = _TREES.get(offset_id)
-    if tree is None:
-        tree = OffsetTree.build([(order_id, grams) for order_id, grams, _ in services.state.offset_orders(offset_id)])
-        _remember(offset_id, tree)
-    return tree
+    return _TREES.get(
+        offset_id,
+        lambda: OffsetTree.build([(order_id, grams) for order_id, grams, _ in services.state.offset_orders(offset_id)]),
+    )
 
 
 def certificate(services: Services, order_id: str) -> dict[str, Any]:
