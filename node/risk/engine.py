@@ -122,7 +122,7 @@ class RiskEngine:
         # Per account: trades by absolute week (velocity), a 30-day window by counterparty (concentration),
         # volume by UTC day and its 30-day sum as of the start of the current day (new accounts).
         self.weeks: defaultdict[str, dict[int, list[int]]] = defaultdict(dict)
-        self.medians: dict[tuple[str, int], tuple[float, float]] = {}
+        self.medians: dict[str, tuple[int, float, float]] = {}  # account -> (week, medians), this week only
         self.last_week: defaultdict[str, deque[tuple[int, int]]] = defaultdict(deque)  # (time, grams), 7 days
         self.last_week_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
         self.pairs: defaultdict[str, deque[tuple[int, str, int]]] = defaultdict(deque)
@@ -597,15 +597,15 @@ class RiskEngine:
         count, grams = sums
         if count < rule["floor_count"] and grams < rule["floor_grams"]:
             return
-        cached = self.medians.get((account, week))
-        if cached is None:
+        cached = self.medians.get(account)
+        if cached is None or cached[0] != week:
             first = week - 1 - rule["history_s"] // window
             for old in [w for w in weeks if w < first]:
                 del weeks[old]
             history = [weeks.get(w, (0, 0)) for w in range(first, week - 1)]
-            cached = (statistics.median(c for c, _ in history), statistics.median(g for _, g in history))
-            self.medians[(account, week)] = cached
-        count_median, volume_median = cached
+            cached = (week, statistics.median(c for c, _ in history), statistics.median(g for _, g in history))
+            self.medians[account] = cached
+        _, count_median, volume_median = cached
         hot_count = count >= rule["floor_count"] and count_median > 0 and count > rule["multiple"] * count_median
         hot_volume = grams >= rule["floor_grams"] and volume_median > 0 and grams > rule["multiple"] * volume_median
         if not (hot_count or hot_volume):
