@@ -20,6 +20,16 @@ def _month(at: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(at, zone).strftime("%Y-%m")
 
 
+def price_summary(prices_fen: list[int]) -> dict[str, Any]:
+    """Count, median and range of prices in fen per tonne, shown in CNY per tonne."""
+    return {
+        "deals": len(prices_fen),
+        "median_cny_per_tonne": f"{statistics.median(prices_fen) / 100:.2f}",
+        "min_cny_per_tonne": f"{min(prices_fen) / 100:.2f}",
+        "max_cny_per_tonne": f"{max(prices_fen) / 100:.2f}",
+    }
+
+
 def price_statistics(services: Services, now: int | None = None) -> list[dict[str, Any]]:
     zone = ZoneInfo(services.settings.aggregate_timezone)
     current = _month(int(time.time()) if now is None else now, zone)
@@ -40,10 +50,7 @@ def price_statistics(services: Services, now: int | None = None) -> list[dict[st
             "month": month,
             "vintage": vintage,
             "kind": kind,
-            "deals": len(prices),
-            "median_cny_per_tonne": f"{statistics.median(prices) / 100:.2f}",
-            "min_cny_per_tonne": f"{min(prices) / 100:.2f}",
-            "max_cny_per_tonne": f"{max(prices) / 100:.2f}",
+            **price_summary(prices),
         }
         for (month, vintage, kind), prices in sorted(groups.items())
         if len(prices) >= MIN_DEALS

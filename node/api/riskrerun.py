@@ -10,10 +10,7 @@ import orjson
 from node.api.riskfacts import NodeFacts
 from node.api.services import Services
 from node.risk.config import load_rules
-from node.risk.engine import RiskEngine
-
-COLUMNS = ("key", "rule", "severity", "block_number", "log_index", "tx_hash", "block_time", "participants",
-           "evidence", "deals", "explanation_zh", "explanation_en", "details")  # fmt: skip
+from node.risk.engine import ALERT_COLUMNS, RiskEngine
 
 
 def rerun_rules(services: Services, reader: sqlite3.Connection, from_block: int, to_block: int) -> dict[str, Any]:
@@ -28,7 +25,7 @@ def rerun_rules(services: Services, reader: sqlite3.Connection, from_block: int,
         engine.observe(name, orjson.loads(args), block, log, tx, when)
         alerts, _ = engine.take()
         if block >= from_block:
-            raised += [dict(zip(COLUMNS, alert, strict=True)) for alert in alerts]
+            raised += [dict(zip(ALERT_COLUMNS, alert, strict=True)) for alert in alerts]
     for alert in raised:
         for column in ("participants", "evidence", "deals", "details"):
             alert[column] = orjson.loads(alert[column])

@@ -7,7 +7,6 @@ alert's stable key, so a re-index that raises the same alerts keeps their handli
 """
 
 import sqlite3
-import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ import orjson
 
 from node.api.deps import Caller
 from node.api.errors import ApiError, not_found
+from node.api.prices import price_summary
 from node.api.services import Services
 
 ACTIONS = {
@@ -261,11 +261,4 @@ def _deal_prices(services: Services, start: int, end: int) -> dict[str, Any]:
         (start, end),
     )
     prices = [int(services.sealer.open(r["price_fen_per_tonne"], f"deal.price:{r['id']}")) for r in rows]
-    if not prices:
-        return {"deals": 0}
-    return {
-        "deals": len(prices),
-        "median_cny_per_tonne": f"{statistics.median(prices) / 100:.2f}",
-        "min_cny_per_tonne": f"{min(prices) / 100:.2f}",
-        "max_cny_per_tonne": f"{max(prices) / 100:.2f}",
-    }
+    return price_summary(prices) if prices else {"deals": 0}

@@ -369,11 +369,20 @@ class RiskEngine:
 
     def _trim(self, account: str, now: int) -> None:
         """Bounds the memory of an account whose windows the checks never had to prune."""
+        self._prune_week(account, now)
+        self._prune_pairs(account, now)
+
+    def _prune_week(self, account: str, now: int) -> None:
+        """The account's last 7 days (velocity)."""
         recent, sums = self.last_week[account], self.last_week_sums[account]
         while recent and recent[0][0] <= now - self.week_s:
             _, grams = recent.popleft()
             sums[0] -= 1
             sums[1] -= grams
+
+    def _prune_pairs(self, account: str, now: int) -> None:
+        """The account's 30 days by counterparty (concentration). The trade at hand is already counted,
+        so its own counterparty never drops to zero here."""
         window, pair_sums = self.pairs[account], self.pair_sums[account]
         while window and window[0][0] < now - self.conc["window_s"]:
             _, gone, grams = window.popleft()
@@ -589,12 +598,8 @@ class RiskEngine:
         window = rule["window_s"]
         week = t.time // window
         weeks = self.weeks[account]
-        recent, sums = self.last_week[account], self.last_week_sums[account]
-        while recent and recent[0][0] <= t.time - window:
-            _, grams = recent.popleft()
-            sums[0] -= 1
-            sums[1] -= grams
-        count, grams = sums
+        self._prune_week(account, t.time)
+        count, grams = self.last_week_sums[account]
         if count < rule["floor_count"] and grams < rule["floor_grams"]:
             return
         cached = self.medians.get(account)
@@ -624,16 +629,7 @@ class RiskEngine:
     def _concentration(self, t: Trade, account: str, other: str, pair: list[int]) -> None:
         """Judged for the counterparty of the trade at hand, over the account's 30-day window."""
         rule = self.conc
-        window, sums = self.pairs[account], self.pair_sums[account]
-        since = t.time - rule["window_s"]
-        while window and window[0][0] < since:
-            _, gone, grams = window.popleft()
-            old = sums[gone]
-            old[0] -= 1
-            old[1] -= grams
-            self.pair_totals[account] -= grams
-            if old[0] == 0 and gone != other:
-                del sums[gone]
+        self._prune_pairs(account, t.time)
         count, grams = pair
         total = self.pair_totals[account]
         if count < rule["min_deals"] or total < rule["min_grams"] or grams < rule["share"] * total:
@@ -757,13 +753,16 @@ class RiskEngine:
         )  # fmt: skip
 
 
+# The order of an alert row's values, as _alert builds them.
+ALERT_COLUMNS = ("key", "rule", "severity", "block_number", "log_index", "tx_hash", "block_time", "participants",
+                 "evidence", "deals", "explanation_zh", "explanation_en", "details")  # fmt: skip
+
+
 def insert_alerts(db: sqlite3.Connection, engine: RiskEngine) -> None:
     alerts, notes = engine.take()
     if alerts:
         db.executemany(
-            "INSERT OR IGNORE INTO alert (key, rule, severity, block_number, log_index, tx_hash, block_time,"
-            " participants, evidence, deals, explanation_zh, explanation_en, details)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT OR IGNORE INTO alert ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})",
             alerts,
         )
     if notes:
