@@ -141,9 +141,7 @@ def serve() -> None:
 
 
 def _open_indexer(settings: Settings) -> Indexer:
-    from node.api.confidential import Sealer
-    from node.api.riskfacts import risk_engine
-    from node.api.state import NodeState
+    from node.api.riskfacts import risk_rules
 
     manifest = load_manifest(settings.manifest_path)
     return Indexer(
@@ -153,7 +151,7 @@ def _open_indexer(settings: Settings) -> Indexer:
         confirmations=settings.confirmations,
         max_range=settings.index_range_blocks,
         timezone=settings.aggregate_timezone,
-        risk=risk_engine(settings, NodeState(settings.node_state_path), Sealer.from_settings(settings)),
+        risk=risk_rules(settings),
     )
 
 

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         default=True, description="a project's listings go public only after a regulator approves the project"
     )
     risk_enabled: bool = Field(default=True, description="run the risk rules as events are indexed")
+    risk_process: bool = Field(
+        default=True, description="run the risk rules in a process of their own (a second core), not the indexer's"
+    )
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
     aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")
     api_host: str = "127.0.0.1"

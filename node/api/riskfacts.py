@@ -2,14 +2,15 @@
 custodian receipt by the deal reference its transfer carries (unsealed here, never stored in clear), the
 tree carbon stock of a batch's monitoring data, and a project's kind."""
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import orjson
 
 from node.api.confidential import Sealer
 from node.api.state import NodeState
 from node.risk.config import load_rules
-from node.risk.engine import DealFact, RiskEngine
+from node.risk.engine import DealFact, RiskEngine, Rules
+from node.risk.worker import RiskWorker
 from node.settings import Settings
 
 GRAMS_PER_TONNE = 1_000_000
@@ -46,7 +47,16 @@ class NodeFacts:
         return rows[0]["kind"] if rows else ""
 
 
-def risk_engine(settings: Settings, state: NodeState, sealer: Sealer) -> RiskEngine | None:
+def build_engine(settings: Settings) -> RiskEngine:
+    """The node's rule engine with facts from its own state: in the indexer's thread or a rule process."""
+    facts = NodeFacts(NodeState(settings.node_state_path), Sealer.from_settings(settings))
+    return RiskEngine(facts, load_rules(settings.risk_rules))
+
+
+def risk_rules(settings: Settings) -> Rules | None:
+    """The rules the indexer runs: none, the engine in its own thread, or (by default) a rule process."""
     if not settings.risk_enabled:
         return None
-    return RiskEngine(NodeFacts(state, sealer), load_rules(settings.risk_rules))
+    if settings.risk_process:
+        return RiskWorker(partial(build_engine, settings))
+    return build_engine(settings)

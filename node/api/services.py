@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 
 from node.api.confidential import Sealer
-from node.api.riskfacts import risk_engine
+from node.api.riskfacts import risk_rules
 from node.api.state import NodeState, TokenOwner
 from node.chain.keystore import Keystore
 from node.chain.manifest import DeploymentManifest, load_manifest
@@ -68,7 +68,7 @@ class Services:
             confirmations=s.confirmations,
             max_range=s.index_range_blocks,
             timezone=s.aggregate_timezone,
-            risk=risk_engine(s, self.state, self.sealer),
+            risk=risk_rules(s),
         )
         indexer = self.indexer
         indexer.sync()  # the first answers already see the whole chain

@@ -18,7 +18,7 @@ import orjson
 
 from node.index.decode import IndexedEvent
 from node.index.digest import next_digest
-from node.risk.engine import RiskEngine, insert_alerts
+from node.risk.engine import Rules, insert_alerts
 
 _INT64_MAX = 2**63 - 1
 
@@ -68,9 +68,7 @@ class Chunk:
 
 
 class Applier:
-    def __init__(
-        self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: RiskEngine | None = None
-    ) -> None:
+    def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: Rules | None = None) -> None:
         self.db = connection
         self.risk = risk
         self.chain_id = chain_id
@@ -144,7 +142,7 @@ class Applier:
     def _flush(self, chunk: Chunk) -> None:
         db = self.db
         if self.risk is not None:
-            insert_alerts(db, self.risk)
+            self.risk.flush()  # the rules work on the range's tail while its rows are written
         if chunk.events:
             db.executemany(
                 "INSERT INTO chain_event (chain_id, block_number, block_hash, block_time, tx_hash, log_index, name,"
@@ -183,6 +181,8 @@ class Applier:
                 f" ON CONFLICT (day, project_id) DO UPDATE SET {updates}",
                 [(day, project, *values) for (day, project), values in chunk.stats.items()],
             )
+        if self.risk is not None:
+            insert_alerts(db, self.risk)
 
     def _stat(self, chunk: Chunk, event: IndexedEvent, project: int, column: int, amount: int) -> None:
         values = chunk.stats[(self.day_of(event.log.block_time), project)]

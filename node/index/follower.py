@@ -8,6 +8,7 @@ aggregates and digest) and indexes forward again.
 """
 
 import contextlib
+import logging
 import queue
 import sqlite3
 import threading
@@ -26,11 +27,16 @@ from node.index.decode import EventDecoder
 from node.index.digest import genesis_digest
 from node.index.fetch import ChainMoved, FetchedRange, LogFetcher
 from node.index.models import DERIVED_TABLES
-from node.risk.engine import RiskEngine
+from node.risk.engine import Rules
+from node.risk.worker import RiskWorkerError
 
 # Block hashes older than this many blocks behind the checkpoint are pruned; a reorg deeper than
 # this re-indexes from the deploy block.
 REORG_WINDOW = 1024
+# A range whose risk rules failed is rolled back and tried again (with the rules warmed again, in a new
+# process if theirs died) this many times in a row before the error reaches the caller.
+RULE_RETRIES = 3
+log = logging.getLogger(__name__)
 _ZERO_HASH = "0x" + "00" * 32
 
 
@@ -71,7 +77,7 @@ class Indexer:
         max_range: int = 500,
         timezone: str = "Asia/Shanghai",
         prefetch: int = 2,
-        risk: RiskEngine | None = None,
+        risk: Rules | None = None,
     ) -> None:
         self.manifest = manifest
         self.address = manifest.registry.address
@@ -91,6 +97,8 @@ class Indexer:
             risk.warm(self.db)  # the rules' windows, from what is committed
 
     def close(self) -> None:
+        if self.applier.risk is not None:
+            self.applier.risk.close()
         self.db.close()
         self.rpc.close()
         self.fetch_rpc.close()
@@ -111,6 +119,7 @@ class Indexer:
     ) -> Checkpoint:
         """Indexes up to the confirmed head (or `until`), handling any reorg on the way; returns the checkpoint."""
         stop = stop or threading.Event()
+        rule_failures = 0
         while not stop.is_set():
             target = self._target(until)
             try:
@@ -120,6 +129,12 @@ class Indexer:
                 self._index_to(target, stop, progress)
             except Reorg:
                 self._handle_reorg()
+            except RiskWorkerError as error:
+                rule_failures += 1
+                if rule_failures > RULE_RETRIES:
+                    raise
+                log.warning("risk rules failed; range rolled back, retrying from block %d: %s",
+                            self.checkpoint.last_block + 1, error)  # fmt: skip
         return self.checkpoint
 
     def follow(self, stop: threading.Event, progress: Callable[[Progress], None] | None = None,

@@ -12,8 +12,8 @@ participants, the events and deals that are its evidence, and an explanation in 
 """
 
 import hashlib
+import math
 import sqlite3
-import statistics
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +29,7 @@ GRAMS_PER_TONNE = 1_000_000
 ZERO_REF = "0x" + "00" * 32
 DAY = 86_400
 WEEK = 7 * DAY
+TRIM_AT = 512  # an account's trade list is pruned and compacted when it grows past this (or twice its size)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,25 @@ class Facts(Protocol):
         ...
 
     def project_kind(self, project_id: int) -> str: ...
+
+
+class Rules(Protocol):
+    """What the indexer needs of the risk rules, run in its own thread (`RiskEngine`) or in a process of
+    their own (`node.risk.worker.RiskWorker`)."""
+
+    def observe(self, name: str, args: dict[str, Any], block: int, log: int, tx: str, when: int) -> None: ...
+
+    def flush(self) -> None:
+        """Hands over any events still buffered, so that the rules check them while the caller goes on."""
+        ...
+
+    def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]: ...
+
+    def reset(self) -> None: ...
+
+    def warm(self, db: sqlite3.Connection) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class NoFacts:
@@ -76,6 +96,44 @@ class Trade:
         return {"block": self.block, "log": self.log, "tx": self.tx, "batch": self.batch}
 
 
+def _median(values: list[int]) -> float:
+    """As statistics.median: the middle value, or the mean of the two middle ones."""
+    values.sort()
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+class Account:
+    """One account's working state. Its recent trades are one time-ordered list of (time, counterparty,
+    grams), read through two windows pruned on their own: the last 7 days (velocity) from `week_head` and
+    the last 30 days by counterparty (concentration) from `month_head`. A window's figures only shrink when
+    it is pruned, so a figure below a bar before pruning is below it after, and most trades never prune."""
+
+    __slots__ = ("bars_week", "bucket", "bucket_week", "count_bar", "count_median", "grams_bar", "holding", "last_in",
+                 "month_head", "organisation", "pair_sums", "pair_total", "registered", "trades", "trim_at",
+                 "volume_median", "week_count", "week_grams", "week_head", "weeks")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.organisation: int | None = None
+        self.registered: int | None = None
+        self.last_in = -1  # when it last received anything
+        self.holding: dict[int, int] = {}  # vintage -> grams held
+        self.trades: list[tuple[int, str, int]] = []
+        self.week_head = self.month_head = 0
+        self.week_count = self.week_grams = 0
+        self.pair_sums: dict[str, list[int]] = {}  # counterparty -> [deals, grams] in the 30 days
+        self.pair_total = 0
+        self.weeks: dict[int, list[int]] = {}  # week counted from the epoch -> [deals, grams]
+        self.bucket_week = -1
+        self.bucket = [0, 0]  # weeks[bucket_week]
+        # The medians of the weeks before `bars_week` and the figures above which it is hot (the multiple
+        # of each median, or infinite without one), worked out once a week.
+        self.bars_week = -1
+        self.count_median = self.volume_median = 0.0
+        self.count_bar = self.grams_bar = math.inf
+        self.trim_at = TRIM_AT
+
+
 class RiskEngine:
     def __init__(self, facts: Facts | None = None, rules: dict[str, dict[str, Any]] | None = None) -> None:
         self.facts = facts or NoFacts()
@@ -93,6 +151,7 @@ class RiskEngine:
         self.velocity_floor_count = r["velocity"]["floor_count"]
         self.velocity_floor_grams = r["velocity"]["floor_grams"]
         self.holding_floor = r["holding_concentration"]["cap"] * r["holding_concentration"]["report_at"]
+        self.young_s = r["new_account_volume"]["age_s"]
         self.horizon = max(
             r["round_trip"]["window_s"],
             max(r["wash_loop"]["windows_s"]),
@@ -109,27 +168,16 @@ class RiskEngine:
         self.alerts: list[tuple[Any, ...]] = []
         self.notes: list[tuple[Any, ...]] = []
         self.keys: set[str] = set()
-        self.organisation: dict[str, int] = {}
-        self.registered: dict[str, int] = {}
+        self.accounts: dict[str, Account] = {}
         self.buffer_accounts: set[str] = set()
         self.batch_group: dict[int, tuple[int, str]] = {}  # batch -> (vintage, project kind)
         self.supply: defaultdict[int, int] = defaultdict(int)  # vintage -> grams issued
-        self.holding: defaultdict[tuple[int, str], int] = defaultdict(int)  # (vintage, account) -> grams
         self.stock: dict[int, int] = {}  # project -> tree stock of its latest batch
         self.sends: defaultdict[tuple[int, str], deque[Trade]] = defaultdict(deque)  # (batch, sender)
         self.received: dict[tuple[int, str], Trade] = {}  # (batch, receiver) -> latest arrival
         self.out_edges: defaultdict[str, deque[Trade]] = defaultdict(deque)  # all batches, wash window
-        # Per account: trades by absolute week (velocity), a 30-day window by counterparty (concentration),
-        # volume by UTC day and its 30-day sum as of the start of the current day (new accounts).
-        self.weeks: defaultdict[str, dict[int, list[int]]] = defaultdict(dict)
-        self.medians: dict[str, tuple[int, float, float]] = {}  # account -> (week, medians), this week only
-        self.last_week: defaultdict[str, deque[tuple[int, int]]] = defaultdict(deque)  # (time, grams), 7 days
-        self.last_week_sums: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
-        self.pairs: defaultdict[str, deque[tuple[int, str, int]]] = defaultdict(deque)
-        self.pair_sums: defaultdict[str, dict[str, list[int]]] = defaultdict(dict)
-        self.pair_totals: defaultdict[str, int] = defaultdict(int)
+        # Volume by UTC day and every account's 30-day sum as of the start of the current day (new accounts).
         self.day_volume: defaultdict[int, dict[str, int]] = defaultdict(dict)
-        self.last_in: dict[str, int] = {}  # account -> when it last received anything
         # (time, table, key) of every window key when it was last written, oldest first: a key whose
         # newest entry is older than the longest window is dropped, so memory follows the windows.
         self.expiry: deque[tuple[int, int, Any]] = deque()
@@ -146,11 +194,11 @@ class RiskEngine:
         """Rebuilds the working state from a committed index (after a restart)."""
         self.reset()
         self.keys = {row[0] for row in db.execute("SELECT key FROM alert")}
-        for account, organisation, registered in db.execute(
+        for address, organisation, registered in db.execute(
             "SELECT address, organisation, registered_time FROM participant"
         ):
-            self.organisation[account] = organisation
-            self.registered[account] = registered
+            account = self._account(address)
+            account.organisation, account.registered = organisation, registered
         for batch, project, period_end, quantity, buffer_account, root in db.execute(
             "SELECT id, project_id, period_end, quantity, buffer_account, evidence_root FROM batch ORDER BY id"
         ):
@@ -164,7 +212,7 @@ class RiskEngine:
         for batch, account, amount in db.execute("SELECT batch_id, account, amount FROM balance"):
             group = self.batch_group.get(batch)
             if group is not None:
-                self.holding[(group[0], account)] += amount
+                self._hold(account, group[0], amount)
         row = db.execute("SELECT MAX(block_time) FROM chain_event").fetchone()
         latest = row[0] or 0
         for block, log, tx, when, args in db.execute(
@@ -172,7 +220,8 @@ class RiskEngine:
             " WHERE name = 'CertificateTransferred' AND block_time >= ? ORDER BY block_number, log_index",
             (latest - self.horizon,),
         ):
-            self._remember(self._trade(orjson.loads(args), block, log, tx, when))
+            trade = self._trade(orjson.loads(args), block, log, tx, when)
+            self._remember(trade, self._account(trade.sender), self._account(trade.receiver))
         self.latest = latest
 
     # events --------------------------------------------------------------------------------------
@@ -185,16 +234,16 @@ class RiskEngine:
         elif name == "CertificateRetired":
             group = self.batch_group.get(args["batchId"])
             if group is not None:
-                self.holding[(group[0], args["holder"])] -= args["amount"]
+                self._hold(args["holder"], group[0], -args["amount"])
         elif name == "ParticipantRegistered":
-            self.organisation[args["account"]] = args["organisation"]
-            self.registered[args["account"]] = when
+            account = self._account(args["account"])
+            account.organisation, account.registered = args["organisation"], when
         elif name == "BufferConfigured":
             self.buffer_accounts.add(args["account"])
         elif name == "ReversalRecorded":
             group = self.batch_group.get(args["batchId"])
             if group is not None:
-                self.holding[(group[0], args["bufferAccount"])] -= args["amount"]
+                self._hold(args["bufferAccount"], group[0], -args["amount"])
 
     def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The alert and note rows raised since the last call, for the index to insert."""
@@ -202,7 +251,23 @@ class RiskEngine:
         self.alerts, self.notes = [], []
         return alerts, notes
 
+    def flush(self) -> None:
+        """Nothing buffered: every event was checked when observed."""
+
+    def close(self) -> None:
+        """Nothing to stop: the engine lives in the indexer's thread."""
+
     # ---------------------------------------------------------------------------------------------
+    def _account(self, address: str) -> Account:
+        account = self.accounts.get(address)
+        if account is None:
+            account = self.accounts[address] = Account()
+        return account
+
+    def _hold(self, address: str, vintage: int, grams: int) -> None:
+        holding = self._account(address).holding
+        holding[vintage] = holding.get(vintage, 0) + grams
+
     def _vintage(self, period_end: int) -> int:
         return datetime.fromtimestamp(period_end, self.zone).year
 
@@ -217,8 +282,8 @@ class RiskEngine:
         self.batch_group[batch] = (vintage, self.facts.project_kind(project))
         self.supply[vintage] += a["quantity"]
         self.buffer_accounts.add(a["bufferAccount"])
-        self.holding[(vintage, a["bufferAccount"])] += a["bufferAmount"]
-        self.holding[(vintage, a["owner"])] += a["quantity"] - a["bufferAmount"]
+        self._hold(a["bufferAccount"], vintage, a["bufferAmount"])
+        self._hold(a["owner"], vintage, a["quantity"] - a["bufferAmount"])
         ref = {"block": block, "log": log, "tx": tx, "batch": batch}
         # An owner's own issuance is not an acquisition: holdings are judged when units are received.
         stock = self.facts.tree_stock(a["evidenceRoot"])
@@ -243,11 +308,16 @@ class RiskEngine:
 
     def _transferred(self, t: Trade) -> None:
         batch, sender, receiver, grams, now = t.batch, t.sender, t.receiver, t.grams, t.time
+        accounts = self.accounts
+        source = accounts.get(sender) or self._account(sender)
+        target = accounts.get(receiver) or self._account(receiver)
         group = self.batch_group.get(batch)
         if group is not None:
-            holding = self.holding
-            holding[(group[0], sender)] -= grams
-            holding[(group[0], receiver)] += grams
+            vintage = group[0]
+            held = source.holding
+            held[vintage] = held.get(vintage, 0) - grams
+            held = target.holding
+            held[vintage] = held.get(vintage, 0) + grams
         arrival = self.received.get((batch, sender))
         # A cycle back to the sender needs the sender to have received within the window: most senders
         # (owners selling their own issuance) never have, and the searches are skipped.
@@ -255,22 +325,26 @@ class RiskEngine:
             self._round_trip(t)
             if grams >= self.resale_floor and self._local_day(arrival.time) == self._local_day(now):
                 self._same_day_resale(t, arrival)
-        if self.last_in.get(sender, -1) >= now - self.wash_window and self.out_edges.get(receiver):
+        if source.last_in >= now - self.wash_window and self.out_edges.get(receiver):
             self._wash_loop(t)
         deal = t.deal
         if deal is not None:
             self._price_band(t, group)
             if deal.price_fen_per_tonne > 0:
-                organisation = self.organisation.get(sender)
-                if organisation is not None and organisation == self.organisation.get(receiver):
+                organisation = source.organisation
+                if organisation is not None and organisation == target.organisation:
                     self._related_parties(t, organisation)
             self._disguised_financing(t)
-        self._remember(t, check=True)
-        self._new_account(t)
+        self._remember(t, source, target, check=True)
+        young = self.young_s
+        if (source.registered is not None and now - source.registered < young) or (
+            target.registered is not None and now - target.registered < young
+        ):
+            self._new_account(t, source, target)
         if group is not None and receiver not in self.buffer_accounts:
-            supply = self.supply.get(group[0], 0)
-            if supply and self.holding.get((group[0], receiver), 0) >= self.holding_floor * supply:
-                self._holding_check(receiver, group[0], now, [t.ref])
+            supply = self.supply.get(vintage, 0)
+            if supply and held[vintage] >= self.holding_floor * supply:
+                self._holding_check(receiver, vintage, now, [t.ref])
 
     def _local_day(self, when: int) -> int:
         hour = when // 3_600
@@ -280,7 +354,7 @@ class RiskEngine:
             offset = self._offsets[hour] = int(delta.total_seconds()) if delta else 0
         return (when + offset) // DAY
 
-    def _remember(self, t: Trade, check: bool = False) -> None:
+    def _remember(self, t: Trade, source: Account, target: Account, check: bool = False) -> None:
         batch, sender, receiver, grams, now = t.batch, t.sender, t.receiver, t.grams, t.time
         expiry = self.expiry
         key = (batch, sender)
@@ -298,48 +372,50 @@ class RiskEngine:
             edges = self.out_edges[sender] = deque()
             expiry.append((now, 2, sender))
         edges.append(t)
-        if expiry[0][0] < now - self.horizon:
+        # Every window filters by time when it is read, so keys expire in a batch a day late.
+        if expiry[0][0] < now - self.horizon - DAY:
             self._expire_keys(now)
-        self.last_in[receiver] = now
+        target.last_in = now
         day = now // DAY
         if day != self.volume_day:
             self._roll_days(day)
         week = now // self.week_s
         volumes = self.day_volume[day]
-        for own, other in ((sender, receiver), (receiver, sender)):
-            bucket = self.weeks[own].get(week)
-            if bucket is None:
-                bucket = self.weeks[own][week] = [0, 0]
+        for account, own, other in ((source, sender, receiver), (target, receiver, sender)):
+            if account.bucket_week != week:
+                account.bucket_week = week
+                account.bucket = account.weeks.setdefault(week, [0, 0])
+            bucket = account.bucket
             bucket[0] += 1
             bucket[1] += grams
-            self.last_week[own].append((now, grams))
-            recent = self.last_week_sums[own]
-            recent[0] += 1
-            recent[1] += grams
-            self.pairs[own].append((now, other, grams))
-            pair_sums = self.pair_sums[own]
+            account.trades.append((now, other, grams))
+            account.week_count += 1
+            account.week_grams += grams
+            pair_sums = account.pair_sums
             pair = pair_sums.get(other)
             if pair is None:
                 pair = pair_sums[other] = [0, 0]
             pair[0] += 1
             pair[1] += grams
-            self.pair_totals[own] += grams
+            account.pair_total += grams
             volumes[own] = volumes.get(own, 0) + grams
-            if len(self.pairs[own]) > 512:
-                self._trim(own, now)
-            # Windows only shrink when pruned, so figures below a floor before pruning stay below it.
+            if len(account.trades) > account.trim_at:
+                self._trim(account, now)
             if check:
-                if recent[0] >= self.velocity_floor_count or recent[1] >= self.velocity_floor_grams:
-                    self._velocity(t, own)
+                count, volume = account.week_count, account.week_grams
+                if (count >= self.velocity_floor_count or volume >= self.velocity_floor_grams) and (
+                    account.bars_week != week or count > account.count_bar or volume > account.grams_bar
+                ):
+                    self._velocity(t, own, account, week)
                 if pair[0] >= self.conc_min_deals:
-                    self._concentration(t, own, other, pair)
+                    self._concentration(t, own, other, account, pair)
         deal = t.deal
         if deal is not None:
             key3 = (batch, sender, receiver)
             between = self.deals_between.get(key3)
             if between is None:
                 between = self.deals_between[key3] = deque()
-                self.expiry.append((now, 3, key3))
+                expiry.append((now, 3, key3))
             between.append(t)
             group = self.batch_group.get(batch)
             if group is not None:
@@ -367,31 +443,43 @@ class RiskEngine:
             else:
                 expiry.append((now, table, key))
 
-    def _trim(self, account: str, now: int) -> None:
-        """Bounds the memory of an account whose windows the checks never had to prune."""
+    def _trim(self, account: Account, now: int) -> None:
+        """Bounds an account's memory: prunes both windows and drops what neither still reads."""
         self._prune_week(account, now)
         self._prune_pairs(account, now)
+        cut = min(account.week_head, account.month_head)
+        if cut:
+            del account.trades[:cut]
+            account.week_head -= cut
+            account.month_head -= cut
+        account.trim_at = max(TRIM_AT, 2 * len(account.trades))
 
-    def _prune_week(self, account: str, now: int) -> None:
+    def _prune_week(self, account: Account, now: int) -> None:
         """The account's last 7 days (velocity)."""
-        recent, sums = self.last_week[account], self.last_week_sums[account]
-        while recent and recent[0][0] <= now - self.week_s:
-            _, grams = recent.popleft()
-            sums[0] -= 1
-            sums[1] -= grams
+        trades, head, limit = account.trades, account.week_head, now - self.week_s
+        end = len(trades)
+        while head < end and trades[head][0] <= limit:
+            account.week_count -= 1
+            account.week_grams -= trades[head][2]
+            head += 1
+        account.week_head = head
 
-    def _prune_pairs(self, account: str, now: int) -> None:
+    def _prune_pairs(self, account: Account, now: int) -> None:
         """The account's 30 days by counterparty (concentration). The trade at hand is already counted,
         so its own counterparty never drops to zero here."""
-        window, pair_sums = self.pairs[account], self.pair_sums[account]
-        while window and window[0][0] < now - self.conc["window_s"]:
-            _, gone, grams = window.popleft()
+        trades, head, limit = account.trades, account.month_head, now - self.conc["window_s"]
+        pair_sums = account.pair_sums
+        end = len(trades)
+        while head < end and trades[head][0] < limit:
+            _, gone, grams = trades[head]
             old = pair_sums[gone]
             old[0] -= 1
             old[1] -= grams
-            self.pair_totals[account] -= grams
+            account.pair_total -= grams
             if old[0] == 0:
                 del pair_sums[gone]
+            head += 1
+        account.month_head = head
 
     def _prune_prices(self, group: tuple[int, str], now: int) -> None:
         """A group's price window, pruned when it is read."""
@@ -462,12 +550,15 @@ class RiskEngine:
         members = {t.sender, t.receiver, *[p.receiver for p in path]}
         span = t.time - min(p.time for p in path)
         window = next(w for w in windows if span <= w)
+        # In chain order: the members are a set, whose order differs from process to process.
         inside = [
             trade
             for m in members
             for trade in self.out_edges.get(m, ())
             if trade.time >= t.time - window and trade.receiver in members
-        ] + [t]
+        ]
+        inside.sort(key=lambda trade: (trade.block, trade.log))
+        inside.append(t)
         net: defaultdict[str, int] = defaultdict(int)
         for trade in inside:
             net[trade.sender] -= trade.grams
@@ -590,70 +681,72 @@ class RiskEngine:
                 )  # fmt: skip
                 return
 
-    def _velocity(self, t: Trade, account: str) -> None:
+    def _velocity(self, t: Trade, address: str, account: Account, week: int) -> None:
         """The last 7 days' deals against the median of the account's weekly figures over the 90 days
         before (weeks counted from the epoch, so the baseline is the same whenever it is computed); an
         account with no baseline (median zero) is left to the new-account rule."""
         rule = self.rules["velocity"]
-        window = rule["window_s"]
-        week = t.time // window
-        weeks = self.weeks[account]
-        self._prune_week(account, t.time)
-        count, grams = self.last_week_sums[account]
-        if count < rule["floor_count"] and grams < rule["floor_grams"]:
-            return
-        cached = self.medians.get(account)
-        if cached is None or cached[0] != week:
-            first = week - 1 - rule["history_s"] // window
+        if account.bars_week != week:
+            first = week - 1 - rule["history_s"] // rule["window_s"]
+            weeks = account.weeks
             for old in [w for w in weeks if w < first]:
                 del weeks[old]
             history = [weeks.get(w, (0, 0)) for w in range(first, week - 1)]
-            cached = (week, statistics.median(c for c, _ in history), statistics.median(g for _, g in history))
-            self.medians[account] = cached
-        _, count_median, volume_median = cached
-        hot_count = count >= rule["floor_count"] and count_median > 0 and count > rule["multiple"] * count_median
-        hot_volume = grams >= rule["floor_grams"] and volume_median > 0 and grams > rule["multiple"] * volume_median
+            account.bars_week = week
+            account.count_median = count_median = _median([c for c, _ in history])
+            account.volume_median = volume_median = _median([g for _, g in history])
+            multiple = rule["multiple"]
+            account.count_bar = multiple * count_median if count_median > 0 else math.inf
+            account.grams_bar = multiple * volume_median if volume_median > 0 else math.inf
+        count_median, volume_median = account.count_median, account.volume_median
+        count_bar, grams_bar = account.count_bar, account.grams_bar
+        if account.week_count <= count_bar and account.week_grams <= grams_bar:
+            return
+        self._prune_week(account, t.time)
+        count, grams = account.week_count, account.week_grams
+        hot_count = count >= rule["floor_count"] and count > count_bar
+        hot_volume = grams >= rule["floor_grams"] and grams > grams_bar
         if not (hot_count or hot_volume):
             return
         self._alert(
-            "velocity", t.time, t.block, t.log, t.tx, [account], [t.ref], self._deal_ids([t]),
-            f"{account[:10]} 近 7 天成交 {count} 笔、{grams / GRAMS_PER_TONNE:.1f} 吨，超过其此前 90 天周中位数"
+            "velocity", t.time, t.block, t.log, t.tx, [address], [t.ref], self._deal_ids([t]),
+            f"{address[:10]} 近 7 天成交 {count} 笔、{grams / GRAMS_PER_TONNE:.1f} 吨，超过其此前 90 天周中位数"
             f"（{count_median:g} 笔、{volume_median / GRAMS_PER_TONNE:.1f} 吨）的 {rule['multiple']:g} 倍。",
-            f"{account[:10]} made {count} deals, {grams / GRAMS_PER_TONNE:.1f} t in 7 days, over"
+            f"{address[:10]} made {count} deals, {grams / GRAMS_PER_TONNE:.1f} t in 7 days, over"
             f" {rule['multiple']:g}× the median of its weeks in the 90 days before ({count_median:g} deals,"
             f" {volume_median / GRAMS_PER_TONNE:.1f} t).",
             {"count": count, "grams": grams, "median_count": count_median, "median_grams": volume_median},
-            dedup=f"{account}|{week}",
+            dedup=f"{address}|{week}",
         )  # fmt: skip
 
-    def _concentration(self, t: Trade, account: str, other: str, pair: list[int]) -> None:
+    def _concentration(self, t: Trade, address: str, other: str, account: Account, pair: list[int]) -> None:
         """Judged for the counterparty of the trade at hand, over the account's 30-day window."""
         rule = self.conc
         self._prune_pairs(account, t.time)
         count, grams = pair
-        total = self.pair_totals[account]
+        total = account.pair_total
         if count < rule["min_deals"] or total < rule["min_grams"] or grams < rule["share"] * total:
             return
         self._alert(
-            "counterparty_concentration", t.time, t.block, t.log, t.tx, [account, other], [t.ref],
+            "counterparty_concentration", t.time, t.block, t.log, t.tx, [address, other], [t.ref],
             self._deal_ids([t]),
-            f"{account[:10]} 近 30 天 {grams / total:.0%} 的成交量（{count} 笔）集中于同一对手方 {other[:10]}。",
-            f"{grams / total:.0%} of {account[:10]}'s 30-day volume ({count} deals) is with one counterparty,"
+            f"{address[:10]} 近 30 天 {grams / total:.0%} 的成交量（{count} 笔）集中于同一对手方 {other[:10]}。",
+            f"{grams / total:.0%} of {address[:10]}'s 30-day volume ({count} deals) is with one counterparty,"
             f" {other[:10]}.",
             {"share": round(grams / total, 4), "deals": count},
-            dedup=f"{account}|{other}|{t.time // rule['window_s']}",
+            dedup=f"{address}|{other}|{t.time // rule['window_s']}",
         )  # fmt: skip
 
-    def _new_account(self, t: Trade) -> None:
+    def _new_account(self, t: Trade, source: Account, target: Account) -> None:
         rule = self.rules["new_account_volume"]
         day = t.time // DAY
-        if day != self.percentile_day:
+        if day != self.percentile_day:  # month_volume only changes when the day rolls: once a day is enough
             self.percentile_day = day
             self.volume_percentile = self._percentile(rule)
         if self.volume_percentile is None:
             return
-        for account in (t.sender, t.receiver):
-            registered = self.registered.get(account)
+        for account, state in ((t.sender, source), (t.receiver, target)):
+            registered = state.registered
             if registered is None or t.time - registered >= rule["age_s"]:
                 continue
             volume = self.month_volume.get(account, 0) + self.day_volume[day].get(account, 0)
@@ -703,7 +796,7 @@ class RiskEngine:
         if account in self.buffer_accounts:
             return
         supply = self.supply.get(vintage, 0)
-        held = self.holding.get((vintage, account), 0)
+        held = self._account(account).holding.get(vintage, 0)
         if supply == 0 or held < rule["cap"] * rule["report_at"] * supply:
             return
         ref = refs[-1]
@@ -758,7 +851,7 @@ ALERT_COLUMNS = ("key", "rule", "severity", "block_number", "log_index", "tx_has
                  "evidence", "deals", "explanation_zh", "explanation_en", "details")  # fmt: skip
 
 
-def insert_alerts(db: sqlite3.Connection, engine: RiskEngine) -> None:
+def insert_alerts(db: sqlite3.Connection, engine: Rules) -> None:
     alerts, notes = engine.take()
     if alerts:
         db.executemany(

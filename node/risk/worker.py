@@ -1,0 +1,195 @@
+"""The risk rules in a process of their own, so that they and the indexer's apply stage each have a core.
+
+The indexer hands every event to the worker as it applies it (in batches, through a pipe, written by a
+thread of its own so that the indexer never waits for the worker to read) and, before it commits a range,
+waits for that range's alerts, which go into the same transaction as its events: the rules check a range
+while the indexer applies it and writes its rows. The
+worker runs the same `RiskEngine`, in the same order, so the alerts are exactly those of the engine run
+in the indexer's own thread; only the time moves to the other core.
+
+A worker that fails or dies fails the range it was checking: the indexer rolls that range back and warms
+the rules again, which starts a new worker if the old one is gone. A worker whose indexer is gone (even
+killed with SIGKILL) sees its pipe close and exits.
+"""
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import queue
+import socket
+import sqlite3
+import threading
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from node.risk.engine import RiskEngine
+
+BATCH = 500  # events per message (about 135 kB pickled): the rules start on a range soon after it does
+STOP_WAIT_S = 5.0
+LIVENESS_S = 1.0
+SOCKET_BUFFER = 4 << 20
+
+
+class RiskWorkerError(RuntimeError):
+    """The rule process failed or is gone; the range it was checking must not be committed."""
+
+
+def _serve(connection: Connection, build: Callable[[], RiskEngine]) -> None:
+    # The engine keeps a few hundred thousand live objects (its windows): with the default thresholds
+    # the collector would walk them every few thousand events. As in the node's main process (node.api.app).
+    gc.set_threshold(50_000, 20, 20)
+    engine = build()
+    failure: str | None = None  # once an event fails, the engine's state is unknown until reset or warmed
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:
+            return  # the indexer is gone
+        kind = message[0]
+        if kind == "events":
+            if failure is None:
+                try:
+                    for event in message[1]:
+                        engine.observe(*event)
+                except Exception:
+                    failure = traceback.format_exc()
+        elif kind == "take":
+            connection.send(("error", failure) if failure is not None else ("taken", *engine.take()))
+        elif kind == "reset":
+            engine.reset()
+            failure = None
+        elif kind == "warm":
+            try:
+                with contextlib.closing(sqlite3.connect(f"{Path(message[1]).as_uri()}?mode=ro", uri=True)) as db:
+                    engine.warm(db)
+                failure = None
+                connection.send(("warmed",))
+            except Exception:
+                failure = traceback.format_exc()
+                connection.send(("error", failure))
+        elif kind == "stop":
+            return
+
+
+def _write(connection: Connection, outbox: "queue.SimpleQueue[tuple[Any, ...] | None]") -> None:
+    """The sender thread: pickles and writes the messages in order, blocking on the pipe, not the indexer."""
+    while (message := outbox.get()) is not None:
+        try:
+            connection.send(message)
+        except OSError:
+            return  # the worker is gone: the caller learns it from the reply it waits for
+
+
+class RiskWorker:
+    """Stands in for a `RiskEngine` inside the indexer (observe, take, reset, warm), running it elsewhere.
+
+    `build` makes the engine in the new process: a module-level function or a `functools.partial` of one,
+    since it is pickled to a freshly spawned interpreter (spawn, not fork: the node has threads)."""
+
+    def __init__(self, build: Callable[[], RiskEngine], *, batch: int = BATCH) -> None:
+        self._build = build
+        self._batch = batch
+        self._pending: list[tuple[Any, ...]] = []
+        self._connection: Connection | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._sender: threading.Thread | None = None
+        self._start()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        parent, child = context.Pipe()
+        for end in (parent, child):  # room for a whole range in flight, where the system allows it
+            with socket.socket(fileno=os.dup(end.fileno())) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+        process = context.Process(target=_serve, args=(child, self._build), name="sinknode-risk", daemon=True)
+        process.start()
+        child.close()
+        self._connection, self._process = parent, process
+        self._outbox = queue.SimpleQueue()
+        self._sender = threading.Thread(
+            target=_write, args=(parent, self._outbox), name="sinknode-risk-sender", daemon=True
+        )
+        self._sender.start()
+
+    # the engine's interface ------------------------------------------------------------------------
+    def observe(self, name: str, args: dict[str, Any], block: int, log: int, tx: str, when: int) -> None:
+        pending = self._pending
+        pending.append((name, args, block, log, tx, when))
+        if len(pending) >= self._batch:
+            self._pending = []
+            self._send(("events", pending))
+
+    def flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._send(("events", pending))
+
+    def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        reply = self._call(("take",))
+        return reply[1], reply[2]
+
+    def reset(self) -> None:
+        self._pending = []
+        self._send(("reset",))
+
+    def warm(self, db: sqlite3.Connection) -> None:
+        """Rebuilds the rules' memory from what `db` has committed (starting a new worker if need be)."""
+        self._pending = []
+        if self._process is None or not self._process.is_alive():
+            self._stop()
+            self._start()
+        path = db.execute("PRAGMA database_list").fetchone()[2]
+        self._call(("warm", path))
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._send(("stop",))
+        self._stop()
+
+    # -----------------------------------------------------------------------------------------------
+    def _send(self, message: tuple[Any, ...]) -> None:
+        if self._connection is None:
+            raise RiskWorkerError("the risk rule process is not running")
+        self._outbox.put(message)  # a worker that is gone shows when the reply to the next call does not come
+
+    def _call(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.flush()
+        self._send(message)
+        connection, process = self._connection, self._process
+        assert connection is not None and process is not None
+        try:
+            # The pipe closes when the worker dies; the liveness check is for a death the pipe misses.
+            while not connection.poll(LIVENESS_S):
+                if not process.is_alive():
+                    raise EOFError(f"exit code {process.exitcode}")
+            reply: tuple[Any, ...] = connection.recv()
+        except (EOFError, ConnectionResetError, OSError) as error:
+            raise RiskWorkerError(f"the risk rule process is gone ({error!r})") from error
+        if reply[0] == "error":
+            raise RiskWorkerError(f"the risk rules failed:\n{reply[1]}")
+        return reply
+
+    def _stop(self) -> None:
+        process, connection, sender = self._process, self._connection, self._sender
+        self._process = self._connection = self._sender = None
+        if sender is not None:
+            self._outbox.put(None)
+            sender.join(STOP_WAIT_S)
+        if process is not None:
+            process.join(STOP_WAIT_S)
+            if process.is_alive():
+                process.kill()
+                process.join(STOP_WAIT_S)
+            process.close()
+        if connection is not None:
+            connection.close()
