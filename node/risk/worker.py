@@ -104,6 +104,10 @@ class RiskWorker:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
@@ -145,7 +149,7 @@ class RiskWorker:
     def warm(self, db: sqlite3.Connection) -> None:
         """Rebuilds the rules' memory from what `db` has committed (starting a new worker if need be)."""
         self._pending = []
-        if self._process is None or not self._process.is_alive():
+        if not self.running:
             self._stop()
             self._start()
         path = db.execute("PRAGMA database_list").fetchone()[2]

@@ -132,6 +132,27 @@ def test_config_masks_secrets(env):
     assert json.loads(result.stdout)["keystore_password"] == "********"
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started that are still its children (anvil, the risk rules)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def ended(pid: int, timeout_s: float = 10.0) -> bool:
+    """True once `pid` is gone or a zombie, polling for at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
     """The README's run command: one link to open, a provenance page behind it, and a clean stop."""
     env = {**env, "SINKNODE_API_PORT": str(free_port())}
@@ -146,6 +167,9 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
         assert tokens.exists(), "the demo was loaded"
         status = httpx.get(f"{base}/v1/status", timeout=10).json()
         assert status["index"]["events"] > 10
+        assert status["risk"] == {"mode": "process", "running": True}
+        helpers = children(process.pid)
+        assert helpers, "the risk rules run in a child process"
         retirements = httpx.get(f"{base}/v1/registry/retirements", timeout=10).json()
         # A named retirement, the checkout offset and the subscription campaign, each one retirement.
         assert len(retirements) == 3 and retirements[0]["beneficiary"].startswith("杭州快递有限公司")
@@ -162,6 +186,7 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output
         assert f"{base}/batches/" in output and f"{base}/retirements/" in output
+        assert all(ended(pid) for pid in helpers), "a clean stop ends the processes it started"
 
         # The next `up` resumes with all data and does not load the demo twice.
         process = subprocess.Popen([*SINKNODE, "up"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,

@@ -11,6 +11,7 @@ from fastapi import Path as ApiPath
 from node.api.deps import CursorQuery, ReaderDep, ServicesDep
 from node.api.errors import not_found
 from node.api.provenance import provenance
+from node.api.services import Services
 from node.index.queries import (
     get_batch,
     get_project,
@@ -20,6 +21,7 @@ from node.index.queries import (
     list_projects,
     list_retirements,
 )
+from node.risk.worker import RiskWorker
 
 router = APIRouter(prefix="/v1", tags=["public"])
 BatchPath = Annotated[int, ApiPath(ge=1, le=2**63 - 1)]
@@ -44,7 +46,19 @@ def status(services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
         "chain_id": services.manifest.chain_id,
         "registry": services.manifest.registry.address,
         "index": {"last_block": last_block, "events": events, "digest": digest},
+        "risk": risk_status(services),
     }
+
+
+def risk_status(services: Services) -> dict[str, Any]:
+    """Where the risk rules run: off, in the indexer's thread, or in a process of their own (and whether it
+    is running now: one that died is started again, warmed from the index, before the next range commits)."""
+    rules = services.indexer.applier.risk if services.indexer is not None else None
+    if rules is None:
+        return {"mode": "off"}
+    if isinstance(rules, RiskWorker):
+        return {"mode": "process", "running": rules.running}
+    return {"mode": "thread"}
 
 
 @router.get("/batches/{batch_id}", summary="A batch: project, period, supply, status and serial range")
