@@ -26,11 +26,11 @@ from node.api.app import create_app
 from node.api.schemas import PROJECT_KINDS
 from node.api.state import NodeState
 from node.chain.anvil import free_port
+from node.devflows import deposit, issued_batch, listing_for, settlement
 from node.devnode import local_node
 from node.settings import load_settings
 from registry.campaigns import verify_subscriber
 from registry.merkle import InclusionProof
-from tests.api.flows import deposit, issued_batch, listing_for, settlement
 
 JSON = {"content-type": "application/json"}
 REGIONS = ("CN-SH", "CN-ZJ", "CN-JS", "CN-BJ", "CN-GD", "CN-SC")

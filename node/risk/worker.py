@@ -39,8 +39,9 @@ class RiskWorkerError(RuntimeError):
 
 
 def _serve(connection: Connection, build: Callable[[], RiskEngine]) -> None:
-    # The engine keeps a few hundred thousand live objects (its windows): with the default thresholds
-    # the collector would walk them every few thousand events. As in the node's main process (node.api.app).
+    # The engine keeps millions of live objects (its windows) and makes no reference cycles: what it drops,
+    # reference counting frees. After each range its objects are frozen out of the collector's sight, so
+    # that a collection walks only what the current range made (a sixth of the rules' time otherwise).
     gc.set_threshold(50_000, 20, 20)
     engine = build()
     failure: str | None = None  # once an event fails, the engine's state is unknown until reset or warmed
@@ -59,6 +60,7 @@ def _serve(connection: Connection, build: Callable[[], RiskEngine]) -> None:
                     failure = traceback.format_exc()
         elif kind == "take":
             connection.send(("error", failure) if failure is not None else ("taken", *engine.take()))
+            gc.freeze()
         elif kind == "reset":
             engine.reset()
             failure = None

@@ -6,8 +6,8 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
+from node.devflows import deposit, issued_batch, listing_for
 from registry.units import format_tonnes
-from tests.api.flows import deposit, issued_batch, listing_for
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]  # fmt: skip

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.api.flows import bought, deposit, error_of, issued_batch, listing_for
+from node.devflows import bought, deposit, error_of, issued_batch, listing_for
 
 
 @pytest.fixture(autouse=True, scope="module")

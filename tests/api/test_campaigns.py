@@ -7,9 +7,9 @@ import time
 import pytest
 from eth_account import Account
 
+from node.devflows import deposit, error_of, issued_batch, listing_for, settlement
 from registry.campaigns import verify_subscriber
 from registry.merkle import InclusionProof
-from tests.api.flows import deposit, error_of, issued_batch, listing_for, settlement
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -7,7 +7,7 @@ from eth_account import Account
 
 from node.api.deals import receipt_typed
 from node.chain.eip712 import sign_typed
-from tests.api.flows import bought, deposit, error_of, issued_batch, payment
+from node.devflows import bought, deposit, error_of, issued_batch, payment
 from tests.api.test_listings import listing_body
 
 

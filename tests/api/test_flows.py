@@ -5,7 +5,7 @@ import io
 import time
 
 from node.api.state import NodeState
-from tests.api.flows import (
+from node.devflows import (
     DAY,
     GRAMS,
     error_of,

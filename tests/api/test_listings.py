@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.api.flows import deposit, error_of, issued_batch
+from node.devflows import deposit, error_of, issued_batch
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -5,9 +5,9 @@ import random
 import subprocess
 import sys
 
+from node.devflows import error_of, issued_batch
 from registry.merkle import InclusionProof
 from registry.offsets import OffsetTree, verify_order
-from tests.api.flows import error_of, issued_batch
 
 
 def orders(count: int, prefix: str, seed: int = 1) -> list[dict]:

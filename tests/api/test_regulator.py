@@ -4,7 +4,7 @@ import csv
 import io
 import sqlite3
 
-from tests.api.flows import error_of, issued_batch
+from node.devflows import error_of, issued_batch
 
 
 def test_summaries_group_by_project_vintage_issuer_and_holder(node):

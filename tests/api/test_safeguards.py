@@ -4,7 +4,7 @@ import sqlite3
 
 from eth_account import Account
 
-from tests.api.flows import bought, custodian, custody_signature, deposit, error_of, issued_batch, listing_for
+from node.devflows import bought, custodian, custody_signature, deposit, error_of, issued_batch, listing_for
 
 
 def test_a_seller_lists_only_with_a_deposit_a_custodian_confirmed(node):

@@ -6,7 +6,7 @@ import time
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.api.flows import (
+from node.devflows import (
     approve,
     bought,
     deposit,

@@ -10,7 +10,7 @@ import re
 import time
 
 from node.api.app import create_app
-from tests.api.flows import bought, deposit, error_of, issued_batch, listing_for, settlement
+from node.devflows import bought, deposit, error_of, issued_batch, listing_for, settlement
 
 ROLES = ("anonymous", "park", "buyer", "platform", "issuer", "verifier", "regulator", "admin")
 PRIVILEGED = {"park", "buyer", "regulator"}  # the deal's two parties and the regulator

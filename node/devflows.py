@@ -1,15 +1,22 @@
-"""Steps of the three users' flows over HTTP, shared by the API tests."""
+"""Steps of the three users' flows over HTTP against a `node.devnode.LocalNode`, shared by the API tests and
+the benchmarks that drive a node the way its users do."""
 
 import hashlib
 import itertools
 import time
 from typing import Any
 
+import httpx
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from node.devnode import LocalNode
+
 DAY = 86_400
 _roots = itertools.count(1)
 
 
-def new_project(node, owner: str = "park", profile: dict[str, str] | None = None) -> int:
+def new_project(node: LocalNode, owner: str = "park", profile: dict[str, str] | None = None) -> int:
     meta = "0x" + hashlib.sha256(f"project {time.time_ns()}".encode()).hexdigest()
     body: dict[str, Any] = {"profile": profile} if profile else {"metadata_hash": meta}
     return node.ok("POST", "/v1/projects", owner, json=body)["result"]["project_id"]
@@ -30,7 +37,7 @@ def monitoring_report(trees: int = 50_000) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def upload_evidence(node, project: int, owner: str = "park", trees: int = 50_000) -> str:
+def upload_evidence(node: LocalNode, project: int, owner: str = "park", trees: int = 50_000) -> str:
     result = node.ok("POST", f"/v1/projects/{project}/monitoring", owner, json=monitoring_report(trees))
     GRAMS[result["evidence_root"]] = result["accounting"]["creditable_grams"]
     return result["evidence_root"]
@@ -47,41 +54,39 @@ def statement(project: int, root: str, *, start: int | None = None, end: int | N
             "nonce": next(_roots)}  # fmt: skip
 
 
-def sign(node, body: dict[str, Any]) -> dict[str, Any]:
+def sign(node: LocalNode, body: dict[str, Any]) -> dict[str, Any]:
     return node.ok("POST", "/v1/verifications", "verifier", json=body)["signature"]
 
 
-def issue(node, body: dict[str, Any]) -> int:
+def issue(node: LocalNode, body: dict[str, Any]) -> int:
     result = node.ok("POST", "/v1/batches", "issuer", json={"statement": body, "signature": sign(node, body)})
     return result["result"]["batch_id"]
 
 
-def approve(node, project: int) -> None:
+def approve(node: LocalNode, project: int) -> None:
     """The regulator's pre-listing review passes the project: its listings may go public."""
     node.ok("POST", f"/v1/regulator/projects/{project}/review", "regulator",
             json={"decision": "approved", "reason": "documents complete"})  # fmt: skip
 
 
-def issued_batch(node, profile: dict[str, str] | None = None, approved: bool = True) -> tuple[int, int]:
+def issued_batch(node: LocalNode, profile: dict[str, str] | None = None, approved: bool = True) -> tuple[int, int]:
     project = new_project(node, profile=profile)
     if approved:
         approve(node, project)
     return project, issue(node, statement(project, upload_evidence(node, project)))
 
 
-def error_of(reply) -> tuple[int, str]:
+def error_of(reply: httpx.Response) -> tuple[int, str]:
     body = reply.json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
     return reply.status_code, body["error"]["code"]
 
 
-_custodians: dict[str, Any] = {}
+_custodians: dict[str, LocalAccount] = {}
 
 
-def custodian(node):
+def custodian(node: LocalNode) -> LocalAccount:
     """The bank custodian of this node, recorded by the admin once."""
-    from eth_account import Account
-
     if node.url not in _custodians:
         account = Account.create()
         node.ok("POST", "/v1/admin/custodians", "admin", json={"address": account.address, "name": "ICBC custody"})
@@ -89,7 +94,7 @@ def custodian(node):
     return _custodians[node.url]
 
 
-def custody_signature(node, signer, kind: str, message: dict[str, Any]) -> dict[str, Any]:
+def custody_signature(node: LocalNode, signer: LocalAccount, kind: str, message: dict[str, Any]) -> dict[str, Any]:
     from node.api.custody import custody_typed
     from node.chain.eip712 import sign_typed
 
@@ -98,7 +103,9 @@ def custody_signature(node, signer, kind: str, message: dict[str, Any]) -> dict[
     return {"v": signature.v, "r": "0x" + signature.r.hex(), "s": "0x" + signature.s.hex()}
 
 
-def deposit(node, who: str = "park", amount_fen: int = 5_000_000, signer=None) -> dict[str, Any]:
+def deposit(
+    node: LocalNode, who: str = "park", amount_fen: int = 5_000_000, signer: LocalAccount | None = None
+) -> dict[str, Any]:
     """Records a deposit for `who`, signed by the node's custodian (or by `signer`)."""
     seller = node.addresses[who]
     body = {"amount_fen": amount_fen, "currency": "CNY", "custodian_ref": f"DEP-{next(_roots)}",
@@ -109,14 +116,16 @@ def deposit(node, who: str = "park", amount_fen: int = 5_000_000, signer=None) -
     return node.call("POST", "/v1/deposits", who, json={**body, "seller": seller, "signature": signature})
 
 
-def payment(node, deal_id: int, amount_fen: int, signer=None, ref: str = "ICBC-PAY-1") -> dict[str, Any]:
+def payment(
+    node: LocalNode, deal_id: int, amount_fen: int, signer: LocalAccount | None = None, ref: str = "ICBC-PAY-1"
+) -> dict[str, Any]:
     body = {"amount_fen": amount_fen, "currency": "CNY", "custodian_ref": ref, "paid_at": int(time.time())}
     message = {"dealId": deal_id, "amountFen": amount_fen, "currency": "CNY", "custodianRef": ref,
                "paidAt": body["paid_at"]}  # fmt: skip
     return {**body, "signature": custody_signature(node, signer or custodian(node), "CustodianReceipt", message)}
 
 
-def listing_for(batch: int | None, quantity: int | None, **fields) -> dict[str, Any]:
+def listing_for(batch: int | None, quantity: int | None, **fields: Any) -> dict[str, Any]:
     now = int(time.time())
     body = {"batch_id": batch, "quantity": quantity, "price": "58.50", "min_lot": 1_000, "valid_from": now - 60,
             "valid_until": now + 30 * DAY, "title": "社区绿地碳汇", "description": "Verified sink."}  # fmt: skip
@@ -124,8 +133,8 @@ def listing_for(batch: int | None, quantity: int | None, **fields) -> dict[str, 
     return {k: v for k, v in body.items() if v is not None}
 
 
-def bought(node, listing_id: int, quantity: int, buyer: str = "buyer", price: str = "58.00", deliver: bool = True,
-           ref: str = "ICBC-PAY-1"):  # fmt: skip
+def bought(node: LocalNode, listing_id: int, quantity: int, buyer: str = "buyer", price: str = "58.00",
+           deliver: bool = True, ref: str = "ICBC-PAY-1") -> dict[str, Any]:  # fmt: skip
     """Offer → accept → custodian receipt (→ delivery): the deal as the buyer then sees it."""
     offer = node.ok("POST", f"/v1/listings/{listing_id}/offers", buyer,
                     json={"quantity": quantity, "price": price, "expires_at": int(time.time()) + 3600})  # fmt: skip
@@ -139,7 +148,8 @@ def bought(node, listing_id: int, quantity: int, buyer: str = "buyer", price: st
     return node.ok("GET", f"/v1/deals/{deal['id']}", buyer)
 
 
-def settlement(node, campaign_id: int, payments: list[tuple[int, int]], *, signer=None, amount_fen=None,
+def settlement(node: LocalNode, campaign_id: int, payments: list[tuple[int, int]], *,
+               signer: LocalAccount | None = None, amount_fen: int | None = None,
                ref: str = "ICBC-SETTLE-1") -> dict[str, Any]:  # fmt: skip
     """A custodian's settlement receipt for (subscription id, amount) payments."""
     from registry.campaigns import payment_root
