@@ -2,19 +2,25 @@
 rule that a verification statement claims exactly what the method computes."""
 
 import json
+import sqlite3
 import time
 from typing import Any
 
+from node.api.ecoloss import judge_report
 from node.api.errors import ApiError
 from node.api.services import Services
 from node.evidence.bundle import create_bundle, save_bundle
 from registry.accounting import AccountingInputError, compute_net_sink, parse_monitoring
 
 
-def submit_monitoring(services: Services, *, project_id: int, key_name: str, report: Any) -> dict[str, Any]:
-    """Validates and computes a report, stores it with its computation as one attested evidence bundle."""
+def submit_monitoring(
+    services: Services, reader: sqlite3.Connection, *, project_id: int, key_name: str, owner: str, report: Any
+) -> dict[str, Any]:
+    """Validates and computes a report, stores it with its computation as one attested evidence bundle, and
+    judges it for an ecological loss against the project's previous period."""
     try:
-        result = compute_net_sink(parse_monitoring(report))
+        monitoring = parse_monitoring(report)
+        result = compute_net_sink(monitoring)
     except AccountingInputError as refused:
         raise ApiError(422, "invalid_monitoring", str(refused)) from None
     document = json.dumps({"project_id": project_id, "report": report}, sort_keys=True, ensure_ascii=False).encode()
@@ -36,8 +42,14 @@ def submit_monitoring(services: Services, *, project_id: int, key_name: str, rep
         creditable_grams=result.creditable_grams,
         input_hash=result.input_hash,
         result=result.as_dict(),
+        period_end=monitoring.period_end.isoformat(),
     )
-    return {"evidence_root": bundle.root_hex, "accounting": result.as_dict(), "bundle": bundle.as_dict()}
+    alert = judge_report(
+        services, reader, project_id=project_id, owner=owner, evidence_root=bundle.root_hex,
+        period_end=monitoring.period_end.isoformat(), result=result.as_dict(),
+    )  # fmt: skip
+    return {"evidence_root": bundle.root_hex, "accounting": result.as_dict(), "bundle": bundle.as_dict(),
+            "alert": alert}  # fmt: skip
 
 
 def check_statement_quantity(services: Services, *, project_id: int, evidence_root: str, quantity: int) -> None:

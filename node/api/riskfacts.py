@@ -3,6 +3,7 @@ custodian receipt by the deal reference its transfer carries (unsealed here, nev
 tree carbon stock of a batch's monitoring data, and a project's kind."""
 
 from functools import lru_cache, partial
+from typing import Any
 
 import orjson
 
@@ -14,6 +15,13 @@ from node.risk.worker import RiskWorker
 from node.settings import Settings
 
 GRAMS_PER_TONNE = 1_000_000
+
+
+def tree_stock_grams(result: dict[str, Any]) -> tuple[int, int]:
+    """(stock at the start, stock at the end of the period) of the trees in grams CO2e, from an accounting
+    result (registry.accounting)."""
+    trees = result["pools"]["trees"]
+    return round(trees["stock_t1_tco2"] * GRAMS_PER_TONNE), round(trees["stock_t2_tco2"] * GRAMS_PER_TONNE)
 
 
 class NodeFacts:
@@ -37,10 +45,7 @@ class NodeFacts:
 
     def tree_stock(self, evidence_root: str) -> tuple[int, int] | None:
         record = self.state.accounting(evidence_root)
-        if record is None:
-            return None
-        trees = record["result"]["pools"]["trees"]
-        return round(trees["stock_t1_tco2"] * GRAMS_PER_TONNE), round(trees["stock_t2_tco2"] * GRAMS_PER_TONNE)
+        return None if record is None else tree_stock_grams(record["result"])
 
     def _project_kind(self, project_id: int) -> str:
         rows = self.state.rows("SELECT kind FROM project_profile WHERE project_id = ?", (project_id,))

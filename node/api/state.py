@@ -57,7 +57,25 @@ CREATE TABLE IF NOT EXISTS accounting (
     creditable_grams INTEGER NOT NULL,
     input_hash TEXT NOT NULL,
     result TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    period_end TEXT NOT NULL DEFAULT ''
+);
+-- Alerts the node raises itself when data arrives off chain (an ecological loss in a monitoring report):
+-- the columns of the index's alert table, with no block, log or transaction.
+CREATE TABLE IF NOT EXISTS report_alert (
+    key TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    block_number INTEGER,
+    log_index INTEGER,
+    tx_hash TEXT,
+    block_time INTEGER NOT NULL,
+    participants TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    deals TEXT NOT NULL,
+    explanation_zh TEXT NOT NULL,
+    explanation_en TEXT NOT NULL,
+    details TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS listing (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -277,18 +295,23 @@ class NodeState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._add_listing_columns()
+        self._add_columns()
         self._db.executescript(_SCHEMA)
         self._lock = threading.RLock()  # re-entrant: reads run inside transaction()
 
-    def _add_listing_columns(self) -> None:
-        """A node.sqlite written before listings carried their batch's filter columns gains them here."""
-        present = {row[1] for row in self._db.execute("PRAGMA table_info(listing)")}
-        if not present:
-            return
-        for column, ddl in _LISTING_COLUMNS.items():
-            if column not in present:
-                self._db.execute(f"ALTER TABLE listing ADD COLUMN {column} {ddl}")
+    def _add_columns(self) -> None:
+        """A node.sqlite written before listings carried their batch's filter columns, or monitoring
+        computations their period's end, gains them here."""
+        for table, columns in (
+            ("listing", _LISTING_COLUMNS),
+            ("accounting", {"period_end": "TEXT NOT NULL DEFAULT ''"}),
+        ):
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if not present:
+                continue
+            for column, ddl in columns.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
 
     def close(self) -> None:
         self._db.close()
@@ -436,12 +459,19 @@ class NodeState:
         return {"holder": holder, "points": total[0], "grams": total[1], "entries": entries}
 
     def save_accounting(
-        self, *, evidence_root: str, project_id: int, creditable_grams: int, input_hash: str, result: dict[str, Any]
+        self,
+        *,
+        evidence_root: str,
+        project_id: int,
+        creditable_grams: int,
+        input_hash: str,
+        result: dict[str, Any],
+        period_end: str,
     ) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO accounting (evidence_root, project_id, creditable_grams, input_hash, result,"
-                " created_at) VALUES (?,?,?,?,?,?)",
+                " created_at, period_end) VALUES (?,?,?,?,?,?,?)",
                 (
                     evidence_root,
                     project_id,
@@ -449,8 +479,26 @@ class NodeState:
                     input_hash,
                     orjson.dumps(result).decode(),
                     int(time.time()),
+                    period_end,
                 ),
             )
+
+    def previous_accounting(self, project_id: int, period_end: str) -> dict[str, Any] | None:
+        """The project's computation for the latest period that ended before `period_end` (ISO dates)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT evidence_root, project_id, creditable_grams, input_hash, result, created_at FROM accounting"
+                " WHERE project_id = ? AND period_end < ? AND period_end != '' ORDER BY period_end DESC, created_at"
+                " DESC LIMIT 1",
+                (project_id, period_end),
+            ).fetchone()
+        return None if row is None else self._accounting_row(row)
+
+    def save_report_alert(self, row: tuple[Any, ...]) -> bool:
+        """An alert in ALERT_COLUMNS order; False if one with its key exists already."""
+        with self._lock:
+            cursor = self._db.execute(f"INSERT OR IGNORE INTO report_alert VALUES ({','.join('?' * len(row))})", row)
+        return cursor.rowcount == 1
 
     def accounting(self, evidence_root: str) -> dict[str, Any] | None:
         with self._lock:

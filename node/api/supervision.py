@@ -1,9 +1,11 @@
 """The regulator's side of supervision: alerts and what was done about them, measures recorded in one
 history per participant, pre-listing review of projects, and the periodic supervision report.
 
-Alerts are raised by the risk rules inside the indexer (node.risk) and live in the index; the regulator's
-handling of them (acknowledge, escalate, close, false positive) lives in the node's state, keyed by the
-alert's stable key, so a re-index that raises the same alerts keeps their handling.
+Alerts are raised by the risk rules inside the indexer (node.risk) and live in the index; the few the node
+raises itself when data arrives off chain (an ecological loss in a monitoring report, node.api.ecoloss)
+live in its state with the same columns, and the two are listed as one. The regulator's handling of them
+(acknowledge, escalate, close, false positive) lives in the node's state, keyed by the alert's stable key,
+so a re-index that raises the same alerts keeps their handling.
 """
 
 import sqlite3
@@ -78,26 +80,51 @@ def list_alerts(
     elif status == "open":
         clauses.append(f"key NOT IN ({','.join('?' * len(handled))})")
         params.extend(handled)
+    where = " AND ".join(clauses)
     cursor = reader.execute(
-        f"SELECT * FROM alert WHERE {' AND '.join(clauses)} ORDER BY block_number DESC, log_index DESC, key"
-        " LIMIT ? OFFSET ?",
-        (*params, limit, offset),
+        f"SELECT * FROM alert WHERE {where} ORDER BY block_number DESC, log_index DESC, key LIMIT ?",
+        (*params, offset + limit),
     )
     names = [d[0] for d in cursor.description]
     rows = [_decoded(dict(zip(names, r, strict=True))) for r in cursor.fetchall()]
+    reported = _unindexed(reader, services.state.rows(f"SELECT * FROM report_alert WHERE {where}", tuple(params)))
+    if reported:
+        rows += [_decoded(row) for row in reported]
+        # Newest first, as the index orders its own: by time, block and log (none for a report), then key.
+        rows.sort(key=lambda row: row["key"])
+        rows.sort(key=lambda row: (row["block_time"], row["block_number"] or -1, row["log_index"] or -1), reverse=True)
+    rows = rows[offset : offset + limit]
     for row in rows:
         row["status"] = handled.get(row["key"], "open")
     return rows
+
+
+def _unindexed(reader: sqlite3.Connection, reported: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The node's own alerts whose finding the index has not raised too (the index's row is then the one)."""
+    if not reported:
+        return []
+    keys = [row["key"] for row in reported]
+    indexed = {k for (k,) in reader.execute(f"SELECT key FROM alert WHERE key IN ({','.join('?' * len(keys))})", keys)}
+    return [row for row in reported if row["key"] not in indexed]
 
 
 def alert_detail(services: Services, reader: sqlite3.Connection, key: str) -> dict[str, Any]:
     cursor = reader.execute("SELECT * FROM alert WHERE key = ?", (key,))
     names = [d[0] for d in cursor.description]
     row = cursor.fetchone()
-    if row is None:
+    found = dict(zip(names, row, strict=True)) if row is not None else None
+    if found is None:
+        reported = services.state.rows("SELECT * FROM report_alert WHERE key = ?", (key,))
+        found = reported[0] if reported else None
+    if found is None:
         raise not_found(f"alert {key}")
-    alert = _decoded(dict(zip(names, row, strict=True)))
+    alert = _decoded(found)
     base = services.settings.base_url
+    roots = [
+        ref[name] for ref in alert["evidence"] for name in ("evidence_root", "previous_evidence_root") if ref.get(name)
+    ]
+    if alert["details"].get("evidence_root") and alert["details"]["evidence_root"] not in roots:
+        roots.append(alert["details"]["evidence_root"])
     alert["links"] = {
         "events": [
             {
@@ -106,7 +133,9 @@ def alert_detail(services: Services, reader: sqlite3.Connection, key: str) -> di
                 "page": f"{base}/batches/{ref['batch']}",
             }
             for ref in alert["evidence"]
+            if "batch" in ref
         ],
+        "evidence": [f"{base}/v1/evidence/{root}" for root in roots],
         "deals": [f"{base}/v1/deals/{deal}" for deal in alert["deals"]],
         "participants": [f"{base}/v1/regulator/participants/{p}/measures" for p in alert["participants"]],
     }
@@ -222,9 +251,11 @@ def supervision_report(services: Services, reader: sqlite3.Connection, since: st
     prices = _deal_prices(services, start, end)
     handled = alert_status(services)
     alerts: dict[str, dict[str, int]] = {}
-    for key, rule in reader.execute(
-        "SELECT key, rule FROM alert WHERE block_time >= ? AND block_time < ?", (start, end)
-    ).fetchall():
+    indexed = reader.execute("SELECT key, rule FROM alert WHERE block_time >= ? AND block_time < ?", (start, end))
+    reported = services.state.rows(
+        "SELECT key, rule FROM report_alert WHERE block_time >= ? AND block_time < ?", (start, end)
+    )
+    for key, rule in [*indexed.fetchall(), *[(r["key"], r["rule"]) for r in _unindexed(reader, reported)]]:
         outcome = handled.get(key, "open")
         counts = alerts.setdefault(rule, {"total": 0})
         counts["total"] += 1

@@ -295,15 +295,14 @@ class RiskEngine:
         loss = reference - end
         rule = self.rules["ecological_loss"]
         if loss >= rule["min_loss_grams"]:
-            tonnes = loss / GRAMS_PER_TONNE
+            zh, en = loss_explanation(project, loss)
+            # Keyed by the monitoring report, as the node keys the alert it raised when the report arrived.
             self._alert(
-                "ecological_loss", when, block, log, tx, [a["owner"]], [ref], [],
-                f"项目 {project} 的林木碳储量较上期减少 {tonnes:.2f} 吨 CO2e（死亡、移除或火灾），"
-                "建议从缓冲池记录等量冲销。",
-                f"Project {project}'s tree carbon stock fell by {tonnes:.2f} t CO2e against the previous period (dead"
-                f" or removed trees, fire); a buffer reversal of that amount is proposed.",
+                "ecological_loss", when, block, log, tx, [a["owner"]], [ref], [], zh, en,
                 {"project_id": project, "loss_grams": loss, "previous_stock_grams": reference, "stock_grams": end,
+                 "evidence_root": a["evidenceRoot"].lower(),
                  "proposed_reversal": {"batch_id": batch, "amount": loss, "loss_project_id": project}},
+                dedup=report_identity(a["evidenceRoot"]),
             )  # fmt: skip
 
     def _transferred(self, t: Trade) -> None:
@@ -832,8 +831,7 @@ class RiskEngine:
         severity: str | None = None,
         dedup: str | None = None,
     ) -> None:
-        identity = dedup if dedup is not None else f"{block}:{log}"
-        key = hashlib.sha256(f"{rule}|{identity}".encode()).hexdigest()[:32]
+        key = alert_key(rule, dedup if dedup is not None else f"{block}:{log}")
         if key in self.keys:
             return
         self.keys.add(key)
@@ -844,6 +842,26 @@ class RiskEngine:
                 orjson.dumps(deals).decode(), zh, en, orjson.dumps(details).decode(),
             )
         )  # fmt: skip
+
+
+def alert_key(rule: str, identity: str) -> str:
+    """An alert's stable key: the rule and what makes the finding unique (an event, an account and week...)."""
+    return hashlib.sha256(f"{rule}|{identity}".encode()).hexdigest()[:32]
+
+
+def report_identity(evidence_root: str) -> str:
+    """What makes an ecological loss unique: the monitoring report (its evidence root) that shows it."""
+    return f"report:{evidence_root.lower()}"
+
+
+def loss_explanation(project_id: int, loss_grams: int) -> tuple[str, str]:
+    tonnes = loss_grams / GRAMS_PER_TONNE
+    return (
+        f"项目 {project_id} 的林木碳储量较上期减少 {tonnes:.2f} 吨 CO2e（死亡、移除或火灾），"
+        "建议从缓冲池记录等量冲销。",
+        f"Project {project_id}'s tree carbon stock fell by {tonnes:.2f} t CO2e against the previous period (dead or"
+        " removed trees, fire); a buffer reversal of that amount is proposed.",
+    )
 
 
 # The order of an alert row's values, as _alert builds them.

@@ -175,3 +175,58 @@ def test_the_report_and_a_rerun_of_the_rules(node, tmp_path):
             browser.close()
     assert (tmp_path / "supervision-report.png").stat().st_size > 10_000
     assert node.call("GET", f"/regulator/report?since={today}&until={today}").status_code == 401
+
+
+def camphor(start: str, end: str, trees_t1: int, trees_t2: int, dbh_t1: float, dbh_t2: float) -> dict:
+    return {
+        "period": {"start": start, "end": end},
+        "trees": {"t1": [{"species": "香樟", "dbh_cm": dbh_t1, "count": trees_t1}],
+                  "t2": [{"species": "香樟", "dbh_cm": dbh_t2, "count": trees_t2}]},
+    }  # fmt: skip
+
+
+def test_a_monitoring_report_showing_a_loss_raises_an_alert_when_it_arrives(node):
+    """A fire makes the period's net sink negative: nothing is issuable, so only the report can show it."""
+    project = new_project(node)
+
+    def upload(report: dict) -> dict:
+        return node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=report)
+
+    def stock_t2(reply: dict) -> int:
+        return round(reply["accounting"]["pools"]["trees"]["stock_t2_tco2"] * 1_000_000)
+
+    first = upload(camphor("2025-01-01", "2025-12-31", 20_000, 20_000, 25.0, 26.0))
+    assert first["alert"] is None
+    fire = upload(camphor("2026-01-01", "2026-12-31", 20_000, 18_000, 26.0, 26.5))
+    assert fire["accounting"]["issuable"] is False
+    loss = stock_t2(first) - stock_t2(fire)
+    assert fire["alert"] == {"key": fire["alert"]["key"], "rule": "ecological_loss", "loss_grams": loss} and loss > 0
+
+    listed = node.ok("GET", "/v1/regulator/alerts", "regulator", params={"rule": "ecological_loss", "status": "open"})
+    assert [a["key"] for a in listed].count(fire["alert"]["key"]) == 1
+    alert = node.ok("GET", f"/v1/regulator/alerts/{fire['alert']['key']}", "regulator")
+    assert alert["participants"] == [node.addresses["park"].lower()] and alert["block_number"] is None
+    assert alert["details"]["previous_stock_grams"] == stock_t2(first) and alert["details"]["stock_grams"] == stock_t2(
+        fire
+    )
+    assert alert["details"]["proposed_reversal"] is None, "the project has no batch to reverse from yet"
+    assert alert["links"]["evidence"] == [f"{node.url}/v1/evidence/{fire['evidence_root']}",
+                                          f"{node.url}/v1/evidence/{first['evidence_root']}"]  # fmt: skip
+    assert "减少" in alert["explanation_zh"] and "fell by" in alert["explanation_en"]
+    handled = node.ok("POST", f"/v1/regulator/alerts/{alert['key']}/actions", "regulator",
+                      json={"action": "acknowledge", "note": "site visit booked"})  # fmt: skip
+    assert handled["status"] == "acknowledged"
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    report = node.ok("GET", "/v1/regulator/report", "regulator", params={"since": today, "until": today})
+    counts = next(r for r in report["alerts"] if r["rule"] == "ecological_loss")
+    assert counts["acknowledged"] >= 1
+
+    # The threshold is 1 t: each of these trees holds about 0.4 t, so two gone is below it and three is not.
+    per_tree = stock_t2(fire) / 18_000
+    assert 2 * per_tree < 1_000_000 <= 3 * per_tree
+    near = upload(camphor("2027-01-01", "2027-12-31", 18_000, 17_998, 26.5, 26.5))
+    assert near["alert"] is None
+    over = upload(camphor("2028-01-01", "2028-12-31", 17_998, 17_995, 26.5, 26.5))
+    assert over["alert"] is not None and over["alert"]["loss_grams"] == stock_t2(near) - stock_t2(over)
+    # Judged against the previous period, not the order of upload: a late report for 2024 has no predecessor.
+    assert upload(camphor("2024-01-01", "2024-12-31", 20_000, 20_000, 24.0, 25.0))["alert"] is None

@@ -182,8 +182,9 @@ async def submit_monitoring_report(
     except orjson.JSONDecodeError:
         raise ApiError(422, "validation_error", "body: not JSON") from None
     return await run_in_threadpool(
-        submit_monitoring, services, project_id=project_id, key_name=caller.owner.key_name, report=report
-    )
+        submit_monitoring, services, reader, project_id=project_id, key_name=caller.owner.key_name,
+        owner=caller.account, report=report,
+    )  # fmt: skip
 
 
 @router.get("/projects/{project_id}/accounting", summary="Every computation of a project's monitoring data (public)")

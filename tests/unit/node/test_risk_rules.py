@@ -4,6 +4,7 @@ must not, written event by event through the real Applier into a real index."""
 import pytest
 
 from node.risk.config import load_rules
+from node.risk.engine import alert_key, report_identity
 from tests.unit.node.risk_market import DAY, T0, TONNE, Market, account
 
 A, B, C, D = (account(n) for n in (0xA, 0xB, 0xC, 0xD))
@@ -252,6 +253,13 @@ def test_ecological_loss_against_the_previous_period(market):
     (alert,) = m.alerts("ecological_loss")
     loss = 1_099 * TONNE + 1 - 1_050 * TONNE
     assert alert["details"]["loss_grams"] == loss and alert["details"]["proposed_reversal"]["amount"] == loss
+    # Keyed by its monitoring report, as the node keys the alert it raises when the report is uploaded.
+    root = "0x" + f"{(300 << 32) | 3:064x}"
+    assert (
+        alert["key"]
+        == alert_key("ecological_loss", report_identity(root))
+        == alert_key("ecological_loss", report_identity(root.upper().replace("0X", "0x")))
+    )
 
 
 def test_the_configuration_documents_every_rule():
