@@ -92,11 +92,17 @@ def list_alerts(
         rows += [_decoded(row) for row in reported]
         # Newest first, as the index orders its own: by time, block and log (none for a report), then key.
         rows.sort(key=lambda row: row["key"])
-        rows.sort(key=lambda row: (row["block_time"], row["block_number"] or -1, row["log_index"] or -1), reverse=True)
+        rows.sort(key=_newest, reverse=True)
     rows = rows[offset : offset + limit]
     for row in rows:
         row["status"] = handled.get(row["key"], "open")
     return rows
+
+
+def _newest(row: dict[str, Any]) -> tuple[int, int, int]:
+    """Time, block and log of an alert, to sort by; a report's alert has none of the last two (-1)."""
+    block, log = row["block_number"], row["log_index"]
+    return row["block_time"], -1 if block is None else block, -1 if log is None else log
 
 
 def _unindexed(reader: sqlite3.Connection, reported: list[dict[str, Any]]) -> list[dict[str, Any]]:
