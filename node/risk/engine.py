@@ -133,6 +133,10 @@ class Account:
         self.count_bar = self.grams_bar = math.inf
         self.trim_at = TRIM_AT
 
+    def young(self, now: int, age_s: int) -> bool:
+        """Registered less than `age_s` before `now` (the new-account rule)."""
+        return self.registered is not None and now - self.registered < age_s
+
 
 class RiskEngine:
     def __init__(self, facts: Facts | None = None, rules: dict[str, dict[str, Any]] | None = None) -> None:
@@ -335,10 +339,7 @@ class RiskEngine:
                     self._related_parties(t, organisation)
             self._disguised_financing(t)
         self._remember(t, source, target, check=True)
-        young = self.young_s
-        if (source.registered is not None and now - source.registered < young) or (
-            target.registered is not None and now - target.registered < young
-        ):
+        if source.young(now, self.young_s) or target.young(now, self.young_s):
             self._new_account(t, source, target)
         if group is not None and receiver not in self.buffer_accounts:
             supply = self.supply.get(vintage, 0)
@@ -745,8 +746,7 @@ class RiskEngine:
         if self.volume_percentile is None:
             return
         for account, state in ((t.sender, source), (t.receiver, target)):
-            registered = state.registered
-            if registered is None or t.time - registered >= rule["age_s"]:
+            if not state.young(t.time, self.young_s):
                 continue
             volume = self.month_volume.get(account, 0) + self.day_volume[day].get(account, 0)
             if volume <= self.volume_percentile:
