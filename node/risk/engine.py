@@ -150,6 +150,8 @@ class RiskEngine:
         self.resale_floor = r["same_day_resale"]["min_grams"]
         self.price_window = r["price_band"]["window_s"]
         self.week_s = r["velocity"]["window_s"]
+        # A baseline reads the weeks from this many before the current one up to the one before last.
+        self.history_weeks = 1 + r["velocity"]["history_s"] // self.week_s
         self.conc = r["counterparty_concentration"]
         self.conc_min_deals = self.conc["min_deals"]
         self.velocity_floor_count = r["velocity"]["floor_count"]
@@ -384,7 +386,11 @@ class RiskEngine:
         for account, own, other in ((source, sender, receiver), (target, receiver, sender)):
             if account.bucket_week != week:
                 account.bucket_week = week
-                account.bucket = account.weeks.setdefault(week, [0, 0])
+                weeks = account.weeks
+                if len(weeks) > self.history_weeks:
+                    for old in [w for w in weeks if w < week - self.history_weeks]:
+                        del weeks[old]  # older than any baseline this week or later reads
+                account.bucket = weeks.setdefault(week, [0, 0])
             bucket = account.bucket
             bucket[0] += 1
             bucket[1] += grams
@@ -687,11 +693,8 @@ class RiskEngine:
         account with no baseline (median zero) is left to the new-account rule."""
         rule = self.rules["velocity"]
         if account.bars_week != week:
-            first = week - 1 - rule["history_s"] // rule["window_s"]
             weeks = account.weeks
-            for old in [w for w in weeks if w < first]:
-                del weeks[old]
-            history = [weeks.get(w, (0, 0)) for w in range(first, week - 1)]
+            history = [weeks.get(w, (0, 0)) for w in range(week - self.history_weeks, week - 1)]
             account.bars_week = week
             account.count_median = count_median = _median([c for c, _ in history])
             account.volume_median = volume_median = _median([g for _, g in history])
