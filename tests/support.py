@@ -1,7 +1,9 @@
 """Helpers for tests against a deployed registry: statements, batches, state fingerprints and refusals."""
 
 import itertools
+import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,3 +118,16 @@ def assert_refused(
 def regulate(net: DevNetwork, measure: str, *args: Any) -> Any:
     """A regulator's measure, e.g. regulate(net, "freezeBatch", batch, reason)."""
     return net.registry.send(net.senders["regulator"], measure, *args)
+
+
+def process_ended(pid: int, timeout_s: float = 10.0) -> bool:
+    """True once `pid` has exited (gone, or a zombie nobody reaped), polling for at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False

@@ -16,6 +16,7 @@ from node.chain.anvil import free_port, wait_for_rpc
 from node.chain.manifest import check_against_chain, load_manifest
 from node.chain.rpc import RpcClient
 from node.settings import PROJECT_ROOT
+from tests.support import process_ended
 
 SINKNODE = [sys.executable, "-m", "node.cli"]
 
@@ -140,19 +141,6 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def ended(pid: int, timeout_s: float = 10.0) -> bool:
-    """True once `pid` is gone or a zombie, polling for at most `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
     """The README's run command: one link to open, a provenance page behind it, and a clean stop."""
     env = {**env, "SINKNODE_API_PORT": str(free_port())}
@@ -186,7 +174,7 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0, output
         assert f"{base}/batches/" in output and f"{base}/retirements/" in output
-        assert all(ended(pid) for pid in helpers), "a clean stop ends the processes it started"
+        assert all(process_ended(pid) for pid in helpers), "a clean stop ends the processes it started"
 
         # The next `up` resumes with all data and does not load the demo twice.
         process = subprocess.Popen([*SINKNODE, "up"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,

@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from node.risk.engine import RiskEngine, Rules
 from node.risk.worker import RiskWorker, RiskWorkerError
 from node.settings import PROJECT_ROOT
 from tests.history import History
+from tests.support import process_ended
 
 RANGE = 997  # events per transaction: not a multiple of the worker's batch
 
@@ -65,21 +65,7 @@ def alerts(path: Path) -> list[tuple[object, ...]]:
 
 def kill(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
-    wait_gone(pid)
-
-
-def wait_gone(pid: int, timeout_s: float = 10.0) -> bool:
-    """True once `pid` has exited (gone, or a zombie nobody reaped), polling for at most `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.02)
-    return False
+    process_ended(pid)
 
 
 def test_the_rule_process_raises_the_alerts_of_the_engine_in_the_thread(market, tmp_path):
@@ -149,7 +135,7 @@ def test_a_rule_process_exits_when_its_indexer_is_killed():
             child = int(parent.stdout.readline())
             parent.kill()
             parent.wait(10)
-            assert wait_gone(child), "the rule process outlived its indexer"
+            assert process_ended(child), "the rule process outlived its indexer"
         finally:
             if parent.poll() is None:
                 parent.kill()
