@@ -15,9 +15,7 @@ killed with SIGKILL) sees its pipe close and exits.
 import contextlib
 import gc
 import multiprocessing
-import os
 import queue
-import socket
 import sqlite3
 import threading
 import traceback
@@ -31,7 +29,6 @@ from node.risk.engine import RiskEngine
 BATCH = 500  # events per message (about 135 kB pickled): the rules start on a range soon after it does
 STOP_WAIT_S = 5.0
 LIVENESS_S = 1.0
-SOCKET_BUFFER = 4 << 20
 
 
 class RiskWorkerError(RuntimeError):
@@ -113,10 +110,6 @@ class RiskWorker:
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
-        for end in (parent, child):  # room for a whole range in flight, where the system allows it
-            with socket.socket(fileno=os.dup(end.fileno())) as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
         process = context.Process(target=_serve, args=(child, self._build), name="sinknode-risk", daemon=True)
         process.start()
         child.close()
