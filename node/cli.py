@@ -39,13 +39,39 @@ app.add_typer(offsets_app, name="offsets")
 console = Console(soft_wrap=True)
 
 
-def _wait_for_signal(alive: Callable[[], bool] = lambda: True) -> None:
-    """Blocks until SIGINT or SIGTERM, or until `alive()` turns false."""
+def _wait_for_signal(alive: Callable[[], bool] = lambda: True, every: Callable[[], None] = lambda: None) -> None:
+    """Blocks until SIGINT or SIGTERM, or until `alive()` turns false; calls `every()` about 4 times a second."""
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5) and alive():
-        pass
+    while not stop.wait(0.25) and alive():
+        every()
+
+
+def _report_orphan(anvil: AnvilProcess) -> None:
+    """Says so when starting the node's chain first stopped the one an earlier, killed run left running."""
+    if anvil.orphan_stopped is not None:
+        console.print(
+            f"stopped the chain an earlier run left running (pid {anvil.orphan_stopped}); "
+            f"started it again from {anvil.config.state_file}",
+            highlight=False,
+        )
+
+
+def _supervise(anvil: AnvilProcess) -> Callable[[], None]:
+    """Restarts the chain from its state file if it dies under the node (the API reconnects by itself)."""
+
+    def check() -> None:
+        status = anvil.restart_if_dead()
+        if status is not None:
+            console.print(
+                f"the chain exited unexpectedly (status {status}); restarted it at {anvil.url} "
+                f"from {anvil.config.state_file}",
+                highlight=False,
+                style="yellow",
+            )
+
+    return check
 
 
 def _run_local_chain(settings: Settings) -> None:
@@ -54,10 +80,11 @@ def _run_local_chain(settings: Settings) -> None:
     config = local_chain_config(settings)
     existed = config.state_file is not None and config.state_file.is_file()
     with AnvilProcess(config) as anvil:
+        _report_orphan(anvil)
         state = "resumed from" if existed else "new, state kept in"
         console.print(f"chain {settings.chain_id} at {anvil.url} ({state} {config.state_file})")
         console.print("running; Ctrl-C or SIGTERM stops it")
-        _wait_for_signal()
+        _wait_for_signal(every=_supervise(anvil))
         console.print("stopping: the chain state is saved")
 
 
@@ -79,8 +106,9 @@ def deploy(
     console.print(f"manifest: {settings.manifest_path}")
 
 
-def _serve(settings: Settings, demo: bool) -> None:
-    """Runs the API (which runs the indexer) in the foreground; optionally loads the demo once it answers."""
+def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: None) -> None:
+    """Runs the API (which runs the indexer) in the foreground; optionally loads the demo once it answers.
+    `every()` runs a few times a second meanwhile (the chain's supervision); if it raises, the API stops."""
     app_ = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app_, host=settings.api_host, port=settings.api_port, log_level="warning"))
     marker = settings.home / "demo-tokens.json"
@@ -109,9 +137,11 @@ def _serve(settings: Settings, demo: bool) -> None:
     # its shutdown, which would kill this process before the chain below it is stopped and saved.
     serving = threading.Thread(target=server.run, name="api", daemon=True)
     serving.start()
-    _wait_for_signal(serving.is_alive)
-    server.should_exit = True
-    serving.join(timeout=30)
+    try:
+        _wait_for_signal(serving.is_alive, every)
+    finally:
+        server.should_exit = True
+        serving.join(timeout=30)
 
 
 @app.command()
@@ -126,11 +156,12 @@ def up(
         return
     config = local_chain_config(settings)
     with AnvilProcess(config) as anvil:
+        _report_orphan(anvil)
         console.print(f"chain {settings.chain_id} at {anvil.url}, state in {config.state_file}", highlight=False)
         manifest, created = ensure_deployed(settings)
         verb = "deployed" if created else "found"
         console.print(f"SinkRegistry {verb} at {manifest.registry.address}", highlight=False)
-        _serve(settings, demo)
+        _serve(settings, demo, _supervise(anvil))
         console.print("stopping: the chain state is saved")
 
 

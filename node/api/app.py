@@ -24,7 +24,7 @@ from node.api.schemas import ErrorResponse
 from node.api.services import Services
 from node.settings import Settings
 
-_ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 422, 503)}
+_ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 422, 500, 503)}
 
 
 def create_app(settings: Settings, *, services: Services | None = None, run_indexer: bool = True) -> FastAPI:

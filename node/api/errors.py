@@ -2,13 +2,22 @@
 
 A contract refusal keeps its custom error's name as the code; its status says whose fault it is:
 422 for what the request got wrong, 409 for what the current ledger state forbids, 403 for a missing
-role, 404 for what does not exist.
+role, 404 for what does not exist. Anything else is a 500 `internal_error` whose message gives only the
+request id: the traceback goes to the log under that id, never to the client. Every response carries
+its request id in `X-Request-Id` (the client's own if it sent a sane one).
 """
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.errors import (
     ChainUnavailable,
@@ -48,6 +57,12 @@ INVALID_INPUT = {
 }
 NOT_FOUND = {"ProjectNotFound", "BatchNotFound"}
 FORBIDDEN = {"MissingRole"}
+
+REQUEST_ID_HEADER = "X-Request-Id"
+# A client's id is echoed only if it cannot forge a log line or a header: a short token, nothing else.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+log = logging.getLogger("sinknode.api")
 
 
 class ApiError(SinkError):
@@ -91,7 +106,79 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+def request_id_of(scope: Scope) -> str:
+    """The id the request-id middleware gave this request (a fresh one if it never ran)."""
+    return str(scope.setdefault("state", {}).setdefault("request_id", uuid.uuid4().hex))
+
+
+class RequestIds:
+    """Pure ASGI middleware (nothing buffered, so streaming bodies stream): gives each request an id, kept in
+    the scope's state for handlers and logs, and sets it on the response's `X-Request-Id` header.
+
+    It wraps Starlette's ServerErrorMiddleware, which calls the `Exception` handler, sends its answer and then
+    re-raises for the server to log: once that answer went out whole, the exception stops here (it is logged
+    with its request id already), so the server neither logs it a second time nor drops the connection.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        request_id = offered if _SANE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = finished = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if finished:
+                return
+            if started:
+                raise  # a body cut short: only the server can end the connection
+            response = await internal_error(Request(scope), exc)
+            await response(scope, receive, send_with_id)
+
+
+def install_request_ids(app: FastAPI) -> None:
+    """Puts `RequestIds` outside every other middleware, the server-error one included (see its docstring):
+    `add_middleware` can only go inside that one."""
+    build: Callable[[], ASGIApp] = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestIds(build())  # type: ignore[method-assign]
+
+
+async def internal_error(request: Request, error: Exception) -> JSONResponse:
+    """The catch-all: the traceback to the log under the request id, the id alone to the client."""
+    request_id = request_id_of(request.scope)
+    log.error(
+        "internal error, request id %s: %s %s",
+        request_id,
+        request.method,
+        request.url.path,
+        exc_info=error,
+        extra={"request_id": request_id},
+    )
+    message = f"an internal error happened; it is logged under request id {request_id}"
+    return JSONResponse(error_body("internal_error", message), status_code=500, headers={REQUEST_ID_HEADER: request_id})
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """Every error handler, and the request ids they and the logs refer to."""
+    install_request_ids(app)
+    app.add_exception_handler(Exception, internal_error)
+
     @app.exception_handler(SinkError)
     async def _sink_error(_: Request, error: SinkError) -> JSONResponse:
         return JSONResponse(error_body(error.code, error.message), status_code=status_of(error))
