@@ -20,12 +20,12 @@ import orjson
 import uvicorn
 
 from node.api.app import create_app
-from node.api.state import NodeState
 from node.chain.anvil import free_port
 from node.chain.manifest import CompilerInfo, ContractDeployment, DeploymentManifest
 from node.index.apply import day_function
 from node.index.db import connect_writer
 from node.settings import load_settings
+from node.store import Store
 
 YEAR_START = 1_767_196_800  # 2026-01-01 Asia/Shanghai midnight, roughly
 PROJECTS = 200
@@ -174,7 +174,7 @@ def main() -> None:
         fill_index(settings.index_path, events, long_history)
         print(f"index of {events} events written in {time.perf_counter() - began:.1f}s")
         placeholder_manifest(settings.manifest_path)
-        state = NodeState(settings.node_state_path)
+        state = Store(settings.node_state_path)
         token = state.create_token(key_name="regulator", account=REGULATOR, label="bench")
         state.close()
         server = uvicorn.Server(

@@ -24,11 +24,11 @@ import uvicorn
 from bench.api import PROJECTS, REGULATOR, fill_index, percentiles, placeholder_manifest, timed
 from node.api.app import create_app
 from node.api.schemas import PROJECT_KINDS
-from node.api.state import NodeState
 from node.chain.anvil import free_port
 from node.devflows import deposit, issued_batch, listing_for, settlement
 from node.devnode import local_node
 from node.settings import load_settings
+from node.store import Store
 from registry.campaigns import verify_subscriber
 from registry.merkle import InclusionProof
 
@@ -41,7 +41,7 @@ def fill_listings(settings, count: int) -> None:
     """Listings straight into node.sqlite, and their sellers registered in the index, a few frozen."""
     rng = random.Random(5)
     now = int(time.time())
-    state = NodeState(settings.node_state_path)
+    state = Store(settings.node_state_path)
     state.close()
     with sqlite3.connect(settings.node_state_path) as db:
         db.executemany(

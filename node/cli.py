@@ -13,7 +13,6 @@ import uvicorn
 from rich.console import Console
 
 from node.api.app import create_app
-from node.api.state import NodeState
 from node.chain.anvil import AnvilProcess, local_chain_config
 from node.chain.deploy import ensure_deployed, source_matches_chain
 from node.chain.keystore import Keystore
@@ -24,6 +23,7 @@ from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, Progress
 from node.settings import Settings, load_settings
+from node.store import Store
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
 
@@ -118,7 +118,7 @@ def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: N
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.1)
         try:
-            state = NodeState(settings.node_state_path)
+            state = Store(settings.node_state_path)
             tokens = prepare_participants(settings, state)
             state.close()
             result = run_demo(settings, tokens)
@@ -254,7 +254,7 @@ def keys_token(name: str, label: Annotated[str, typer.Option(help="who the token
     """Creates an API token acting for keystore NAME's account; printed once, stored hashed."""
     settings = load_settings()
     address = Keystore.from_settings(settings).address(name)
-    state = NodeState(settings.node_state_path)
+    state = Store(settings.node_state_path)
     token = state.create_token(key_name=name, account=address, label=label or name)
     state.close()
     console.print(f"API token for {name} ({address}); keep it, it is not shown again:", highlight=False)
@@ -265,7 +265,7 @@ def keys_token(name: str, label: Annotated[str, typer.Option(help="who the token
 def keys_revoke(name: str) -> None:
     """Revokes every API token acting for keystore NAME (the keystore itself stays)."""
     settings = load_settings()
-    state = NodeState(settings.node_state_path)
+    state = Store(settings.node_state_path)
     count = state.revoke_tokens(key_name=name)
     state.close()
     console.print(f"revoked {count} token(s) of {name}", highlight=False)

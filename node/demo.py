@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 
 from node.api.custody import custody_typed
-from node.api.state import NodeState
 from node.chain.deploy import fund_if_dev_chain
 from node.chain.eip712 import sign_typed
 from node.chain.keystore import Keystore
 from node.chain.rpc import RpcClient
 from node.errors import SinkError
 from node.settings import Settings
+from node.store import Store
 from registry.campaigns import payment_root
 
 # name -> (organisation, roles, label)
@@ -57,7 +57,7 @@ class DemoClient:
         return reply.json()
 
 
-def prepare_participants(settings: Settings, state: NodeState) -> dict[str, str]:
+def prepare_participants(settings: Settings, state: Store) -> dict[str, str]:
     """Keystores (funded on anvil) and API tokens for the demo cast; returns name -> token."""
     keystore = Keystore.from_settings(settings)
     tokens: dict[str, str] = {}

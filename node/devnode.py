@@ -13,12 +13,12 @@ import httpx
 import uvicorn
 
 from node.api.app import create_app
-from node.api.state import NodeState
 from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.deploy import ensure_deployed
 from node.chain.keystore import Keystore
 from node.demo import CAST, prepare_participants
 from node.settings import PROJECT_ROOT, Settings, load_settings
+from node.store import Store
 
 
 @dataclass
@@ -53,7 +53,7 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
     )
     with AnvilProcess(AnvilConfig(binary=anvil_binary(PROJECT_ROOT), port=anvil_port)):
         ensure_deployed(settings)
-        state = NodeState(settings.node_state_path)
+        state = Store(settings.node_state_path)
         tokens = prepare_participants(settings, state)
         state.close()
         server = uvicorn.Server(

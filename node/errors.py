@@ -9,7 +9,9 @@
     ├── EvidenceError           an evidence file missing, corrupt, or locked without its key
     └── TransactionError        a transaction could not be carried out
         ├── ContractRevert      the contract refused: code is its custom error's name
-        └── TransactionTimeout  no receipt within the configured time
+        ├── TransactionTimeout  no receipt within the configured time
+        │   └── TransactionPending  journalled and maybe sent: its fate is not known yet (answered 202)
+        └── CodedError          a refusal decided by the node itself (code, and what kind of refusal)
 
 Foreign exceptions (web3, httpx, solcx) are translated into these at the module that calls them.
 """
@@ -57,6 +59,17 @@ class TransactionTimeout(TransactionError):
     code = "transaction_timeout"
 
 
+class TransactionPending(TransactionTimeout):
+    """A journalled transaction whose outcome is not known yet: it may still be mined, so it is never
+    reported as failed; the node keeps re-sending it until it is mined or its nonce is taken."""
+
+    code = "transaction_pending"
+
+    def __init__(self, tx_hash: str, message: str) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+
+
 class ContractRevert(TransactionError):
     """A named custom error from the contract, with its decoded arguments."""
 
@@ -79,3 +92,32 @@ def _show(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
+
+
+class CodedError(SinkError):
+    """A refusal the node decides itself, with a stable code; its class says what kind of refusal it is
+    (the API maps kinds to statuses in one place, node.api.errors)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self._code = code
+
+    @property
+    def code(self) -> str:  # type: ignore[override]
+        return self._code
+
+
+class InvalidRequest(CodedError):
+    """The request itself is wrong: nothing about the current state would make it right."""
+
+
+class Conflict(CodedError):
+    """The current state forbids the request (it may succeed later, or never again)."""
+
+
+class Forbidden(CodedError):
+    """The caller may not do this."""
+
+
+class NotFound(CodedError):
+    """What the request names does not exist."""

@@ -20,3 +20,13 @@ def format_tonnes(grams: int) -> str:
     sign = "-" if grams < 0 else ""
     whole, rest = divmod(abs(grams), GRAMS_PER_TONNE)
     return f"{sign}{whole}.{rest:06d}"
+
+
+def deal_total_fen(price_fen_per_tonne: int, grams: int) -> int:
+    """What a deal costs in fen: price per tonne × grams / 1,000,000, rounded half up.
+
+    The one rule for a deal's total: a custodian's receipt must carry exactly this, and the risk rules
+    compare receipts with it."""
+    if price_fen_per_tonne < 0 or grams < 0:
+        raise ValueError("a deal's price and quantity are never negative")
+    return (price_fen_per_tonne * grams + GRAMS_PER_TONNE // 2) // GRAMS_PER_TONNE

@@ -8,9 +8,11 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
 from node.api.errors import install_error_handlers
+from node.api.idempotency import IdempotencyMiddleware
 from node.api.routes import (
     campaigns,
     deals,
+    intents,
     listings,
     offsets,
     pages,
@@ -50,8 +52,11 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
         responses=_ERRORS,
     )
     install_error_handlers(app)
+    # Every write honours Idempotency-Key (node.api.idempotency); the store is the services' own.
+    app.add_middleware(IdempotencyMiddleware, store_of=lambda: app.state.services.state)
     app.include_router(public.router)
     app.include_router(participants.router)
+    app.include_router(intents.router)
     app.include_router(regulator.router)
     app.include_router(offsets.router)
     app.include_router(listings.router)

@@ -24,6 +24,9 @@ from node.api.points import GRAMS_PER_POINT, award_rebate, require_indexed
 from node.api.recent import RecentTrees
 from node.api.services import Services
 from node.chain.registry import RetirementRequest
+from node.chain.sender import Receipt
+from node.writes.reconciler import step
+from node.writes.runner import kind
 from registry.campaigns import payment_root, subscriber_tree
 from registry.merkle import MerkleTree
 
@@ -105,20 +108,26 @@ def _campaign(services: Services, campaign_id: int) -> dict[str, Any]:
         raise not_found(f"campaign {campaign_id}")
     campaign = rows[0]
     if campaign["state"] == "open" and time.time() >= campaign["deadline"]:
-        _fail(services, campaign)
-        campaign = services.state.rows("SELECT * FROM campaign WHERE id = ?", (campaign_id,))[0]
+        # Past its deadline it reads as failed at once; the reconciler records it (a read writes nothing).
+        campaign["state"] = "failed"
     return campaign
 
 
-def _fail(services: Services, campaign: dict[str, Any]) -> None:
-    """The deadline passed short of the target: nothing is retired, every payment is marked for refund."""
-    services.state.execute(
-        "UPDATE subscription SET refund_due = 1 WHERE campaign_id = ? AND receipt_id IS NOT NULL", (campaign["id"],)
-    )
-    services.state.execute(
-        "UPDATE campaign SET state = 'failed', closed_at = ? WHERE id = ? AND state = 'open'",
-        (int(time.time()), campaign["id"]),
-    )
+@step("campaign deadlines")
+def fail_expired_campaigns(services: Services) -> None:
+    """Campaigns whose deadline passed short of the target: nothing is retired, every payment is marked
+    for refund; state and refunds change in one compare-and-set transaction."""
+    now = int(time.time())
+    for row in services.state.rows("SELECT id FROM campaign WHERE state = 'open' AND deadline <= ?", (now,)):
+        with services.state.transaction() as db:
+            failed = db.execute(
+                "UPDATE campaign SET state = 'failed', closed_at = ? WHERE id = ? AND state = 'open'", (now, row["id"])
+            ).rowcount
+            if failed:
+                db.execute(
+                    "UPDATE subscription SET refund_due = 1 WHERE campaign_id = ? AND receipt_id IS NOT NULL",
+                    (row["id"],),
+                )
 
 
 def _totals(services: Services, campaign_id: int) -> dict[str, int]:
@@ -224,7 +233,11 @@ def record_payments(
         db.executemany("UPDATE subscription SET receipt_id = ? WHERE id = ?", [(receipt_id, i) for i in ids])
     totals = _totals(services, campaign_id)
     if totals["paid_grams"] >= campaign["target"]:
-        return retire_campaign(services, reader, campaign_id, "target reached")
+        try:
+            return retire_campaign(services, reader, campaign_id, "target reached")
+        except ApiError as refused:
+            if refused.code not in ("campaign_closed", "campaign_changed"):
+                raise  # another request is retiring it: this one's receipt is recorded, the view says the rest
     return campaign_view(services, campaign_id)
 
 
@@ -254,8 +267,14 @@ def close_campaign(services: Services, reader: sqlite3.Connection, caller: Calle
 
 
 def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id: int, why: str) -> dict[str, Any]:
-    """One retirement of every paid subscription's grams; unpaid ones lapse."""
+    """One retirement of every paid subscription's grams; unpaid ones lapse. The campaign moves open →
+    retiring with the retirement's intent (compare-and-set): it is retired once, however many ask."""
     campaign = _campaign(services, campaign_id)
+    if campaign["state"] != "open":
+        raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+    key = _key_of(services, campaign["seller"])
+    if key is None:
+        raise ApiError(409, "seller_key_unavailable", "this node does not hold the seller's key to retire for it")
     with services.state.transaction() as db:
         paid = db.execute(
             "SELECT subscriber, grams FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL ORDER BY id",
@@ -263,10 +282,24 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
         ).fetchall()
     tree = subscriber_tree(paid)
     total = sum(grams for _, grams in paid)
-    key = _key_of(services, campaign["seller"])
-    if key is None:
-        raise ApiError(409, "seller_key_unavailable", "this node does not hold the seller's key to retire for it")
     now = int(time.time())
+
+    def reserve(db: sqlite3.Connection, intent_id: int) -> None:
+        moved = db.execute(
+            "UPDATE campaign SET state = 'retiring', intent_id = ? WHERE id = ? AND state = 'open' AND deadline > ?",
+            (intent_id, campaign_id, now),
+        ).rowcount
+        if moved != 1:
+            raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is being retired or closed already")
+        # What is retired is what was paid when the retirement began: later receipts are refused (not open).
+        paid_now = db.execute(
+            "SELECT COALESCE(SUM(grams), 0), COUNT(*) FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT"
+            " NULL",
+            (campaign_id,),
+        ).fetchone()
+        if paid_now[0] != total or paid_now[1] != len(paid):
+            raise ApiError(409, "campaign_changed", "a payment was recorded meanwhile; retry")
+
     request = RetirementRequest(
         batch_id=campaign["batch_id"],
         amount=total,
@@ -276,25 +309,55 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
         consumption_end=now,
         region=b"\0" * 16,
     )
-    retirement_id, receipt = services.registry.retire(services.sender_for_key(key), request)
-    with services.state.transaction() as db:
-        db.execute(
-            "UPDATE campaign SET state = 'retired', root = ?, retirement_id = ?, tx_hash = ?, closed_at = ?"
-            " WHERE id = ?",
-            ("0x" + tree.root.hex(), retirement_id, receipt.tx_hash, now, campaign_id),
-        )
-        # Leaf i is the i-th paid subscription by id, as the tree was built.
-        db.execute(
-            "UPDATE subscription SET leaf_index = ranked.leaf FROM (SELECT id, row_number() OVER (ORDER BY id) - 1"
-            " AS leaf FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL) AS ranked"
-            " WHERE subscription.id = ranked.id",
-            (campaign_id,),
-        )
+    intent_id = services.writes.begin(
+        kind="campaign_retire",
+        actor=campaign["seller"],
+        key_name=key,
+        request={"campaign_id": campaign_id, "root": "0x" + tree.root.hex(), "total": total, "count": len(paid)},
+        subject=f"campaign:{campaign_id}",
+        reserve=reserve,
+    )
     _TREES.put(campaign_id, HexTree(tree))
-    services.wait_indexed(receipt.block_number)
-    award_campaign_points(services, reader, campaign_id, retirement_id)
-    award_rebate(services, reader, campaign["seller"], total, f"campaign {campaign_id}")
+    sender = services.sender_for_key(key)
+    services.writes.run(intent_id, lambda: services.registry.retire(sender, request)[1])
     return campaign_view(services, campaign_id)
+
+
+def _release_campaign(services: Services, intent: dict[str, Any], db: sqlite3.Connection) -> None:
+    db.execute(
+        "UPDATE campaign SET state = 'open', intent_id = NULL WHERE id = ? AND state = 'retiring' AND intent_id = ?",
+        (intent["request"]["campaign_id"], intent["id"]),
+    )
+
+
+@kind("campaign_retire", release=_release_campaign)
+def _campaign_retired(
+    services: Services, intent: dict[str, Any], receipt: Receipt, db: sqlite3.Connection
+) -> dict[str, Any]:
+    """The retirement is mined and indexed: the campaign reads retired, each paid subscription gets its leaf,
+    subscribers their points and a small supplier its rebate, all in the transaction settling the intent."""
+    campaign_id = intent["request"]["campaign_id"]
+    retirement_id = int(services.registry.event(receipt, "CertificateRetired").args["retirementId"])
+    db.execute(
+        "UPDATE campaign SET state = 'retired', root = ?, retirement_id = ?, tx_hash = ?, closed_at = ?"
+        " WHERE id = ? AND state = 'retiring'",
+        (intent["request"]["root"], retirement_id, receipt.tx_hash, int(time.time()), campaign_id),
+    )
+    # Leaf i is the i-th paid subscription by id, as the tree was built.
+    db.execute(
+        "UPDATE subscription SET leaf_index = ranked.leaf FROM (SELECT id, row_number() OVER (ORDER BY id) - 1"
+        " AS leaf FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL) AS ranked"
+        " WHERE subscription.id = ranked.id",
+        (campaign_id,),
+    )
+    reader = services.reader()
+    try:
+        award_campaign_points(services, reader, campaign_id, retirement_id)
+        seller = db.execute("SELECT seller FROM campaign WHERE id = ?", (campaign_id,)).fetchone()[0]
+        award_rebate(services, reader, seller, intent["request"]["total"], f"campaign {campaign_id}")
+    finally:
+        reader.close()
+    return {"campaign_id": campaign_id, "retirement_id": retirement_id, "tx_hash": receipt.tx_hash}
 
 
 def award_campaign_points(services: Services, reader: sqlite3.Connection, campaign_id: int, retirement_id: int) -> None:

@@ -22,9 +22,13 @@ from node.api.points import award_rebate
 from node.api.safeguards import deal_parts, refuse_blacklisted
 from node.api.services import Services
 from node.chain.registry import ROLE_REGULATOR
+from node.chain.sender import Receipt
+from node.writes.reconciler import step
+from node.writes.runner import kind
 from registry.allocation import allocate
+from registry.units import deal_total_fen
 
-RESERVING = ("accepted", "paid", "delivered", "disputed")
+RESERVING = ("accepted", "paid", "delivering", "delivered", "disputed")
 
 
 def _payment_message(deal_id: int, receipt: dict[str, Any]) -> dict[str, Any]:
@@ -45,12 +49,23 @@ def receipt_typed(
     return custody_typed(chain_id, registry, kind, _payment_message(deal_id, receipt))
 
 
-def _step(services: Services, deal_id: int, state: str, actor: str, note: str = "") -> None:
-    services.state.execute("UPDATE deal SET state = ? WHERE id = ?", (state, deal_id))
-    services.state.execute(
-        "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?,?,?,?,?)",
-        (deal_id, state, actor, note, int(time.time())),
-    )
+def _step(
+    services: Services, deal_id: int, state: str, actor: str, note: str = "", *, expected: tuple[str, ...]
+) -> None:
+    """Moves a deal to `state` only from one of the `expected` states (compare-and-set), with its step
+    recorded in the same transaction; of two concurrent moves, the second is refused."""
+    marks = ",".join("?" * len(expected))
+    with services.state.transaction() as db:
+        moved = db.execute(
+            f"UPDATE deal SET state = ? WHERE id = ? AND state IN ({marks})", (state, deal_id, *expected)
+        ).rowcount
+        if moved != 1:
+            current = db.execute("SELECT state FROM deal WHERE id = ?", (deal_id,)).fetchone()
+            raise ApiError(409, "deal_state_changed", f"deal {deal_id} is {current[0] if current else 'gone'} now")
+        db.execute(
+            "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?,?,?,?,?)",
+            (deal_id, state, actor, note, int(time.time())),
+        )
 
 
 def reserved(services: Services, listing_id: int) -> int:
@@ -60,9 +75,9 @@ def reserved(services: Services, listing_id: int) -> int:
         f"SELECT COALESCE(SUM(quantity), 0) AS q FROM deal WHERE listing_id = ? AND state IN {RESERVING}", (listing_id,)
     )
     campaign = services.state.rows(
-        "SELECT COALESCE(SUM(CASE WHEN c.state = 'open' THEN c.target ELSE"
+        "SELECT COALESCE(SUM(CASE WHEN c.state IN ('open', 'retiring') THEN c.target ELSE"
         " (SELECT COALESCE(SUM(grams), 0) FROM subscription s WHERE s.campaign_id = c.id AND s.leaf_index IS NOT NULL)"
-        " END), 0) AS q FROM campaign c WHERE c.listing_id = ? AND c.state IN ('open', 'retired')",
+        " END), 0) AS q FROM campaign c WHERE c.listing_id = ? AND c.state IN ('open', 'retiring', 'retired')",
         (listing_id,),
     )
     return int(deals[0]["q"]) + int(campaign[0]["q"])
@@ -113,8 +128,7 @@ def offer_view(services: Services, offer_id: int) -> dict[str, Any]:
     offer["price_fen_per_tonne"] = _open_price(services, "offer", offer)
     offer["price_cny_per_tonne"] = f"{offer['price_fen_per_tonne'] / 100:.2f}"
     if offer["state"] in ("offered", "countered") and time.time() >= offer["expires_at"]:
-        services.state.execute("UPDATE offer SET state = 'expired' WHERE id = ?", (offer_id,))
-        offer["state"] = "expired"
+        offer["state"] = "expired"  # read as expired; nothing is written by a read
     return offer
 
 
@@ -131,39 +145,58 @@ def answer_offer(
     if caller.account != turn:
         raise ApiError(403, "forbidden", "it is the other party's turn to answer")
     if action == "reject":
-        services.state.execute("UPDATE offer SET state = 'rejected' WHERE id = ?", (offer_id,))
+        _move_offer(services, offer_id, offer["state"], "rejected")
         return offer_view(services, offer_id)
     if action == "counter":
         if caller.account != seller or counter is None:
             raise ApiError(422, "validation_error", "only the seller counters, with a price")
-        services.state.execute("UPDATE offer SET state = 'countered' WHERE id = ?", (offer_id,))
-        _seal_price(services, "offer", offer_id, price_fen(counter["price"]))
+        fen = price_fen(counter["price"])
+        with services.state.transaction():
+            _move_offer(services, offer_id, "offered", "countered")
+            _seal_price(services, "offer", offer_id, fen)
         return offer_view(services, offer_id)
     if listing["status"] != "open":
         raise ApiError(409, "listing_not_open", f"listing {listing['id']} is {listing['status']}")
     refuse_blacklisted(services, buyer, "receive")
-    if offer["quantity"] > listing["quantity"] - reserved(services, listing["id"]):
-        raise ApiError(409, "quantity_unavailable", "the listing no longer has that quantity free")
-    allocation = _bundle_allocation(services, listing, offer["quantity"]) if listing["bundle"] else None
-    deal_id = services.state.execute(
-        "INSERT INTO deal (listing_id, offer_id, seller, buyer, batch_id, quantity, price_fen_per_tonne, state,"
-        " created_at, allocation) VALUES (?,?,?,?,?,?,?, 'accepted', ?, ?)",
-        (
-            listing["id"],
-            offer_id,
-            seller,
-            buyer,
-            listing["batch"]["id"],
-            offer["quantity"],
-            "",
-            int(time.time()),
-            orjson.dumps(allocation).decode() if allocation else None,
-        ),
-    )
-    _seal_price(services, "deal", deal_id, offer["price_fen_per_tonne"])
-    services.state.execute("UPDATE offer SET state = 'accepted', deal_id = ? WHERE id = ?", (deal_id, offer_id))
-    _step(services, deal_id, "accepted", caller.account, f"offer {offer_id}")
+    # The check of what is free and the deal that reserves it are one transaction: of concurrent accepts,
+    # each sees the deals the others made, so a listing is never reserved beyond its quantity.
+    with services.state.transaction():
+        _move_offer(services, offer_id, offer["state"], "accepted")
+        if offer["quantity"] > listing["quantity"] - reserved(services, listing["id"]):
+            raise ApiError(409, "quantity_unavailable", "the listing no longer has that quantity free")
+        allocation = _bundle_allocation(services, listing, offer["quantity"]) if listing["bundle"] else None
+        deal_id = services.state.execute(
+            "INSERT INTO deal (listing_id, offer_id, seller, buyer, batch_id, quantity, price_fen_per_tonne, state,"
+            " created_at, allocation) VALUES (?,?,?,?,?,?,?, 'accepted', ?, ?)",
+            (
+                listing["id"],
+                offer_id,
+                seller,
+                buyer,
+                listing["batch"]["id"],
+                offer["quantity"],
+                "",
+                int(time.time()),
+                orjson.dumps(allocation).decode() if allocation else None,
+            ),
+        )
+        _seal_price(services, "deal", deal_id, offer["price_fen_per_tonne"])
+        services.state.execute("UPDATE offer SET deal_id = ? WHERE id = ?", (deal_id, offer_id))
+        services.state.execute(
+            "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?, 'accepted', ?, ?, ?)",
+            (deal_id, caller.account, f"offer {offer_id}", int(time.time())),
+        )
     return deal_view(services, reader, caller, deal_id)
+
+
+def _move_offer(services: Services, offer_id: int, expected: str, state: str) -> None:
+    """Compare-and-set on an offer's state; an offer that expired meanwhile cannot be answered."""
+    moved = services.state.changed(
+        "UPDATE offer SET state = ? WHERE id = ? AND state = ? AND expires_at > ?",
+        (state, offer_id, expected, int(time.time())),
+    )
+    if moved != 1:
+        raise ApiError(409, "offer_closed", f"offer {offer_id} was answered, withdrawn or expired meanwhile")
 
 
 def _bundle_allocation(services: Services, listing: dict[str, Any], quantity: int) -> list[tuple[int, int]]:
@@ -190,12 +223,6 @@ def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> 
     deal = _deal(services, deal_id)
     if caller.account not in (deal["seller"], deal["buyer"]) and not caller.has(ROLE_REGULATOR):
         raise ApiError(403, "forbidden", "a deal is visible to its two parties and regulators only")
-    if deal["state"] == "paid" and deal["deal_ref"]:
-        delivery = _delivery(reader, deal)
-        if delivery is not None:
-            _step(services, deal_id, "delivered", delivery["account"], f"tx {delivery['tx_hash']}")
-            award_rebate(services, reader, deal["seller"], deal["quantity"], f"deal {deal_id}")
-            deal = _deal(services, deal_id)
     deal["constituents"] = [
         {"batch_id": b, "quantity": g, "provenance": f"{services.settings.base_url}/batches/{b}"}
         for b, g in deal_parts(deal)
@@ -235,42 +262,121 @@ def _delivery(reader: Any, deal: dict[str, Any]) -> dict[str, Any] | None:
 def record_receipt(
     services: Services, reader: Any, caller: Caller, deal_id: int, body: dict[str, Any]
 ) -> dict[str, Any]:
+    """Marks a deal paid from its custodian's receipt. Who may post it (a party, the custodian that signed
+    it, a regulator), the signature and the amount are all checked before anything is written."""
     deal = _deal(services, deal_id)
+    signer, digest = _custodian_signer(services, deal_id, body, "CustodianReceipt")
+    if caller.account not in (deal["seller"], deal["buyer"], signer) and not caller.has(ROLE_REGULATOR):
+        raise ApiError(403, "forbidden", "a deal's receipt is posted by a party, its custodian or a regulator")
     if deal["state"] != "accepted":
         raise ApiError(409, "deal_not_awaiting_payment", f"deal {deal_id} is {deal['state']}")
-    signer, digest = _custodian_signer(services, deal_id, body, "CustodianReceipt")
+    due = deal_total_fen(_open_price(services, "deal", deal), deal["quantity"])
+    if body["amount_fen"] != due:
+        raise ApiError(
+            422,
+            "receipt_amount_mismatch",
+            f"the receipt is for {body['amount_fen']} fen; the deal's agreed total is {due} fen",
+        )
     deal_ref = "0x" + keccak(deal_id.to_bytes(32, "big") + bytes.fromhex(digest[2:])).hex()
     receipt = {
         **{k: body[k] for k in ("amount_fen", "currency", "custodian_ref", "paid_at")},
         "custodian": signer,
         "digest": digest,
     }
-    services.state.execute(
-        "UPDATE deal SET receipt = ?, deal_ref = ? WHERE id = ?",
-        (services.sealer.seal(orjson.dumps(receipt).decode(), f"deal.receipt:{deal_id}"), deal_ref, deal_id),
-    )
-    _step(services, deal_id, "paid", signer, "custodian receipt verified")
+    with services.state.transaction():
+        _step(services, deal_id, "paid", signer, "custodian receipt verified", expected=("accepted",))
+        services.state.execute(
+            "UPDATE deal SET receipt = ?, deal_ref = ? WHERE id = ?",
+            (services.sealer.seal(orjson.dumps(receipt).decode(), f"deal.receipt:{deal_id}"), deal_ref, deal_id),
+        )
     return deal_view(services, reader, caller, deal_id)
 
 
 def deliver(services: Services, reader: Any, caller: Caller, deal_id: int) -> dict[str, Any]:
+    """The seller's transfer under the deal reference, as an intent that moves the deal paid → delivering
+    (compare-and-set): of concurrent deliveries exactly one sends a transfer. The index then marks it
+    delivered (apply_deliveries)."""
     deal = _deal(services, deal_id)
     if caller.account != deal["seller"]:
         raise ApiError(403, "forbidden", "only the seller delivers")
     if deal["state"] != "paid":
         raise ApiError(409, "deal_not_paid", f"deal {deal_id} is {deal['state']}: no receipt, no delivery")
     refuse_blacklisted(services, deal["buyer"], "receive")
+
+    def reserve(db: Any, intent_id: int) -> None:
+        _step(services, deal_id, "delivering", caller.account, f"intent {intent_id}", expected=("paid",))
+        db.execute("UPDATE deal SET intent_id = ? WHERE id = ?", (intent_id, deal_id))
+
+    intent_id = services.writes.begin(
+        kind="deliver",
+        actor=caller.account,
+        key_name=caller.owner.key_name,
+        request={"deal_id": deal_id},
+        subject=f"deal:{deal_id}",
+        reserve=reserve,
+    )
     deal_ref = bytes.fromhex(deal["deal_ref"][2:])
     sender = services.sender_for(caller.owner)
+    parts = deal_parts(deal)
     if deal["allocation"]:
-        parts = deal_parts(deal)
-        receipt = services.registry.transfer_batches(
+        send = lambda: services.registry.transfer_batches(  # noqa: E731
             sender, [b for b, _ in parts], [g for _, g in parts], deal["buyer"], deal_ref
         )
     else:
-        receipt = services.registry.transfer(sender, deal["batch_id"], deal["buyer"], deal["quantity"], deal_ref)
-    services.wait_indexed(receipt.block_number)
+        send = lambda: services.registry.transfer(  # noqa: E731
+            sender, deal["batch_id"], deal["buyer"], deal["quantity"], deal_ref
+        )
+    services.writes.run(intent_id, send)
     return deal_view(services, reader, caller, deal_id)
+
+
+def _release_delivery(services: Services, intent: dict[str, Any], db: Any) -> None:
+    deal_id = intent["request"]["deal_id"]
+    moved = db.execute(
+        "UPDATE deal SET state = 'paid' WHERE id = ? AND state = 'delivering' AND intent_id = ?",
+        (deal_id, intent["id"]),
+    ).rowcount
+    if moved:
+        db.execute(
+            "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?, 'paid', ?, ?, ?)",
+            (deal_id, intent["actor"], f"delivery failed (intent {intent['id']})", int(time.time())),
+        )
+
+
+@kind("deliver", release=_release_delivery)
+def _delivered(services: Services, intent: dict[str, Any], receipt: Receipt, db: Any) -> dict[str, Any]:
+    apply_deliveries(services, [intent["request"]["deal_id"]])
+    return {"deal_id": intent["request"]["deal_id"], "tx_hash": receipt.tx_hash, "block_number": receipt.block_number}
+
+
+@step("deliveries")
+def apply_deliveries(services: Services, deal_ids: list[int] | None = None) -> None:
+    """Marks delivered every paid or delivering deal whose transfer the index holds, with the seller's
+    rebate, in one compare-and-set transaction each: whoever applies it first (the reconciler, or the
+    delivering request), it happens once. Deliveries sent outside this node count as well."""
+    where = "state IN ('paid', 'delivering') AND deal_ref IS NOT NULL"
+    params: tuple[Any, ...] = ()
+    if deal_ids is not None:
+        where += f" AND id IN ({','.join('?' * len(deal_ids))})"
+        params = tuple(deal_ids)
+    deals = services.state.rows(f"SELECT * FROM deal WHERE {where}", params)
+    if not deals:
+        return
+    reader = services.reader()
+    try:
+        for deal in deals:
+            delivery = _delivery(reader, deal)
+            if delivery is None:
+                continue
+            with services.state.transaction():
+                try:
+                    _step(services, deal["id"], "delivered", delivery["account"], f"tx {delivery['tx_hash']}",
+                          expected=("paid", "delivering"))  # fmt: skip
+                except ApiError:
+                    continue  # applied meanwhile
+                award_rebate(services, reader, deal["seller"], deal["quantity"], f"deal {deal['id']}")
+    finally:
+        reader.close()
 
 
 def _custodian_signer(services: Services, deal_id: int, body: dict[str, Any], kind: str) -> tuple[str, str]:
@@ -283,7 +389,7 @@ def open_dispute(services: Services, reader: Any, caller: Caller, deal_id: int, 
         raise ApiError(403, "forbidden", "only a party to the deal opens a dispute")
     if deal["state"] not in ("accepted", "paid", "delivered"):
         raise ApiError(409, "deal_closed", f"deal {deal_id} is {deal['state']}")
-    _step(services, deal_id, "disputed", caller.account, reason)
+    _step(services, deal_id, "disputed", caller.account, reason, expected=(deal["state"],))
     return deal_view(services, reader, caller, deal_id)
 
 
@@ -292,7 +398,7 @@ def cancel_deal(services: Services, reader: Any, caller: Caller, deal_id: int, n
     deal = deal_view(services, reader, caller, deal_id)
     if caller.account not in (deal["seller"], deal["buyer"]) or deal["state"] != "accepted":
         raise ApiError(409, "cancel_not_allowed", "a party cancels only before payment; after it, a mediator decides")
-    _step(services, deal_id, "cancelled", caller.account, note)
+    _step(services, deal_id, "cancelled", caller.account, note, expected=("accepted",))
     return deal_view(services, reader, caller, deal_id)
 
 
@@ -312,7 +418,7 @@ def resolve_dispute(
     delivered = deal["deal_ref"] is not None and _delivery(reader, _deal(services, deal_id)) is not None
     if outcome == "continue":
         state = "delivered" if delivered else "paid" if deal["receipt"] else "accepted"
-        _step(services, deal_id, state, caller.account, f"dispute resolved: {note}")
+        _step(services, deal_id, state, caller.account, f"dispute resolved: {note}", expected=("disputed",))
         return deal_view(services, reader, caller, deal_id)
     if delivered:
         raise ApiError(409, "already_delivered", "the units were delivered on chain: a cancellation cannot undo that")
@@ -323,5 +429,5 @@ def resolve_dispute(
             )
         signer, _ = _custodian_signer(services, deal_id, refund, "CustodianRefund")
         note = f"{note} (refund confirmed by {signer}, ref {refund['custodian_ref']})"
-    _step(services, deal_id, "cancelled", caller.account, f"dispute resolved: {note}")
+    _step(services, deal_id, "cancelled", caller.account, f"dispute resolved: {note}", expected=("disputed",))
     return deal_view(services, reader, caller, deal_id)

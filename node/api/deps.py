@@ -10,9 +10,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from node.api.errors import ApiError
 from node.api.services import Services
-from node.api.state import TokenOwner
 from node.chain.registry import ROLE_ADMIN, ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER
 from node.index.queries import decode_cursor, get_participant
+from node.store import TokenOwner
 
 _bearer = HTTPBearer(auto_error=False, description="a participant's API token (sinknode keys token NAME)")
 ROLE_NAMES = {ROLE_ADMIN: "admin", ROLE_ISSUER: "issuer", ROLE_VERIFIER: "verifier", ROLE_REGULATOR: "regulator"}

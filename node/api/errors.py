@@ -21,14 +21,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.errors import (
     ChainUnavailable,
+    CodedError,
     ConfigError,
+    Conflict,
     ContractRevert,
     DeploymentError,
     EvidenceError,
+    Forbidden,
+    InvalidRequest,
     KeystoreError,
+    NotFound,
     SinkError,
+    TransactionPending,
     TransactionTimeout,
 )
+from node.writes.runner import IntentAccepted
 
 INVALID_INPUT = {
     "InvalidPeriod",
@@ -82,9 +89,16 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} does not exist")
 
 
+_CODED_STATUS = {InvalidRequest: 422, Conflict: 409, Forbidden: 403, NotFound: 404}
+
+
 def status_of(error: SinkError) -> int:
     if isinstance(error, ApiError):
         return error.status
+    if isinstance(error, CodedError):
+        return next((status for kind, status in _CODED_STATUS.items() if isinstance(error, kind)), 422)
+    if isinstance(error, IntentAccepted | TransactionPending):
+        return 202
     if isinstance(error, ContractRevert):
         if error.name in INVALID_INPUT:
             return 422
@@ -181,6 +195,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SinkError)
     async def _sink_error(_: Request, error: SinkError) -> JSONResponse:
+        if isinstance(error, IntentAccepted):
+            # Not an error: the write is journalled and may still be mined; its intent tells its fate.
+            return JSONResponse(error.view, status_code=202)
         return JSONResponse(error_body(error.code, error.message), status_code=status_of(error))
 
     @app.exception_handler(RequestValidationError)

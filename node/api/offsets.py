@@ -9,11 +9,12 @@ from typing import Any
 import orjson
 
 from node.api.errors import ApiError, not_found
-from node.api.points import award_points
+from node.api.points import GRAMS_PER_POINT
 from node.api.recent import RecentTrees
 from node.api.services import Services
 from node.chain.registry import RetirementRequest
 from node.chain.sender import Receipt
+from node.writes.runner import kind
 from registry.footprint import FootprintInputError, order_footprint, parse_order
 from registry.offsets import OffsetTree
 
@@ -83,57 +84,104 @@ def offset_orders(
     total = tree.total_grams
     if total == 0:
         raise ApiError(422, "nothing_to_offset", "the orders' footprints add up to zero")
-    plan = plan_retirements(_holdings(reader, account), total)
-    sender = services.sender_for_key(key_name)
-    now = int(time.time())
-    retirements: list[dict[str, Any]] = []
-    last: Receipt | None = None
-    for batch, amount in plan:
-        request = RetirementRequest(
-            batch_id=batch,
-            amount=amount,
-            beneficiary_hash=tree.root,
-            reason=f"zero-carbon delivery: {len(ids)} orders",
-            consumption_start=now - 86_400,
-            consumption_end=now,
-            region=region.encode().ljust(16, b"\0"),
-        )
-        retirement_id, last = services.registry.retire(sender, request)
-        retirements.append(
-            {
-                "retirement_id": retirement_id,
-                "batch_id": batch,
-                "amount": amount,
-                "tx_hash": last.tx_hash,
-                "block_number": last.block_number,
-            }
-        )
+    reserved = services.state.reserved_offset_grams(account)
+    holdings = [(batch, amount - reserved.get(batch, 0)) for batch, amount in _holdings(reader, account)]
+    plan = plan_retirements([(b, a) for b, a in holdings if a > 0], total)
     root = "0x" + tree.root.hex()
-    stored = [(f.order_id, f.grams, orjson.dumps(f.as_dict()).decode()) for f in footprints]
-    offset_id = services.state.record_offset(
-        root=root, account=account, orders=stored, total=total, retirements=retirements
-    )
-    _TREES.put(offset_id, tree)
-    assert last is not None
-    services.wait_indexed(last.block_number)
     awards: dict[str, int] = {}
     for shopper, footprint in zip(shoppers, footprints, strict=True):
         if shopper is not None:
             awards[shopper] = awards.get(shopper, 0) + footprint.grams
-    if awards:
-        award_points(
-            services, reader, awards, f"checkout offset {offset_id}", [r["retirement_id"] for r in retirements]
+    stored = [(f.order_id, f.grams, orjson.dumps(f.as_dict()).decode()) for f in footprints]
+    now = int(time.time())
+    details = RetirementRequest(
+        batch_id=plan[0][0],
+        amount=plan[0][1],
+        beneficiary_hash=tree.root,
+        reason=f"zero-carbon delivery: {len(ids)} orders",
+        consumption_start=now - 86_400,
+        consumption_end=now,
+        region=region.encode().ljust(16, b"\0"),
+    )
+    offset_ids: list[int] = []
+
+    def reserve(db: sqlite3.Connection, intent_id: int) -> None:
+        # The order ids are keys: of concurrent offsets of the same order, exactly one reserves it.
+        try:
+            offset_ids.append(
+                services.state.reserve_offset(
+                    root=root, account=account, orders=stored, total=total, intent_id=intent_id
+                )
+            )
+        except sqlite3.IntegrityError:
+            raise ApiError(409, "order_already_offset", "an order of this request is being or was offset") from None
+
+    writes = services.writes
+    intent_id = writes.begin(
+        kind="offset",
+        actor=account,
+        key_name=key_name,
+        request={"plan": plan, "root": root, "orders": len(ids), "total": total, "awards": awards},
+        ok_status=201,
+        reserve=reserve,
+    )
+    _TREES.put(offset_ids[0], tree)
+    sender = services.sender_for_key(key_name)
+    if len(plan) == 1:
+        _, answer = writes.run(intent_id, lambda: services.registry.retire(sender, details)[1])
+    else:
+        batches, amounts = [b for b, _ in plan], [a for _, a in plan]
+        _, answer = writes.run(
+            intent_id, lambda: services.registry.retire_batches(sender, batches, amounts, details)[1]
         )
+    return answer
+
+
+def _offset_answer(services: Services, offset_id: int) -> dict[str, Any]:
+    offset = services.state.offset(offset_id)
+    assert offset is not None
     base = services.settings.base_url
     return {
         "offset_id": offset_id,
-        "root": root,
-        "orders": len(ids),
-        "total_grams": total,
-        "retirements": retirements,
+        "root": offset["root"],
+        "orders": offset["orders"],
+        "total_grams": offset["total_grams"],
+        "retirements": offset["retirements"],
         "certificates": f"{base}/v1/offsets/{offset_id}/certificates",
         "certificate_page": f"{base}/offsets/orders/{{order_id}}",
     }
+
+
+def _offset_of(db: sqlite3.Connection, intent_id: int) -> int:
+    return int(db.execute("SELECT id FROM offset_batch WHERE intent_id = ?", (intent_id,)).fetchone()[0])
+
+
+@kind("offset", release=lambda services, intent, db: services.state.release_offset(_offset_of(db, intent["id"])))
+def _complete_offset(
+    services: Services, intent: dict[str, Any], receipt: Receipt, db: sqlite3.Connection
+) -> dict[str, Any]:
+    """The offset's retirements (one per batch drawn on, all in one transaction) are mined and indexed: the
+    offset is shown, and shoppers get their points, in the transaction that settles the intent."""
+    offset_id = _offset_of(db, intent["id"])
+    retired = [e.args for e in services.registry.events(receipt) if e.name == "CertificateRetired"]
+    retirements = [
+        {
+            "retirement_id": int(args["retirementId"]),
+            "batch_id": int(args["batchId"]),
+            "amount": int(args["amount"]),
+            "tx_hash": receipt.tx_hash,
+            "block_number": receipt.block_number,
+        }
+        for args in retired
+    ]
+    services.state.complete_offset(offset_id, retirements)
+    awards: dict[str, int] = intent["request"]["awards"]
+    if awards:
+        ids = [r["retirement_id"] for r in retirements]
+        services.state.award_points(
+            [(h, g // GRAMS_PER_POINT, g, f"checkout offset {offset_id}", ids) for h, g in awards.items()]
+        )
+    return _offset_answer(services, offset_id)
 
 
 def _tree(services: Services, offset_id: int) -> OffsetTree:

@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 
 from node.api.confidential import Sealer
-from node.api.state import NodeState
 from node.risk.config import load_rules
 from node.risk.engine import DealFact, RiskEngine, Rules
 from node.risk.worker import RiskWorker
 from node.settings import Settings
+from node.store import Store
 
 GRAMS_PER_TONNE = 1_000_000
 
@@ -25,7 +25,7 @@ def tree_stock_grams(result: dict[str, Any]) -> tuple[int, int]:
 
 
 class NodeFacts:
-    def __init__(self, state: NodeState, sealer: Sealer) -> None:
+    def __init__(self, state: Store, sealer: Sealer) -> None:
         self.state = state
         self.sealer = sealer
         self.project_kind = lru_cache(maxsize=4096)(self._project_kind)  # type: ignore[method-assign]
@@ -54,7 +54,7 @@ class NodeFacts:
 
 def build_engine(settings: Settings) -> RiskEngine:
     """The node's rule engine with facts from its own state: in the indexer's thread or a rule process."""
-    facts = NodeFacts(NodeState(settings.node_state_path), Sealer.from_settings(settings))
+    facts = NodeFacts(Store(settings.node_state_path), Sealer.from_settings(settings))
     return RiskEngine(facts, load_rules(settings.risk_rules))
 
 

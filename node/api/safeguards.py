@@ -20,7 +20,7 @@ from node.api.services import Services
 from node.chain.registry import ROLE_REGULATOR, BatchStatus
 
 # Deals whose buyer paid, or holds the units: a revocation leaves them out of pocket.
-COMPENSABLE = ("paid", "delivered", "disputed")
+COMPENSABLE = ("paid", "delivering", "delivered", "disputed")
 
 
 def record_deposit(services: Services, body: dict[str, Any]) -> dict[str, Any]:

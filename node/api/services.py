@@ -1,9 +1,11 @@
 """What the routes work with, built once per app: chain client, index, keys, evidence, node state.
 
 The API runs the indexer in a thread of its own process, so a write can wait until the index holds
-its receipt's block and the next read sees it (read-your-writes).
+its receipt's block and the next read sees it (read-your-writes), and the reconciler in another
+(node.writes.reconciler). Before either starts, journalled transactions the chain lacks are re-sent.
 """
 
+import logging
 import sqlite3
 import threading
 import time
@@ -13,17 +15,30 @@ from eth_account.signers.local import LocalAccount
 
 from node.api.confidential import Sealer
 from node.api.riskfacts import risk_rules
-from node.api.state import NodeState, TokenOwner
 from node.chain.keystore import Keystore
 from node.chain.manifest import DeploymentManifest, load_manifest
 from node.chain.registry import RegistryClient
 from node.chain.rpc import RpcClient
 from node.chain.sender import TransactionSender
-from node.errors import ChainUnavailable
+from node.errors import ChainUnavailable, SinkError
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, open_reader
 from node.index.queries import index_digest
 from node.settings import Settings
+from node.store import Store, TokenOwner
+from node.writes import ledger as _ledger_kinds  # noqa: F401  (registers the ledger's intent kinds)
+from node.writes.guard import JournalGuard
+from node.writes.reconciler import Reconciler
+from node.writes.recovery import Recovery
+from node.writes.runner import Writes
+
+log = logging.getLogger("sinknode.services")
+
+
+def _internal_status(error: SinkError) -> int:
+    from node.api.errors import status_of
+
+    return status_of(error)
 
 
 @dataclass
@@ -32,16 +47,32 @@ class Services:
     manifest: DeploymentManifest
     rpc: RpcClient
     registry: RegistryClient
-    state: NodeState
+    state: Store
     keystore: Keystore
     evidence: EvidenceStore
     sealer: Sealer
     indexer: Indexer | None = None
+    writes: Writes = field(init=False)
+    guard: JournalGuard = field(init=False)
+    reconciler: Reconciler = field(init=False)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _accounts: dict[str, LocalAccount] = field(default_factory=dict)
     _senders: dict[str, TransactionSender] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _reconciler_thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        recovery = Recovery(self.rpc, self.state, on_dropped=lambda row: log.warning("dropped: %s", row["tx_hash"]))
+        self.guard = JournalGuard(self.state, recovery, self.rpc)
+        self.writes = Writes(
+            self.state,
+            context=self,
+            wait_indexed=self.wait_indexed,
+            indexed_block=self.indexed_block,
+            error_status=_internal_status,
+        )
+        self.reconciler = Reconciler(self.rpc, self.writes, recovery, self)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Services":
@@ -52,7 +83,7 @@ class Services:
             manifest=manifest,
             rpc=rpc,
             registry=RegistryClient(rpc, manifest.registry_abi(), manifest.registry.address),
-            state=NodeState(settings.node_state_path),
+            state=Store(settings.node_state_path),
             keystore=Keystore.from_settings(settings),
             evidence=EvidenceStore.from_settings(settings),
             sealer=Sealer.from_settings(settings),
@@ -61,6 +92,7 @@ class Services:
     # index --------------------------------------------------------------------------------------
     def start_indexer(self) -> None:
         s = self.settings
+        self.recover()
         self.indexer = Indexer(
             s.effective_rpc_url,
             self.manifest,
@@ -71,6 +103,7 @@ class Services:
             risk=risk_rules(s),
         )
         indexer = self.indexer
+        indexer.on_rollback = self._rolled_back
         indexer.sync()  # the first answers already see the whole chain
 
         def run() -> None:
@@ -82,11 +115,38 @@ class Services:
 
         self._thread = threading.Thread(target=run, name="indexer", daemon=True)
         self._thread.start()
+        self._reconciler_thread = threading.Thread(
+            target=self.reconciler.run, args=(self._stop,), name="reconciler", daemon=True
+        )
+        self._reconciler_thread.start()
+
+    def recover(self) -> None:
+        """Re-sends every journalled transaction the chain lacks (pending ones, and mined ones in blocks the
+        chain no longer has), before anything new is sent."""
+        try:
+            self.guard.check_chain()
+            self.guard.recovery.resend_missing(None)
+        except ChainUnavailable as error:
+            log.warning("recovery postponed, the chain does not answer: %s", error.message)
+
+    def _rolled_back(self, block: int) -> None:
+        try:
+            self.guard.recover_from(block + 1)
+        except ChainUnavailable as error:
+            log.warning("recovery after a rollback postponed: %s", error.message)
+
+    def indexed_block(self) -> int:
+        db = self.reader()
+        try:
+            return int(index_digest(connection=db)[0])
+        finally:
+            db.close()
 
     def close(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        for thread in (self._thread, self._reconciler_thread):
+            if thread is not None:
+                thread.join(timeout=30)
         if self.indexer is not None:
             self.indexer.close()
         self.state.close()
@@ -125,6 +185,7 @@ class Services:
                     gas_mode=s.gas_mode,
                     gas_price_wei=s.gas_price_wei,
                     timeout_s=s.tx_timeout_s,
+                    journal=self.guard,
                 )
                 self._senders[key_name] = sender
             return sender

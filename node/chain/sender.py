@@ -1,22 +1,28 @@
 """Signs transactions locally and sends them raw; never asks the node to sign.
 
 One nonce manager per account and endpoint, shared by every sender of that account in the process,
-so concurrent requests never reuse or skip a nonce. Gas pricing is EIP-1559 on anvil or legacy
-(type 0, a fixed price, zero on a free-gas Besu network) by configuration. Refusals found when
-estimating are decoded into the contract's named errors before anything is sent.
+so concurrent requests never reuse or skip a nonce. With a journal (the node's store), every signed
+transaction is stored with its nonce before it is sent, under one process-wide gate, so the
+journal's order is the order of sending and a recovery that re-sends lost transactions holds every
+new send back. Gas pricing is EIP-1559 on anvil or legacy (type 0, a fixed price, zero on a free-gas
+Besu network) by configuration. Refusals found when estimating are decoded into the contract's named
+errors before anything is sent.
 """
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
 from node.chain.abi import ContractAbi
 from node.chain.rpc import RpcClient, RpcError
-from node.errors import TransactionError, TransactionTimeout
+from node.errors import ChainUnavailable, TransactionError, TransactionPending, TransactionTimeout
 
 GasMode = Literal["eip1559", "legacy"]
 _GAS_MARGIN = 1.25
@@ -25,6 +31,38 @@ _MAX_POLL_S = 0.1
 # EIP-1559 fees are read at most this often: maxFeePerGas = 2 × base fee + tip stays valid through
 # several blocks of rising base fee, and re-reading per transaction would cost two calls each.
 _FEE_TTL_S = 2.0
+
+
+# Held while a transaction is journalled and sent, and by a recovery for as long as it re-sends.
+SEND_GATE = threading.RLock()
+_INTENT: ContextVar[int | None] = ContextVar("sinknode_intent", default=None)
+
+
+@contextmanager
+def for_intent(intent_id: int) -> Iterator[None]:
+    """Transactions sent inside this block are journalled under `intent_id`."""
+    token = _INTENT.set(intent_id)
+    try:
+        yield
+    finally:
+        _INTENT.reset(token)
+
+
+class TxJournal(Protocol):
+    def journal_tx(self, *, intent_id: int | None, account: str, nonce: int, tx_hash: str, raw: str) -> int: ...
+
+    def tx_mined(self, tx_hash: str, *, block_number: int, tx_index: int, status: int) -> None: ...
+
+    def tx_refused(self, tx_hash: str, state: str, why: str) -> None: ...
+
+    def check_chain(self) -> None:
+        """Called holding the send gate before each send: re-sends what the chain lost, if it lost any."""
+
+
+def already_known(error: RpcError) -> bool:
+    """The chain holds this very transaction already (pending or mined): a re-send that changes nothing."""
+    text = error.message.lower()
+    return "already known" in text or "already imported" in text or "known transaction" in text
 
 
 @dataclass(frozen=True)
@@ -36,6 +74,22 @@ class Receipt:
     status: int
     logs: tuple[dict[str, Any], ...]
     raw: dict[str, Any]
+
+    @classmethod
+    def from_rpc(cls, raw: dict[str, Any]) -> "Receipt":
+        return cls(
+            tx_hash=raw["transactionHash"],
+            block_number=int(raw["blockNumber"], 16),
+            block_hash=raw["blockHash"],
+            gas_used=int(raw["gasUsed"], 16),
+            status=int(raw["status"], 16),
+            logs=tuple(raw["logs"]),
+            raw=raw,
+        )
+
+    @property
+    def tx_index(self) -> int:
+        return int(self.raw.get("transactionIndex", "0x0"), 16)
 
 
 class NonceManager:
@@ -90,8 +144,10 @@ class TransactionSender:
         gas_mode: GasMode = "eip1559",
         gas_price_wei: int = 0,
         timeout_s: float = 60.0,
+        journal: TxJournal | None = None,
     ) -> None:
         self.rpc = rpc
+        self.journal = journal
         self.account = account
         self.address = str(account.address).lower()
         self.chain_id = chain_id
@@ -103,30 +159,73 @@ class TransactionSender:
         self._fees: tuple[float, int, int] | None = None  # (read at, maxFeePerGas, maxPriorityFeePerGas)
 
     def send(self, to: str | None, data: bytes, *, gas: int | None = None) -> Receipt:
-        """Estimates (refusals raise their named error), signs, sends and awaits the receipt."""
+        """Estimates (refusals raise their named error), signs, sends and awaits the receipt.
+
+        With a journal, a transaction whose fate is unknown (no receipt in time, or the chain went away
+        after it was journalled) raises TransactionPending: it may still be mined, and it is re-sent until
+        it is or its nonce goes to another transaction."""
         call: dict[str, Any] = {"from": self.address, "data": "0x" + data.hex()}
         if to is not None:
             call["to"] = to
         if gas is None:
             gas = int(self._estimate(call) * _GAS_MARGIN) + 10_000
-        with self.nonces.lock:
-            nonce = self.nonces.next(self.rpc, self.address)
-            tx = self._transaction(to, data, gas, nonce)
-            signed = self.account.sign_transaction(tx)
-            try:
-                tx_hash = self.rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
-            except RpcError as exc:
-                self.nonces.reset()
-                self._fees = None  # a fee the node found too low is read again next time
-                raise self._translate(exc) from exc
-            except Exception:
-                self.nonces.reset()
+        if self.journal is None:
+            with self.nonces.lock:
+                tx_hash = self._sign_and_send(to, data, gas)
+        else:
+            with SEND_GATE:
+                self.journal.check_chain()
+                with self.nonces.lock:
+                    tx_hash = self._sign_and_send(to, data, gas)
+        try:
+            receipt = self.wait(tx_hash)
+        except (TransactionTimeout, ChainUnavailable) as exc:
+            # The nonce may be wrong now (a chain that lost blocks): it is read again for the next send.
+            self.nonces.reset()
+            if self.journal is None:
                 raise
-            self.nonces.advance()
-        receipt = self.wait(tx_hash)
+            raise TransactionPending(tx_hash, f"{tx_hash} was sent; its receipt is not known yet: {exc}") from exc
+        if self.journal is not None:
+            self.journal.tx_mined(
+                tx_hash, block_number=receipt.block_number, tx_index=receipt.tx_index, status=receipt.status
+            )
         if receipt.status != 1:
             raise self._replay_failure(call, receipt)
         return receipt
+
+    def _sign_and_send(self, to: str | None, data: bytes, gas: int) -> str:
+        """Must be called holding the nonce lock (and, with a journal, the send gate)."""
+        nonce = self.nonces.next(self.rpc, self.address)
+        tx = self._transaction(to, data, gas, nonce)
+        signed = self.account.sign_transaction(tx)
+        raw = "0x" + signed.raw_transaction.hex()
+        tx_hash = "0x" + signed.hash.hex()
+        if self.journal is not None:
+            self.journal.journal_tx(
+                intent_id=_INTENT.get(), account=self.address, nonce=nonce, tx_hash=tx_hash, raw=raw
+            )
+        try:
+            answered = self.rpc.call("eth_sendRawTransaction", raw)
+        except RpcError as exc:
+            if already_known(exc):
+                self.nonces.advance()
+                return tx_hash
+            self.nonces.reset()
+            self._fees = None  # a fee the node found too low is read again next time
+            if self.journal is not None:
+                self.journal.tx_refused(tx_hash, "rejected", exc.message)
+            raise self._translate(exc) from exc
+        except ChainUnavailable as exc:
+            self.nonces.reset()
+            if self.journal is None:
+                raise
+            # It may have reached the chain: it stays journalled and is re-sent by the recovery.
+            raise TransactionPending(tx_hash, f"{tx_hash} was signed and journalled; the chain did not answer") from exc
+        except Exception:
+            self.nonces.reset()
+            raise
+        self.nonces.advance()
+        return str(answered).lower()
 
     def wait(self, tx_hash: str) -> Receipt:
         deadline = time.monotonic() + self.timeout_s
@@ -134,15 +233,7 @@ class TransactionSender:
         while True:
             raw = self.rpc.call("eth_getTransactionReceipt", tx_hash)
             if raw is not None:
-                return Receipt(
-                    tx_hash=raw["transactionHash"],
-                    block_number=int(raw["blockNumber"], 16),
-                    block_hash=raw["blockHash"],
-                    gas_used=int(raw["gasUsed"], 16),
-                    status=int(raw["status"], 16),
-                    logs=tuple(raw["logs"]),
-                    raw=raw,
-                )
+                return Receipt.from_rpc(raw)
             if time.monotonic() > deadline:
                 raise TransactionTimeout(f"no receipt for {tx_hash} within {self.timeout_s}s")
             time.sleep(pause)

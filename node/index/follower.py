@@ -91,6 +91,8 @@ class Indexer:
         self.db = connect_writer(db_path)
         self.applier = Applier(self.db, self.chain_id, timezone, risk)
         self.reorgs = 0
+        # Called with the block the index rolled back to (a reorg, or a chain that lost blocks).
+        self.on_rollback: Callable[[int], None] | None = None
         self.timings = {"rpc": 0.0, "decode": 0.0, "db": 0.0}  # seconds spent, for the benchmark's split
         self.checkpoint = self._load_or_create_checkpoint()
         if risk is not None:
@@ -129,6 +131,8 @@ class Indexer:
                 self._index_to(target, stop, progress)
             except Reorg:
                 self._handle_reorg()
+                if self.on_rollback is not None:
+                    self.on_rollback(self.checkpoint.last_block)
             except RiskWorkerError as error:
                 rule_failures += 1
                 if rule_failures > RULE_RETRIES:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from node.risk.config import load_rules
+from registry.units import deal_total_fen
 
 GRAMS_PER_TONNE = 1_000_000
 ZERO_REF = "0x" + "00" * 32
@@ -656,7 +657,7 @@ class RiskEngine:
     def _disguised_financing(self, t: Trade) -> None:
         assert t.deal is not None
         rule = self.rules["disguised_financing"]
-        due = t.deal.price_fen_per_tonne * t.grams / GRAMS_PER_TONNE
+        due = deal_total_fen(t.deal.price_fen_per_tonne, t.grams)
         paid = t.deal.receipt_amount_fen
         if paid is not None and abs(paid - due) > rule["receipt_tolerance_fen"]:
             self._alert(

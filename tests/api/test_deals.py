@@ -74,7 +74,7 @@ def test_a_deal_is_negotiated_paid_through_a_custodian_and_delivered_on_chain(no
     before = node.ok("GET", f"/v1/batches/{batch}/provenance", params={"limit": 500})["events"]
     delivered = node.ok("POST", f"/v1/deals/{deal['id']}/deliver", "park")
     assert delivered["state"] == "delivered"
-    assert [s["state"] for s in delivered["steps"]] == ["accepted", "paid", "delivered"]
+    assert [s["state"] for s in delivered["steps"]] == ["accepted", "paid", "delivering", "delivered"]
     transfer = node.ok("GET", f"/v1/batches/{batch}/provenance", params={"limit": 500})["events"][len(before)]
     assert transfer["args"]["dealRef"] == delivered["deal_ref"] and transfer["amount"] == 20_000_000
 

@@ -4,7 +4,6 @@ import csv
 import io
 import time
 
-from node.api.state import NodeState
 from node.devflows import (
     DAY,
     GRAMS,
@@ -17,6 +16,7 @@ from node.devflows import (
     statement,
     upload_evidence,
 )
+from node.store import Store
 
 
 def test_the_whole_flow_of_issuer_holder_and_public(node):
@@ -197,7 +197,7 @@ def test_monitoring_data_is_checked_field_by_field_and_only_the_owner_submits_it
 
 
 def test_a_revoked_token_is_refused(node):
-    state = NodeState(node.settings.node_state_path)
+    state = Store(node.settings.node_state_path)
     token = state.create_token(key_name="buyer-temporary", account=node.addresses["buyer"], label="temporary")
     assert node.call("GET", "/v1/me", headers={"authorization": f"Bearer {token}"}).status_code == 200
     assert state.revoke_tokens(key_name="buyer-temporary") == 1

@@ -47,6 +47,7 @@ def _scenario(node) -> dict[str, object]:
         "batch_id": batch,
         "project_id": project,
         "retirement_id": retired["retirement_id"],
+        "intent_id": 1,
         "listing_id": listing["id"],
         "deal_id": deal["id"],
         "offer_id": offer["id"],

@@ -1,7 +1,8 @@
 """Writes by participants (issuer, verifier, project owner, holder, admin), each signed with the caller's key."""
 
 import time
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import orjson
 from eth_utils import keccak
@@ -9,10 +10,19 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi import Path as ApiPath
 from starlette.concurrency import run_in_threadpool
 
-from node.api.deps import AdminDep, CallerDep, CursorQuery, IssuerDep, ReaderDep, ServicesDep, VerifierDep, parse_cursor
+from node.api.deps import (
+    AdminDep,
+    Caller,
+    CallerDep,
+    CursorQuery,
+    IssuerDep,
+    ReaderDep,
+    ServicesDep,
+    VerifierDep,
+    parse_cursor,
+)
 from node.api.errors import ApiError, not_found
 from node.api.monitoring import check_statement_quantity, submit_monitoring
-from node.api.points import award_points
 from node.api.projects import project_profile
 from node.api.schemas import (
     IssueRequest,
@@ -58,11 +68,15 @@ def _statement(body: VerificationStatementIn) -> VerificationStatement:
     )
 
 
-def _done(services: Services, receipt: Receipt, **result: object) -> TxResult:
-    services.wait_indexed(receipt.block_number)
-    return TxResult(
-        tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used, result=result
+def _write(
+    services: Services, caller: Caller, kind: str, request: dict[str, Any], send: Callable[[], Receipt], status: int
+) -> TxResult:
+    """A ledger write as an intent: recorded first, its transaction journalled, its answer kept (node.writes)."""
+    intent_id = services.writes.begin(
+        kind=kind, actor=caller.account, key_name=caller.owner.key_name, request=request, ok_status=status
     )
+    _, answer = services.writes.run(intent_id, send)
+    return TxResult(**answer)
 
 
 @router.get("/me", summary="The calling participant as the index knows it")
@@ -79,10 +93,15 @@ def me(caller: CallerDep) -> dict[str, object]:
 
 @router.post("/admin/participants", status_code=201, summary="Register a participant (admin)")
 def register_participant(body: ParticipantCreate, caller: AdminDep, services: ServicesDep) -> TxResult:
-    receipt = services.registry.register_participant(
-        services.sender_for(caller.owner), body.account, body.organisation, body.roles
+    sender = services.sender_for(caller.owner)
+    return _write(
+        services,
+        caller,
+        "register_participant",
+        body.model_dump(),
+        lambda: services.registry.register_participant(sender, body.account, body.organisation, body.roles),
+        201,
     )
-    return _done(services, receipt, account=body.account.lower())
 
 
 @router.post("/projects", status_code=201, summary="Register a green-space project")
@@ -96,14 +115,16 @@ def register_project(body: ProjectCreate, caller: CallerDep, services: ServicesD
             raise ApiError(422, "metadata_mismatch", f"the profile hashes to {profile_hash}, not {metadata_hash}")
         metadata_hash = profile_hash
     assert metadata_hash is not None
-    receipt = services.registry.send(services.sender_for(caller.owner), "registerProject", owner, _hex(metadata_hash))
-    project_id = services.registry.event(receipt, "ProjectRegistered").args["projectId"]
-    if profile is not None:
-        services.state.execute(
-            "INSERT OR REPLACE INTO project_profile (project_id, name, region, kind, metadata_hash) VALUES (?,?,?,?,?)",
-            (project_id, profile["name"], profile["region"], profile["kind"], metadata_hash),
-        )
-    return _done(services, receipt, project_id=project_id)
+    sender = services.sender_for(caller.owner)
+    request = {"owner": owner, "metadata_hash": metadata_hash, "profile": profile}
+    return _write(
+        services,
+        caller,
+        "register_project",
+        request,
+        lambda: services.registry.send(sender, "registerProject", owner, _hex(metadata_hash)),
+        201,
+    )
 
 
 @router.get("/projects/{project_id}", summary="A project: its on-chain record and its profile (name, region, kind)")
@@ -211,22 +232,32 @@ def sign_statement(body: VerificationStatementIn, caller: VerifierDep, services:
 @router.post("/batches", status_code=201, summary="An issuer issues the batch a signed statement covers")
 def issue_batch(body: IssueRequest, caller: IssuerDep, services: ServicesDep) -> TxResult:
     signature = Signature(body.signature.v, _hex(body.signature.r), _hex(body.signature.s))
-    batch_id, receipt = services.registry.issue(
-        services.sender_for(caller.owner), _statement(body.statement), signature
+    sender = services.sender_for(caller.owner)
+    return _write(
+        services,
+        caller,
+        "issue",
+        body.model_dump(),
+        lambda: services.registry.issue(sender, _statement(body.statement), signature)[1],
+        201,
     )
-    return _done(services, receipt, batch_id=batch_id)
 
 
 @router.post("/transfers", summary="Transfer part of a batch to another registered participant")
 def transfer(body: TransferRequest, caller: CallerDep, services: ServicesDep) -> TxResult:
-    receipt = services.registry.transfer(
-        services.sender_for(caller.owner), body.batch_id, body.to.lower(), body.amount, _hex(body.deal_ref)
+    sender = services.sender_for(caller.owner)
+    return _write(
+        services,
+        caller,
+        "transfer",
+        body.model_dump(),
+        lambda: services.registry.transfer(sender, body.batch_id, body.to.lower(), body.amount, _hex(body.deal_ref)),
+        200,
     )
-    return _done(services, receipt)
 
 
 @router.post("/retirements", status_code=201, summary="Retire units for a beneficiary (final)")
-def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> TxResult:
+def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep) -> TxResult:
     request = RetirementRequest(
         batch_id=body.batch_id,
         amount=body.amount,
@@ -237,15 +268,10 @@ def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep, reader
         consumption_end=body.consumption_end,
         region=body.region.encode().ljust(16, b"\0"),
     )
-    retirement_id, receipt = services.registry.retire(services.sender_for(caller.owner), request)
-    result = _done(
-        services,
-        receipt,
-        retirement_id=retirement_id,
-        certificate=f"{services.settings.base_url}/retirements/{retirement_id}",
+    sender = services.sender_for(caller.owner)
+    return _write(
+        services, caller, "retire", body.model_dump(), lambda: services.registry.retire(sender, request)[1], 201
     )
-    award_points(services, reader, {caller.account: body.amount}, f"retirement {retirement_id}", [retirement_id])
-    return result
 
 
 @router.get("/me/points", summary="The caller's carbon points (碳普惠), one per 10 g retired")

@@ -1,0 +1,104 @@
+"""The store's connection: one per process, migrated on open, one writer at a time.
+
+Every aggregate module adds its SQL to `Store` (node.store); this module holds what they share: the
+connection, the transaction helper and the plain row readers.
+"""
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from node.store.dialect import SqliteDialect
+from node.store.migrations import MIGRATIONS
+
+
+class StoreBase:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dialect = SqliteDialect()
+        self._db = self.dialect.connect(path)
+        self._lock = threading.RLock()  # re-entrant: reads run inside transaction()
+        self._depth = 0
+        self.migrate()
+
+    # schema ---------------------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Applies every migration the store lacks, each in its own transaction; returns those applied."""
+        applied: list[int] = []
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at INTEGER NOT NULL)"
+            )
+        for migration in MIGRATIONS:
+            with self.transaction() as db:
+                if db.execute("SELECT 1 FROM schema_version WHERE version = ?", (migration.version,)).fetchone():
+                    continue
+                migration.apply(db, self.dialect)
+                db.execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES (?,?,?)",
+                    (migration.version, migration.name, int(time.time())),
+                )
+                applied.append(migration.version)
+        return applied
+
+    def schema_version(self) -> int:
+        rows = self.rows("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")
+        return int(rows[0]["v"])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # transactions ---------------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; this thread's other calls on the store join it, other threads wait.
+
+        Nested use joins the outer transaction, so an aggregate's function can be called alone or as part
+        of a larger atomic step."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute(self.dialect.begin_write)
+            self._depth = 1
+            try:
+                yield self._db
+            except BaseException:
+                self._depth = 0
+                self._db.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection for a few reads that must see one state (inside a transaction if this thread is in one)."""
+        with self._lock:
+            yield self._db
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One write; returns the new row id."""
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+        return int(cursor.lastrowid or 0)
+
+    def changed(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One write; returns how many rows it changed (a compare-and-set's outcome)."""
+        with self._lock:
+            return int(self._db.execute(sql, params).rowcount)
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self._db.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -1,0 +1,58 @@
+"""The store's schema as numbered migrations, applied in order on open and recorded in `schema_version`.
+
+Migration 1 is the schema node stores had before migrations were numbered: a store written then has
+every table but no `schema_version`, and migration 1 (all `IF NOT EXISTS`, plus the columns the earliest
+stores lack) brings it to version 1 without touching its rows. Later migrations only add.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+from node.store.dialect import Connection, Dialect
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    apply: Callable[[Connection, Dialect], None]
+
+
+def _script(name: str) -> str:
+    return resources.files("node.store").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+# Columns added to tables of the first stores before numbered migrations existed.
+_EARLY_COLUMNS = {
+    "listing": {
+        "project_id": "INTEGER NOT NULL DEFAULT 0",
+        "vintage": "INTEGER NOT NULL DEFAULT 0",
+        "verifier": "TEXT NOT NULL DEFAULT ''",
+        "region": "TEXT NOT NULL DEFAULT ''",
+        "kind": "TEXT NOT NULL DEFAULT ''",
+        "bundle": "INTEGER NOT NULL DEFAULT 0",
+    },
+    "accounting": {"period_end": "TEXT NOT NULL DEFAULT ''"},
+}
+
+
+def _initial(db: Connection, dialect: Dialect) -> None:
+    for table, columns in _EARLY_COLUMNS.items():
+        present = dialect.columns(db, table)
+        if not present:
+            continue
+        for column, ddl in columns.items():
+            if column not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {ddl}")
+    dialect.run_script(db, _script("0001_initial.sql"))
+
+
+def _intents(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0002_intents.sql"))
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _initial),
+    Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
+)

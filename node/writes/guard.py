@@ -1,0 +1,47 @@
+"""The journal the node's senders write to, and the check each send makes first.
+
+Before a transaction is sent (holding the send gate), the chain's head is compared with the highest block
+that held one of the node's transactions: a head below it means the chain lost blocks (it was restarted
+from an older state), and every journalled transaction from there on is re-sent, in order, before the new
+one, so no new transaction can take an id an earlier answer gave out.
+"""
+
+import threading
+
+from node.chain.rpc import RpcClient
+from node.store import Store
+from node.writes.recovery import Recovery
+
+
+class JournalGuard:
+    def __init__(self, store: Store, recovery: Recovery, rpc: RpcClient) -> None:
+        self.store = store
+        self.recovery = recovery
+        self.rpc = rpc
+        self._lock = threading.Lock()
+        rows = store.rows("SELECT COALESCE(MAX(block_number), -1) AS b FROM chain_tx WHERE state = 'mined'")
+        self.highest_block = int(rows[0]["b"])
+
+    def check_chain(self) -> None:
+        """Re-sends what the chain lost, if its head fell below the node's highest mined transaction."""
+        head = self.rpc.block_number()
+        if head < self.highest_block:
+            self.recover_from(head + 1)
+
+    def recover_from(self, block: int) -> None:
+        self.recovery.resend_missing(block)
+        rows = self.store.rows("SELECT COALESCE(MAX(block_number), -1) AS b FROM chain_tx WHERE state = 'mined'")
+        with self._lock:
+            self.highest_block = int(rows[0]["b"])
+
+    # the sender's journal -------------------------------------------------------------------------
+    def journal_tx(self, *, intent_id: int | None, account: str, nonce: int, tx_hash: str, raw: str) -> int:
+        return self.store.journal_tx(intent_id=intent_id, account=account, nonce=nonce, tx_hash=tx_hash, raw=raw)
+
+    def tx_mined(self, tx_hash: str, *, block_number: int, tx_index: int, status: int) -> None:
+        self.store.tx_mined(tx_hash, block_number=block_number, tx_index=tx_index, status=status)
+        with self._lock:
+            self.highest_block = max(self.highest_block, block_number)
+
+    def tx_refused(self, tx_hash: str, state: str, why: str) -> None:
+        self.store.tx_refused(tx_hash, state, why)

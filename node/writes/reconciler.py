@@ -1,0 +1,104 @@
+"""The reconciler: one thread that settles what requests left behind and applies what follows from the
+index, so that no reader ever has to (a GET changes nothing).
+
+Each pass (a few times a second, and right after the index moved):
+- re-sends journalled transactions still pending after a while (node.writes.recovery);
+- settles live intents no request of this process is carrying: mined ones are completed once the index
+  holds their block, failed or dropped ones fail, and ones a dead process reserved without sending
+  anything are released;
+- runs the registered domain steps (deliveries marked from indexed transfers, rebates, campaign
+  deadlines), each idempotent: a compare-and-set on the row's state inside one store transaction.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from node.chain.rpc import RpcClient
+from node.chain.sender import Receipt
+from node.errors import ChainUnavailable, SinkError, TransactionError
+from node.writes.recovery import Recovery
+from node.writes.runner import Writes
+
+log = logging.getLogger("sinknode.reconciler")
+Step = Callable[[Any], None]
+STEPS: dict[str, Step] = {}
+_RESEND_AFTER_S = 2.0
+
+
+def step(name: str) -> Callable[[Step], Step]:
+    """Registers a domain reconciliation step (called with the services on every pass)."""
+
+    def register(function: Step) -> Step:
+        STEPS[name] = function
+        return function
+
+    return register
+
+
+class Reconciler:
+    def __init__(self, rpc: RpcClient, writes: Writes, recovery: Recovery, context: Any) -> None:
+        self.rpc = rpc
+        self.writes = writes
+        self.store = writes.store
+        self.recovery = recovery
+        self.context = context
+        self._wake = threading.Event()
+        self._lock = threading.Lock()  # one pass at a time (the thread, or a request that asks for one)
+        self.passes = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def run(self, stop: threading.Event, period_s: float = 0.25) -> None:
+        while not stop.is_set():
+            try:
+                self.reconcile()
+            except ChainUnavailable as error:
+                log.info("reconciler: chain unavailable (%s)", error.message)
+                stop.wait(1.0)
+            except Exception:  # a bug in one pass must not stop the next: logged with its traceback
+                log.exception("reconciler pass failed")
+                stop.wait(1.0)
+            self._wake.wait(period_s)
+            self._wake.clear()
+
+    def reconcile(self) -> None:
+        with self._lock:
+            pending = self.store.pending_txs()
+            if pending and time.time() - pending[0]["created_at"] >= _RESEND_AFTER_S:
+                self.recovery.resend_missing(None)
+            self._settle_intents()
+            for name, function in STEPS.items():
+                try:
+                    function(self.context)
+                except SinkError as error:
+                    log.warning("reconciler step %s: %s", name, error.message)
+            self.passes += 1
+
+    def _settle_intents(self) -> None:
+        indexed = self.writes.indexed_block()
+        for intent in self.store.live_intents():
+            if self.writes.is_running(intent["id"]):
+                continue
+            txs = self.store.txs_of_intent(intent["id"])
+            if not txs:
+                if intent["state"] == "reserved" and time.time() - intent["created_at"] > 5:
+                    self.writes.fail(intent["id"], SinkError("the node stopped before the write was sent"))
+                continue
+            tx = txs[-1]
+            if tx["state"] in ("rejected", "dropped"):
+                self.writes.fail(intent["id"], TransactionError(f"transaction {tx['tx_hash']} was {tx['state']}"))
+                continue
+            raw = self.rpc.call("eth_getTransactionReceipt", tx["tx_hash"])
+            if raw is None:
+                continue
+            receipt = Receipt.from_rpc(raw)
+            self.store.tx_mined(tx["tx_hash"], block_number=receipt.block_number, tx_index=receipt.tx_index,
+                                status=receipt.status)  # fmt: skip
+            if receipt.status != 1:
+                self.writes.fail(intent["id"], TransactionError(f"transaction {tx['tx_hash']} was mined as failed"))
+            elif receipt.block_number <= indexed:
+                self.writes.settle(intent["id"], receipt)
