@@ -50,6 +50,19 @@ interface ISinkRegistryTypes {
         bytes16 region;
     }
 
+    /**
+     * @dev What every retirement of one {retireBatches} call shares: the fields of a {RetirementRequest}
+     * other than its batch and amount, sent once however many batches are retired.
+     */
+    struct RetirementDetails {
+        string beneficiary;
+        bytes32 beneficiaryHash;
+        string reason;
+        uint40 consumptionStart;
+        uint40 consumptionEnd;
+        bytes16 region;
+    }
+
     enum ProjectStatus {
         None,
         Active,
@@ -203,7 +216,12 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
      */
     function registerProject(address owner, bytes32 metadataHash) external returns (uint64 projectId);
 
-    /// @dev Replaces the metadata hash; caller is the owner or an issuer. Emits {ProjectMetadataUpdated}.
+    /**
+     * @dev Replaces the metadata hash of `projectId`.
+     *
+     * Requirements: the project exists; caller is its owner, not frozen, or an unfrozen issuer.
+     * Emits a {ProjectMetadataUpdated} event.
+     */
     function updateProjectMetadata(uint64 projectId, bytes32 metadataHash) external;
 
     /// @dev Regulator sets a project Active, Suspended or Closed. Emits {ProjectStatusChanged}.
@@ -258,6 +276,34 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
      * Emits a {CertificateRetired} event.
      */
     function retire(RetirementRequest calldata request) external returns (uint256 retirementId);
+
+    /**
+     * @dev Retires `amounts[i]` of the caller's units of `batchIds[i]` for every `i` in one transaction, all
+     * for the one beneficiary (or beneficiary hash), reason, consumption period and region of `details`:
+     * an offset or a campaign drawing on several batches. All pairs are retired or none is.
+     *
+     * Each pair is a retirement of its own, numbered consecutively in the order of `batchIds`, so a
+     * certificate still names one batch.
+     *
+     * Requirements:
+     * - the registry is not paused;
+     * - `batchIds` and `amounts` have the same length, and it is not zero;
+     * - `batchIds` is strictly increasing, so no batch appears twice (an id not above its predecessor
+     *   is refused as {DuplicateBatch});
+     * - those of {retire}, for every pair: exactly one of `beneficiary` and `beneficiaryHash` given;
+     *   consumption period not reversed; caller registered and unfrozen; every batch active, every
+     *   amount not zero, enough balance of every batch.
+     *
+     * Emits a {CertificateRetired} event per pair.
+     *
+     * @param batchIds the batches drawn on, strictly increasing
+     * @param amounts the grams retired of each batch, in the order of `batchIds`
+     * @param details the beneficiary, reason, consumption period and region every retirement carries
+     * @return firstRetirementId the id of the first pair's retirement; the others follow it by one each
+     */
+    function retireBatches(uint256[] calldata batchIds, uint256[] calldata amounts, RetirementDetails calldata details)
+        external
+        returns (uint256 firstRetirementId);
 
     /// @dev Regulator freezes or unfreezes an account. Emits {AccountFreezeChanged}.
     function setAccountFrozen(address account, bool frozen, bytes32 reason) external;

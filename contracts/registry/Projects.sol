@@ -27,7 +27,12 @@ abstract contract Projects is Participants {
     /// @inheritdoc ISinkRegistry
     function updateProjectMetadata(uint64 projectId, bytes32 metadataHash) external {
         address owner = _requireProject(projectId).owner;
-        if (msg.sender != owner) _requireActiveRole(msg.sender, ROLE_ISSUER);
+        if (msg.sender == owner) {
+            // An owner is always registered, so this refuses only a frozen one.
+            _requireActive(owner);
+        } else {
+            _requireActiveRole(msg.sender, ROLE_ISSUER);
+        }
         _metadata[projectId] = metadataHash;
         emit ProjectMetadataUpdated(projectId, metadataHash, msg.sender);
     }

@@ -49,6 +49,28 @@ class Project:
 
 
 @dataclass(frozen=True)
+class RetirementDetails:
+    """What every retirement of one retireBatches call shares: a RetirementRequest less batch and amount."""
+
+    beneficiary: str = ""
+    beneficiary_hash: bytes = ZERO32
+    reason: str = ""
+    consumption_start: int = 0
+    consumption_end: int = 0
+    region: bytes = bytes(16)
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (
+            self.beneficiary,
+            self.beneficiary_hash,
+            self.reason,
+            self.consumption_start,
+            self.consumption_end,
+            self.region,
+        )
+
+
+@dataclass(frozen=True)
 class RetirementRequest:
     batch_id: int
     amount: int
@@ -60,9 +82,11 @@ class RetirementRequest:
     region: bytes = bytes(16)
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return (
-            self.batch_id,
-            self.amount,
+        return (self.batch_id, self.amount, *self.details().as_tuple())
+
+    def details(self) -> RetirementDetails:
+        """The request's beneficiary, reason, consumption period and region, for retire_batches."""
+        return RetirementDetails(
             self.beneficiary,
             self.beneficiary_hash,
             self.reason,
@@ -165,6 +189,17 @@ class RegistryClient:
     def retire(self, sender: TransactionSender, request: RetirementRequest) -> tuple[int, Receipt]:
         receipt = self.send(sender, "retire", request.as_tuple())
         return int(self.event(receipt, "CertificateRetired").args["retirementId"]), receipt
+
+    def retire_batches(
+        self, sender: TransactionSender, batch_ids: list[int], amounts: list[int], details: RetirementDetails
+    ) -> tuple[list[int], Receipt]:
+        """Every pair retired in one transaction with the same details; the contract wants ascending batch ids.
+
+        Returns the retirement ids in log order, which is the order of `batch_ids`.
+        """
+        receipt = self.send(sender, "retireBatches", batch_ids, amounts, details.as_tuple())
+        ids = [int(e.args["retirementId"]) for e in self.events(receipt) if e.name == "CertificateRetired"]
+        return ids, receipt
 
     # events ------------------------------------------------------------------------------------
     def events(self, receipt: Receipt) -> list[DecodedEvent]:

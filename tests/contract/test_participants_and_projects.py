@@ -199,6 +199,40 @@ def test_project_metadata_and_status_changes(net):
     )
 
 
+def test_a_frozen_owner_cannot_update_its_project_metadata_but_an_issuer_still_can(net):
+    reg = net.registry
+    project = new_project(net)
+    reg.send(net.senders["regulator"], "setAccountFrozen", net.address("owner"), True, bytes(32))
+    assert_refused(
+        net,
+        lambda: reg.send(net.senders["owner"], "updateProjectMetadata", project, META),
+        "AccountFrozen",
+        net.address("owner"),
+    )
+    assert reg.value("projectMetadata", project) == b"\x42" * 32
+    reg.send(net.senders["issuer"], "updateProjectMetadata", project, META)
+    assert reg.value("projectMetadata", project) == META
+    reg.send(net.senders["regulator"], "setAccountFrozen", net.address("owner"), False, bytes(32))
+    receipt = reg.send(net.senders["owner"], "updateProjectMetadata", project, b"\x78" * 32)
+    assert reg.event(receipt, "ProjectMetadataUpdated").args == {
+        "projectId": project,
+        "metadataHash": b"\x78" * 32,
+        "updater": net.address("owner"),
+    }
+
+
+def test_a_frozen_issuer_cannot_update_project_metadata(net):
+    reg = net.registry
+    project = new_project(net)
+    reg.send(net.senders["regulator"], "setAccountFrozen", net.address("issuer"), True, bytes(32))
+    assert_refused(
+        net,
+        lambda: reg.send(net.senders["issuer"], "updateProjectMetadata", project, META),
+        "AccountFrozen",
+        net.address("issuer"),
+    )
+
+
 def test_a_mined_failure_is_decoded_by_replaying_it(net):
     """Sent with its own gas limit, a refused transfer is mined and fails; the error is still named."""
     _, batch = issued_batch(net)

@@ -124,6 +124,33 @@ def make_machine(net: DevNetwork) -> type[RuleBasedStateMachine]:
                 self.model.balances[(batch, holder)] -= amount
                 self.model.retired[batch] = self.model.retired.get(batch, 0) + amount
 
+        @rule(data=st.data(), holder=st.sampled_from(HOLDERS[:3]))
+        def retire_batches(self, data, holder: str) -> None:
+            size = data.draw(st.integers(1, min(3, len(self.batches))))
+            picked = sorted(
+                data.draw(st.lists(st.sampled_from(self.batches), min_size=size, max_size=size, unique=True))
+            )
+            amounts = [int(self.model.balance(b, holder) * data.draw(st.floats(0, 1.2))) or 1 for b in picked]
+            # The holder is checked once, then each pair in order: batch status, then balance.
+            error = self.blocked_accounts(holder)
+            for batch, amount in zip(picked, amounts, strict=True):
+                error = error or self.blocked(batch)
+                if error is None and amount > self.model.balance(batch, holder):
+                    error = "InsufficientBalance"
+            before = int(net.registry.value("retirementCount"))
+            ids: list[list[int]] = []
+            self.expect(
+                lambda: ids.append(
+                    net.registry.retire_batches(net.senders[holder], picked, amounts, retirement(0, 0).details())[0]
+                ),
+                error,
+            )
+            if error is None:
+                assert ids == [list(range(before + 1, before + 1 + size))]
+                for batch, amount in zip(picked, amounts, strict=True):
+                    self.model.balances[(batch, holder)] -= amount
+                    self.model.retired[batch] = self.model.retired.get(batch, 0) + amount
+
         @rule(data=st.data(), measure=st.sampled_from(["freezeBatch", "unfreezeBatch", "revokeBatch"]))
         def batch_measure(self, data, measure: str) -> None:
             batch = data.draw(st.sampled_from(self.batches))

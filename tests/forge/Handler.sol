@@ -6,8 +6,9 @@ import {ISinkRegistryTypes} from "../../contracts/interfaces/ISinkRegistry.sol";
 import {CheatCodes} from "./Vm.sol";
 
 /**
- * @dev Drives random issue / transfer / retire / freeze / revoke / reversal sequences and keeps
- * ghost totals from what succeeded, for the invariants to compare with the registry's state.
+ * @dev Drives random issue / transfer / bundle / retire / retireBatches / freeze / revoke / reversal
+ * sequences and keeps ghost totals from what succeeded, for the invariants to compare with the
+ * registry's state.
  */
 contract Handler is CheatCodes, ISinkRegistryTypes {
     SinkRegistry public immutable registry;
@@ -28,6 +29,8 @@ contract Handler is CheatCodes, ISinkRegistryTypes {
     mapping(uint256 batchId => bool) public revoked;
     uint256 public lastRetirementCount;
     bool public retirementCountDecreased;
+    /// @dev Set if a retireBatches call ever left the counter other than at its last id.
+    bool public retirementIdsSkipped;
     uint40 private _nextPeriodStart = 1_000_000;
     uint256 private _nonce;
 
@@ -143,6 +146,40 @@ contract Handler is CheatCodes, ISinkRegistryTypes {
         uint64 count = registry.retirementCount();
         if (count < lastRetirementCount) retirementCountDecreased = true;
         lastRetirementCount = count;
+    }
+
+    /// @dev Up to three consecutive batches (ascending ids, as issued) retired in one call by one holder.
+    function retireBatches(uint256 batchSeed, uint256 holderSeed, uint256 amountSeed, uint8 size) external {
+        if (batches.length == 0) return;
+        uint256 first = batchSeed % batches.length;
+        uint256 count = 1 + size % 3;
+        if (count > batches.length - first) count = batches.length - first;
+        address holder = holders[holderSeed % holders.length];
+        uint256[] memory batchIds = new uint256[](count);
+        uint256[] memory amounts = new uint256[](count);
+        for (uint256 i = 0; i < count; i++) {
+            batchIds[i] = batches[first + i];
+            uint256 balance = registry.balanceOf(holder, batchIds[i]);
+            amounts[i] = balance == 0 ? 1 : 1 + uint256(keccak256(abi.encode(amountSeed, i))) % balance;
+        }
+        RetirementDetails memory details = RetirementDetails({
+            beneficiary: "campaign",
+            beneficiaryHash: bytes32(0),
+            reason: "offset",
+            consumptionStart: 0,
+            consumptionEnd: 1,
+            region: bytes16("CN-31")
+        });
+        vm.prank(holder);
+        try registry.retireBatches(batchIds, amounts, details) returns (uint256 firstId) {
+            for (uint256 i = 0; i < count; i++) {
+                retired[batchIds[i]] += amounts[i];
+            }
+            if (registry.retirementCount() != firstId + count - 1) retirementIdsSkipped = true;
+        } catch {}
+        uint64 retirements = registry.retirementCount();
+        if (retirements < lastRetirementCount) retirementCountDecreased = true;
+        lastRetirementCount = retirements;
     }
 
     function freezeBatch(uint256 batchSeed, bool frozen) external {

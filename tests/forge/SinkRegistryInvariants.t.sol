@@ -55,5 +55,6 @@ contract SinkRegistryInvariants is CheatCodes {
     function invariant_retirementCountNeverDecreases() public view {
         require(!handler.retirementCountDecreased(), "retirement count decreased");
         require(registry.retirementCount() >= handler.lastRetirementCount(), "retirement count went back");
+        require(!handler.retirementIdsSkipped(), "retireBatches left the count off its last id");
     }
 }
