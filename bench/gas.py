@@ -1,4 +1,5 @@
-"""Gas of issue, transfer (to a new holder, an existing one, a bundle of three) and retire, against a lower bound.
+"""Gas of issue, transfer (to a new holder, an existing one, a bundle of three) and retire (one batch, three),
+against a lower bound.
 
 The lower bound of an operation is the gas of what it cannot avoid (prices from the Prague
 schedule anvil runs): the intrinsic 21,000; the calldata actually sent (4 per zero byte, 16 per
@@ -84,10 +85,11 @@ def transfer_bound(receipt: Receipt, tx_input: bytes, new_holder: bool, pairs: i
     return bound
 
 
-def retire_bound(receipt: Receipt, tx_input: bytes) -> LowerBound:
+def retire_bound(receipt: Receipt, tx_input: bytes, pairs: int = 1) -> LowerBound:
+    """One retirement, or `pairs` batches retired at once: the holder and the counter once, the rest per pair."""
     bound = common(receipt, tx_input)
-    bound.add("cold reads", 3 * G_COLD_SLOAD)  # ledger settings, holder, batch status
-    bound.add("holder balance", G_COLD_SLOAD + G_SSTORE_RESET)
+    bound.add("cold reads", (2 + pairs) * G_COLD_SLOAD)  # ledger settings, holder, batch statuses
+    bound.add("holder balance", pairs * (G_COLD_SLOAD + G_SSTORE_RESET))
     bound.add("retirement counter", G_SSTORE_RESET)
     return bound
 
@@ -178,6 +180,8 @@ def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
             )
             _, receipt = reg.retire(s["buyer"], request)
             results["retire"] = (receipt.gas_used, retire_bound(receipt, tx_input(rpc, receipt)))
+            _, receipt = reg.retire_batches(s["owner"], bundle, [5_000_000, 6_000_000, 7_000_000], request.details())
+            results["retire_batches"] = (receipt.gas_used, retire_bound(receipt, tx_input(rpc, receipt), pairs=3))
         rpc.close()
     return results
 
