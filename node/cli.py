@@ -12,7 +12,6 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from node.api.app import create_app
 from node.chain.anvil import AnvilProcess, local_chain_config
 from node.chain.deploy import ensure_deployed, source_matches_chain
 from node.chain.keystore import Keystore
@@ -109,8 +108,15 @@ def deploy(
 def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: None) -> None:
     """Runs the API (which runs the indexer) in the foreground; optionally loads the demo once it answers.
     `every()` runs a few times a second meanwhile (the chain's supervision); if it raises, the API stops."""
-    app_ = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app_, host=settings.api_host, port=settings.api_port, log_level="warning"))
+    # The app is built by its factory from the same environment: the CLI never imports the web layer.
+    config = uvicorn.Config(
+        "node.api.app:app_from_environment",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
     marker = settings.home / "demo-tokens.json"
 
     def load_demo() -> None:
@@ -172,7 +178,7 @@ def serve() -> None:
 
 
 def _open_indexer(settings: Settings) -> Indexer:
-    from node.api.riskfacts import risk_rules
+    from node.supervision.facts import risk_rules
 
     manifest = load_manifest(settings.manifest_path)
     return Indexer(

@@ -14,12 +14,12 @@ from typing import Any
 
 import httpx
 
-from node.api.custody import custody_typed
 from node.chain.deploy import fund_if_dev_chain
 from node.chain.eip712 import sign_typed
 from node.chain.keystore import Keystore
 from node.chain.rpc import RpcClient
 from node.errors import SinkError
+from node.market.custody import custody_typed
 from node.settings import Settings
 from node.store import Store
 from registry.campaigns import payment_root

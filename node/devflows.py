@@ -95,8 +95,8 @@ def custodian(node: LocalNode) -> LocalAccount:
 
 
 def custody_signature(node: LocalNode, signer: LocalAccount, kind: str, message: dict[str, Any]) -> dict[str, Any]:
-    from node.api.custody import custody_typed
     from node.chain.eip712 import sign_typed
+    from node.market.custody import custody_typed
 
     status = node.ok("GET", "/v1/status")
     signature = sign_typed(signer, custody_typed(status["chain_id"], status["registry"], kind, message))

@@ -11,7 +11,12 @@
         ├── ContractRevert      the contract refused: code is its custom error's name
         ├── TransactionTimeout  no receipt within the configured time
         │   └── TransactionPending  journalled and maybe sent: its fate is not known yet (answered 202)
-        └── CodedError          a refusal decided by the node itself (code, and what kind of refusal)
+        └── CodedError          a refusal decided by the node itself: a code, and its kind
+            ├── InvalidRequest      the request is wrong (422)
+            ├── Conflict            the current state forbids it (409)
+            ├── Forbidden           the caller may not (403)
+            ├── NotFound            what it names does not exist (404)
+            └── Unavailable         not yet possible: retry (503)
 
 Foreign exceptions (web3, httpx, solcx) are translated into these at the module that calls them.
 """
@@ -121,3 +126,11 @@ class Forbidden(CodedError):
 
 class NotFound(CodedError):
     """What the request names does not exist."""
+
+
+class Unavailable(CodedError):
+    """Something the request needs is not there yet (the index has not caught up): retry later."""
+
+
+def not_found(what: str) -> NotFound:
+    return NotFound("not_found", f"{what} does not exist")

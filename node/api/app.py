@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
-from node.api.errors import install_error_handlers
+from node.api.errors import install_error_handlers, status_of
 from node.api.idempotency import IdempotencyMiddleware
 from node.api.routes import (
     campaigns,
@@ -23,7 +23,7 @@ from node.api.routes import (
     supervision,
 )
 from node.api.schemas import ErrorResponse
-from node.api.services import Services
+from node.services import Services
 from node.settings import Settings
 
 _ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 422, 500, 503)}
@@ -36,6 +36,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
         # 700 allocations (the default) then costs more than the request's own work.
         gc.set_threshold(50_000, 20, 20)
         built = services or Services.from_settings(settings)
+        built.writes.error_status = status_of  # failed intents keep the status their refusal answers with
         if run_indexer:
             built.start_indexer()
         app.state.services = built
@@ -76,3 +77,10 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
         return {"status": "ok"}
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app for the settings in the environment: what `sinknode up` and `serve` run (uvicorn factory)."""
+    from node.settings import load_settings
+
+    return create_app(load_settings())

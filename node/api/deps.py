@@ -2,17 +2,16 @@
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from node.actors import Caller
 from node.api.errors import ApiError
-from node.api.services import Services
 from node.chain.registry import ROLE_ADMIN, ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER
 from node.index.queries import decode_cursor, get_participant
-from node.store import TokenOwner
+from node.services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="a participant's API token (sinknode keys token NAME)")
 ROLE_NAMES = {ROLE_ADMIN: "admin", ROLE_ISSUER: "issuer", ROLE_VERIFIER: "verifier", ROLE_REGULATOR: "regulator"}
@@ -35,21 +34,6 @@ def get_reader(services: ServicesDep) -> Iterator[sqlite3.Connection]:
 
 
 ReaderDep = Annotated[sqlite3.Connection, Depends(get_reader)]
-
-
-@dataclass(frozen=True)
-class Caller:
-    owner: TokenOwner
-    roles: int
-    organisation: int | None
-    frozen: bool
-
-    @property
-    def account(self) -> str:
-        return self.owner.account
-
-    def has(self, role: int) -> bool:
-        return bool(self.roles & role)
 
 
 def current_caller(

@@ -5,9 +5,9 @@ import time
 import pytest
 from eth_account import Account
 
-from node.api.deals import receipt_typed
 from node.chain.eip712 import sign_typed
 from node.devflows import bought, deposit, error_of, issued_batch, payment
+from node.market.deals import receipt_typed
 from tests.api.test_listings import listing_body
 
 

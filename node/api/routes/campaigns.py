@@ -12,7 +12,11 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from node.api.campaigns import (
+from node.api.deps import CallerDep, ReaderDep, ServicesDep
+from node.api.routes.pages import _qr_svg
+from node.api.routes.public import _qr as qr_image
+from node.api.schemas import CampaignCreate, SettlementReceipt, SubscriptionIn, SubscriptionsBody
+from node.market.campaigns import (
     campaign_view,
     certificate,
     certificates,
@@ -21,10 +25,6 @@ from node.api.campaigns import (
     record_payments,
     subscribe,
 )
-from node.api.deps import CallerDep, ReaderDep, ServicesDep
-from node.api.routes.pages import _qr_svg
-from node.api.routes.public import _qr as qr_image
-from node.api.schemas import CampaignCreate, SettlementReceipt, SubscriptionIn, SubscriptionsBody
 from registry.units import format_tonnes
 
 router = APIRouter(tags=["campaigns"])

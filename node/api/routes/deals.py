@@ -1,15 +1,20 @@
 """Offers, deals, custodian receipts and delivery over HTTP (parties and regulators only)."""
 
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi import Path as ApiPath
 
-from node.api.deals import (
+from node.api.deps import AdminDep, CallerDep, ReaderDep, RegulatorDep, ServicesDep
+from node.api.errors import ApiError
+from node.api.schemas import CustodianCreate, DisputeBody, OfferAnswer, OfferCreate, ReceiptBody, ResolveBody
+from node.chain.registry import ROLE_REGULATOR
+from node.market.custody import record_custodian
+from node.market.deals import (
     answer_offer,
     cancel_deal,
     deal_view,
+    deals_of,
     deliver,
     make_offer,
     offer_view,
@@ -17,11 +22,7 @@ from node.api.deals import (
     record_receipt,
     resolve_dispute,
 )
-from node.api.deps import AdminDep, CallerDep, ReaderDep, RegulatorDep, ServicesDep
-from node.api.errors import ApiError
-from node.api.listings import public_listing
-from node.api.schemas import CustodianCreate, DisputeBody, OfferAnswer, OfferCreate, ReceiptBody, ResolveBody
-from node.chain.registry import ROLE_REGULATOR
+from node.market.listings import public_listing
 
 router = APIRouter(prefix="/v1", tags=["deals"])
 Id = Annotated[int, ApiPath(ge=1, le=2**62)]
@@ -29,11 +30,7 @@ Id = Annotated[int, ApiPath(ge=1, le=2**62)]
 
 @router.post("/admin/custodians", status_code=201, summary="Record a bank custodian whose receipts the node accepts")
 def add_custodian(body: CustodianCreate, caller: AdminDep, services: ServicesDep) -> dict[str, Any]:
-    services.state.execute(
-        "INSERT OR REPLACE INTO custodian (address, name, added_by, added_at) VALUES (?,?,?,?)",
-        (body.address.lower(), body.name, caller.account, int(time.time())),
-    )
-    return {"address": body.address.lower(), "name": body.name}
+    return record_custodian(services, caller, body.address, body.name)
 
 
 @router.post("/listings/{listing_id}/offers", status_code=201, summary="A buyer's offer on a listing")
@@ -60,14 +57,7 @@ def answer(offer_id: Id, body: OfferAnswer, caller: CallerDep, services: Service
 
 @router.get("/me/deals", summary="The caller's deals as a party (a regulator: every deal), newest first")
 def my_deals(caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> list[dict]:
-    if caller.has(ROLE_REGULATOR):
-        rows = services.state.rows("SELECT id FROM deal ORDER BY id DESC LIMIT 500")
-    else:
-        rows = services.state.rows(
-            "SELECT id FROM deal WHERE seller = ? OR buyer = ? ORDER BY id DESC LIMIT 500",
-            (caller.account, caller.account),
-        )
-    return [deal_view(services, reader, caller, row["id"]) for row in rows]
+    return deals_of(services, reader, caller)
 
 
 @router.get("/deals/{deal_id}", summary="A deal: parties, terms, receipt, delivery and every step")

@@ -10,12 +10,12 @@ from fastapi.responses import HTMLResponse, Response
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
-from node.api.listings import create_listing, public_listing, search_listings
-from node.api.prices import price_statistics
-from node.api.projects import project_profile
 from node.api.routes.pages import _qr_svg
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import PROJECT_KINDS, ListingCreate
+from node.market.listings import create_listing, public_listing, search_listings
+from node.market.prices import price_statistics
+from node.projects.profiles import project_profile
 from registry.units import format_tonnes
 
 router = APIRouter(tags=["listings"])

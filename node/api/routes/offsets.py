@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
-from node.api.offsets import certificate, offset_leaves, offset_orders
 from node.api.routes.public import _qr
+from node.offsets.orders import certificate, offset_leaves, offset_orders
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
 

@@ -11,10 +11,10 @@ from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from node.api.deps import ReaderDep, ServicesDep
+from node.api.deps import ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
-from node.api.provenance import chain_check, provenance
 from node.index.queries import get_batch, get_retirement
+from node.projects.provenance import chain_check, provenance
 from registry.units import format_tonnes
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -168,7 +168,7 @@ def batch_page(
     lang: Lang = "zh",
     cursor: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
-    record = provenance(services, reader, batch_id, cursor=cursor, limit=100, check_chain=True)
+    record = provenance(services, reader, batch_id, after=parse_cursor(cursor), limit=100, check_chain=True)
     url = f"{services.settings.base_url}/batches/{batch_id}"
     return _page(
         request,

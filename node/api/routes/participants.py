@@ -22,8 +22,6 @@ from node.api.deps import (
     parse_cursor,
 )
 from node.api.errors import ApiError, not_found
-from node.api.monitoring import check_statement_quantity, submit_monitoring
-from node.api.projects import project_profile
 from node.api.schemas import (
     IssueRequest,
     ParticipantCreate,
@@ -34,8 +32,6 @@ from node.api.schemas import (
     VerificationSigned,
     VerificationStatementIn,
 )
-from node.api.services import Services
-from node.api.supervision import project_review
 from node.chain.registry import RetirementRequest
 from node.chain.sender import Receipt
 from node.chain.statements import (
@@ -47,6 +43,10 @@ from node.chain.statements import (
 )
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle
 from node.index.queries import get_project, holdings, search_events
+from node.projects.monitoring import check_statement_quantity, submit_monitoring
+from node.projects.profiles import project_profile
+from node.services import Services
+from node.supervision.oversight import project_review
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 

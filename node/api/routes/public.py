@@ -8,10 +8,8 @@ import segno
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as ApiPath
 
-from node.api.deps import CursorQuery, ReaderDep, ServicesDep
+from node.api.deps import CursorQuery, ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
-from node.api.provenance import provenance
-from node.api.services import Services
 from node.index.queries import (
     get_batch,
     get_project,
@@ -21,7 +19,9 @@ from node.index.queries import (
     list_projects,
     list_retirements,
 )
+from node.projects.provenance import provenance
 from node.risk.worker import RiskWorker
+from node.services import Services
 
 router = APIRouter(prefix="/v1", tags=["public"])
 BatchPath = Annotated[int, ApiPath(ge=1, le=2**63 - 1)]
@@ -79,7 +79,7 @@ def batch_provenance(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     check_chain: bool = False,
 ) -> dict[str, Any]:
-    return provenance(services, reader, batch_id, cursor=cursor, limit=limit, check_chain=check_chain)
+    return provenance(services, reader, batch_id, after=parse_cursor(cursor), limit=limit, check_chain=check_chain)
 
 
 @router.get("/retirements/{retirement_id}", summary="A retirement certificate")

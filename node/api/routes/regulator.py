@@ -9,14 +9,14 @@ from fastapi import Path as ApiPath
 
 from node.api.deps import Caller, CursorQuery, ReaderDep, RegulatorDep, ServicesDep, parse_cursor
 from node.api.errors import ApiError
-from node.api.reconcile import reconcile
 from node.api.routes.public import as_csv
-from node.api.safeguards import open_compensation_cases
 from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlRequest, TxResult
-from node.api.services import Services
-from node.api.sql import run_readonly_sql
-from node.api.supervision import record_measure
 from node.index.queries import get_batch, search_events, summary
+from node.market.safeguards import open_compensation_cases
+from node.services import Services
+from node.supervision.oversight import record_measure
+from node.supervision.reconcile import reconcile
+from node.supervision.sql import run_readonly_sql
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
 Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]

@@ -10,7 +10,10 @@ from fastapi.responses import HTMLResponse
 from node.api.deps import CallerDep, ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError
 from node.api.routes.regulator import measure
-from node.api.safeguards import (
+from node.api.schemas import BlacklistBody, CaseResolution, DepositBody, ReasonBody
+from node.chain.registry import ROLE_REGULATOR
+from node.index.queries import get_participant
+from node.market.safeguards import (
     add_to_blacklist,
     compensation_cases,
     deposits_of,
@@ -19,10 +22,7 @@ from node.api.safeguards import (
     record_deposit,
     resolve_case,
 )
-from node.api.schemas import BlacklistBody, CaseResolution, DepositBody, ReasonBody
-from node.api.supervision import record_measure
-from node.chain.registry import ROLE_REGULATOR
-from node.index.queries import get_participant
+from node.supervision.oversight import record_measure
 
 router = APIRouter(tags=["safeguards"])
 Account = Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")]

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Query
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse
 
-from node.api.charts import bar_chart
 from node.api.deps import ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError, not_found
 from node.api.routes.public import as_csv
 from node.api.routes.regulator import measure
-from node.api.safeguards import add_to_blacklist
 from node.api.schemas import AlertAction, MeasureRequest, ReviewDecision, RiskRerun
-from node.api.supervision import (
+from node.index.queries import get_batch, get_participant, get_project
+from node.market.safeguards import add_to_blacklist
+from node.risk.config import RULES
+from node.supervision.charts import bar_chart
+from node.supervision.oversight import (
     act_on_alert,
     alert_detail,
     list_alerts,
@@ -25,8 +27,6 @@ from node.api.supervision import (
     review_project,
     supervision_report,
 )
-from node.index.queries import get_batch, get_participant, get_project
-from node.risk.config import RULES
 
 router = APIRouter(prefix="/v1/regulator", tags=["supervision"])
 pages = APIRouter(tags=["supervision"])
@@ -148,7 +148,7 @@ def review(
 
 @router.post("/risk/rerun", summary="Re-run the rules (as configured now) over a block range, without storing")
 def rerun(body: RiskRerun, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
-    from node.api.riskrerun import rerun_rules
+    from node.supervision.rerun import rerun_rules
 
     result = rerun_rules(services, reader, body.from_block, body.to_block)
     services.state.log_query(

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from node.api.custody import verify_custodian
-from node.api.deps import Caller
-from node.api.errors import ApiError, not_found
-from node.api.services import Services
+from node.actors import Caller
 from node.chain.registry import ROLE_REGULATOR, BatchStatus
+from node.errors import Conflict, Forbidden, InvalidRequest, not_found
+from node.market.custody import verify_custodian
+from node.services import Services
 
 # Deals whose buyer paid, or holds the units: a revocation leaves them out of pocket.
 COMPENSABLE = ("paid", "delivering", "delivered", "disputed")
@@ -33,7 +33,7 @@ def record_deposit(services: Services, body: dict[str, Any]) -> dict[str, Any]:
     }
     custodian, digest = verify_custodian(services, "DepositReceipt", message, body["signature"])
     if services.state.rows("SELECT id FROM deposit WHERE digest = ?", (digest,)):
-        raise ApiError(409, "receipt_replayed", "this deposit receipt was recorded before")
+        raise Conflict("receipt_replayed", "this deposit receipt was recorded before")
     services.state.execute(
         "INSERT INTO deposit (seller, amount_fen, currency, custodian, custodian_ref, digest, paid_at, recorded_at)"
         " VALUES (?,?,?,?,?,?,?,?)",
@@ -63,8 +63,8 @@ def deposits_of(services: Services, seller: str) -> dict[str, Any]:
 
 def require_deposit(services: Services, seller: str) -> None:
     if deposits_of(services, seller)["remaining_fen"] <= 0:
-        raise ApiError(
-            409, "deposit_required", "a seller needs a deposit on record, confirmed by a custodian, before listing"
+        raise Conflict(
+            "deposit_required", "a seller needs a deposit on record, confirmed by a custodian, before listing"
         )
 
 
@@ -74,7 +74,7 @@ def blacklisted(services: Services) -> set[str]:
 
 def refuse_blacklisted(services: Services, account: str, what: str) -> None:
     if account in blacklisted(services):
-        raise ApiError(403, "blacklisted", f"{account} is on the blacklist and cannot {what}")
+        raise Forbidden("blacklisted", f"{account} is on the blacklist and cannot {what}")
 
 
 def add_to_blacklist(services: Services, caller: Caller, account: str, reason: str) -> None:
@@ -140,13 +140,13 @@ def resolve_case(
         raise not_found(f"compensation case {case_id}")
     case = rows[0]
     if case["state"] != "open":
-        raise ApiError(409, "case_closed", f"case {case_id} is already {case['state']}")
+        raise Conflict("case_closed", f"case {case_id} is already {case['state']}")
     if outcome == "compensated":
         if not amount_fen:
-            raise ApiError(422, "validation_error", "amount_fen: compensation needs an amount")
+            raise InvalidRequest("validation_error", "amount_fen: compensation needs an amount")
         _draw(services, case["seller"], amount_fen)
     elif amount_fen:
-        raise ApiError(422, "validation_error", "amount_fen: a waived case draws nothing")
+        raise InvalidRequest("validation_error", "amount_fen: a waived case draws nothing")
     services.state.execute(
         "UPDATE compensation_case SET state = ?, amount_fen = ?, note = ?, resolved_by = ?, resolved_at = ?"
         " WHERE id = ?",
@@ -159,8 +159,7 @@ def _draw(services: Services, seller: str, amount_fen: int) -> None:
     """Draws against the seller's deposits, oldest first; refused if they do not cover the amount."""
     record = deposits_of(services, seller)
     if amount_fen > record["remaining_fen"]:
-        raise ApiError(
-            409,
+        raise Conflict(
             "deposit_insufficient",
             f"the seller's deposits have {record['remaining_fen']} fen left, less than {amount_fen}",
         )

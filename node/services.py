@@ -13,19 +13,19 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from node.api.confidential import Sealer
-from node.api.riskfacts import risk_rules
 from node.chain.keystore import Keystore
 from node.chain.manifest import DeploymentManifest, load_manifest
 from node.chain.registry import RegistryClient
 from node.chain.rpc import RpcClient
 from node.chain.sender import TransactionSender
-from node.errors import ChainUnavailable, SinkError
+from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, open_reader
 from node.index.queries import index_digest
+from node.market.confidential import Sealer
 from node.settings import Settings
 from node.store import Store, TokenOwner
+from node.supervision.facts import risk_rules
 from node.writes import ledger as _ledger_kinds  # noqa: F401  (registers the ledger's intent kinds)
 from node.writes.guard import JournalGuard
 from node.writes.reconciler import Reconciler
@@ -35,10 +35,9 @@ from node.writes.runner import Writes
 log = logging.getLogger("sinknode.services")
 
 
-def _internal_status(error: SinkError) -> int:
-    from node.api.errors import status_of
-
-    return status_of(error)
+def _refusal_status(error: SinkError) -> int:
+    """A failed intent's status when no API set its own mapping (the API does: node.api.errors.status_of)."""
+    return 409 if isinstance(error, ContractRevert) else 503 if isinstance(error, ChainUnavailable) else 422
 
 
 @dataclass
@@ -70,7 +69,7 @@ class Services:
             context=self,
             wait_indexed=self.wait_indexed,
             indexed_block=self.indexed_block,
-            error_status=_internal_status,
+            error_status=_refusal_status,
         )
         self.reconciler = Reconciler(self.rpc, self.writes, recovery, self)
 

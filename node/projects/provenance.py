@@ -3,12 +3,10 @@
 import sqlite3
 from typing import Any
 
-from node.api.deps import parse_cursor
-from node.api.errors import not_found
-from node.api.services import Services
-from node.errors import EvidenceError
+from node.errors import EvidenceError, not_found
 from node.evidence.bundle import load_bundle
 from node.index.queries import BATCH_STATUS, batch_events, get_batch, get_project
+from node.services import Services
 
 
 def chain_check(services: Services, batch: dict[str, Any]) -> dict[str, Any]:
@@ -25,12 +23,17 @@ def chain_check(services: Services, batch: dict[str, Any]) -> dict[str, Any]:
 
 
 def provenance(
-    services: Services, reader: sqlite3.Connection, batch_id: int, *, cursor: str | None, limit: int, check_chain: bool
+    services: Services,
+    reader: sqlite3.Connection,
+    batch_id: int,
+    *,
+    after: tuple[int, int] | None,
+    limit: int,
+    check_chain: bool,
 ) -> dict[str, Any]:
     batch = get_batch(connection=reader, batch_id=batch_id)
     if batch is None:
         raise not_found(f"batch {batch_id}")
-    after = parse_cursor(cursor)
     events, next_cursor = batch_events(connection=reader, batch_id=batch_id, after=after, limit=limit)
     try:
         evidence: dict[str, Any] | None = load_bundle(services.evidence, batch["evidence_root"]).as_dict()

@@ -6,10 +6,10 @@ import sqlite3
 import time
 from typing import Any
 
-from node.api.ecoloss import judge_report
-from node.api.errors import ApiError
-from node.api.services import Services
+from node.errors import InvalidRequest
 from node.evidence.bundle import create_bundle, save_bundle
+from node.services import Services
+from node.supervision.ecoloss import judge_report
 from registry.accounting import AccountingInputError, compute_net_sink, parse_monitoring
 
 
@@ -22,7 +22,7 @@ def submit_monitoring(
         monitoring = parse_monitoring(report)
         result = compute_net_sink(monitoring)
     except AccountingInputError as refused:
-        raise ApiError(422, "invalid_monitoring", str(refused)) from None
+        raise InvalidRequest("invalid_monitoring", str(refused)) from None
     document = json.dumps({"project_id": project_id, "report": report}, sort_keys=True, ensure_ascii=False).encode()
     computation = json.dumps(result.as_dict(), sort_keys=True, ensure_ascii=False).encode()
     bundle = create_bundle(
@@ -56,19 +56,17 @@ def check_statement_quantity(services: Services, *, project_id: int, evidence_ro
     """A verifier signs only what the monitoring data behind the evidence root computes, to the gram."""
     record = services.state.accounting(evidence_root)
     if record is None:
-        raise ApiError(
-            422,
+        raise InvalidRequest(
             "no_monitoring_data",
             f"evidence {evidence_root} has no monitoring report computed by this "
             f"node: upload it with POST /v1/projects/{project_id}/monitoring",
         )
     if record["project_id"] != project_id:
-        raise ApiError(422, "project_mismatch", f"that monitoring report is for project {record['project_id']}")
+        raise InvalidRequest("project_mismatch", f"that monitoring report is for project {record['project_id']}")
     if record["creditable_grams"] <= 0:
-        raise ApiError(422, "nothing_issuable", "the monitoring data computes no positive net sink for the period")
+        raise InvalidRequest("nothing_issuable", "the monitoring data computes no positive net sink for the period")
     if quantity != record["creditable_grams"]:
-        raise ApiError(
-            422,
+        raise InvalidRequest(
             "quantity_mismatch",
             f"the statement claims {quantity} g; the monitoring data computes "
             f"{record['creditable_grams']} g (method {record['result']['method_version']})",

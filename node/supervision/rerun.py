@@ -7,10 +7,10 @@ from typing import Any
 
 import orjson
 
-from node.api.riskfacts import NodeFacts
-from node.api.services import Services
 from node.risk.config import load_rules
 from node.risk.engine import ALERT_COLUMNS, RiskEngine
+from node.services import Services
+from node.supervision.facts import NodeFacts
 
 
 def rerun_rules(services: Services, reader: sqlite3.Connection, from_block: int, to_block: int) -> dict[str, Any]:

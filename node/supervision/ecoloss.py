@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from node.api.riskfacts import tree_stock_grams
-from node.api.services import Services
 from node.risk.config import load_rules
 from node.risk.engine import alert_key, loss_explanation, report_identity
+from node.services import Services
+from node.supervision.facts import tree_stock_grams
 
 RULE = "ecological_loss"
 

@@ -3,8 +3,8 @@ already holds, so there are never points without a matching on-chain retirement.
 
 import sqlite3
 
-from node.api.errors import ApiError
-from node.api.services import Services
+from node.errors import Unavailable
+from node.services import Services
 
 GRAMS_PER_POINT = 10
 
@@ -13,7 +13,7 @@ def require_indexed(reader: sqlite3.Connection, retirement_ids: list[int]) -> No
     marks = ",".join("?" * len(retirement_ids))
     found = {r[0] for r in reader.execute(f"SELECT id FROM retirement WHERE id IN ({marks})", retirement_ids)}
     if found != set(retirement_ids):
-        raise ApiError(503, "not_indexed", "the retirement is not in the index yet: no points without it")
+        raise Unavailable("not_indexed", "the retirement is not in the index yet: no points without it")
 
 
 def award_points(

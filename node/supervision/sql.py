@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from node.api.errors import ApiError
+from node.errors import Forbidden, InvalidRequest
 
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
 _PRAGMA_OK = {"table_info", "table_list"}
@@ -34,12 +34,12 @@ def run_readonly_sql(path: Path, query: str, *, time_limit_s: float, row_cap: in
         except sqlite3.DatabaseError as exc:
             message = str(exc)
             if "interrupted" in message:
-                raise ApiError(422, "sql_timeout", f"the query ran over {time_limit_s}s and was stopped") from None
+                raise InvalidRequest("sql_timeout", f"the query ran over {time_limit_s}s and was stopped") from None
             if "not authorized" in message or "readonly" in message:
-                raise ApiError(403, "sql_forbidden", "only SELECT statements over the index are allowed") from None
-            raise ApiError(422, "sql_error", message) from None
+                raise Forbidden("sql_forbidden", "only SELECT statements over the index are allowed") from None
+            raise InvalidRequest("sql_error", message) from None
         except sqlite3.Warning as exc:  # more than one statement
-            raise ApiError(422, "sql_error", str(exc)) from None
+            raise InvalidRequest("sql_error", str(exc)) from None
         columns = [d[0] for d in cursor.description] if cursor.description else []
         return {
             "columns": columns,

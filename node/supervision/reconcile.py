@@ -3,8 +3,8 @@
 import sqlite3
 from typing import Any
 
-from node.api.services import Services
 from node.index.queries import index_digest
+from node.services import Services
 
 _CHUNK = 100
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from node.api.services import Services
+from node.services import Services
 
 MIN_DEALS = 5
 

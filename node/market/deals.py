@@ -14,15 +14,15 @@ from typing import Any
 import orjson
 from eth_utils import keccak
 
-from node.api.custody import custody_typed, verify_custodian
-from node.api.deps import Caller
-from node.api.errors import ApiError, not_found
-from node.api.listings import price_fen, public_listing
-from node.api.points import award_rebate
-from node.api.safeguards import deal_parts, refuse_blacklisted
-from node.api.services import Services
+from node.actors import Caller
 from node.chain.registry import ROLE_REGULATOR
 from node.chain.sender import Receipt
+from node.errors import CodedError, Conflict, Forbidden, InvalidRequest, not_found
+from node.market.custody import custody_typed, verify_custodian
+from node.market.listings import price_fen, public_listing
+from node.market.safeguards import deal_parts, refuse_blacklisted
+from node.offsets.points import award_rebate
+from node.services import Services
 from node.writes.reconciler import step
 from node.writes.runner import kind
 from registry.allocation import allocate
@@ -61,7 +61,7 @@ def _step(
         ).rowcount
         if moved != 1:
             current = db.execute("SELECT state FROM deal WHERE id = ?", (deal_id,)).fetchone()
-            raise ApiError(409, "deal_state_changed", f"deal {deal_id} is {current[0] if current else 'gone'} now")
+            raise Conflict("deal_state_changed", f"deal {deal_id} is {current[0] if current else 'gone'} now")
         db.execute(
             "INSERT INTO deal_step (deal_id, state, actor, note, at) VALUES (?,?,?,?,?)",
             (deal_id, state, actor, note, int(time.time())),
@@ -89,15 +89,14 @@ def make_offer(
     refuse_blacklisted(services, caller.account, "offer")
     listing = public_listing(services, reader, listing_id)
     if listing["status"] != "open":
-        raise ApiError(409, "listing_not_open", f"listing {listing_id} is {listing['status']}")
+        raise Conflict("listing_not_open", f"listing {listing_id} is {listing['status']}")
     if caller.account == listing["seller"]:
-        raise ApiError(422, "own_listing", "a seller cannot offer on its own listing")
+        raise InvalidRequest("own_listing", "a seller cannot offer on its own listing")
     if caller.frozen or caller.organisation is None:
-        raise ApiError(409, "buyer_not_active", "the buyer must be a registered, unfrozen participant")
+        raise Conflict("buyer_not_active", "the buyer must be a registered, unfrozen participant")
     available = listing["quantity"] - reserved(services, listing_id)
     if not listing["min_lot"] <= body["quantity"] <= available:
-        raise ApiError(
-            409,
+        raise Conflict(
             "quantity_unavailable",
             f"offer {body['quantity']} g: between the minimum lot {listing['min_lot']} g and {available} g",
         )
@@ -141,29 +140,29 @@ def answer_offer(
     # Who may answer: the seller answers an offer; the buyer answers the seller's counter.
     turn = seller if offer["state"] == "offered" else buyer if offer["state"] == "countered" else None
     if turn is None:
-        raise ApiError(409, "offer_closed", f"offer {offer_id} is {offer['state']}")
+        raise Conflict("offer_closed", f"offer {offer_id} is {offer['state']}")
     if caller.account != turn:
-        raise ApiError(403, "forbidden", "it is the other party's turn to answer")
+        raise Forbidden("forbidden", "it is the other party's turn to answer")
     if action == "reject":
         _move_offer(services, offer_id, offer["state"], "rejected")
         return offer_view(services, offer_id)
     if action == "counter":
         if caller.account != seller or counter is None:
-            raise ApiError(422, "validation_error", "only the seller counters, with a price")
+            raise InvalidRequest("validation_error", "only the seller counters, with a price")
         fen = price_fen(counter["price"])
         with services.state.transaction():
             _move_offer(services, offer_id, "offered", "countered")
             _seal_price(services, "offer", offer_id, fen)
         return offer_view(services, offer_id)
     if listing["status"] != "open":
-        raise ApiError(409, "listing_not_open", f"listing {listing['id']} is {listing['status']}")
+        raise Conflict("listing_not_open", f"listing {listing['id']} is {listing['status']}")
     refuse_blacklisted(services, buyer, "receive")
     # The check of what is free and the deal that reserves it are one transaction: of concurrent accepts,
     # each sees the deals the others made, so a listing is never reserved beyond its quantity.
     with services.state.transaction():
         _move_offer(services, offer_id, offer["state"], "accepted")
         if offer["quantity"] > listing["quantity"] - reserved(services, listing["id"]):
-            raise ApiError(409, "quantity_unavailable", "the listing no longer has that quantity free")
+            raise Conflict("quantity_unavailable", "the listing no longer has that quantity free")
         allocation = _bundle_allocation(services, listing, offer["quantity"]) if listing["bundle"] else None
         deal_id = services.state.execute(
             "INSERT INTO deal (listing_id, offer_id, seller, buyer, batch_id, quantity, price_fen_per_tonne, state,"
@@ -196,7 +195,7 @@ def _move_offer(services: Services, offer_id: int, expected: str, state: str) ->
         (state, offer_id, expected, int(time.time())),
     )
     if moved != 1:
-        raise ApiError(409, "offer_closed", f"offer {offer_id} was answered, withdrawn or expired meanwhile")
+        raise Conflict("offer_closed", f"offer {offer_id} was answered, withdrawn or expired meanwhile")
 
 
 def _bundle_allocation(services: Services, listing: dict[str, Any], quantity: int) -> list[tuple[int, int]]:
@@ -222,7 +221,7 @@ def _deal(services: Services, deal_id: int) -> dict[str, Any]:
 def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> dict[str, Any]:
     deal = _deal(services, deal_id)
     if caller.account not in (deal["seller"], deal["buyer"]) and not caller.has(ROLE_REGULATOR):
-        raise ApiError(403, "forbidden", "a deal is visible to its two parties and regulators only")
+        raise Forbidden("forbidden", "a deal is visible to its two parties and regulators only")
     deal["constituents"] = [
         {"batch_id": b, "quantity": g, "provenance": f"{services.settings.base_url}/batches/{b}"}
         for b, g in deal_parts(deal)
@@ -236,6 +235,18 @@ def deal_view(services: Services, reader: Any, caller: Caller, deal_id: int) -> 
         "SELECT state, actor, note, at FROM deal_step WHERE deal_id = ? ORDER BY id", (deal_id,)
     )
     return deal
+
+
+def deals_of(services: Services, reader: Any, caller: Caller, limit: int = 500) -> list[dict[str, Any]]:
+    """The caller's deals as a party (a regulator: every deal), newest first."""
+    if caller.has(ROLE_REGULATOR):
+        rows = services.state.rows("SELECT id FROM deal ORDER BY id DESC LIMIT ?", (limit,))
+    else:
+        rows = services.state.rows(
+            "SELECT id FROM deal WHERE seller = ? OR buyer = ? ORDER BY id DESC LIMIT ?",
+            (caller.account, caller.account, limit),
+        )
+    return [deal_view(services, reader, caller, row["id"]) for row in rows]
 
 
 def _delivery(reader: Any, deal: dict[str, Any]) -> dict[str, Any] | None:
@@ -267,13 +278,12 @@ def record_receipt(
     deal = _deal(services, deal_id)
     signer, digest = _custodian_signer(services, deal_id, body, "CustodianReceipt")
     if caller.account not in (deal["seller"], deal["buyer"], signer) and not caller.has(ROLE_REGULATOR):
-        raise ApiError(403, "forbidden", "a deal's receipt is posted by a party, its custodian or a regulator")
+        raise Forbidden("forbidden", "a deal's receipt is posted by a party, its custodian or a regulator")
     if deal["state"] != "accepted":
-        raise ApiError(409, "deal_not_awaiting_payment", f"deal {deal_id} is {deal['state']}")
+        raise Conflict("deal_not_awaiting_payment", f"deal {deal_id} is {deal['state']}")
     due = deal_total_fen(_open_price(services, "deal", deal), deal["quantity"])
     if body["amount_fen"] != due:
-        raise ApiError(
-            422,
+        raise InvalidRequest(
             "receipt_amount_mismatch",
             f"the receipt is for {body['amount_fen']} fen; the deal's agreed total is {due} fen",
         )
@@ -298,9 +308,9 @@ def deliver(services: Services, reader: Any, caller: Caller, deal_id: int) -> di
     delivered (apply_deliveries)."""
     deal = _deal(services, deal_id)
     if caller.account != deal["seller"]:
-        raise ApiError(403, "forbidden", "only the seller delivers")
+        raise Forbidden("forbidden", "only the seller delivers")
     if deal["state"] != "paid":
-        raise ApiError(409, "deal_not_paid", f"deal {deal_id} is {deal['state']}: no receipt, no delivery")
+        raise Conflict("deal_not_paid", f"deal {deal_id} is {deal['state']}: no receipt, no delivery")
     refuse_blacklisted(services, deal["buyer"], "receive")
 
     def reserve(db: Any, intent_id: int) -> None:
@@ -372,7 +382,7 @@ def apply_deliveries(services: Services, deal_ids: list[int] | None = None) -> N
                 try:
                     _step(services, deal["id"], "delivered", delivery["account"], f"tx {delivery['tx_hash']}",
                           expected=("paid", "delivering"))  # fmt: skip
-                except ApiError:
+                except CodedError:
                     continue  # applied meanwhile
                 award_rebate(services, reader, deal["seller"], deal["quantity"], f"deal {deal['id']}")
     finally:
@@ -386,9 +396,9 @@ def _custodian_signer(services: Services, deal_id: int, body: dict[str, Any], ki
 def open_dispute(services: Services, reader: Any, caller: Caller, deal_id: int, reason: str) -> dict[str, Any]:
     deal = deal_view(services, reader, caller, deal_id)
     if caller.account not in (deal["seller"], deal["buyer"]):
-        raise ApiError(403, "forbidden", "only a party to the deal opens a dispute")
+        raise Forbidden("forbidden", "only a party to the deal opens a dispute")
     if deal["state"] not in ("accepted", "paid", "delivered"):
-        raise ApiError(409, "deal_closed", f"deal {deal_id} is {deal['state']}")
+        raise Conflict("deal_closed", f"deal {deal_id} is {deal['state']}")
     _step(services, deal_id, "disputed", caller.account, reason, expected=(deal["state"],))
     return deal_view(services, reader, caller, deal_id)
 
@@ -397,7 +407,7 @@ def cancel_deal(services: Services, reader: Any, caller: Caller, deal_id: int, n
     """Either party before payment; after payment only a mediator, with the custodian's refund receipt."""
     deal = deal_view(services, reader, caller, deal_id)
     if caller.account not in (deal["seller"], deal["buyer"]) or deal["state"] != "accepted":
-        raise ApiError(409, "cancel_not_allowed", "a party cancels only before payment; after it, a mediator decides")
+        raise Conflict("cancel_not_allowed", "a party cancels only before payment; after it, a mediator decides")
     _step(services, deal_id, "cancelled", caller.account, note, expected=("accepted",))
     return deal_view(services, reader, caller, deal_id)
 
@@ -414,18 +424,18 @@ def resolve_dispute(
     """A mediator (regulator) records the outcome: the deal goes on, or is cancelled (refund proven if paid)."""
     deal = deal_view(services, reader, caller, deal_id)
     if deal["state"] != "disputed":
-        raise ApiError(409, "not_disputed", f"deal {deal_id} is {deal['state']}")
+        raise Conflict("not_disputed", f"deal {deal_id} is {deal['state']}")
     delivered = deal["deal_ref"] is not None and _delivery(reader, _deal(services, deal_id)) is not None
     if outcome == "continue":
         state = "delivered" if delivered else "paid" if deal["receipt"] else "accepted"
         _step(services, deal_id, state, caller.account, f"dispute resolved: {note}", expected=("disputed",))
         return deal_view(services, reader, caller, deal_id)
     if delivered:
-        raise ApiError(409, "already_delivered", "the units were delivered on chain: a cancellation cannot undo that")
+        raise Conflict("already_delivered", "the units were delivered on chain: a cancellation cannot undo that")
     if deal["receipt"]:
         if refund is None:
-            raise ApiError(
-                409, "refund_receipt_required", "the deal was paid: cancelling needs the custodian's refund receipt"
+            raise Conflict(
+                "refund_receipt_required", "the deal was paid: cancelling needs the custodian's refund receipt"
             )
         signer, _ = _custodian_signer(services, deal_id, refund, "CustodianRefund")
         note = f"{note} (refund confirmed by {signer}, ref {refund['custodian_ref']})"

@@ -2,7 +2,7 @@
 history per participant, pre-listing review of projects, and the periodic supervision report.
 
 Alerts are raised by the risk rules inside the indexer (node.risk) and live in the index; the few the node
-raises itself when data arrives off chain (an ecological loss in a monitoring report, node.api.ecoloss)
+raises itself when data arrives off chain (an ecological loss in a monitoring report, node.supervision.ecoloss)
 live in its state with the same columns, and the two are listed as one. The regulator's handling of them
 (acknowledge, escalate, close, false positive) lives in the node's state, keyed by the alert's stable key,
 so a re-index that raises the same alerts keeps their handling.
@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from node.api.deps import Caller
-from node.api.errors import ApiError, not_found
-from node.api.prices import price_summary
-from node.api.services import Services
+from node.actors import Caller
+from node.errors import Conflict, InvalidRequest, not_found
+from node.market.prices import price_summary
+from node.services import Services
 
 ACTIONS = {
     "acknowledge": "acknowledged",
@@ -157,7 +157,7 @@ def act_on_alert(
 ) -> dict[str, Any]:
     alert = alert_detail(services, reader, key)
     if alert["status"] in CLOSED:
-        raise ApiError(409, "alert_closed", f"alert {key} is {alert['status']}")
+        raise Conflict("alert_closed", f"alert {key} is {alert['status']}")
     services.state.execute(
         "INSERT INTO alert_action (alert_key, rule, action, status, note, actor, at) VALUES (?,?,?,?,?,?,?)",
         (key, alert["rule"], action, ACTIONS[action], note, caller.account, int(time.time())),
@@ -234,15 +234,15 @@ def _day_bounds(since: str, until: str) -> tuple[int, int]:
         start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
         end = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise ApiError(422, "validation_error", "since, until: real calendar dates, YYYY-MM-DD") from None
+        raise InvalidRequest("validation_error", "since, until: real calendar dates, YYYY-MM-DD") from None
     if end < start:
-        raise ApiError(422, "validation_error", "until: on or after since")
+        raise InvalidRequest("validation_error", "until: on or after since")
     return int(start.timestamp()), int(end.timestamp()) + 86_400
 
 
 def supervision_report(services: Services, reader: sqlite3.Connection, since: str, until: str) -> dict[str, Any]:
     """Volumes, prices, alerts by rule and outcome, measures and the reconciliation, for a date range."""
-    from node.api.reconcile import reconcile
+    from node.supervision.reconcile import reconcile
 
     start, end = _day_bounds(since, until)
     days = reader.execute(

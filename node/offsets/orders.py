@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 
-from node.api.errors import ApiError, not_found
-from node.api.points import GRAMS_PER_POINT
-from node.api.recent import RecentTrees
-from node.api.services import Services
 from node.chain.registry import RetirementRequest
 from node.chain.sender import Receipt
+from node.errors import Conflict, InvalidRequest, not_found
+from node.offsets.points import GRAMS_PER_POINT
+from node.offsets.recent import RecentTrees
+from node.services import Services
 from node.writes.runner import kind
 from registry.footprint import FootprintInputError, order_footprint, parse_order
 from registry.offsets import OffsetTree
@@ -43,9 +43,7 @@ def plan_retirements(holdings: list[tuple[int, int]], total: int) -> list[tuple[
         left -= take
         if left == 0:
             return plan
-    raise ApiError(
-        409, "insufficient_holdings", f"the caller holds {total - left} g in active batches; {total} g needed"
-    )
+    raise Conflict("insufficient_holdings", f"the caller holds {total - left} g in active batches; {total} g needed")
 
 
 def offset_orders(
@@ -53,7 +51,7 @@ def offset_orders(
 ) -> dict[str, Any]:
     orders = body.get("orders")
     if not isinstance(orders, list) or not 0 < len(orders) <= MAX_ORDERS:
-        raise ApiError(422, "validation_error", f"orders: a list of 1 to {MAX_ORDERS} orders")
+        raise InvalidRequest("validation_error", f"orders: a list of 1 to {MAX_ORDERS} orders")
     region = body.get("region", "")
     if (
         not isinstance(region, str)
@@ -61,29 +59,29 @@ def offset_orders(
         or (region and not region.replace("-", "").isascii())
         or (region and not region.replace("-", "").isalnum())
     ):
-        raise ApiError(422, "validation_error", "region: up to 16 letters, digits and '-'")
+        raise InvalidRequest("validation_error", "region: up to 16 letters, digits and '-'")
     shoppers: list[str | None] = []
     for i, order in enumerate(orders):
         shopper = order.pop("shopper", None) if isinstance(order, dict) else None
         if shopper is not None and (not isinstance(shopper, str) or not 0 < len(shopper) <= 64):
-            raise ApiError(422, "invalid_order", f"orders[{i}].shopper: a text of 1 to 64 characters")
+            raise InvalidRequest("invalid_order", f"orders[{i}].shopper: a text of 1 to 64 characters")
         shoppers.append(shopper)
     try:
         footprints = [order_footprint(parse_order(order, f"orders[{i}]")) for i, order in enumerate(orders)]
     except FootprintInputError as refused:
-        raise ApiError(422, "invalid_order", str(refused)) from None
+        raise InvalidRequest("invalid_order", str(refused)) from None
     ids = [f.order_id for f in footprints]
     if len(set(ids)) != len(ids):
-        raise ApiError(422, "duplicate_order", "an order id appears twice in the request")
+        raise InvalidRequest("duplicate_order", "an order id appears twice in the request")
     if any("\x00" in order_id for order_id in ids):
-        raise ApiError(422, "invalid_order", "an order id cannot contain NUL")
+        raise InvalidRequest("invalid_order", "an order id cannot contain NUL")
     seen = services.state.known_orders(ids)
     if seen:
-        raise ApiError(409, "order_already_offset", f"order {seen[0]} was offset before ({len(seen)} in all)")
+        raise Conflict("order_already_offset", f"order {seen[0]} was offset before ({len(seen)} in all)")
     tree = OffsetTree.build([(f.order_id, f.grams) for f in footprints])
     total = tree.total_grams
     if total == 0:
-        raise ApiError(422, "nothing_to_offset", "the orders' footprints add up to zero")
+        raise InvalidRequest("nothing_to_offset", "the orders' footprints add up to zero")
     reserved = services.state.reserved_offset_grams(account)
     holdings = [(batch, amount - reserved.get(batch, 0)) for batch, amount in _holdings(reader, account)]
     plan = plan_retirements([(b, a) for b, a in holdings if a > 0], total)
@@ -114,7 +112,7 @@ def offset_orders(
                 )
             )
         except sqlite3.IntegrityError:
-            raise ApiError(409, "order_already_offset", "an order of this request is being or was offset") from None
+            raise Conflict("order_already_offset", "an order of this request is being or was offset") from None
 
     writes = services.writes
     intent_id = writes.begin(
@@ -130,9 +128,10 @@ def offset_orders(
     if len(plan) == 1:
         _, answer = writes.run(intent_id, lambda: services.registry.retire(sender, details)[1])
     else:
-        batches, amounts = [b for b, _ in plan], [a for _, a in plan]
+        ordered = sorted(plan)  # the ledger takes a multi-batch retirement in ascending batch order
+        batches, amounts = [b for b, _ in ordered], [a for _, a in ordered]
         _, answer = writes.run(
-            intent_id, lambda: services.registry.retire_batches(sender, batches, amounts, details)[1]
+            intent_id, lambda: services.registry.retire_batches(sender, batches, amounts, details.details())[1]
         )
     return answer
 

@@ -12,12 +12,12 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from node.api.errors import ApiError, not_found
-from node.api.projects import project_profile
-from node.api.safeguards import blacklisted, deal_parts, refuse_blacklisted, require_deposit
-from node.api.services import Services
-from node.api.supervision import APPROVED_PROJECTS, project_review
+from node.errors import Conflict, InvalidRequest, not_found
 from node.index.queries import get_batch, get_participant, get_project
+from node.market.safeguards import blacklisted, deal_parts, refuse_blacklisted, require_deposit
+from node.projects.profiles import project_profile
+from node.services import Services
+from node.supervision.oversight import APPROVED_PROJECTS, project_review
 from registry.wording import find_financial_wording
 
 RISK_STATEMENT = {
@@ -32,7 +32,7 @@ LIVE = ("open", "suspended", "scheduled", "under_review")
 
 def price_fen(text: str) -> int:
     if not isinstance(text, str) or not _PRICE.match(text):
-        raise ApiError(422, "validation_error", 'price: a decimal such as "58.50" (CNY per tonne)')
+        raise InvalidRequest("validation_error", 'price: a decimal such as "58.50" (CNY per tonne)')
     return int(Decimal(text) * 100)
 
 
@@ -111,15 +111,14 @@ def _listable_batch(services: Services, reader: sqlite3.Connection, seller: str,
     if batch is None:
         raise not_found(f"batch {batch_id}")
     if batch["status"] != "active":
-        raise ApiError(409, "batch_not_active", f"batch {batch['id']} is {batch['status']} on chain")
+        raise Conflict("batch_not_active", f"batch {batch['id']} is {batch['status']} on chain")
     if not (int(batch["evidence_root"], 16) and int(batch["verification_digest"], 16) and batch["issued_tx"]):
-        raise ApiError(409, "incomplete_provenance", "the batch lacks verification, evidence or issuance records")
+        raise Conflict("incomplete_provenance", "the batch lacks verification, evidence or issuance records")
     row = reader.execute("SELECT amount FROM balance WHERE batch_id = ? AND account = ?", (batch_id, seller))
     balance = (row.fetchone() or (0,))[0]
     free = balance - encumbered(services, reader, seller, batch_id)
     if grams > free:
-        raise ApiError(
-            409,
+        raise Conflict(
             "exceeds_unencumbered_balance",
             f"{grams} g of batch {batch_id} listed, but only {free} g of it are held and not already listed",
         )
@@ -129,18 +128,18 @@ def _listable_batch(services: Services, reader: sqlite3.Connection, seller: str,
 def create_listing(services: Services, reader: sqlite3.Connection, seller: str, body: dict[str, Any]) -> dict[str, Any]:
     hit = find_financial_wording(body["title"], body["description"])
     if hit is not None:
-        raise ApiError(422, "FinancialWording", f"investment wording is not allowed: {hit.phrase!r} ({hit.why})")
+        raise InvalidRequest("FinancialWording", f"investment wording is not allowed: {hit.phrase!r} ({hit.why})")
     refuse_blacklisted(services, seller, "list")
     participant = get_participant(connection=reader, address=seller)
     if participant is None or participant["frozen"]:
-        raise ApiError(409, "seller_frozen", "the seller is not an active participant")
+        raise Conflict("seller_frozen", "the seller is not an active participant")
     require_deposit(services, seller)
     parts = _requested_parts(body)
     quantity = sum(grams for _, grams in parts)
     if body["min_lot"] > quantity:
-        raise ApiError(422, "validation_error", "min_lot: cannot exceed the quantity listed")
+        raise InvalidRequest("validation_error", "min_lot: cannot exceed the quantity listed")
     if body["valid_until"] <= max(body["valid_from"], int(time.time())):
-        raise ApiError(422, "validation_error", "valid_until: must come after valid_from and after now")
+        raise InvalidRequest("validation_error", "valid_until: must come after valid_from and after now")
     batches = [_listable_batch(services, reader, seller, batch_id, grams) for batch_id, grams in parts]
     first = batches[0]
     profile = project_profile(services, first["project_id"]) or {"region": "", "kind": ""}
@@ -166,13 +165,13 @@ def _requested_parts(body: dict[str, Any]) -> list[tuple[int, int]]:
     parts = body.get("parts")
     if parts:
         if body.get("batch_id") is not None or body.get("quantity") is not None:
-            raise ApiError(422, "validation_error", "a bundle gives parts, not batch_id and quantity")
+            raise InvalidRequest("validation_error", "a bundle gives parts, not batch_id and quantity")
         ids = [p["batch_id"] for p in parts]
         if len(set(ids)) != len(ids):
-            raise ApiError(422, "validation_error", "parts: each batch appears once")
+            raise InvalidRequest("validation_error", "parts: each batch appears once")
         return sorted((p["batch_id"], p["quantity"]) for p in parts)
     if body.get("batch_id") is None or body.get("quantity") is None:
-        raise ApiError(422, "validation_error", "give batch_id and quantity, or parts for a bundle")
+        raise InvalidRequest("validation_error", "give batch_id and quantity, or parts for a bundle")
     return [(body["batch_id"], body["quantity"])]
 
 

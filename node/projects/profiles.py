@@ -3,7 +3,7 @@ hashes to the project's on-chain metadata hash, so anyone can check a profile ag
 
 from typing import Any
 
-from node.api.services import Services
+from node.services import Services
 
 
 def project_profile(services: Services, project_id: int) -> dict[str, Any] | None:

@@ -15,16 +15,16 @@ import sqlite3
 import time
 from typing import Any
 
-from node.api.custody import verify_custodian
-from node.api.deals import reserved
-from node.api.deps import Caller
-from node.api.errors import ApiError, not_found
-from node.api.listings import public_listing
-from node.api.points import GRAMS_PER_POINT, award_rebate, require_indexed
-from node.api.recent import RecentTrees
-from node.api.services import Services
+from node.actors import Caller
 from node.chain.registry import RetirementRequest
 from node.chain.sender import Receipt
+from node.errors import CodedError, Conflict, Forbidden, InvalidRequest, not_found
+from node.market.custody import verify_custodian
+from node.market.deals import reserved
+from node.market.listings import public_listing
+from node.offsets.points import GRAMS_PER_POINT, award_rebate, require_indexed
+from node.offsets.recent import RecentTrees
+from node.services import Services
 from node.writes.reconciler import step
 from node.writes.runner import kind
 from registry.campaigns import payment_root, subscriber_tree
@@ -73,20 +73,20 @@ def open_campaign(
 ) -> dict[str, Any]:
     listing = public_listing(services, reader, listing_id)
     if listing["seller"] != caller.account:
-        raise ApiError(403, "forbidden", "only the seller opens a campaign on its listing")
+        raise Forbidden("forbidden", "only the seller opens a campaign on its listing")
     if listing["status"] != "open":
-        raise ApiError(409, "listing_not_open", f"listing {listing_id} is {listing['status']}")
+        raise Conflict("listing_not_open", f"listing {listing_id} is {listing['status']}")
     if listing["bundle"]:
-        raise ApiError(422, "bundle_campaign", "a campaign retires one batch: open it on a single-batch listing")
+        raise InvalidRequest("bundle_campaign", "a campaign retires one batch: open it on a single-batch listing")
     if services.state.rows("SELECT id FROM campaign WHERE listing_id = ?", (listing_id,)):
-        raise ApiError(409, "campaign_exists", f"listing {listing_id} already has a campaign")
+        raise Conflict("campaign_exists", f"listing {listing_id} already has a campaign")
     free = listing["quantity"] - reserved(services, listing_id)
     if target > free:
-        raise ApiError(409, "quantity_unavailable", f"target {target} g: the listing has {free} g free")
+        raise Conflict("quantity_unavailable", f"target {target} g: the listing has {free} g free")
     if not time.time() < deadline <= listing["valid_until"]:
-        raise ApiError(422, "validation_error", "deadline: in the future and within the listing's validity")
+        raise InvalidRequest("validation_error", "deadline: in the future and within the listing's validity")
     if _key_of(services, caller.account) is None:
-        raise ApiError(409, "seller_key_unavailable", "this node does not hold the seller's key to retire for it")
+        raise Conflict("seller_key_unavailable", "this node does not hold the seller's key to retire for it")
     campaign_id = services.state.execute(
         "INSERT INTO campaign (listing_id, seller, batch_id, target, deadline, state, created_at)"
         " VALUES (?,?,?,?,?, 'open', ?)",
@@ -161,21 +161,20 @@ def campaign_view(services: Services, campaign_id: int) -> dict[str, Any]:
 def subscribe(services: Services, caller: Caller, campaign_id: int, entries: list[Any]) -> dict[str, Any]:
     """Records subscriptions in bulk (SubscriptionIn models), all or nothing; never past the target."""
     if not 0 < len(entries) <= MAX_PER_REQUEST:
-        raise ApiError(422, "validation_error", f"subscriptions: 1 to {MAX_PER_REQUEST} per request")
+        raise InvalidRequest("validation_error", f"subscriptions: 1 to {MAX_PER_REQUEST} per request")
     if any("\x00" in e.subscriber for e in entries):
-        raise ApiError(422, "validation_error", "subscriber: cannot contain NUL (it ends the id in the leaf)")
+        raise InvalidRequest("validation_error", "subscriber: cannot contain NUL (it ends the id in the leaf)")
     now = int(time.time())
     with services.state.transaction() as db:
         campaign = _campaign(services, campaign_id)
         if campaign["state"] != "open":
-            raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+            raise Conflict("campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
         subscribed = db.execute(
             "SELECT COALESCE(SUM(grams), 0) FROM subscription WHERE campaign_id = ?", (campaign_id,)
         ).fetchone()[0]
         wanted = sum(e.grams for e in entries)
         if subscribed + wanted > campaign["target"]:
-            raise ApiError(
-                409,
+            raise Conflict(
                 "oversubscribed",
                 f"{wanted} g more would pass the target: {campaign['target'] - subscribed} g are left",
             )
@@ -197,10 +196,10 @@ def record_payments(
     """A custodian's receipt for many subscriptions: the root of (id, amount) leaves, signed once."""
     ids: list[int] = body["subscription_ids"]
     if len(set(ids)) != len(ids):
-        raise ApiError(422, "validation_error", "subscription_ids: each subscription once")
+        raise InvalidRequest("validation_error", "subscription_ids: each subscription once")
     found = _subscriptions(services, campaign_id, ids)
     if len(found) != len(ids):
-        raise ApiError(422, "unknown_subscription", "a listed subscription is not in this campaign")
+        raise InvalidRequest("unknown_subscription", "a listed subscription is not in this campaign")
     payments = [(i, found[i]["amount_fen"]) for i in ids]
     root = "0x" + payment_root(payments).hex()
     message = {
@@ -214,16 +213,16 @@ def record_payments(
     }
     custodian, _ = verify_custodian(services, "SubscriptionReceipt", message, body["signature"])
     if body["amount_fen"] != sum(a for _, a in payments):
-        raise ApiError(422, "amount_mismatch", "the receipt's amount is not the sum of the subscriptions it covers")
+        raise InvalidRequest("amount_mismatch", "the receipt's amount is not the sum of the subscriptions it covers")
     with services.state.transaction() as db:
         campaign = _campaign(services, campaign_id)
         if campaign["state"] != "open":
-            raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+            raise Conflict("campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
         if db.execute("SELECT id FROM subscription_receipt WHERE root = ?", (root,)).fetchone():
-            raise ApiError(409, "receipt_replayed", "this settlement receipt was recorded before")
+            raise Conflict("receipt_replayed", "this settlement receipt was recorded before")
         covered = [i for i in ids if found[i]["receipt_id"] is not None]
         if covered:
-            raise ApiError(409, "already_paid", f"subscription {covered[0]} is covered by an earlier receipt")
+            raise Conflict("already_paid", f"subscription {covered[0]} is covered by an earlier receipt")
         sealed = services.sealer.seal(body["custodian_ref"], f"subscription_receipt.ref:{root}")
         receipt_id = db.execute(
             "INSERT INTO subscription_receipt (campaign_id, root, count, amount_fen, custodian, sealed, recorded_at)"
@@ -235,7 +234,7 @@ def record_payments(
     if totals["paid_grams"] >= campaign["target"]:
         try:
             return retire_campaign(services, reader, campaign_id, "target reached")
-        except ApiError as refused:
+        except CodedError as refused:
             if refused.code not in ("campaign_closed", "campaign_changed"):
                 raise  # another request is retiring it: this one's receipt is recorded, the view says the rest
     return campaign_view(services, campaign_id)
@@ -258,11 +257,11 @@ def _subscriptions(services: Services, campaign_id: int, ids: list[int]) -> dict
 def close_campaign(services: Services, reader: sqlite3.Connection, caller: Caller, campaign_id: int) -> dict[str, Any]:
     campaign = _campaign(services, campaign_id)
     if caller.account != campaign["seller"]:
-        raise ApiError(403, "forbidden", "only the seller closes its campaign")
+        raise Forbidden("forbidden", "only the seller closes its campaign")
     if campaign["state"] != "open":
-        raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+        raise Conflict("campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
     if _totals(services, campaign_id)["paid_grams"] == 0:
-        raise ApiError(409, "nothing_paid", "no subscription is paid yet: nothing to retire")
+        raise Conflict("nothing_paid", "no subscription is paid yet: nothing to retire")
     return retire_campaign(services, reader, campaign_id, "closed by the seller")
 
 
@@ -271,10 +270,10 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
     retiring with the retirement's intent (compare-and-set): it is retired once, however many ask."""
     campaign = _campaign(services, campaign_id)
     if campaign["state"] != "open":
-        raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
+        raise Conflict("campaign_closed", f"campaign {campaign_id} is {campaign['state']}")
     key = _key_of(services, campaign["seller"])
     if key is None:
-        raise ApiError(409, "seller_key_unavailable", "this node does not hold the seller's key to retire for it")
+        raise Conflict("seller_key_unavailable", "this node does not hold the seller's key to retire for it")
     with services.state.transaction() as db:
         paid = db.execute(
             "SELECT subscriber, grams FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT NULL ORDER BY id",
@@ -290,7 +289,7 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
             (intent_id, campaign_id, now),
         ).rowcount
         if moved != 1:
-            raise ApiError(409, "campaign_closed", f"campaign {campaign_id} is being retired or closed already")
+            raise Conflict("campaign_closed", f"campaign {campaign_id} is being retired or closed already")
         # What is retired is what was paid when the retirement began: later receipts are refused (not open).
         paid_now = db.execute(
             "SELECT COALESCE(SUM(grams), 0), COUNT(*) FROM subscription WHERE campaign_id = ? AND receipt_id IS NOT"
@@ -298,7 +297,7 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
             (campaign_id,),
         ).fetchone()
         if paid_now[0] != total or paid_now[1] != len(paid):
-            raise ApiError(409, "campaign_changed", "a payment was recorded meanwhile; retry")
+            raise Conflict("campaign_changed", "a payment was recorded meanwhile; retry")
 
     request = RetirementRequest(
         batch_id=campaign["batch_id"],
@@ -389,7 +388,7 @@ def certificates(services: Services, campaign_id: int, after: int, limit: int) -
     """Subscribers' certificates with their proofs, a page at a time (by subscription id)."""
     campaign = _campaign(services, campaign_id)
     if campaign["state"] != "retired":
-        raise ApiError(409, "campaign_not_retired", f"campaign {campaign_id} is {campaign['state']}")
+        raise Conflict("campaign_not_retired", f"campaign {campaign_id} is {campaign['state']}")
     with services.state.transaction() as db:
         rows = db.execute(
             "SELECT id, subscriber, grams, leaf_index FROM subscription WHERE campaign_id = ?"

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from node.api.confidential import Sealer
+from node.market.confidential import Sealer
 from node.risk.config import load_rules
 from node.risk.engine import DealFact, RiskEngine, Rules
 from node.risk.worker import RiskWorker

@@ -2,15 +2,17 @@
 custodian signed it. The platform holds no money: these receipts are its only evidence of payments,
 refunds and deposits made at the bank, each verified before it changes anything."""
 
+import time
 from typing import Any
 
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_keys.exceptions import BadSignature, ValidationError
 from eth_utils import keccak
 
-from node.api.errors import ApiError
-from node.api.services import Services
+from node.actors import Caller
 from node.chain.eip712 import Signature, recover_signer
+from node.errors import InvalidRequest
+from node.services import Services
 
 _PAYMENT = [
     {"name": "dealId", "type": "uint256"},
@@ -66,7 +68,18 @@ def verify_custodian(
             typed, Signature(signature["v"], bytes.fromhex(signature["r"][2:]), bytes.fromhex(signature["s"][2:]))
         )
     except (BadSignature, ValidationError, ValueError):
-        raise ApiError(422, "invalid_signature", f"the {kind}'s signature is not a valid secp256k1 signature") from None
+        raise InvalidRequest(
+            "invalid_signature", f"the {kind}'s signature is not a valid secp256k1 signature"
+        ) from None
     if not services.state.rows("SELECT address FROM custodian WHERE address = ?", (signer,)):
-        raise ApiError(422, "not_a_custodian", f"the {kind} is signed by {signer}, not by a recorded custodian")
+        raise InvalidRequest("not_a_custodian", f"the {kind} is signed by {signer}, not by a recorded custodian")
     return signer, digest_of(typed)
+
+
+def record_custodian(services: Services, caller: Caller, address: str, name: str) -> dict[str, Any]:
+    """An admin records a bank custodian whose receipts the node accepts (recording it again renames it)."""
+    services.state.execute(
+        "INSERT OR REPLACE INTO custodian (address, name, added_by, added_at) VALUES (?,?,?,?)",
+        (address.lower(), name, caller.account, int(time.time())),
+    )
+    return {"address": address.lower(), "name": name}

@@ -1,0 +1,1 @@
+"""Projects off chain: their profiles, monitoring data and its accounting, and batch provenance."""
