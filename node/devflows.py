@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.devnode import LocalNode
+from registry.units import deal_total_fen
 
 DAY = 86_400
 _roots = itertools.count(1)
@@ -141,7 +142,7 @@ def bought(node: LocalNode, listing_id: int, quantity: int, buyer: str = "buyer"
     seller = node.ok("GET", f"/v1/listings/{listing_id}")["seller"]
     who = next(name for name, address in node.addresses.items() if address.lower() == seller)
     deal = node.ok("POST", f"/v1/offers/{offer['id']}/answer", who, json={"action": "accept"})
-    amount = quantity * int(price.replace(".", "")) // 1_000_000 or 1
+    amount = deal_total_fen(int(price.replace(".", "")), quantity)
     node.ok("POST", f"/v1/deals/{deal['id']}/receipt", buyer, json=payment(node, deal["id"], amount, ref=ref))
     if deliver:
         node.ok("POST", f"/v1/deals/{deal['id']}/deliver", who)

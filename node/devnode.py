@@ -28,6 +28,11 @@ class LocalNode:
     tokens: dict[str, str]
     addresses: dict[str, str]
     http: httpx.Client
+    app: Any = None  # the FastAPI app, for tests that look at the node's services in place
+
+    @property
+    def services(self) -> Any:
+        return self.app.state.services
 
     def call(self, method: str, path: str, who: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.tokens[who]}"} if who else {}
@@ -56,9 +61,8 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
         state = Store(settings.node_state_path)
         tokens = prepare_participants(settings, state)
         state.close()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=api_port, log_level="warning")
-        )
+        app = create_app(settings)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 30
@@ -68,7 +72,9 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
             time.sleep(0.05)
         keystore = Keystore.from_settings(settings)
         http = httpx.Client(base_url=settings.base_url, timeout=300)
-        node = LocalNode(settings, settings.base_url, tokens, {name: keystore.address(name) for name in CAST}, http)
+        node = LocalNode(
+            settings, settings.base_url, tokens, {name: keystore.address(name) for name in CAST}, http, app
+        )
         try:
             for name, (organisation, roles, _) in CAST.items():
                 if name != "admin":

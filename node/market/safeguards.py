@@ -18,6 +18,7 @@ from node.chain.registry import ROLE_REGULATOR, BatchStatus
 from node.errors import Conflict, Forbidden, InvalidRequest, not_found
 from node.market.custody import verify_custodian
 from node.services import Services
+from node.writes.reconciler import step
 
 # Deals whose buyer paid, or holds the units: a revocation leaves them out of pocket.
 COMPENSABLE = ("paid", "delivering", "delivered", "disputed")
@@ -123,8 +124,18 @@ def deal_parts(deal: dict[str, Any]) -> list[tuple[int, int]]:
     return [(deal["batch_id"], deal["quantity"])]
 
 
+@step("compensation cases")
+def open_revocation_cases(services: Services) -> None:
+    """Cases for revocations the index shows, however they were made (through this node or not)."""
+    reader = services.reader()
+    try:
+        open_compensation_cases(services, reader)
+    finally:
+        reader.close()
+
+
 def compensation_cases(services: Services, reader: sqlite3.Connection, caller: Caller) -> list[dict[str, Any]]:
-    open_compensation_cases(services, reader)
+    """The cases the caller is party to (a regulator: all). Reading opens none: the reconciler does."""
     if caller.has(ROLE_REGULATOR):
         return services.state.rows("SELECT * FROM compensation_case ORDER BY id")
     return services.state.rows(

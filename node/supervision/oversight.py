@@ -16,9 +16,12 @@ from typing import Any
 import orjson
 
 from node.actors import Caller
+from node.chain.sender import Receipt
 from node.errors import Conflict, InvalidRequest, not_found
 from node.market.prices import price_summary
 from node.services import Services
+from node.writes.ledger import tx_answer
+from node.writes.runner import kind
 
 ACTIONS = {
     "acknowledge": "acknowledged",
@@ -188,6 +191,47 @@ def record_measure(
         outcome=f"measure {measure_id}" + (f", tx {tx_hash}" if tx_hash else ""),
     )  # fmt: skip
     return measures_of(services, participant)[-1]
+
+
+def chain_measure(
+    services: Services,
+    caller: Caller,
+    *,
+    method: str,
+    args: tuple[Any, ...],
+    participant: str,
+    kind: str,
+    reason: str,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    """A measure taken through the ledger (freeze, revoke, reversal ...) as an intent: the measure is
+    recorded in the participant's history, with its transaction, once the transaction is mined and
+    indexed, in the transaction that settles the intent. Answers the transaction."""
+    intent_id = services.writes.begin(
+        kind="measure",
+        actor=caller.account,
+        key_name=caller.owner.key_name,
+        request={"participant": participant, "kind": kind, "reason": reason, "details": details},
+    )
+    sender = services.sender_for(caller.owner)
+    _, answer = services.writes.run(intent_id, lambda: services.registry.send(sender, method, *args))
+    return answer
+
+
+@kind("measure")
+def _measure_taken(services: Services, intent: dict[str, Any], receipt: Receipt, db: Any) -> dict[str, Any]:
+    request = intent["request"]
+    measure_id = db.execute(
+        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)",
+        (request["participant"], request["kind"], request["reason"], intent["actor"], int(time.time()),
+         receipt.tx_hash, orjson.dumps(request["details"]).decode()),
+    ).lastrowid  # fmt: skip
+    services.state.log_query(
+        account=intent["actor"], endpoint="measure",
+        params={"participant": request["participant"], "kind": request["kind"], "reason": request["reason"]},
+        outcome=f"measure {measure_id}, tx {receipt.tx_hash}",
+    )  # fmt: skip
+    return tx_answer(receipt, measure_id=measure_id)
 
 
 def measures_of(services: Services, participant: str) -> list[dict[str, Any]]:

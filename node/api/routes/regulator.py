@@ -14,7 +14,7 @@ from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlReque
 from node.index.queries import get_batch, search_events, summary
 from node.market.safeguards import open_compensation_cases
 from node.services import Services
-from node.supervision.oversight import record_measure
+from node.supervision.oversight import chain_measure
 from node.supervision.reconcile import reconcile
 from node.supervision.sql import run_readonly_sql
 
@@ -142,8 +142,6 @@ def measure(
 ) -> TxResult:
     """Sends a regulator's on-chain measure through the ledger, records it in the participant's history of
     measures with its reason, and answers once it is indexed."""
-    receipt = services.registry.send(services.sender_for(caller.owner), method, *args, _reason(params["reason"]))
-    services.wait_indexed(receipt.block_number)
     kind = MEASURE_KINDS[(method, params.get("frozen") if method == "setAccountFrozen" else None)]
     participant = params.get("participant") or params.get("account")
     if participant is None:
@@ -154,11 +152,11 @@ def measure(
             reader.close()
         participant = batch["owner"] if batch else ""
     details = {k: v for k, v in params.items() if k not in ("reason", "participant")}
-    record_measure(
-        services, caller, participant, params.get("kind", kind), params["reason"], tx_hash=receipt.tx_hash,
-        details={**details, "via": endpoint},
+    answer = chain_measure(
+        services, caller, method=method, args=(*args, _reason(params["reason"])), participant=participant,
+        kind=params.get("kind", kind), reason=params["reason"], details={**details, "via": endpoint},
     )  # fmt: skip
-    return TxResult(tx_hash=receipt.tx_hash, block_number=receipt.block_number, gas_used=receipt.gas_used)
+    return TxResult(**answer)
 
 
 @router.post("/accounts/{account}/freeze", summary="Freeze or unfreeze an account, with a reason")

@@ -21,6 +21,7 @@ from node.supervision.charts import bar_chart
 from node.supervision.oversight import (
     act_on_alert,
     alert_detail,
+    chain_measure,
     list_alerts,
     measures_of,
     record_measure,
@@ -111,12 +112,11 @@ def new_measure(body: MeasureRequest, caller: RegulatorDep, services: ServicesDe
         if get_project(connection=reader, project_id=body.loss_project_id) is None:
             raise not_found(f"project {body.loss_project_id}")
         evidence = keccak(text=reason)
-        receipt = services.registry.send(
-            services.sender_for(caller.owner), "recordReversal", batch_id, body.amount, body.loss_project_id, evidence
-        )
-        services.wait_indexed(receipt.block_number)
         details = {"batch_id": batch_id, "amount": body.amount, "loss_project_id": body.loss_project_id}
-        return record_measure(services, caller, participant, kind, reason, tx_hash=receipt.tx_hash, details=details)
+        chain_measure(
+            services, caller, method="recordReversal", args=(batch_id, body.amount, body.loss_project_id, evidence),
+            participant=participant, kind=kind, reason=reason, details=details,
+        )  # fmt: skip
     return measures_of(services, participant)[-1]
 
 
