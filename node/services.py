@@ -103,6 +103,7 @@ class Services:
         )
         indexer = self.indexer
         indexer.on_rollback = self._rolled_back
+        self.guard.on_sent = indexer.poke  # the block of a write just sent is worth looking for at once
         indexer.sync()  # the first answers already see the whole chain
 
         def run() -> None:
@@ -157,13 +158,21 @@ class Services:
     def wait_indexed(self, block: int, timeout_s: float = 30.0) -> None:
         """Returns once the index holds `block` (reads after a write then see the write)."""
         deadline = time.monotonic() + timeout_s
-        pause = 0.005
-        while time.monotonic() < deadline:
-            with self.reader() as db:
-                if index_digest(connection=db)[0] >= block:
+        indexer = self.indexer
+        if indexer is not None:  # the follower runs here: poke it and wait for its commit
+            while time.monotonic() < deadline:
+                with indexer.advanced:
+                    if indexer.checkpoint.last_block >= block:
+                        return
+                    indexer.poke()
+                    indexer.advanced.wait(timeout=0.05)
+        else:
+            pause = 0.005
+            while time.monotonic() < deadline:
+                if self.indexed_block() >= block:
                     return
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
         raise ChainUnavailable(f"the index did not reach block {block} within {timeout_s}s")
 
     # signing --------------------------------------------------------------------------------------

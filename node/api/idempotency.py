@@ -98,6 +98,8 @@ class IdempotencyMiddleware:
         await self._run(scope, body, send, store, scope_id, key)
 
     async def _run(self, scope: Scope, body: bytes, send: Send, store: Store, scope_id: str, key: str) -> None:
+        """Runs the request; its answer is kept under the key before the client gets it, so a retry sent the
+        moment the answer arrives finds it (and never `request_in_progress`)."""
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -109,19 +111,23 @@ class IdempotencyMiddleware:
                 started.update(message)
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-            await send(message)
 
         token = IDEMPOTENCY.set((scope_id, key))
         try:
             await self.app(scope, replay_body, capture)
+        except BaseException:
+            # The error answer is written further out; keep it only if the request created an intent.
+            await run_in_threadpool(_keep, store, scope_id, key, 500, b"", "application/json")
+            raise
         finally:
             IDEMPOTENCY.reset(token)
-            status = int(started.get("status", 500))
-            content_type = next(
-                (v.decode("latin-1") for k, v in started.get("headers", []) if k.lower() == b"content-type"),
-                "application/json",
-            )
-            await run_in_threadpool(_keep, store, scope_id, key, status, b"".join(chunks), content_type)
+        status = int(started.get("status", 500))
+        headers = started.get("headers", [])
+        content_type = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")
+        content = b"".join(chunks)
+        await run_in_threadpool(_keep, store, scope_id, key, status, content, content_type or "application/json")
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
 
 def _keep(store: Store, scope_id: str, key: str, status: int, body: bytes, content_type: str) -> None:

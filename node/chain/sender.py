@@ -26,7 +26,7 @@ from node.errors import ChainUnavailable, TransactionError, TransactionPending, 
 
 GasMode = Literal["eip1559", "legacy"]
 _GAS_MARGIN = 1.25
-_FIRST_POLL_S = 0.002
+_FIRST_POLL_S = 0.0005
 _MAX_POLL_S = 0.1
 # EIP-1559 fees are read at most this often: maxFeePerGas = 2 × base fee + tip stays valid through
 # several blocks of rising base fee, and re-reading per transaction would cost two calls each.
@@ -55,8 +55,12 @@ class TxJournal(Protocol):
 
     def tx_refused(self, tx_hash: str, state: str, why: str) -> None: ...
 
-    def check_chain(self) -> None:
-        """Called holding the send gate before each send: re-sends what the chain lost, if it lost any."""
+    def check_chain(self, head: int) -> None:
+        """Called holding the send gate before each send, with the chain's head: re-sends what the chain
+        lost, if it lost any."""
+
+    def tx_sent(self, tx_hash: str) -> None:
+        """Called once the chain took a transaction (the index may look for its block now)."""
 
 
 def already_known(error: RpcError) -> bool:
@@ -167,16 +171,19 @@ class TransactionSender:
         call: dict[str, Any] = {"from": self.address, "data": "0x" + data.hex()}
         if to is not None:
             call["to"] = to
+        head: int | None = None
         if gas is None:
-            gas = int(self._estimate(call) * _GAS_MARGIN) + 10_000
+            estimate, head = self._estimate(call, with_head=self.journal is not None)
+            gas = int(estimate * _GAS_MARGIN) + 10_000
         if self.journal is None:
             with self.nonces.lock:
                 tx_hash = self._sign_and_send(to, data, gas)
         else:
             with SEND_GATE:
-                self.journal.check_chain()
+                self.journal.check_chain(self.rpc.block_number() if head is None else head)
                 with self.nonces.lock:
                     tx_hash = self._sign_and_send(to, data, gas)
+            self.journal.tx_sent(tx_hash)
         try:
             receipt = self.wait(tx_hash)
         except (TransactionTimeout, ChainUnavailable) as exc:
@@ -207,7 +214,8 @@ class TransactionSender:
         try:
             answered = self.rpc.call("eth_sendRawTransaction", raw)
         except RpcError as exc:
-            if already_known(exc):
+            if already_known(exc) or self._chain_has(tx_hash):
+                # A repeated send (a connection retried after the chain took the first) changed nothing.
                 self.nonces.advance()
                 return tx_hash
             self.nonces.reset()
@@ -239,11 +247,22 @@ class TransactionSender:
             time.sleep(pause)
             pause = min(pause * 2, _MAX_POLL_S)
 
-    def _estimate(self, call: dict[str, Any]) -> int:
+    def _chain_has(self, tx_hash: str) -> bool:
+        try:
+            return self.rpc.call("eth_getTransactionByHash", tx_hash) is not None
+        except (RpcError, ChainUnavailable):
+            return False
+
+    def _estimate(self, call: dict[str, Any], *, with_head: bool = False) -> tuple[int, int | None]:
+        """The gas estimate (a refusal raises its named error), and the chain's head read in the same round
+        trip when asked for (the journal checks it before sending)."""
         if self.gas_mode == "legacy":
             call = {**call, "gasPrice": hex(self.gas_price_wei)}
         try:
-            return int(self.rpc.call("eth_estimateGas", call), 16)
+            if not with_head:
+                return int(self.rpc.call("eth_estimateGas", call), 16), None
+            estimate, head = self.rpc.call_batch([("eth_estimateGas", [call]), ("eth_blockNumber", [])])
+            return int(estimate, 16), int(head, 16)
         except RpcError as exc:
             raise self._translate(exc) from exc
 

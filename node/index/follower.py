@@ -93,6 +93,10 @@ class Indexer:
         self.reorgs = 0
         # Called with the block the index rolled back to (a reorg, or a chain that lost blocks).
         self.on_rollback: Callable[[int], None] | None = None
+        # A writer waiting for its block pokes the follower instead of waiting out its poll, and is told
+        # when a range commits.
+        self._wake = threading.Event()
+        self.advanced = threading.Condition()
         self.timings = {"rpc": 0.0, "decode": 0.0, "db": 0.0}  # seconds spent, for the benchmark's split
         self.checkpoint = self._load_or_create_checkpoint()
         if risk is not None:
@@ -123,12 +127,13 @@ class Indexer:
         stop = stop or threading.Event()
         rule_failures = 0
         while not stop.is_set():
-            target = self._target(until)
             try:
-                self._check_checkpoint_canonical()
+                target = self._checked_target(until)
                 if self.checkpoint.last_block >= target:
                     return self.checkpoint
                 self._index_to(target, stop, progress)
+                if self.checkpoint.last_block >= target:
+                    return self.checkpoint
             except Reorg:
                 self._handle_reorg()
                 if self.on_rollback is not None:
@@ -146,7 +151,16 @@ class Indexer:
         """Keeps the index at the confirmed head until `stop` is set."""
         while not stop.is_set():
             self.sync(stop=stop, progress=progress)
-            stop.wait(poll_s)
+            self._wake.wait(poll_s)
+            self._wake.clear()
+
+    def poke(self) -> None:
+        """Asks a following indexer to look at the chain now (a write is waiting for its block)."""
+        self._wake.set()
+
+    def _advanced(self) -> None:
+        with self.advanced:
+            self.advanced.notify_all()
 
     def digest(self) -> str:
         return self.checkpoint.digest
@@ -226,15 +240,20 @@ class Indexer:
             raise
         self.timings["db"] += time.perf_counter() - decoded
         self.checkpoint = new
+        self._advanced()
 
     # ---------------------------------------------------------------------------------------------
-    def _check_checkpoint_canonical(self) -> None:
+    def _checked_target(self, until: int | None) -> int:
+        """The confirmed head (or `until`), having checked in the same round trip that the checkpoint's block
+        is still the one indexed (Reorg if not)."""
         last = self.checkpoint.last_block
         if last < self.manifest.registry.deploy_block:
-            return
-        block = self.rpc.call("eth_getBlockByNumber", hex(last), False)
+            return self._target(until)
+        number, block = self.rpc.call_batch([("eth_blockNumber", []), ("eth_getBlockByNumber", [hex(last), False])])
         if block is None or block["hash"].lower() != self.checkpoint.last_block_hash:
             raise Reorg(f"block {last} is no longer the one indexed")
+        head = int(number, 16) - self.confirmations
+        return head if until is None else min(head, until)
 
     def _handle_reorg(self) -> None:
         """Rolls back to the highest stored block still canonical, then derived state is rebuilt."""
@@ -264,6 +283,7 @@ class Indexer:
             self._rewarm()
             raise
         self.checkpoint = new
+        self._advanced()
 
     def _rewarm(self) -> None:
         """After a rollback the rules' memory is ahead of the index: rebuild it from what is committed."""

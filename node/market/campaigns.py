@@ -78,20 +78,23 @@ def open_campaign(
         raise Conflict("listing_not_open", f"listing {listing_id} is {listing['status']}")
     if listing["bundle"]:
         raise InvalidRequest("bundle_campaign", "a campaign retires one batch: open it on a single-batch listing")
-    if services.state.rows("SELECT id FROM campaign WHERE listing_id = ?", (listing_id,)):
-        raise Conflict("campaign_exists", f"listing {listing_id} already has a campaign")
-    free = listing["quantity"] - reserved(services, listing_id)
-    if target > free:
-        raise Conflict("quantity_unavailable", f"target {target} g: the listing has {free} g free")
     if not time.time() < deadline <= listing["valid_until"]:
         raise InvalidRequest("validation_error", "deadline: in the future and within the listing's validity")
     if _key_of(services, caller.account) is None:
         raise Conflict("seller_key_unavailable", "this node does not hold the seller's key to retire for it")
-    campaign_id = services.state.execute(
-        "INSERT INTO campaign (listing_id, seller, batch_id, target, deadline, state, created_at)"
-        " VALUES (?,?,?,?,?, 'open', ?)",
-        (listing_id, caller.account, listing["batch"]["id"], target, deadline, int(time.time())),
-    )
+    # What is free, and the campaign that reserves it, in one transaction (a deal accepted meanwhile, or
+    # another campaign, is seen here).
+    with services.state.transaction() as db:
+        if db.execute("SELECT id FROM campaign WHERE listing_id = ?", (listing_id,)).fetchone():
+            raise Conflict("campaign_exists", f"listing {listing_id} already has a campaign")
+        free = listing["quantity"] - reserved(services, listing_id)
+        if target > free:
+            raise Conflict("quantity_unavailable", f"target {target} g: the listing has {free} g free")
+        campaign_id = services.state.execute(
+            "INSERT INTO campaign (listing_id, seller, batch_id, target, deadline, state, created_at)"
+            " VALUES (?,?,?,?,?, 'open', ?)",
+            (listing_id, caller.account, listing["batch"]["id"], target, deadline, int(time.time())),
+        )
     return campaign_view(services, campaign_id)
 
 
@@ -315,6 +318,7 @@ def retire_campaign(services: Services, reader: sqlite3.Connection, campaign_id:
         request={"campaign_id": campaign_id, "root": "0x" + tree.root.hex(), "total": total, "count": len(paid)},
         subject=f"campaign:{campaign_id}",
         reserve=reserve,
+        busy=("campaign_closed", f"campaign {campaign_id} is being retired by another request"),
     )
     _TREES.put(campaign_id, HexTree(tree))
     sender = services.sender_for_key(key)

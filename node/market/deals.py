@@ -324,6 +324,7 @@ def deliver(services: Services, reader: Any, caller: Caller, deal_id: int) -> di
         request={"deal_id": deal_id},
         subject=f"deal:{deal_id}",
         reserve=reserve,
+        busy=("deal_state_changed", f"deal {deal_id} is being delivered by another request"),
     )
     deal_ref = bytes.fromhex(deal["deal_ref"][2:])
     sender = services.sender_for(caller.owner)

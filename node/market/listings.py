@@ -140,9 +140,26 @@ def create_listing(services: Services, reader: sqlite3.Connection, seller: str, 
         raise InvalidRequest("validation_error", "min_lot: cannot exceed the quantity listed")
     if body["valid_until"] <= max(body["valid_from"], int(time.time())):
         raise InvalidRequest("validation_error", "valid_until: must come after valid_from and after now")
-    batches = [_listable_batch(services, reader, seller, batch_id, grams) for batch_id, grams in parts]
-    first = batches[0]
+    first = get_batch(connection=reader, batch_id=parts[0][0])
+    if first is None:
+        raise not_found(f"batch {parts[0][0]}")
     profile = project_profile(services, first["project_id"]) or {"region": "", "kind": ""}
+    # The balance checks and the listing they allow, in one transaction: listings created meanwhile count.
+    with services.state.transaction():
+        batches = [_listable_batch(services, reader, seller, batch_id, grams) for batch_id, grams in parts]
+        listing_id = _insert_listing(services, body, seller, quantity, parts, batches[0], profile)
+    return public_listing(services, reader, listing_id)
+
+
+def _insert_listing(
+    services: Services,
+    body: dict[str, Any],
+    seller: str,
+    quantity: int,
+    parts: list[tuple[int, int]],
+    first: dict[str, Any],
+    profile: dict[str, Any],
+) -> int:
     row = {
         **body,
         "batch_id": first["id"],
@@ -156,8 +173,7 @@ def create_listing(services: Services, reader: sqlite3.Connection, seller: str, 
         "kind": profile["kind"],
         "bundle": int(len(parts) > 1 or bool(body.get("parts"))),
     }
-    listing_id = services.state.create_listing(row, parts if row["bundle"] else [])
-    return public_listing(services, reader, listing_id)
+    return services.state.create_listing(row, parts if row["bundle"] else [])
 
 
 def _requested_parts(body: dict[str, Any]) -> list[tuple[int, int]]:

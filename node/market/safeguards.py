@@ -150,19 +150,23 @@ def resolve_case(
     if not rows:
         raise not_found(f"compensation case {case_id}")
     case = rows[0]
-    if case["state"] != "open":
-        raise Conflict("case_closed", f"case {case_id} is already {case['state']}")
-    if outcome == "compensated":
-        if not amount_fen:
-            raise InvalidRequest("validation_error", "amount_fen: compensation needs an amount")
-        _draw(services, case["seller"], amount_fen)
-    elif amount_fen:
+    if outcome == "compensated" and not amount_fen:
+        raise InvalidRequest("validation_error", "amount_fen: compensation needs an amount")
+    if outcome != "compensated" and amount_fen:
         raise InvalidRequest("validation_error", "amount_fen: a waived case draws nothing")
-    services.state.execute(
-        "UPDATE compensation_case SET state = ?, amount_fen = ?, note = ?, resolved_by = ?, resolved_at = ?"
-        " WHERE id = ?",
-        (outcome, amount_fen or 0, note, caller.account, int(time.time()), case_id),
-    )
+    # Closing the case (compare-and-set on its state) and drawing on the deposit are one transaction:
+    # of two concurrent resolutions, one draws.
+    with services.state.transaction():
+        closed = services.state.changed(
+            "UPDATE compensation_case SET state = ?, amount_fen = ?, note = ?, resolved_by = ?, resolved_at = ?"
+            " WHERE id = ? AND state = 'open'",
+            (outcome, amount_fen or 0, note, caller.account, int(time.time()), case_id),
+        )
+        if closed != 1:
+            raise Conflict("case_closed", f"case {case_id} is already {case['state']}")
+        if outcome == "compensated":
+            assert amount_fen is not None
+            _draw(services, case["seller"], amount_fen)
     return services.state.rows("SELECT * FROM compensation_case WHERE id = ?", (case_id,))[0]
 
 

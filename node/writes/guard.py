@@ -7,6 +7,7 @@ one, so no new transaction can take an id an earlier answer gave out.
 """
 
 import threading
+from collections.abc import Callable
 
 from node.chain.rpc import RpcClient
 from node.store import Store
@@ -19,12 +20,14 @@ class JournalGuard:
         self.recovery = recovery
         self.rpc = rpc
         self._lock = threading.Lock()
+        self.on_sent: Callable[[], None] | None = None  # the services poke their indexer
         rows = store.rows("SELECT COALESCE(MAX(block_number), -1) AS b FROM chain_tx WHERE state = 'mined'")
         self.highest_block = int(rows[0]["b"])
 
-    def check_chain(self) -> None:
+    def check_chain(self, head: int | None = None) -> None:
         """Re-sends what the chain lost, if its head fell below the node's highest mined transaction."""
-        head = self.rpc.block_number()
+        if head is None:
+            head = self.rpc.block_number()
         if head < self.highest_block:
             self.recover_from(head + 1)
 
@@ -42,6 +45,10 @@ class JournalGuard:
         self.store.tx_mined(tx_hash, block_number=block_number, tx_index=tx_index, status=status)
         with self._lock:
             self.highest_block = max(self.highest_block, block_number)
+
+    def tx_sent(self, tx_hash: str) -> None:
+        if self.on_sent is not None:
+            self.on_sent()
 
     def tx_refused(self, tx_hash: str, state: str, why: str) -> None:
         self.store.tx_refused(tx_hash, state, why)

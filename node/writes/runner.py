@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from node.chain.sender import Receipt, for_intent
-from node.errors import ChainUnavailable, SinkError, TransactionPending
+from node.errors import ChainUnavailable, Conflict, SinkError, TransactionPending
 from node.store import Store
 from node.store.intents import LIVE
 
@@ -96,12 +96,18 @@ class Writes:
         ok_status: int = 200,
         subject: str | None = None,
         reserve: Callable[[sqlite3.Connection, int], None] | None = None,
+        busy: tuple[str, str] = ("write_in_progress", "another request is carrying out this write"),
     ) -> int:
         """The intent, with its reservation, in one transaction. `reserve(db, intent_id)` checks and takes
         what the write consumes (compare-and-set); it raises a coded error to refuse, and then nothing at
-        all is recorded."""
+        all is recorded. A `subject` (a deal's delivery, a campaign's retirement) has one live intent at a
+        time: another is refused with `busy` (code, message)."""
         assert kind in KINDS, kind
         with self.store.transaction() as db:
+            if subject is not None and self.store.live_subject(subject) is not None:
+                # Checked in the transaction that would create the intent: of concurrent requests one
+                # creates it and the others are refused here, with the kind's own code (`busy`).
+                raise Conflict(*busy)
             intent_id = self.store.create_intent(
                 kind=kind,
                 actor=actor,

@@ -1015,10 +1015,6 @@ def _interleave(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, other: 
     monkeypatch.setattr(module, name, hooked)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open_campaign checks the listing's free quantity and inserts the campaign outside one transaction",
-)
 def test_a_campaign_never_reserves_beyond_its_listing_when_a_deal_is_accepted_meanwhile(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1033,10 +1029,6 @@ def test_a_campaign_never_reserves_beyond_its_listing_when_a_deal_is_accepted_me
     assert deals.reserved(market.services, listing_id) <= 2 * TONNE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a campaign opened meanwhile on the same listing surfaces as sqlite3.IntegrityError, not a coded refusal",
-)
 def test_a_second_campaign_opened_meanwhile_is_refused_with_campaign_exists(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1050,10 +1042,6 @@ def test_a_second_campaign_opened_meanwhile_is_refused_with_campaign_exists(
     assert refused.value.code == "campaign_exists"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create_listing checks the unencumbered balance and inserts the listing outside one transaction",
-)
 def test_listings_created_meanwhile_never_exceed_the_sellers_balance(
     market: Market, monkeypatch: pytest.MonkeyPatch
 ) -> None:
