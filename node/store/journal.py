@@ -11,7 +11,9 @@ import orjson
 
 from node.store.base import StoreBase
 
-_COLUMNS = "id, intent_id, account, nonce, tx_hash, raw, state, block_number, tx_index, status, created_at"
+_COLUMNS = (
+    "id, intent_id, account, nonce, tx_hash, raw, state, block_number, tx_index, status, created_at, resent, id_check"
+)
 
 
 class Journal(StoreBase):
@@ -75,3 +77,24 @@ class Journal(StoreBase):
             "SELECT MAX(nonce) AS n FROM chain_tx WHERE account = ? AND state IN ('sent', 'mined')", (account.lower(),)
         )
         return None if rows[0]["n"] is None else int(rows[0]["n"])
+
+    def tx_resent(self, tx_hash: str) -> None:
+        self.execute("UPDATE chain_tx SET resent = 1, id_check = NULL WHERE tx_hash = ?", (tx_hash.lower(),))
+
+    def resent_to_verify(self) -> list[dict[str, Any]]:
+        """Re-sent transactions, mined again, whose answered ids are not compared with the chain's yet."""
+        return self.rows(
+            f"SELECT {_COLUMNS} FROM chain_tx WHERE resent = 1 AND state = 'mined' AND id_check IS NULL ORDER BY id"
+        )
+
+    def tx_id_check(self, tx_hash: str, result: str) -> None:
+        self.execute("UPDATE chain_tx SET id_check = ? WHERE tx_hash = ?", (result, tx_hash.lower()))
+
+    def journal_summary(self) -> dict[str, int]:
+        row = self.rows(
+            "SELECT COALESCE(SUM(state = 'sent'), 0) AS pending, COALESCE(SUM(resent), 0) AS resent,"
+            " COALESCE(SUM(state = 'dropped'), 0) AS dropped,"
+            " COALESCE(SUM(id_check IS NOT NULL AND id_check != 'same'), 0) AS ids_changed FROM chain_tx"
+        )[0]
+        live = self.rows("SELECT COUNT(*) AS n FROM intent WHERE state IN ('reserved', 'sent')")[0]["n"]
+        return {"live_intents": int(live), **{k: int(v) for k, v in row.items()}}

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from node.chain.rpc import RpcClient
 from node.chain.sender import Receipt
 from node.errors import ChainUnavailable, SinkError, TransactionError
@@ -71,6 +73,7 @@ class Reconciler:
             if pending and time.time() - pending[0]["created_at"] >= _RESEND_AFTER_S:
                 self.recovery.resend_missing(None)
             self._settle_intents()
+            self._verify_resent()
             for name, function in STEPS.items():
                 try:
                     function(self.context)
@@ -102,3 +105,58 @@ class Reconciler:
                 self.writes.fail(intent["id"], TransactionError(f"transaction {tx['tx_hash']} was mined as failed"))
             elif receipt.block_number <= indexed:
                 self.writes.settle(intent["id"], receipt)
+
+    def _verify_resent(self) -> None:
+        """Compares the ids a re-sent transaction's intent was answered with against what the chain gave it
+        this time: the same on a chain this node alone writes to; reported (logged, counted in the status
+        and shown on the intent) when another writer made them change."""
+        for tx in self.store.resent_to_verify():
+            intent = self.store.intent(tx["intent_id"]) if tx["intent_id"] is not None else None
+            if intent is None or intent["state"] != "done" or not intent["answer"]:
+                self.store.tx_id_check(tx["tx_hash"], "same")
+                continue
+            raw = self.rpc.call("eth_getTransactionReceipt", tx["tx_hash"])
+            if raw is None:
+                continue
+            on_chain = chain_ids(self.context.registry.events(Receipt.from_rpc(raw)))
+            answered = answered_ids(intent["answer"])
+            changed = {k: {"answered": answered[k], "on_chain": on_chain.get(k, [])}
+                       for k in answered if sorted(answered[k]) != sorted(on_chain.get(k, []))}  # fmt: skip
+            if changed:
+                log.warning("intent %d: ids changed after its transaction was re-sent: %s", intent["id"], changed)
+            self.store.tx_id_check(tx["tx_hash"], orjson.dumps(changed).decode() if changed else "same")
+
+
+_ID_EVENTS = {"CertificateRetired": ("retirementId", "retirement_id"), "BatchIssued": ("batchId", "batch_id"),
+              "ProjectRegistered": ("projectId", "project_id")}  # fmt: skip
+
+
+def chain_ids(events: list[Any]) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for event in events:
+        if event.name in _ID_EVENTS:
+            arg, key = _ID_EVENTS[event.name]
+            found.setdefault(key, []).append(int(event.args[arg]))
+    return found
+
+
+def answered_ids(answer: Any) -> dict[str, list[int]]:
+    """Every retirement, batch and project id an answer names (at any depth); a retirement's `batch_id` is
+    counted only where the answer is an issuance's."""
+    found: dict[str, list[int]] = {}
+
+    def walk(value: Any, issued: bool) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in ("retirement_id", "project_id") or (key == "batch_id" and issued):
+                    if isinstance(item, int):
+                        found.setdefault(key, []).append(item)
+                else:
+                    walk(item, issued)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, issued)
+
+    result = answer.get("result", {}) if isinstance(answer, dict) else {}
+    walk(answer, issued=isinstance(result, dict) and set(result) == {"batch_id"})
+    return found

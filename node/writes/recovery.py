@@ -85,6 +85,7 @@ class Recovery:
             self.rpc.call("eth_sendRawTransaction", row["raw"])
         except RpcError as exc:
             if already_known(exc):
+                self.store.tx_resent(row["tx_hash"])
                 report.resent.append(row["tx_hash"])
                 return
             receipt = self.rpc.call("eth_getTransactionReceipt", row["tx_hash"])
@@ -102,4 +103,5 @@ class Recovery:
             return
         except ChainUnavailable:
             raise
+        self.store.tx_resent(row["tx_hash"])
         report.resent.append(row["tx_hash"])

@@ -18,6 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from node.chain.sender import Receipt, for_intent
 from node.errors import ChainUnavailable, Conflict, SinkError, TransactionPending
 from node.store import Store
@@ -189,7 +191,14 @@ class Writes:
             "created_at": intent["created_at"],
             "updated_at": intent["updated_at"],
             "transactions": [
-                {"tx_hash": t["tx_hash"], "nonce": t["nonce"], "state": t["state"], "block_number": t["block_number"]}
+                {
+                    "tx_hash": t["tx_hash"],
+                    "nonce": t["nonce"],
+                    "state": t["state"],
+                    "block_number": t["block_number"],
+                    "resent": bool(t["resent"]),
+                    "ids_changed": orjson.loads(t["id_check"]) if t["id_check"] not in (None, "same") else None,
+                }
                 for t in self.store.txs_of_intent(intent_id)
             ],
             "status": intent["status"] if settled else None,

@@ -193,3 +193,63 @@ def test_reads_change_nothing_and_the_reconciler_applies_what_follows_from_the_c
     assert steps == ["accepted", "paid", "delivered"]
     reconciler.reconcile()  # a second pass changes nothing
     assert [s["state"] for s in node.ok("GET", f"/v1/deals/{deal['id']}", "buyer")["steps"]] == steps
+
+
+def _retire_body(batch: int, amount: int, reason: str) -> dict:
+    return {"batch_id": batch, "amount": amount, "beneficiary": "Acme Ltd", "reason": reason,
+            "consumption_start": 1_700_000_000, "consumption_end": 1_710_000_000, "region": "CN-ZJ"}  # fmt: skip
+
+
+def _wait_for(check, timeout_s: float = 15.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError("not within the time allowed")
+
+
+def test_a_retirement_the_chain_lost_is_sent_again_and_keeps_its_id(node):
+    _, batch = issued_batch(node)
+    node.ok("POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses["buyer"], "amount": 9_000})
+    rpc = node.services.rpc
+    snapshot = rpc.call("evm_snapshot")
+    answered = node.ok("POST", "/v1/retirements", "buyer", json=_retire_body(batch, 900, "lost block drill"))
+    retirement_id = answered["result"]["retirement_id"]
+    assert rpc.call("evm_revert", snapshot) is True  # the chain comes back without that block
+    assert rpc.call("eth_getTransactionReceipt", answered["tx_hash"]) is None
+    # The node notices (its head check before a send, or its index rolling back) and sends it again first.
+    node.ok("POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses["buyer"], "amount": 1})
+    receipt = _wait_for(lambda: rpc.call("eth_getTransactionReceipt", answered["tx_hash"]))
+    assert int(receipt["status"], 16) == 1
+    assert node.ok("GET", f"/v1/retirements/{retirement_id}")["amount"] == 900
+    writes = _wait_for(lambda: (s := node.ok("GET", "/v1/status")["writes"])["resent"] >= 1 and s)
+    assert writes["ids_changed"] == 0 and writes["dropped"] == 0
+
+
+def test_an_id_another_writer_took_after_a_chain_loss_is_reported(node):
+    from node.chain.registry import RetirementRequest
+    from node.chain.sender import SEND_GATE, TransactionSender
+
+    _, batch = issued_batch(node)
+    for who in ("buyer", "platform"):
+        node.ok("POST", "/v1/transfers", "park", json={"batch_id": batch, "to": node.addresses[who], "amount": 5_000})
+    services = node.services
+    rpc = services.rpc
+    snapshot = rpc.call("evm_snapshot")
+    answered = node.ok("POST", "/v1/retirements", "buyer", json=_retire_body(batch, 500, "taken id drill"))
+    intent_id = max(r["id"] for r in services.state.rows("SELECT id FROM intent WHERE kind = 'retire'"))
+    # Another writer (as if another node with the platform's key) retires first on the restored chain.
+    other = TransactionSender(rpc, services.account("platform"), chain_id=services.manifest.chain_id,
+                              abi=services.registry.abi)  # fmt: skip
+    with SEND_GATE:  # the node's recovery waits until the other writer is through
+        assert rpc.call("evm_revert", snapshot) is True
+        _, theirs = services.registry.retire(other, RetirementRequest(batch_id=batch, amount=1, beneficiary="x"))
+    taken = int(services.registry.event(theirs, "CertificateRetired").args["retirementId"])
+    assert taken == answered["result"]["retirement_id"]
+    view = _wait_for(lambda: (v := node.ok("GET", f"/v1/intents/{intent_id}", "buyer"))["transactions"][0][
+        "ids_changed"] and v)  # fmt: skip
+    change = view["transactions"][0]["ids_changed"]["retirement_id"]
+    assert change["answered"] == [taken] and change["on_chain"] == [taken + 1]
+    assert node.ok("GET", "/v1/status")["writes"]["ids_changed"] >= 1

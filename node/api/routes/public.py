@@ -47,6 +47,8 @@ def status(services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
         "registry": services.manifest.registry.address,
         "index": {"last_block": last_block, "events": events, "digest": digest},
         "risk": risk_status(services),
+        # The write path: intents not settled yet, transactions awaiting a receipt, and what recoveries did.
+        "writes": services.state.journal_summary(),
     }
 
 

@@ -34,7 +34,11 @@ CREATE TABLE IF NOT EXISTS chain_tx (
     tx_index INTEGER,
     status INTEGER,
     answer TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    -- re-sent after the chain lost it; id_check: NULL until its answered ids are compared with the chain's,
+    -- then 'same' or the JSON of what changed
+    resent INTEGER NOT NULL DEFAULT 0,
+    id_check TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_chain_tx_intent ON chain_tx (intent_id);
 CREATE INDEX IF NOT EXISTS ix_chain_tx_state ON chain_tx (state, id);
