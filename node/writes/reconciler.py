@@ -6,6 +6,7 @@ Each pass (a few times a second, and right after the index moved):
 - settles live intents no request of this process is carrying: mined ones are completed once the index
   holds their block, failed or dropped ones fail, and ones a dead process reserved without sending
   anything are released;
+- drops idempotency keys answered more than a day ago (hourly);
 - runs the registered domain steps (deliveries marked from indexed transfers, rebates, campaign
   deadlines), each idempotent: a compare-and-set on the row's state inside one store transaction.
 """
@@ -28,6 +29,7 @@ log = logging.getLogger("sinknode.reconciler")
 Step = Callable[[Any], None]
 STEPS: dict[str, Step] = {}
 _RESEND_AFTER_S = 2.0
+_PRUNE_EVERY_S = 3600.0
 
 
 def step(name: str) -> Callable[[Step], Step]:
@@ -50,6 +52,7 @@ class Reconciler:
         self._wake = threading.Event()
         self._lock = threading.Lock()  # one pass at a time (the thread, or a request that asks for one)
         self.passes = 0
+        self._pruned_at = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -79,6 +82,9 @@ class Reconciler:
                     function(self.context)
                 except SinkError as error:
                     log.warning("reconciler step %s: %s", name, error.message)
+            if time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
+                self.store.prune_keys()  # answered idempotency keys older than a day
+                self._pruned_at = time.monotonic()
             self.passes += 1
 
     def _settle_intents(self) -> None:
