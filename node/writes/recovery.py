@@ -10,6 +10,7 @@ are reported.
 """
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,9 @@ from node.store import Store
 
 log = logging.getLogger("sinknode.recovery")
 _RECEIPTS_PER_CALL = 100
+# How long a re-sent transaction is waited for before another account's goes out (see `_in_chain_order`);
+# past this, the rest of the recovery no longer waits (and says so).
+_MINED_WAIT_S = 5.0
 
 
 @dataclass
@@ -36,6 +40,29 @@ def _receipts(rpc: RpcClient, hashes: list[str]) -> list[dict[str, Any] | None]:
         chunk = hashes[start : start + _RECEIPTS_PER_CALL]
         found += rpc.call_batch([("eth_getTransactionReceipt", [h]) for h in chunk])
     return found
+
+
+def _in_chain_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` (in the order they first reached the chain: mined ones by block, then pending ones as sent),
+    with each account's transactions in nonce order: a pending one whose mining the journal never recorded
+    can have a lower nonce than one recorded mined, and sent after it, it would leave a gap that holds the
+    account's later transactions back while other accounts' go first. Each one is moved just before the first
+    of its account with a higher nonce."""
+    by_account: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_account.setdefault(row["account"], []).append(row)
+    for queue in by_account.values():
+        queue.sort(key=lambda r: r["nonce"])
+    ordered: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    for row in rows:
+        for earlier in by_account[row["account"]]:
+            if earlier["nonce"] > row["nonce"]:
+                break
+            if earlier["tx_hash"] not in placed:
+                placed.add(earlier["tx_hash"])
+                ordered.append(earlier)
+    return ordered
 
 
 class Recovery:
@@ -62,8 +89,7 @@ class Recovery:
                         self.store.tx_unmined(row["tx_hash"])
                 else:
                     self._record(row["tx_hash"], receipt)
-            for row in lacking:
-                self._resend(row, report)
+            self._resend_in_order(_in_chain_order(lacking), report)
             if lacking:
                 # Every cached nonce may be wrong now; the next send of each account reads it again.
                 NonceManager.forget(self.rpc.url)
@@ -71,6 +97,42 @@ class Recovery:
             log.warning("recovery: %d re-sent, %d dropped of %d checked", len(report.resent), len(report.dropped),
                         report.checked)  # fmt: skip
         return report
+
+    def _resend_in_order(self, rows: list[dict[str, Any]], report: RecoveryReport) -> None:
+        """Re-sends `rows` so that the chain mines them in this very order.
+
+        Sending them in order is not enough: transactions that wait in the pool together are put into one
+        block in an order of the chain's choosing (anvil picked another account's transaction first, and two
+        retirements swapped their ids; an issuance ran before the project registration it needs, and failed).
+        The order within one account is the nonce's; so before a transaction of another account goes out,
+        the last one re-sent is waited for until it is mined (its receipt is recorded)."""
+        waiting = True
+        batch: list[dict[str, Any]] = []  # re-sent, same account, not yet seen mined
+        for i, row in enumerate(rows):
+            before = len(report.resent)
+            self._resend(row, report)
+            if len(report.resent) > before:
+                batch.append(row)
+            following = rows[i + 1] if i + 1 < len(rows) else None
+            if batch and waiting and (following is None or following["account"] != row["account"]):
+                waiting = self._await_mined(batch)
+                batch = []
+
+    def _await_mined(self, batch: list[dict[str, Any]]) -> bool:
+        """Waits until the last of `batch` is mined and records all their receipts; False if it took too long."""
+        deadline = time.monotonic() + _MINED_WAIT_S
+        pause = 0.0005
+        while self.rpc.call("eth_getTransactionReceipt", batch[-1]["tx_hash"]) is None:
+            if time.monotonic() > deadline:
+                log.warning("recovery: %s not mined within %.0fs; the rest is re-sent without waiting",
+                            batch[-1]["tx_hash"], _MINED_WAIT_S)  # fmt: skip
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        for row, receipt in zip(batch, _receipts(self.rpc, [r["tx_hash"] for r in batch]), strict=True):
+            if receipt is not None:
+                self._record(row["tx_hash"], receipt)
+        return True
 
     def _record(self, tx_hash: str, receipt: dict[str, Any]) -> None:
         self.store.tx_mined(
