@@ -11,7 +11,7 @@ errors before anything is sent.
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -54,6 +54,10 @@ class TxJournal(Protocol):
     def tx_mined(self, tx_hash: str, *, block_number: int, tx_index: int, status: int) -> None: ...
 
     def tx_refused(self, tx_hash: str, state: str, why: str) -> None: ...
+
+    def free_nonce(self, account: str) -> int | None:
+        """The lowest nonce above every journalled transaction of `account` that is pending or mined: one a
+        recovery will send again still owns its nonce, even while the chain does not count it."""
 
     def check_chain(self, head: int) -> None:
         """Called holding the send gate before each send, with the chain's head: re-sends what the chain
@@ -123,10 +127,12 @@ class NonceManager:
                     with manager.lock:
                         manager.reset()
 
-    def next(self, rpc: RpcClient, address: str) -> int:
-        """Must be called holding `lock`."""
+    def next(self, rpc: RpcClient, address: str, floor: Callable[[], int | None] | None = None) -> int:
+        """Must be called holding `lock`. When the nonce is read from the chain, it is never below `floor()`."""
         if self._next is None:
-            self._next = int(rpc.call("eth_getTransactionCount", address, "pending"), 16)
+            chain = int(rpc.call("eth_getTransactionCount", address, "pending"), 16)
+            lowest = floor() if floor is not None else None
+            self._next = chain if lowest is None else max(chain, lowest)
         return self._next
 
     def advance(self) -> None:
@@ -202,7 +208,12 @@ class TransactionSender:
 
     def _sign_and_send(self, to: str | None, data: bytes, gas: int) -> str:
         """Must be called holding the nonce lock (and, with a journal, the send gate)."""
-        nonce = self.nonces.next(self.rpc, self.address)
+        # With a journal, never a nonce a journalled transaction holds: the chain's count of pending ones leaves
+        # out those waiting behind a gap (anvil counts only what it can mine next), and after a recovery the
+        # re-sent ones may still be on their way. A new transaction given such a nonce took the place of an
+        # answered write (its transaction was then `dropped`, nonce too low) and the write was lost.
+        floor = (lambda: self.journal.free_nonce(self.address)) if self.journal is not None else None
+        nonce = self.nonces.next(self.rpc, self.address, floor)
         tx = self._transaction(to, data, gas, nonce)
         signed = self.account.sign_transaction(tx)
         raw = "0x" + signed.raw_transaction.hex()

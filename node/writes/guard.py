@@ -52,3 +52,7 @@ class JournalGuard:
 
     def tx_refused(self, tx_hash: str, state: str, why: str) -> None:
         self.store.tx_refused(tx_hash, state, why)
+
+    def free_nonce(self, account: str) -> int | None:
+        highest = self.store.highest_journal_nonce(account)
+        return None if highest is None else highest + 1
