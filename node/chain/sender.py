@@ -31,6 +31,11 @@ _MAX_POLL_S = 0.1
 # EIP-1559 fees are read at most this often: maxFeePerGas = 2 × base fee + tip stays valid through
 # several blocks of rising base fee, and re-reading per transaction would cost two calls each.
 _FEE_TTL_S = 2.0
+# The head read with the gas estimate stands for the head at sending only if the gate was taken soon after.
+# Waiting for the gate (behind a recovery re-sending hundreds of transactions, say) a chain can be killed and
+# restarted from an older state; checked against the stale head, the loss went unnoticed and the new
+# transaction took an id a lost, answered one had. Restarting a chain takes far longer than this.
+_HEAD_FRESH_S = 0.1
 
 
 # Held while a transaction is journalled and sent, and by a recovery for as long as it re-sends.
@@ -181,12 +186,15 @@ class TransactionSender:
         if gas is None:
             estimate, head = self._estimate(call, with_head=self.journal is not None)
             gas = int(estimate * _GAS_MARGIN) + 10_000
+        head_read = time.monotonic()
         if self.journal is None:
             with self.nonces.lock:
                 tx_hash = self._sign_and_send(to, data, gas)
         else:
             with SEND_GATE:
-                self.journal.check_chain(self.rpc.block_number() if head is None else head)
+                if head is None or time.monotonic() - head_read > _HEAD_FRESH_S:
+                    head = self.rpc.block_number()  # the one read with the estimate is too old to trust
+                self.journal.check_chain(head)
                 with self.nonces.lock:
                     tx_hash = self._sign_and_send(to, data, gas)
             self.journal.tx_sent(tx_hash)
