@@ -2,8 +2,9 @@
 tests/integration/test_faults.py (a dev helper like node.devnode: nothing in the product imports it).
 
 It runs a whole node as its users do, `sinknode up --no-demo`, as a subprocess in a home of its own (free
-loopback ports, a keystore password in its environment), gives it the demo cast registered through the API,
-and drives it with three writer threads:
+loopback ports, a keystore password in its environment, the default settings otherwise: the caller's
+SINKNODE_* variables are not passed on), gives it the demo cast registered through the API, and drives it
+with three writer threads:
 - transfers (park → buyer, each with a deal reference of its own);
 - retirements (buyer, each for a beneficiary of its own) and checkout offsets (platform, orders of their own);
 - deal flows: list → four offers on three lots → accept each → custodian receipt → deliver, every fourth
@@ -14,7 +15,8 @@ are sent again on purpose once answered, or twice at once, and must get the same
 
 Meanwhile it kills, at random moments, the node's processes (`up` itself: its anvil is orphaned and the next
 `up`, started by the drill, takes it over; or its rule process; or both) or its chain (anvil: `up` restarts
-it from a state file up to 5 s old, so the chain loses its last blocks and the node must re-send them).
+it from its state file, which anvil rewrites every 5 s of its life, so the chain loses its last blocks, more
+when it dies again before its first save, and the node must re-send them).
 Recovery is the time from a kill to the first write answered 2xx that was sent after it and sent a
 transaction (an off-chain step such as an offer succeeds with the chain down).
 
@@ -70,11 +72,14 @@ RESERVING = ("accepted", "paid", "delivering", "delivered", "disputed")
 # The 5xx answers a node may give under faults; any other is a finding.
 EXPECTED_5XX = {(503, "chain_unavailable"), (500, "internal_error")}
 DAY = 86_400
-ZERO32 = "0x" + "00" * 32
 
 
 class DrillError(RuntimeError):
     """The drill itself could not go on (the node never came up, setup failed)."""
+
+
+class NodeDied(DrillError):
+    """The node's `up` exited by itself: nothing more can be written or audited."""
 
 
 @dataclass
@@ -150,6 +155,10 @@ class DrillReport:
     node_starts: int
     up_refusals: list[str]  # an `up` started after a kill that refused its own orphaned chain (started again)
     seconds: float
+    node_died: str | None = None  # `up` exited by itself (its last words): the rounds stopped, no audit
+    # Writes without an intent (accepts, receipts) applied by a request a kill cut short, whose retry under the
+    # same key was refused (409) although the write had happened: a finding, not a floor.
+    applied_refused: list[str] = field(default_factory=list)
 
     @property
     def recovery_s_max(self) -> float:
@@ -159,6 +168,7 @@ class DrillReport:
     def floors_met(self, max_recovery_s: float = 15.0) -> bool:
         return (
             not (self.lost or self.duplicated or self.oversold or self.reused_ids or self.problems)
+            and self.node_died is None
             and self.index_equal
             and self.recovery_s_max <= max_recovery_s
         )
@@ -171,11 +181,14 @@ class DrillReport:
             f"recovery_s_max={self.recovery_s_max:.1f} writes={self.writes} "
             f"kills={','.join(f'{k}:{n}' for k, n in sorted(kinds.items()))} "
             f"index_equal={int(self.index_equal)} problems={len(self.problems)} "
-            f"server_errors={sum(self.server_errors.values())} up_refused={len(self.up_refusals)}"
+            f"server_errors={sum(self.server_errors.values())} up_refused={len(self.up_refusals)} "
+            f"applied_refused={len(self.applied_refused)}" + (" node_died=1 audited=0" if self.node_died else "")
         )
 
     def summary(self) -> str:
         lines = [self.bench_line()]
+        if self.node_died:
+            lines.append(f"  the node exited by itself after round {len(self.kills)}: {self.node_died}")
         for kill in self.kills:
             took = "never" if kill.recovery_s is None else f"{kill.recovery_s:.2f} s"
             lines.append(f"  round {kill.round}: kill -9 {kill.kind} (pids {kill.pids}), first 2xx write after {took}")
@@ -184,6 +197,7 @@ class DrillReport:
             lines += [f"  {title}: {item}" for item in items[:20]]
         if self.server_errors:
             lines.append(f"  5xx answers: {dict(self.server_errors)}")
+        lines += [f"  applied, yet refused on retry: {item}" for item in self.applied_refused[:10]]
         if self.up_refusals:
             lines.append(f"  `up` refused its own orphaned chain {len(self.up_refusals)} times (started again): "
                          f"{self.up_refusals[0]}")  # fmt: skip
@@ -261,6 +275,7 @@ class NodeProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.started: list[subprocess.Popen[bytes]] = []
         self.refusals: list[str] = []  # `up` refusing its own orphaned chain (see `start`)
+        self.log_path: Path | None = None
         sinknode = Path(sys.executable).with_name("sinknode")
         self.command = [str(sinknode)] if sinknode.exists() else [sys.executable, "-m", "node.cli"]
 
@@ -273,7 +288,7 @@ class NodeProcess:
         its other threads still hold the listening socket for some tens of milliseconds.)"""
         began = time.monotonic()
         for attempt in range(3):
-            log_path = self.logs / f"up-{len(self.started) + 1}.log"
+            log_path = self.log_path = self.logs / f"up-{len(self.started) + 1}.log"
             with open(log_path, "wb") as log:
                 self.process = subprocess.Popen(
                     [*self.command, "up", "--no-demo"], env=self.env, cwd=PROJECT_ROOT, stdout=log,
@@ -315,6 +330,13 @@ class NodeProcess:
                 return child
         return None
 
+    def died(self) -> str | None:
+        """None while `up` runs; else the last line it wrote."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        text = self.log_path.read_text(errors="replace").strip() if self.log_path else ""
+        return f"exit {self.process.returncode}: " + (text.splitlines()[-1][:500] if text else "(no output)")
+
     def kill_up(self) -> int:
         assert self.process is not None
         pid = self.process.pid
@@ -350,7 +372,6 @@ class NodeProcess:
 class ChainFacts:
     head: int
     by_marker: dict[str, list[dict[str, Any]]]  # what names a write's effect → the events carrying it
-    receipts: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
 
 def _markers(name: str, args: dict[str, Any]) -> list[str]:
@@ -438,12 +459,14 @@ class Drill:
         self.problems: list[str] = []
         self.server_errors: Counter[str] = Counter()
         self.listings: dict[int, int] = {}  # listing id → quantity, as answered
+        self.applied_refused: list[str] = []  # see note_applied_refused
         self._lock = threading.Lock()
         self._seq = 0
         self._pending: Kill | None = None
         self._recovered = threading.Event()
         self.stop_writers = threading.Event()
         self.hard_stop = 0.0  # time.monotonic() after which no request is sent again
+        self.died: str | None = None
         self._began = time.monotonic()
 
     # setup ---------------------------------------------------------------------------------------
@@ -503,6 +526,14 @@ class Drill:
             self.server_errors[f"{status}:{code}"] += 1
             if (status, code) not in EXPECTED_5XX:
                 self.problems.append(f"unexpected {status} {code} to {write.kind} {write.method} {write.path}")
+
+    def note_applied_refused(self, write: Write, state: str) -> None:
+        """A write without an intent (an accept, a receipt) that a kill cut short after it was applied, and
+        before its answer was kept under its key: its retry ran afresh and was refused, though it happened."""
+        with self._lock:
+            self.applied_refused.append(
+                f"{write.kind} {write.path} answered {write.status} {write.code()}, yet {state}"
+            )
 
     def problem(self, text: str) -> None:
         with self._lock:
@@ -663,15 +694,16 @@ class Drill:
                 offers.append(int(offer["id"]))
         deals = []
         for offer_id in offers:
-            deal = self._step(
-                http, rng, "accept", "park", "POST", f"/v1/offers/{offer_id}/answer", {"action": "accept"}
-            )
-            if deal is None:
-                deal_id = self._applied_accept(http, offer_id)
-                if deal_id is not None:
-                    deals.append(deal_id)
-            else:
-                deals.append(int(deal["id"]))
+            accept = self.new_write("accept", "park", "POST", f"/v1/offers/{offer_id}/answer", {"action": "accept"})
+            self.send(http, rng, accept)
+            if accept.acknowledged and isinstance(accept.answer, dict):
+                deals.append(int(accept.answer["id"]))
+                continue
+            deal_id = self._applied_accept(http, offer_id)
+            if deal_id is not None:
+                deals.append(deal_id)
+                if accept.status is not None:
+                    self.note_applied_refused(accept, f"offer {offer_id} is accepted as deal {deal_id}")
         for deal_id in deals:
             if self.stop_writers.is_set():
                 return
@@ -682,9 +714,13 @@ class Drill:
             signature = custody_signature(self.status_cache, self.signer, "CustodianReceipt", message)  # type: ignore[arg-type]
             receipt = {"amount_fen": amount, "currency": "CNY", "custodian_ref": ref, "paid_at": message["paidAt"],
                        "signature": signature}  # fmt: skip
-            paid = self._step(http, rng, "receipt", "buyer", "POST", f"/v1/deals/{deal_id}/receipt", receipt)
-            if paid is None and self._deal_state(http, deal_id) != "paid":
-                continue
+            paid = self.new_write("receipt", "buyer", "POST", f"/v1/deals/{deal_id}/receipt", receipt)
+            self.send(http, rng, paid)
+            if not paid.acknowledged:
+                if self._deal_state(http, deal_id) != "paid":
+                    continue
+                if paid.status is not None:
+                    self.note_applied_refused(paid, f"deal {deal_id} is paid")
             write = self.new_write("deliver", "park", "POST", f"/v1/deals/{deal_id}/deliver")
             write.deal_id = deal_id
             self.send(http, rng, write)
@@ -773,10 +809,15 @@ class Drill:
         try:
             for number, kind in enumerate(plan, start=1):
                 time.sleep(self.rng.uniform(*config.gap_s))
+                self._check_alive()
                 self._round(number, kind)
+                self._check_alive()
             time.sleep(self.rng.uniform(*config.gap_s))
+            self._check_alive()
         finally:
             self.stop_writers.set()
+            if self.died is not None:
+                self.hard_stop = time.monotonic()  # nothing will answer: the writers stop now
             # The writers finish what they are carrying (each request within its own budget).
             deadline = time.monotonic() + config.drain_s
             for thread in writers:
@@ -784,6 +825,12 @@ class Drill:
             stuck = [t.name for t in writers if t.is_alive()]
             if stuck:
                 self.problem(f"writers still running after the drain: {stuck}")
+
+    def _check_alive(self) -> None:
+        died = self.node.died()
+        if died is not None:
+            self.died = died
+            raise NodeDied(died)
 
     def _round(self, number: int, kind: str) -> None:
         kill = Kill(number, kind)
@@ -804,7 +851,11 @@ class Drill:
             # Its rule process follows it; its chain runs on, orphaned, until the next `up` stops it.
             if rule_pid is not None and not _wait_gone(rule_pid, 5):
                 self.problem(f"round {number}: the rule process {rule_pid} outlived its node")
-            self.node.start()
+            try:
+                self.node.start()
+            except DrillError as error:
+                self.died = str(error)[-500:]
+                raise NodeDied(self.died) from error
             if anvil_pid is not None and not _wait_gone(anvil_pid, 15):
                 self.problem(f"round {number}: the chain {anvil_pid} the killed node left was not stopped")
         if kind == "chain":
@@ -814,7 +865,10 @@ class Drill:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(anvil_pid, signal.SIGKILL)
                 kill.pids.append(anvil_pid)
-        self._recovered.wait(max(kill.at + self.config.recovery_timeout_s - time.monotonic(), 0))
+        until = kill.at + self.config.recovery_timeout_s
+        while time.monotonic() < until and not self._recovered.wait(min(0.5, max(until - time.monotonic(), 0))):
+            if self.node.died() is not None:
+                break
         self.kills.append(kill)
         took = "no 2xx write" if kill.recovery_s is None else f"first 2xx write after {kill.recovery_s:.2f} s"
         self.say(f"round {number}/{self.config.rounds}: kill -9 {kind} {kill.pids}: {took}")
@@ -880,6 +934,7 @@ class Drill:
                     if isinstance(found, dict):
                         deals[write.deal_id] = found
         with contextlib.closing(RpcClient(self.settings.effective_rpc_url)) as rpc:
+            self._journal_findings(rpc)
             facts = read_chain(rpc, manifest)
             lost = self._lost(facts, deals, rpc)
             index_equal = self._index_equal(rpc, manifest)
@@ -904,7 +959,36 @@ class Drill:
             node_starts=len(self.node.started),
             up_refusals=list(self.node.refusals),
             seconds=time.monotonic() - self._began,
+            applied_refused=list(self.applied_refused),
         )
+
+    def unaudited(self) -> DrillReport:
+        """The report of a drill whose node died: what was answered, and why nothing could be checked."""
+        ours = [w for w in self.writes if w.twin_of is None]
+        return DrillReport(
+            rounds=len(self.kills), kills=self.kills, writes=len(ours), acknowledged=sum(w.acknowledged for w in ours),
+            lost=[], duplicated=[], oversold=[], reused_ids=[], index_equal=False, problems=list(self.problems),
+            server_errors=self.server_errors, node_starts=len(self.node.started), up_refusals=list(self.node.refusals),
+            seconds=time.monotonic() - self._began, node_died=self.died, applied_refused=list(self.applied_refused),
+        )  # fmt: skip
+
+    def _journal_findings(self, rpc: RpcClient) -> None:
+        """What the node's own journal says went wrong: a transaction of an answered write given up (with what
+        the chain says of it)."""
+        db = sqlite3.connect(f"file:{self.settings.node_state_path}?mode=ro", uri=True)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            rows = db.execute(
+                "SELECT t.tx_hash, t.state, t.answer, i.id, i.kind FROM chain_tx t JOIN intent i ON i.id = t.intent_id"
+                " WHERE t.state IN ('dropped', 'rejected') AND i.state = 'done'"
+            ).fetchall()
+        finally:
+            db.close()
+        for tx_hash, state, why, intent_id, kind in rows:
+            found = rpc.call("eth_getTransactionByHash", tx_hash)
+            where = "not on chain" if found is None else f"on chain in block {int(found['blockNumber'] or '0x0', 16)}"
+            self.problem(f"intent {intent_id} ({kind}) was answered done, yet the journal marks its transaction "
+                         f"{tx_hash} {state} ({why}); it is {where}")  # fmt: skip
 
     def _call(self, http: httpx.Client, method: str, path: str, who: str) -> Any:
         reply = http.request(method, path, headers={"authorization": f"Bearer {self.tokens[who]}"})
@@ -1023,7 +1107,7 @@ class Drill:
 
     def close(self) -> None:
         self.stop_writers.set()
-        if self.node.process is not None and not self.node.stop():
+        if self.node.process is not None and self.node.died() is None and not self.node.stop():
             self.problem("the node did not stop cleanly on SIGTERM")
         self.node.close()
 
@@ -1063,8 +1147,12 @@ def run_drill(workdir: Path, config: DrillConfig, say: Callable[[str], None] = p
     """Setup, the rounds, the drain and the audit; the node is stopped however it ends."""
     with drill(workdir, config, say) as handle:
         handle.setup()
-        handle.run_rounds()
-        handle.settle()
-        report = handle.audit()
+        try:
+            handle.run_rounds()
+        except NodeDied:
+            report = handle.unaudited()
+        else:
+            handle.settle()
+            report = handle.audit()
     report.problems = list(handle.problems)  # with what stopping the node found
     return report
