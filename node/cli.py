@@ -48,7 +48,9 @@ def _wait_for_signal(alive: Callable[[], bool] = lambda: True, every: Callable[[
 
 
 def _report_orphan(anvil: AnvilProcess) -> None:
-    """Says so when starting the node's chain first stopped the one an earlier, killed run left running."""
+    """Says so when starting the node's chain first stopped the one an earlier, killed run left running (and
+    when its state file had to be taken from the whole copy)."""
+    _report_restored(anvil)
     if anvil.orphan_stopped is not None:
         console.print(
             f"stopped the chain an earlier run left running (pid {anvil.orphan_stopped}); "
@@ -57,8 +59,20 @@ def _report_orphan(anvil: AnvilProcess) -> None:
         )
 
 
+def _report_restored(anvil: AnvilProcess) -> None:
+    if anvil.restored_from_copy:
+        console.print(
+            f"the chain's state file was cut short (the chain was killed while saving it): started from the last"
+            f" whole copy, {anvil.state_copy}; the node re-sends what the chain lost",
+            highlight=False,
+            style="yellow",
+        )
+
+
 def _supervise(anvil: AnvilProcess) -> Callable[[], None]:
-    """Restarts the chain from its state file if it dies under the node (the API reconnects by itself)."""
+    """Restarts the chain from its state file if it dies under the node (the API reconnects by itself), and
+    keeps a whole copy of the state file to start from if a kill cuts the file short while anvil saves it."""
+    last_copy = [0.0]
 
     def check() -> None:
         status = anvil.restart_if_dead()
@@ -69,6 +83,10 @@ def _supervise(anvil: AnvilProcess) -> Callable[[], None]:
                 highlight=False,
                 style="yellow",
             )
+            _report_restored(anvil)
+        if time.monotonic() - last_copy[0] >= 2.0:
+            last_copy[0] = time.monotonic()
+            anvil.keep_state_copy()
 
     return check
 

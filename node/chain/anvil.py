@@ -14,6 +14,7 @@ import collections
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -64,7 +65,6 @@ class AnvilConfig:
                 str(self.state_file),
                 "--state-interval",
                 str(self.state_interval_s),
-                "--preserve-historical-states",
             ]
         if self.besu_style:
             # A Besu network with free gas: zero base fee and zero gas price.
@@ -119,13 +119,50 @@ def _parent_of(pid: int) -> int | None:
         return None
 
 
+def _gone(pid: int) -> bool:
+    """Gone, or a zombie with no thread left: a process whose main thread exited (its command line is then
+    empty) may still run other threads for a while, holding its port open."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return fields.get("State", "").strip().startswith("Z") and fields.get("Threads", "1").strip() in ("0", "1")
+
+
 def _wait_gone(pid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _command_line(pid) is None:
+        if _gone(pid):
             return True
-        time.sleep(0.05)
-    return _command_line(pid) is None
+        time.sleep(0.02)
+    return _gone(pid)
+
+
+def _wait_port_free(host: str, port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _answers_on(host, port) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def state_is_whole(path: Path) -> bool:
+    """Whether a state file anvil wrote is complete: anvil rewrites it in place, so a chain killed while
+    saving leaves it cut short, and a chain started from such a file does not start. A file up to 64 MB is
+    parsed; a larger one is judged by its first and last bytes (a cut JSON object does not end in '}')."""
+    try:
+        size = path.stat().st_size
+        if size == 0:
+            return False
+        if size <= 64 * 2**20:
+            json.loads(path.read_bytes())
+            return True
+        with path.open("rb") as f:
+            head = f.read(1)
+            f.seek(max(size - 64, 0))
+            tail = f.read().rstrip()
+        return head == b"{" and tail.endswith(b"}")
+    except (OSError, ValueError):
+        return False
 
 
 def _answers_on(host: str, port: int) -> bool:
@@ -158,6 +195,8 @@ class AnvilProcess:
         self._max_restarts = max_restarts
         self._restart_window_s = restart_window_s
         self._restarts: collections.deque[float] = collections.deque()
+        self.restored_from_copy = False  # the last start found the state file cut short and used the copy
+        self._copied_mtime = 0.0
 
     @property
     def url(self) -> str:
@@ -173,6 +212,7 @@ class AnvilProcess:
         if self.config.pid_file is not None:
             self.orphan_stopped = self._stop_orphan(self.config.pid_file)
             self._refuse_foreign_chain()
+        self.restored_from_copy = self._restore_whole_state()
         out = open(self.config.log_file, "ab") if self.config.log_file else subprocess.DEVNULL  # noqa: SIM115
         try:
             self.process = subprocess.Popen(self.config.command(), stdout=out, stderr=subprocess.STDOUT)
@@ -227,6 +267,43 @@ class AnvilProcess:
         self.start()
         return process.returncode
 
+    @property
+    def state_copy(self) -> Path | None:
+        state = self.config.state_file
+        return None if state is None else state.with_name(state.name + ".whole")
+
+    def keep_state_copy(self, settle_s: float = 1.0) -> bool:
+        """Copies the state file aside (temp file, then rename) when anvil has written a new one that is
+        whole and has not changed for `settle_s`; returns whether it copied. Called every few seconds by the
+        supervision loop."""
+        state, copy = self.config.state_file, self.state_copy
+        if state is None or copy is None:
+            return False
+        try:
+            mtime = state.stat().st_mtime
+        except OSError:
+            return False
+        if mtime == self._copied_mtime or time.time() - mtime < settle_s or not state_is_whole(state):
+            return False
+        if state.stat().st_mtime != mtime:
+            return False  # written again while it was checked
+        partial = copy.with_name(copy.name + ".tmp")
+        shutil.copyfile(state, partial)
+        partial.replace(copy)
+        self._copied_mtime = mtime
+        return True
+
+    def _restore_whole_state(self) -> bool:
+        """A state file cut short (the chain was killed while saving it) is set aside and the last whole copy
+        takes its place: the chain then starts a few blocks further back, and the node re-sends what it lost."""
+        state, copy = self.config.state_file, self.state_copy
+        if state is None or copy is None or not state.exists() or state_is_whole(state):
+            return False
+        state.replace(state.with_name(f"{state.name}.cut-{int(time.time())}"))
+        if copy.exists() and state_is_whole(copy):
+            shutil.copyfile(copy, state)
+        return True
+
     def _forget(self, pid: int) -> None:
         pid_file = self.config.pid_file
         if pid_file is not None:
@@ -255,6 +332,8 @@ class AnvilProcess:
             os.kill(pid, signal.SIGKILL)
             if not _wait_gone(pid, 5.0):
                 raise ChainUnavailable(f"the chain an earlier run left running (pid {pid}) does not stop")
+        # Its port closes as its last thread ends: wait, or the check for a foreign chain would find it.
+        _wait_port_free(self.config.host, self.config.port, 5.0)
         self._forget(pid)
         return pid
 
