@@ -529,7 +529,8 @@ class Drill:
 
     def note_applied_refused(self, write: Write, state: str) -> None:
         """A write without an intent (an accept, a receipt) that a kill cut short after it was applied, and
-        before its answer was kept under its key: its retry ran afresh and was refused, though it happened."""
+        before its answer was kept under its key, whose retry was refused as if it had not happened (the node
+        answers such a retry 409 `request_applied`, which is not counted here)."""
         with self._lock:
             self.applied_refused.append(
                 f"{write.kind} {write.path} answered {write.status} {write.code()}, yet {state}"
@@ -702,7 +703,7 @@ class Drill:
             deal_id = self._applied_accept(http, offer_id)
             if deal_id is not None:
                 deals.append(deal_id)
-                if accept.status is not None:
+                if accept.status is not None and accept.code() != "request_applied":
                     self.note_applied_refused(accept, f"offer {offer_id} is accepted as deal {deal_id}")
         for deal_id in deals:
             if self.stop_writers.is_set():
@@ -719,7 +720,7 @@ class Drill:
             if not paid.acknowledged:
                 if self._deal_state(http, deal_id) != "paid":
                     continue
-                if paid.status is not None:
+                if paid.status is not None and paid.code() != "request_applied":
                     self.note_applied_refused(paid, f"deal {deal_id} is paid")
             write = self.new_write("deliver", "park", "POST", f"/v1/deals/{deal_id}/deliver")
             write.deal_id = deal_id

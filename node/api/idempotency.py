@@ -8,7 +8,9 @@ header, so a key never crosses callers) and the request is identified by its met
   true`); if that answer was a 202, the write's intent is read again and its current answer given;
 - the same key with another request is refused, 422 `idempotency_key_reused`;
 - the same key while the first request is still running is refused, 409 `request_in_progress`;
-- a key whose request was cut short by a crash is answered from the intent it created, or else runs again.
+- a key whose request was cut short by a crash is answered from the intent it created; if it created none
+  but changed the store (the key is marked applied in that change's own commit), 409 `request_applied`
+  says it happened and its answer was lost; if it changed nothing, it runs again.
 A 5xx that created no intent is not kept: nothing happened, and a retry under the key runs afresh.
 """
 
@@ -22,9 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from node.store import Store
+from node.store.context import CURRENT_KEY
 from node.store.idempotency import Claim
 from node.store.intents import LIVE
-from node.writes.runner import IDEMPOTENCY
 
 HEADER = b"idempotency-key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -94,7 +96,17 @@ class IdempotencyMiddleware:
                 await _answer(send, claim.row["status"], claim.row["body"], replayed=True,
                               content_type=claim.row["content_type"])  # fmt: skip
                 return
-            # orphaned with no intent: the request never reached a write; it runs now under the key.
+            assert claim.row is not None
+            if claim.row["applied"]:
+                # It wrote before the node stopped, but its answer was lost: running it again would refuse
+                # (the state moved on) or repeat it; say what happened instead.
+                message = "carried out before the node restarted, but its answer was not kept: read what it changed"
+                status, content = _error(409, "request_applied", message)
+                await run_in_threadpool(store.finish_key, scope=scope_id, key=key, status=status, body=content,
+                                        content_type="application/json")  # fmt: skip
+                await _answer(send, status, content, replayed=True)
+                return
+            # orphaned, nothing written: the request never reached a write; it runs now under the key.
         await self._run(scope, body, send, store, scope_id, key)
 
     async def _run(self, scope: Scope, body: bytes, send: Send, store: Store, scope_id: str, key: str) -> None:
@@ -112,7 +124,7 @@ class IdempotencyMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
 
-        token = IDEMPOTENCY.set((scope_id, key))
+        token = CURRENT_KEY.set((scope_id, key))
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
@@ -120,7 +132,7 @@ class IdempotencyMiddleware:
             await run_in_threadpool(_keep, store, scope_id, key, 500, b"", "application/json")
             raise
         finally:
-            IDEMPOTENCY.reset(token)
+            CURRENT_KEY.reset(token)
         status = int(started.get("status", 500))
         headers = started.get("headers", [])
         content_type = next((v.decode("latin-1") for k, v in headers if k.lower() == b"content-type"), "")

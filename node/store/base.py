@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from node.store.context import CURRENT_KEY
 from node.store.dialect import SqliteDialect
 from node.store.migrations import MIGRATIONS
 
@@ -71,8 +72,17 @@ class StoreBase:
                 return
             self._db.execute(self.dialect.begin_write)
             self._depth = 1
+            changes = self._db.total_changes
             try:
                 yield self._db
+                key = CURRENT_KEY.get()
+                if key is not None and self._db.total_changes != changes:
+                    # A request under an Idempotency-Key changed the store: the key says so in the same
+                    # commit, so a retry after a crash knows the write happened even if its answer was lost.
+                    self._db.execute(
+                        "UPDATE idempotency_key SET applied = 1 WHERE scope = ? AND key = ? AND state = 'running'",
+                        key,
+                    )
             except BaseException:
                 self._depth = 0
                 self._db.execute("ROLLBACK")

@@ -17,7 +17,7 @@ KEEP_S = 24 * 3600
 
 @dataclass(frozen=True)
 class Claim:
-    outcome: str  # new | replay | running | mismatch | orphaned
+    outcome: str  # new | replay | running | mismatch | orphaned (row["applied"]: it wrote before it stopped)
     row: dict[str, Any] | None = None
 
 
@@ -26,7 +26,7 @@ class Idempotency(StoreBase):
         now = int(time.time())
         with self.transaction() as db:
             cursor = db.execute(
-                "SELECT scope, key, request_hash, state, boot, status, body, content_type, created_at"
+                "SELECT scope, key, request_hash, state, boot, status, body, content_type, created_at, applied"
                 " FROM idempotency_key WHERE scope = ? AND key = ?",
                 (scope, key),
             )

@@ -14,7 +14,6 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +22,11 @@ import orjson
 from node.chain.sender import Receipt, for_intent
 from node.errors import ChainUnavailable, Conflict, SinkError, TransactionPending
 from node.store import Store
+from node.store.context import CURRENT_KEY
 from node.store.intents import LIVE
 
 log = logging.getLogger("sinknode.writes")
 
-# The request's Idempotency-Key (scope, key), set by the API for the request being served.
-IDEMPOTENCY: ContextVar[tuple[str, str] | None] = ContextVar("sinknode_idempotency", default=None)
 
 Complete = Callable[[Any, dict[str, Any], Receipt, sqlite3.Connection], dict[str, Any]]
 Release = Callable[[Any, dict[str, Any], sqlite3.Connection], None]
@@ -116,7 +114,7 @@ class Writes:
                 key_name=key_name,
                 request=request,
                 subject=subject,
-                idempotency=IDEMPOTENCY.get(),
+                idempotency=CURRENT_KEY.get(),
             )
             db.execute("UPDATE intent SET status = ? WHERE id = ?", (ok_status, intent_id))
             if reserve is not None:

@@ -253,3 +253,44 @@ def test_an_id_another_writer_took_after_a_chain_loss_is_reported(node):
     change = view["transactions"][0]["ids_changed"]["retirement_id"]
     assert change["answered"] == [taken] and change["on_chain"] == [taken + 1]
     assert node.ok("GET", "/v1/status")["writes"]["ids_changed"] >= 1
+
+
+def test_a_write_cut_short_after_its_commit_is_not_run_again_and_says_so(node):
+    """As if the node was killed between a write's commit and keeping its answer under the key."""
+    from node.devflows import deposit
+
+    assert deposit(node, "park").status_code == 201
+    _, batch = issued_batch(node)
+    listing = node.ok("POST", "/v1/listings", "park", json=listing_for(batch, 5_000_000))
+    offers = [
+        node.ok(
+            "POST",
+            f"/v1/listings/{listing['id']}/offers",
+            "buyer",
+            json={"quantity": 1_000_000, "price": "50.00", "expires_at": int(time.time()) + 3600},
+        )
+        for _ in range(2)
+    ]
+    store = node.services.state
+    accept = {"action": "accept"}
+    for offer, key in zip(offers, ("cut-after-commit", "cut-before-commit"), strict=True):
+        first = node.call("POST", f"/v1/offers/{offer['id']}/answer", "park", json=accept,
+                          headers={"Idempotency-Key": key})  # fmt: skip
+        assert first.status_code == 200
+        # The crash: the answer was never kept, the claim belongs to a process that is gone.
+        store.execute("UPDATE idempotency_key SET state = 'running', boot = 'gone', status = NULL, body = NULL"
+                      " WHERE key = ?", (key,))  # fmt: skip
+    store.execute("UPDATE idempotency_key SET applied = 0 WHERE key = 'cut-before-commit'")
+    store.execute("UPDATE offer SET state = 'offered', deal_id = NULL WHERE id = ?", (offers[1]["id"],))
+    store.execute("DELETE FROM deal WHERE offer_id = ?", (offers[1]["id"],))
+
+    applied = node.call("POST", f"/v1/offers/{offers[0]['id']}/answer", "park", json=accept,
+                        headers={"Idempotency-Key": "cut-after-commit"})  # fmt: skip
+    assert error_of(applied) == (409, "request_applied")
+    assert node.ok("GET", f"/v1/offers/{offers[0]['id']}", "park")["state"] == "accepted"
+    # A request that wrote nothing before the crash runs again under its key, once.
+    rerun = node.call("POST", f"/v1/offers/{offers[1]['id']}/answer", "park", json=accept,
+                      headers={"Idempotency-Key": "cut-before-commit"})  # fmt: skip
+    assert rerun.status_code == 200 and rerun.json()["state"] == "accepted"
+    deals = store.rows("SELECT COUNT(*) AS n FROM deal WHERE offer_id IN (?, ?)", (offers[0]["id"], offers[1]["id"]))
+    assert deals[0]["n"] == 2

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS idempotency_key (
     body BLOB,
     content_type TEXT,
     created_at INTEGER NOT NULL,
+    -- 1 once a store transaction of the request committed a change (in that very transaction)
+    applied INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (scope, key)
 );
 CREATE INDEX IF NOT EXISTS ix_idempotency_created ON idempotency_key (created_at);

@@ -303,3 +303,25 @@ def test_an_integrity_error_inside_a_transaction_rolls_back_its_earlier_writes(s
         _intent(store, "deal:1")
     assert _count(store, "chain_tx") == 0
     assert _count(store, "intent") == 1
+
+
+def test_a_transaction_that_writes_under_a_key_marks_it_applied_in_the_same_commit(store: Store) -> None:
+    from node.store.context import CURRENT_KEY
+
+    store.claim_key(scope="s", key="k", request_hash="h", boot="b")
+    token = CURRENT_KEY.set(("s", "k"))
+    try:
+        with store.transaction() as db:
+            db.execute("SELECT COUNT(*) FROM intent").fetchone()
+        assert store.rows("SELECT applied FROM idempotency_key")[0]["applied"] == 0, "a read applies nothing"
+        with pytest.raises(RuntimeError), store.transaction() as db:
+            db.execute("INSERT INTO custodian (address, name, added_by, added_at) VALUES ('a', 'b', 'c', 1)")
+            raise RuntimeError("rolled back")
+        assert store.rows("SELECT applied FROM idempotency_key")[0]["applied"] == 0, "nor a rolled-back write"
+        with store.transaction() as db:
+            db.execute("INSERT INTO custodian (address, name, added_by, added_at) VALUES ('a', 'b', 'c', 1)")
+        assert store.rows("SELECT applied FROM idempotency_key")[0]["applied"] == 1
+    finally:
+        CURRENT_KEY.reset(token)
+    claim = store.claim_key(scope="s", key="k", request_hash="h", boot="another")
+    assert claim.outcome == "orphaned" and claim.row is not None and claim.row["applied"] == 1
