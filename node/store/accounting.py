@@ -19,7 +19,7 @@ class Accounting(StoreBase):
         result: dict[str, Any],
         period_end: str,
     ) -> None:
-        with self.reading() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO accounting (evidence_root, project_id, creditable_grams, input_hash, result,"
                 " created_at, period_end) VALUES (?,?,?,?,?,?,?)",
@@ -47,7 +47,7 @@ class Accounting(StoreBase):
 
     def save_report_alert(self, row: tuple[Any, ...]) -> bool:
         """An alert in ALERT_COLUMNS order; False if one with its key exists already."""
-        with self.reading() as db:
+        with self.transaction() as db:
             cursor = db.execute(f"INSERT OR IGNORE INTO report_alert VALUES ({','.join('?' * len(row))})", row)
         return cursor.rowcount == 1
 

@@ -97,15 +97,15 @@ class StoreBase:
             yield self._db
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        """One write; returns the new row id."""
-        with self._lock:
-            cursor = self._db.execute(sql, params)
+        """One write (in a transaction of its own unless one is open); returns the new row id."""
+        with self.transaction() as db:
+            cursor = db.execute(sql, params)
         return int(cursor.lastrowid or 0)
 
     def changed(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One write; returns how many rows it changed (a compare-and-set's outcome)."""
-        with self._lock:
-            return int(self._db.execute(sql, params).rowcount)
+        with self.transaction() as db:
+            return int(db.execute(sql, params).rowcount)
 
     def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
         with self._lock:

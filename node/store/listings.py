@@ -52,5 +52,5 @@ class Listings(StoreBase):
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def withdraw_listing(self, listing_id: int) -> None:
-        with self.reading() as db:
+        with self.transaction() as db:
             db.execute("UPDATE listing SET withdrawn = 1 WHERE id = ?", (listing_id,))

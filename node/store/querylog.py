@@ -10,7 +10,7 @@ from node.store.base import StoreBase
 
 class QueryLog(StoreBase):
     def log_query(self, *, account: str, endpoint: str, params: dict[str, Any], outcome: str) -> None:
-        with self.reading() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO regulator_query (at, account, endpoint, params, outcome) VALUES (?,?,?,?,?)",
                 (int(time.time()), account, endpoint, orjson.dumps(params, default=str).decode(), outcome),

@@ -24,7 +24,7 @@ class Tokens(StoreBase):
     def create_token(self, *, key_name: str, account: str, label: str) -> str:
         """A new API token acting for `account` (signing with keystore `key_name`); shown once, stored hashed."""
         token = "slk_" + secrets.token_urlsafe(32)
-        with self.reading() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO api_token (token_hash, key_name, account, label, created_at) VALUES (?,?,?,?,?)",
                 (token_hash(token), key_name, account.lower(), label, int(time.time())),
@@ -40,7 +40,7 @@ class Tokens(StoreBase):
         return TokenOwner(*row) if row else None
 
     def revoke_tokens(self, *, key_name: str) -> int:
-        with self.reading() as db:
+        with self.transaction() as db:
             return db.execute("UPDATE api_token SET revoked = 1 WHERE key_name = ?", (key_name,)).rowcount
 
     def tokens(self) -> list[dict[str, Any]]:
