@@ -22,9 +22,9 @@ from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, open_reader
 from node.index.queries import index_digest
-from node.market.confidential import Sealer
 from node.settings import Settings
 from node.store import Store, TokenOwner
+from node.store.sealed import Sealer
 from node.supervision.facts import risk_rules
 from node.writes import ledger as _ledger_kinds  # noqa: F401  (registers the ledger's intent kinds)
 from node.writes.guard import JournalGuard
@@ -62,6 +62,7 @@ class Services:
     _reconciler_thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
+        self.state.sealer = self.sealer  # kept answers are sealed at rest with the confidential-field key
         recovery = Recovery(self.rpc, self.state, on_dropped=lambda row: log.warning("dropped: %s", row["tx_hash"]))
         self.guard = JournalGuard(self.state, recovery, self.rpc)
         self.writes = Writes(

@@ -360,7 +360,7 @@ def _campaign_retired(
         award_rebate(services, reader, seller, intent["request"]["total"], f"campaign {campaign_id}")
     finally:
         reader.close()
-    return {"campaign_id": campaign_id, "retirement_id": retirement_id, "tx_hash": receipt.tx_hash}
+    return campaign_view(services, campaign_id)  # what the close and receipt routes answer
 
 
 def award_campaign_points(services: Services, reader: sqlite3.Connection, campaign_id: int, retirement_id: int) -> None:

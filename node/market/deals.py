@@ -23,6 +23,7 @@ from node.market.listings import price_fen, public_listing
 from node.market.safeguards import deal_parts, refuse_blacklisted
 from node.offsets.points import award_rebate
 from node.services import Services
+from node.store import TokenOwner
 from node.writes.reconciler import step
 from node.writes.runner import kind
 from registry.allocation import allocate
@@ -356,8 +357,15 @@ def _release_delivery(services: Services, intent: dict[str, Any], db: Any) -> No
 
 @kind("deliver", release=_release_delivery)
 def _delivered(services: Services, intent: dict[str, Any], receipt: Receipt, db: Any) -> dict[str, Any]:
-    apply_deliveries(services, [intent["request"]["deal_id"]])
-    return {"deal_id": intent["request"]["deal_id"], "tx_hash": receipt.tx_hash, "block_number": receipt.block_number}
+    """The answer is the deal as its seller (the intent's actor) sees it, as the deliver route answers."""
+    deal_id = intent["request"]["deal_id"]
+    apply_deliveries(services, [deal_id])
+    seller = Caller(TokenOwner(intent["key_name"], intent["actor"], ""), 0, None, False)
+    reader = services.reader()
+    try:
+        return deal_view(services, reader, seller, deal_id)
+    finally:
+        reader.close()
 
 
 @step("deliveries")

@@ -15,6 +15,7 @@ from typing import Any
 from node.store.context import CURRENT_KEY
 from node.store.dialect import SqliteDialect
 from node.store.migrations import MIGRATIONS
+from node.store.sealed import Sealer
 
 
 class StoreBase:
@@ -24,6 +25,9 @@ class StoreBase:
         self._db = self.dialect.connect(path)
         self._lock = threading.RLock()  # re-entrant: reads run inside transaction()
         self._depth = 0
+        # Seals what must not sit in clear at rest (set by whoever holds the key: the services); without
+        # one, kept answers are stored as they are.
+        self.sealer: Sealer | None = None
         self.migrate()
 
     # schema ---------------------------------------------------------------------------------------
@@ -46,6 +50,16 @@ class StoreBase:
                 )
                 applied.append(migration.version)
         return applied
+
+    def seal(self, plain: str, context: str) -> str:
+        return plain if self.sealer is None else self.sealer.seal(plain, context)
+
+    def unseal(self, stored: str, context: str) -> str:
+        if not stored.startswith("sealed:"):
+            return stored
+        if self.sealer is None:
+            raise ValueError(f"{context} is sealed and this store has no key to open it")
+        return self.sealer.open(stored, context)
 
     def schema_version(self) -> int:
         rows = self.rows("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")

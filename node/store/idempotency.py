@@ -6,6 +6,7 @@ running answers that it is. A claim left by a process that died is resolved by t
 any (node.writes.idempotency).
 """
 
+import base64
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,8 @@ class Idempotency(StoreBase):
                 )
                 return Claim("new")
             row = dict(zip([d[0] for d in cursor.description], found, strict=True))
+            if row["body"] is not None:
+                row["body"] = self._open_body(scope, key, row["body"])
             if row["request_hash"] != request_hash:
                 return Claim("mismatch", row)
             if row["state"] == "done":
@@ -50,11 +53,17 @@ class Idempotency(StoreBase):
             return Claim("orphaned", row)
 
     def finish_key(self, *, scope: str, key: str, status: int, body: bytes, content_type: str) -> None:
+        """Keeps the answer, sealed: it may repeat a deal's price or a custodian's receipt."""
+        sealed = self.seal(base64.b64encode(body).decode(), f"idempotency:{scope}:{key}")
         self.execute(
             "UPDATE idempotency_key SET state = 'done', status = ?, body = ?, content_type = ?"
             " WHERE scope = ? AND key = ?",
-            (status, body, content_type, scope, key),
+            (status, sealed, content_type, scope, key),
         )
+
+    def _open_body(self, scope: str, key: str, stored: str | bytes) -> bytes:
+        text = stored.decode() if isinstance(stored, bytes) else stored
+        return base64.b64decode(self.unseal(text, f"idempotency:{scope}:{key}"))
 
     def release_key(self, *, scope: str, key: str) -> None:
         """Forgets a claim whose request changed nothing, so that a retry runs afresh."""

@@ -17,13 +17,13 @@ _COLUMNS = "id, kind, actor, key_name, subject, request, state, status, answer, 
     " updated_at"  # fmt: skip
 
 
-def _intent(row: dict[str, Any]) -> dict[str, Any]:
-    row["request"] = orjson.loads(row["request"])
-    row["answer"] = orjson.loads(row["answer"]) if row["answer"] else None
-    return row
-
-
 class Intents(StoreBase):
+    def _intent(self, row: dict[str, Any]) -> dict[str, Any]:
+        row["request"] = orjson.loads(row["request"])
+        answer = row["answer"]
+        row["answer"] = orjson.loads(self.unseal(answer, f"intent.answer:{row['id']}")) if answer else None
+        return row
+
     def create_intent(
         self,
         *,
@@ -49,17 +49,17 @@ class Intents(StoreBase):
 
     def intent(self, intent_id: int) -> dict[str, Any] | None:
         rows = self.rows(f"SELECT {_COLUMNS} FROM intent WHERE id = ?", (intent_id,))
-        return _intent(rows[0]) if rows else None
+        return self._intent(rows[0]) if rows else None
 
     def intent_for_key(self, scope: str, key: str) -> dict[str, Any] | None:
         rows = self.rows(
             f"SELECT {_COLUMNS} FROM intent WHERE idem_scope = ? AND idem_key = ? ORDER BY id DESC LIMIT 1",
             (scope, key),
         )
-        return _intent(rows[0]) if rows else None
+        return self._intent(rows[0]) if rows else None
 
     def live_intents(self) -> list[dict[str, Any]]:
-        return [_intent(r) for r in self.rows(f"SELECT {_COLUMNS} FROM intent WHERE state IN {LIVE} ORDER BY id")]
+        return [self._intent(r) for r in self.rows(f"SELECT {_COLUMNS} FROM intent WHERE state IN {LIVE} ORDER BY id")]
 
     def live_subject(self, subject: str) -> int | None:
         rows = self.rows(f"SELECT id FROM intent WHERE subject = ? AND state IN {LIVE}", (subject,))
@@ -72,10 +72,17 @@ class Intents(StoreBase):
         )
 
     def settle_intent(self, intent_id: int, *, state: str, status: int, answer: dict[str, Any]) -> bool:
-        """Records the intent's final answer once; False if it had settled already (the first answer stays)."""
+        """Records the intent's final answer once (sealed: it may show a deal's price or receipt); False if it had
+        settled already (the first answer stays)."""
         assert state in ("done", "failed")
         changed = self.changed(
             f"UPDATE intent SET state = ?, status = ?, answer = ?, updated_at = ? WHERE id = ? AND state IN {LIVE}",
-            (state, status, orjson.dumps(answer).decode(), int(time.time()), intent_id),
+            (
+                state,
+                status,
+                self.seal(orjson.dumps(answer).decode(), f"intent.answer:{intent_id}"),
+                int(time.time()),
+                intent_id,
+            ),
         )
         return changed == 1

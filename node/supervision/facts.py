@@ -7,12 +7,12 @@ from typing import Any
 
 import orjson
 
-from node.market.confidential import Sealer
 from node.risk.config import load_rules
 from node.risk.engine import DealFact, RiskEngine, Rules
 from node.risk.worker import RiskWorker
 from node.settings import Settings
 from node.store import Store
+from node.store.sealed import Sealer
 
 GRAMS_PER_TONNE = 1_000_000
 

@@ -66,13 +66,18 @@ def test_a_deal_is_negotiated_paid_through_a_custodian_and_delivered_on_chain(no
         422,
         "not_a_custodian",
     )
+    # Under an Idempotency-Key the answer (which shows the receipt) is kept, and kept sealed, like the deal.
     paid = node.ok(
-        "POST", f"/v1/deals/{deal['id']}/receipt", "buyer", json=signed_receipt(node, custodian, deal["id"], 116_000)
+        "POST",
+        f"/v1/deals/{deal['id']}/receipt",
+        "buyer",
+        json=signed_receipt(node, custodian, deal["id"], 116_000),
+        headers={"Idempotency-Key": "pay-deal-once"},
     )
     assert paid["state"] == "paid" and paid["receipt"]["custodian"] == custodian.address.lower()
 
     before = node.ok("GET", f"/v1/batches/{batch}/provenance", params={"limit": 500})["events"]
-    delivered = node.ok("POST", f"/v1/deals/{deal['id']}/deliver", "park")
+    delivered = node.ok("POST", f"/v1/deals/{deal['id']}/deliver", "park", headers={"Idempotency-Key": "deliver-1"})
     assert delivered["state"] == "delivered"
     assert [s["state"] for s in delivered["steps"]] == ["accepted", "paid", "delivering", "delivered"]
     transfer = node.ok("GET", f"/v1/batches/{batch}/provenance", params={"limit": 500})["events"][len(before)]

@@ -24,12 +24,12 @@ from node.errors import CodedError, Conflict, ContractRevert, Forbidden, Invalid
 from node.index.db import connect_writer
 from node.index.follower import open_reader
 from node.market import campaigns, deals, listings
-from node.market.confidential import Sealer
 from node.market.custody import custody_typed, record_custodian
 from node.market.safeguards import add_to_blacklist, record_deposit
 from node.offsets.orders import offset_orders
 from node.settings import load_settings
 from node.store import Store, TokenOwner
+from node.store.sealed import Sealer
 from node.writes.runner import KINDS, IntentAccepted, Writes, kind
 from registry.campaigns import payment_root
 from registry.units import deal_total_fen
@@ -546,7 +546,8 @@ def test_delivering_sends_one_transfer_and_the_index_marks_the_deal_delivered(ma
     assert market.registry.sent == [("transfer", BATCH, BUYER, 4 * TONNE, bytes.fromhex(row["deal_ref"][2:]))]
     (intent,) = market.store.rows("SELECT id, state, subject FROM intent")
     assert (intent["state"], intent["subject"]) == ("done", f"deal:{deal['id']}")
-    assert intent_of(market, intent["id"])["answer"]["deal_id"] == deal["id"]
+    answer = intent_of(market, intent["id"])["answer"]
+    assert (answer["id"], answer["state"]) == (deal["id"], "delivered"), "the answer is the deal as the seller sees it"
     assert len(_rebates(market, deal["id"])) == 1
     deliver = lambda: deals.deliver(market.services, market.reader, caller(SELLER), deal["id"])  # noqa: E731
     assert_refused(market, deliver, Conflict, "deal_not_paid")

@@ -1,5 +1,6 @@
-"""Confidential fields at rest: deal prices and custodian receipts are sealed with AES-256-GCM before they
-reach the node's database. The key comes from SINKNODE_CONFIDENTIAL_KEY (64 hex digits) or, on a
+"""Confidential fields at rest: deal prices and custodian receipts, and the answers the write path keeps
+(intents' answers, idempotency keys' bodies, which may repeat them), are sealed with AES-256-GCM before
+they reach the node's database. The key comes from SINKNODE_CONFIDENTIAL_KEY (64 hex digits) or, on a
 development node, a random key kept in <home>/keys/confidential.key (0600); never from the database."""
 
 import base64
