@@ -37,15 +37,46 @@ def _error(status: int, code: str, message: str) -> tuple[int, bytes]:
     return status, orjson.dumps({"error": {"code": code, "message": message}})
 
 
-def request_hash(method: str, path: str, query: bytes, body: bytes) -> str:
-    try:
-        canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
-    except orjson.JSONDecodeError:
-        canonical = body  # not JSON (a multipart upload): compared byte for byte
+def request_hash(method: str, path: str, query: bytes, body: bytes, content_type: str = "") -> str:
+    """What identifies a request under its key: method, path, query, and the body as canonical JSON, or for a
+    multipart upload its parts (a client that retries draws a new boundary: the parts are what it sends)."""
+    boundary = _boundary(content_type)
+    if boundary is not None:
+        canonical = _multipart_parts(body, boundary)
+    else:
+        try:
+            canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
+        except orjson.JSONDecodeError:
+            canonical = body  # neither JSON nor multipart: compared byte for byte
     digest = hashlib.sha256()
     for part in (method.encode(), path.encode(), query, canonical):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
+
+
+def _boundary(content_type: str) -> bytes | None:
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return None
+    for param in params.split(";"):
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary" and value:
+            return value.strip().strip('"').encode("latin-1")
+    return None
+
+
+def _multipart_parts(body: bytes, boundary: bytes) -> bytes:
+    """The parts of a multipart body, each as its lower-cased, sorted headers and its content, in order."""
+    digest = hashlib.sha256()
+    for chunk in body.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head, _, content = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = sorted(line.strip().lower() for line in head.split(b"\r\n") if line.strip())
+        content = content.removesuffix(b"\r\n")
+        for item in (*headers, b"", content):
+            digest.update(len(item).to_bytes(8, "big") + item)
+    return digest.digest()
 
 
 class IdempotencyMiddleware:
@@ -69,7 +100,8 @@ class IdempotencyMiddleware:
             return
         body = await _read_body(receive)
         scope_id = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()
-        fingerprint = request_hash(scope["method"], scope["path"], scope.get("query_string", b""), body)
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        fingerprint = request_hash(scope["method"], scope["path"], scope.get("query_string", b""), body, content_type)
         store: Store = self.store_of()
         claim = await run_in_threadpool(
             store.claim_key, scope=scope_id, key=key, request_hash=fingerprint, boot=self.boot

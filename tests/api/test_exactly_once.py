@@ -294,3 +294,21 @@ def test_a_write_cut_short_after_its_commit_is_not_run_again_and_says_so(node):
     assert rerun.status_code == 200 and rerun.json()["state"] == "accepted"
     deals = store.rows("SELECT COUNT(*) AS n FROM deal WHERE offer_id IN (?, ?)", (offers[0]["id"], offers[1]["id"]))
     assert deals[0]["n"] == 2
+
+
+def test_an_upload_retried_under_its_key_is_the_same_request_whatever_its_boundary(node):
+    from node.devflows import new_project
+
+    project = new_project(node)
+    key = {"Idempotency-Key": "upload-once"}
+
+    def upload(content: bytes):  # type: ignore[no-untyped-def]
+        # httpx draws a new multipart boundary for every request, as any client retrying would.
+        return node.call("POST", "/v1/evidence", "park", data={"project_id": str(project)},
+                         files=[("files", ("inventory.csv", content, "text/csv"))], headers=key)  # fmt: skip
+
+    first = upload(b"tree,dbh\n1,30\n")
+    again = upload(b"tree,dbh\n1,30\n")
+    assert first.status_code == 201 and (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["idempotent-replayed"] == "true"
+    assert error_of(upload(b"tree,dbh\n1,31\n")) == (422, "idempotency_key_reused")
