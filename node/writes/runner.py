@@ -119,12 +119,13 @@ class Writes:
             db.execute("UPDATE intent SET status = ? WHERE id = ?", (ok_status, intent_id))
             if reserve is not None:
                 reserve(db, intent_id)
-        with self._lock:
-            self._running.add(intent_id)
         return intent_id
 
     def run(self, intent_id: int, send: Callable[[], Receipt]) -> tuple[int, dict[str, Any]]:
-        """Sends the intent's transaction and settles it; returns (status, answer)."""
+        """Sends the intent's transaction and settles it; returns (status, answer). An intent begun but never
+        run (its request failed in between) is released by the reconciler a few seconds later."""
+        with self._lock:
+            self._running.add(intent_id)
         try:
             with for_intent(intent_id):
                 try:

@@ -888,7 +888,8 @@ def test_begin_records_the_intent_and_its_reservation_together(market: Market, w
     assert market.store.rows("SELECT state, intent_id FROM offset_batch") == [
         {"state": "pending", "intent_id": intent_id}
     ]
-    assert writes.is_running(intent_id)
+    # Not yet carried by a request: one that never runs it leaves it to the reconciler to release.
+    assert not writes.is_running(intent_id)
 
 
 def test_begin_with_a_refusing_reserve_leaves_neither_intent_nor_reservation(market: Market, writes: Writes) -> None:
@@ -1051,3 +1052,17 @@ def test_listings_created_meanwhile_never_exceed_the_sellers_balance(
         make_listing(market, 6 * TONNE)
     assert refused.value.code == "exceeds_unencumbered_balance"
     assert listings.encumbered(market.services, market.reader, SELLER, BATCH) <= 10 * TONNE
+
+
+def test_an_intent_begun_but_never_run_is_released_by_the_reconciler(market: Market, writes: Writes) -> None:
+    from node.writes.reconciler import Reconciler
+
+    intent_id = begin(market, writes, reserve_orders=("o-left",))
+    reconciler = Reconciler(None, writes, None, market.services)  # type: ignore[arg-type]
+    reconciler._settle_intents()
+    assert intent_of(market, intent_id)["state"] == "reserved", "young: its request may still be running it"
+    market.store.execute("UPDATE intent SET created_at = created_at - 60 WHERE id = ?", (intent_id,))
+    reconciler._settle_intents()
+    assert intent_of(market, intent_id)["state"] == "failed"
+    assert CALLS["release"] == [intent_id]
+    assert market.store.known_orders(["o-left"]) == [], "its order ids are free again"
