@@ -52,7 +52,12 @@ def _intents(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0002_intents.sql"))
 
 
+def _journal_indexes(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0003_journal_indexes.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
+    Migration(3, "journal indexes for the reconciler and recoveries", _journal_indexes),
 )

@@ -21,8 +21,7 @@ class JournalGuard:
         self.rpc = rpc
         self._lock = threading.Lock()
         self.on_sent: Callable[[], None] | None = None  # the services poke their indexer
-        rows = store.rows("SELECT COALESCE(MAX(block_number), -1) AS b FROM chain_tx WHERE state = 'mined'")
-        self.highest_block = int(rows[0]["b"])
+        self.highest_block = store.highest_mined_block()
 
     def check_chain(self, head: int | None = None) -> None:
         """Re-sends what the chain lost, if its head fell below the node's highest mined transaction."""
@@ -33,9 +32,9 @@ class JournalGuard:
 
     def recover_from(self, block: int) -> None:
         self.recovery.resend_missing(block)
-        rows = self.store.rows("SELECT COALESCE(MAX(block_number), -1) AS b FROM chain_tx WHERE state = 'mined'")
+        highest = self.store.highest_mined_block()
         with self._lock:
-            self.highest_block = int(rows[0]["b"])
+            self.highest_block = highest
 
     # the sender's journal -------------------------------------------------------------------------
     def journal_tx(self, *, intent_id: int | None, account: str, nonce: int, tx_hash: str, raw: str) -> int:

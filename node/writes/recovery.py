@@ -81,11 +81,8 @@ class Recovery:
                 # (The reconciler re-sends pending transactions a few seconds old; after a chain restart it
                 # could do so before a send or the indexer noticed the loss, and a pending transaction of one
                 # account would take the retirement or batch id an answered, lost one of another had.)
-                highest = self.store.rows(
-                    "SELECT COALESCE(MAX(block_number), -1) AS b FROM chain_tx WHERE state = 'mined'"
-                )[0]["b"]
                 head = self.rpc.block_number()
-                if head < int(highest):
+                if head < self.store.highest_mined_block():
                     from_block = head + 1
             rows = self.store.txs_to_check(from_block) if from_block is not None else self.store.pending_txs()
             if not rows:
