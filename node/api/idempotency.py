@@ -27,6 +27,7 @@ from node.store import Store
 from node.store.context import CURRENT_KEY
 from node.store.idempotency import Claim
 from node.store.intents import LIVE
+from node.writes.runner import intent_view
 
 HEADER = b"idempotency-key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -189,13 +190,7 @@ def _from_intent(store: Store, scope_id: str, key: str, claim: Claim) -> tuple[i
     if intent is None:
         return None
     if intent["state"] in LIVE:
-        view = {
-            "intent_id": intent["id"],
-            "kind": intent["kind"],
-            "state": intent["state"],
-            "status_url": f"/v1/intents/{intent['id']}",
-        }
-        return 202, orjson.dumps(view)
+        return 202, orjson.dumps(intent_view(store, intent["id"]))
     return int(intent["status"]), orjson.dumps(intent["answer"])
 
 

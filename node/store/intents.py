@@ -33,17 +33,19 @@ class Intents(StoreBase):
         request: dict[str, Any],
         subject: str | None = None,
         idempotency: tuple[str, str] | None = None,
+        status: int | None = None,
     ) -> int:
         """A new intent in state `reserved`; call it inside the transaction that makes the reservation.
+        `status` is the one its answer will have if it succeeds (a failure sets its own).
 
         A second live intent for the same subject violates a unique index: callers check first."""
         now = int(time.time())
         scope, key = idempotency or (None, None)
         with self.transaction() as db:
             cursor = db.execute(
-                "INSERT INTO intent (kind, actor, key_name, subject, request, state, idem_scope, idem_key,"
-                " created_at, updated_at) VALUES (?,?,?,?,?, 'reserved', ?,?,?,?)",
-                (kind, actor, key_name, subject, orjson.dumps(request).decode(), scope, key, now, now),
+                "INSERT INTO intent (kind, actor, key_name, subject, request, state, status, idem_scope, idem_key,"
+                " created_at, updated_at) VALUES (?,?,?,?,?, 'reserved', ?,?,?,?,?)",
+                (kind, actor, key_name, subject, orjson.dumps(request).decode(), status, scope, key, now, now),
             )
         return int(cursor.lastrowid or 0)
 

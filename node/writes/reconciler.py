@@ -49,13 +49,8 @@ class Reconciler:
         self.store = writes.store
         self.recovery = recovery
         self.context = context
-        self._wake = threading.Event()
-        self._lock = threading.Lock()  # one pass at a time (the thread, or a request that asks for one)
-        self.passes = 0
+        self._lock = threading.Lock()  # one pass at a time (the thread, or a test that runs one)
         self._pruned_at = 0.0
-
-    def wake(self) -> None:
-        self._wake.set()
 
     def run(self, stop: threading.Event, period_s: float = 0.25) -> None:
         while not stop.is_set():
@@ -67,8 +62,7 @@ class Reconciler:
             except Exception:  # a bug in one pass must not stop the next: logged with its traceback
                 log.exception("reconciler pass failed")
                 stop.wait(1.0)
-            self._wake.wait(period_s)
-            self._wake.clear()
+            stop.wait(period_s)
 
     def reconcile(self) -> None:
         with self._lock:
@@ -85,7 +79,6 @@ class Reconciler:
             if time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
                 self.store.prune_keys()  # answered idempotency keys older than a day
                 self._pruned_at = time.monotonic()
-            self.passes += 1
 
     def _settle_intents(self) -> None:
         indexed = self.writes.indexed_block()

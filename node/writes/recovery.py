@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from node.chain.rpc import RpcClient, RpcError
-from node.chain.sender import SEND_GATE, NonceManager, already_known
+from node.chain.sender import SEND_GATE, NonceManager, Receipt, already_known
 from node.errors import ChainUnavailable
 from node.store import Store
 
@@ -142,13 +142,10 @@ class Recovery:
                 self._record(row["tx_hash"], receipt)
         return True
 
-    def _record(self, tx_hash: str, receipt: dict[str, Any]) -> None:
-        self.store.tx_mined(
-            tx_hash,
-            block_number=int(receipt["blockNumber"], 16),
-            tx_index=int(receipt.get("transactionIndex", "0x0"), 16),
-            status=int(receipt["status"], 16),
-        )
+    def _record(self, tx_hash: str, raw: dict[str, Any]) -> None:
+        receipt = Receipt.from_rpc(raw)
+        self.store.tx_mined(tx_hash, block_number=receipt.block_number, tx_index=receipt.tx_index,
+                            status=receipt.status)  # fmt: skip
 
     def _resend(self, row: dict[str, Any], report: RecoveryReport) -> None:
         try:

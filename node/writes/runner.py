@@ -115,8 +115,8 @@ class Writes:
                 request=request,
                 subject=subject,
                 idempotency=CURRENT_KEY.get(),
+                status=ok_status,
             )
-            db.execute("UPDATE intent SET status = ? WHERE id = ?", (ok_status, intent_id))
             if reserve is not None:
                 reserve(db, intent_id)
         return intent_id
@@ -178,29 +178,38 @@ class Writes:
 
     # ---------------------------------------------------------------------------------------------
     def view(self, intent_id: int) -> dict[str, Any]:
-        intent = self.store.intent(intent_id)
-        if intent is None:
+        view = intent_view(self.store, intent_id)
+        if view is None:
             raise KeyError(intent_id)
-        settled = intent["state"] not in LIVE
-        return {
-            "intent_id": intent["id"],
-            "kind": intent["kind"],
-            "state": intent["state"],
-            "actor": intent["actor"],
-            "created_at": intent["created_at"],
-            "updated_at": intent["updated_at"],
-            "transactions": [
-                {
-                    "tx_hash": t["tx_hash"],
-                    "nonce": t["nonce"],
-                    "state": t["state"],
-                    "block_number": t["block_number"],
-                    "resent": bool(t["resent"]),
-                    "ids_changed": orjson.loads(t["id_check"]) if t["id_check"] not in (None, "same") else None,
-                }
-                for t in self.store.txs_of_intent(intent_id)
-            ],
-            "status": intent["status"] if settled else None,
-            "answer": intent["answer"] if settled else None,
-            "status_url": f"/v1/intents/{intent['id']}",
-        }
+        return view
+
+
+def intent_view(store: Store, intent_id: int) -> dict[str, Any] | None:
+    """An intent as its caller sees it: state, transactions and, once settled, its status and answer (what
+    `GET /v1/intents/{id}` and every 202 answer)."""
+    intent = store.intent(intent_id)
+    if intent is None:
+        return None
+    settled = intent["state"] not in LIVE
+    return {
+        "intent_id": intent["id"],
+        "kind": intent["kind"],
+        "state": intent["state"],
+        "actor": intent["actor"],
+        "created_at": intent["created_at"],
+        "updated_at": intent["updated_at"],
+        "transactions": [
+            {
+                "tx_hash": t["tx_hash"],
+                "nonce": t["nonce"],
+                "state": t["state"],
+                "block_number": t["block_number"],
+                "resent": bool(t["resent"]),
+                "ids_changed": orjson.loads(t["id_check"]) if t["id_check"] not in (None, "same") else None,
+            }
+            for t in store.txs_of_intent(intent_id)
+        ],
+        "status": intent["status"] if settled else None,
+        "answer": intent["answer"] if settled else None,
+        "status_url": f"/v1/intents/{intent['id']}",
+    }
