@@ -137,6 +137,10 @@ class Services:
             log.warning("recovery after a rollback postponed: %s", error.message)
 
     def indexed_block(self) -> int:
+        """The last block the index holds: the follower's checkpoint when it runs here (it moves only after
+        a commit), else read from the index."""
+        if self.indexer is not None:
+            return self.indexer.checkpoint.last_block
         db = self.reader()
         try:
             return int(index_digest(connection=db)[0])
