@@ -1,4 +1,4 @@
-"""Net carbon sink of a green space over a monitoring period: the method SL-GS-001 (METHODOLOGY.md).
+"""Net carbon sink of a green space over a monitoring period: the method SL-GS-001 (docs/accounting.md).
 
     C = Σ_pool ΔC_pool·(1 − u_pool) − PE − BE − LK          (tCO2e; nothing is issuable when C ≤ 0)
 

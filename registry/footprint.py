@@ -14,7 +14,7 @@ VOLUMETRIC_DIVISOR_CM3_PER_KG = 6000
 MAX_DISTANCE_KM = 40_000.0
 MAX_MASS_KG = 50_000.0
 MAX_SIDE_CM = 2_000.0
-REFUSED_MODES = {"air": "air freight has no checked factor yet (METHODOLOGY.md): it cannot be offset here"}
+REFUSED_MODES = {"air": "air freight has no checked factor yet (docs/accounting.md): it cannot be offset here"}
 
 
 class FootprintInputError(InputRefused):

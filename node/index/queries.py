@@ -1,7 +1,8 @@
 """Read-side functions over the index: keyword-only, one question each, plain rows out.
 
 Large reads (provenance histories, registry lists, summaries) go through sqlite3 and return dicts,
-not ORM objects: MACHINE.md measured the ORM path an order of magnitude slower for such bodies.
+not ORM objects: on this machine the ORM path measured an order of magnitude slower for such bodies
+(the reference figures in BENCHMARKS.md).
 """
 
 import base64

@@ -49,7 +49,7 @@ def test_issues_to_the_owner_less_the_buffer_share(net):
 
 
 def test_the_buffer_share_rounds_up_so_the_owner_never_gets_a_rounded_up_claim(net):
-    """METHODOLOGY.md worked example A: 2,494,918 g at a 20% buffer -> 498,984 g buffer, 1,995,934 g owner."""
+    """Worked example A (docs/accounting.md): 2,494,918 g at a 20% buffer -> 498,984 g buffer, 1,995,934 g owner."""
     net.registry.send(net.senders["admin"], "configureBuffer", net.address("buffer"), 2000)
     project = new_project(net)
     batch = issue(net, statement(net, project, quantity=2_494_918))

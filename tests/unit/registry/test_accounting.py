@@ -1,4 +1,4 @@
-"""The green-space method: METHODOLOGY.md's worked example to the gram, refusals that name the field, and
+"""The green-space method: worked example A (docs/accounting.md) to the gram, refusals that name the field, and
 properties a verifier relies on."""
 
 import copy
@@ -54,7 +54,7 @@ def test_per_tree_biomass_matches_the_table():
 
 
 def test_the_heavy_maintenance_variant_is_a_net_source_and_issues_nothing():
-    """METHODOLOGY.md quotes "≈ −0.55 t" for this variant; its own formulas give PE = 5.748 t and a net of
+    """A rounded "≈ −0.55 t" was once quoted for this variant; its own formulas give PE = 5.748 t and a net of
     −1.025 t (−0.505 t only if the held-back modelled soil were counted). Either way: issue nothing."""
     heavy = copy.deepcopy(EXAMPLE_A)
     heavy["maintenance"].update(diesel_l=300, gasoline_l=400, electricity_kwh=6000, fertiliser_n_kg=137)

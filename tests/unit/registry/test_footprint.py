@@ -1,4 +1,4 @@
-"""Parcel footprints: METHODOLOGY.md's worked example B, refusals, and additivity."""
+"""Parcel footprints: worked example B (docs/accounting.md), refusals, and additivity."""
 
 import pytest
 from hypothesis import given
