@@ -227,7 +227,7 @@ def _wait_gone(pid: int, timeout_s: float) -> bool:
     return not _alive(pid)
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     found: list[int] = []
     with contextlib.suppress(OSError):
         for task in Path(f"/proc/{pid}/task").iterdir():
@@ -324,7 +324,7 @@ class NodeProcess:
 
     def rule_pid(self) -> int | None:
         """The rule process: the child of `up` that multiprocessing spawned (not its resource tracker)."""
-        for child in _children(self.pid):
+        for child in children(self.pid):
             line = _cmdline(child)
             if "multiprocessing" in line and "resource_tracker" not in line:
                 return child
