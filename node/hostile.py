@@ -216,8 +216,8 @@ class HostileNode:
         now = int(time.time())
         listing_path = "/v1/listings"
 
-        def listing(**fields: Any) -> dict[str, Any]:
-            return {"json": listing_for(self.batch, 1_000_000, **fields)}
+        def listing(quantity: int = 1_000_000, **fields: Any) -> dict[str, Any]:
+            return {"json": listing_for(self.batch, quantity, **fields)}
 
         sql = "/v1/regulator/sql"
         wording = ("financial_wording",)
