@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     )
     evidence_key: SecretStr | None = Field(default=None, description="AES-256 key (hex) encrypting evidence")
     evidence_key_file: Path | None = Field(default=None, description="file holding the evidence key (hex)")
+    deposit_cover_bps: int = Field(
+        default=1000,
+        ge=0,
+        le=10_000,
+        description="share of the value of a seller's live listings its remaining deposits must cover",
+    )
 
     @property
     def chain_dir(self) -> Path:

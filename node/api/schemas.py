@@ -4,6 +4,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from node.text import MultiLine, SingleLine
+
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$", examples=["0x" + "ab" * 20])]
 Hash32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$", examples=["0x" + "00" * 32])]
 Grams = Annotated[int, Field(gt=0, le=2**63 - 1, description="grams CO2e")]
@@ -31,7 +33,7 @@ PROJECT_KINDS = ("park", "street_trees", "community_garden", "wetland", "green_b
 class ProjectProfile(Strict):
     """What a buyer filters on; its canonical JSON hashes to the project's on-chain metadata hash."""
 
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: Annotated[SingleLine, Field(min_length=1, max_length=120)]
     region: Annotated[str, Field(pattern=r"^[A-Z]{2}(-[A-Z0-9]{1,6}){0,2}$", examples=["CN-SH"])]
     kind: Annotated[str, Field(pattern="^(" + "|".join(PROJECT_KINDS) + ")$")]
 
@@ -54,7 +56,7 @@ class VerificationStatementIn(Strict):
     period_end: Timestamp
     quantity: Grams
     evidence_root: Hash32
-    methodology: Annotated[str, Field(min_length=1, max_length=64, examples=["SL-GS-001/1.0"])]
+    methodology: Annotated[SingleLine, Field(min_length=1, max_length=64, examples=["SL-GS-001/1.0"])]
     expiry: Timestamp
     nonce: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
 
@@ -87,9 +89,9 @@ class TransferRequest(Strict):
 class RetireRequest(Strict):
     batch_id: BatchId
     amount: Grams
-    beneficiary: Annotated[str, Field(max_length=200)] = ""
+    beneficiary: Annotated[SingleLine, Field(max_length=200)] = ""
     beneficiary_hash: Hash32 | None = None
-    reason: Annotated[str, Field(max_length=500)] = ""
+    reason: Annotated[MultiLine, Field(max_length=500)] = ""
     consumption_start: Timestamp = 0
     consumption_end: Timestamp = 0
     region: Annotated[str, Field(max_length=16, pattern=r"^[A-Za-z0-9-]*$", examples=["CN-SH"])] = ""
@@ -109,16 +111,16 @@ class ParticipantCreate(Strict):
 
 class FreezeAccountRequest(Strict):
     frozen: bool
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=500)]
 
 
 class BatchMeasureRequest(Strict):
     action: Annotated[str, Field(pattern=r"^(freeze|unfreeze|revoke)$")]
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=500)]
 
 
 class SqlRequest(Strict):
-    query: Annotated[str, Field(min_length=1, max_length=10_000)]
+    query: Annotated[MultiLine, Field(min_length=1, max_length=10_000)]
 
 
 class TxResult(BaseModel):
@@ -144,13 +146,13 @@ class ListingCreate(Strict):
     min_lot: Grams
     valid_from: Timestamp
     valid_until: Timestamp
-    title: Annotated[str, Field(min_length=1, max_length=120)]
-    description: Annotated[str, Field(max_length=2000)] = ""
+    title: Annotated[SingleLine, Field(min_length=1, max_length=120)]
+    description: Annotated[MultiLine, Field(max_length=2000)] = ""
 
 
 class CustodianCreate(Strict):
     address: Address
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: Annotated[SingleLine, Field(min_length=1, max_length=120)]
 
 
 class OfferCreate(Strict):
@@ -167,18 +169,18 @@ class OfferAnswer(Strict):
 class ReceiptBody(Strict):
     amount_fen: Annotated[int, Field(ge=0, le=2**63 - 1)]
     currency: Annotated[str, Field(pattern=r"^CNY$")]
-    custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
+    custodian_ref: Annotated[SingleLine, Field(min_length=1, max_length=128)]
     paid_at: Timestamp
     signature: SignatureBody
 
 
 class DisputeBody(Strict):
-    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=1000)]
 
 
 class ResolveBody(Strict):
     outcome: Annotated[str, Field(pattern=r"^(continue|cancel)$")]
-    note: Annotated[str, Field(min_length=1, max_length=1000)]
+    note: Annotated[MultiLine, Field(min_length=1, max_length=1000)]
     refund: ReceiptBody | None = None
 
 
@@ -186,24 +188,24 @@ class DepositBody(Strict):
     seller: Address
     amount_fen: Annotated[int, Field(gt=0, le=2**63 - 1)]
     currency: Annotated[str, Field(pattern=r"^CNY$")]
-    custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
+    custodian_ref: Annotated[SingleLine, Field(min_length=1, max_length=128)]
     paid_at: Timestamp
     signature: SignatureBody
 
 
 class BlacklistBody(Strict):
     account: Address
-    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=1000)]
 
 
 class ReasonBody(Strict):
-    reason: Annotated[str, Field(min_length=1, max_length=1000)]
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=1000)]
 
 
 class CaseResolution(Strict):
     outcome: Annotated[str, Field(pattern=r"^(compensated|waived)$")]
     amount_fen: Annotated[int | None, Field(ge=0, le=2**63 - 1)] = None
-    note: Annotated[str, Field(min_length=1, max_length=1000)]
+    note: Annotated[MultiLine, Field(min_length=1, max_length=1000)]
 
 
 class CampaignCreate(Strict):
@@ -212,7 +214,9 @@ class CampaignCreate(Strict):
 
 
 class SubscriptionIn(Strict):
-    subscriber: Annotated[str, Field(min_length=1, max_length=64, description="an opaque id chosen by the channel")]
+    subscriber: Annotated[
+        SingleLine, Field(min_length=1, max_length=64, description="an opaque id chosen by the channel")
+    ]
     grams: Grams
     amount_fen: Annotated[int, Field(ge=0, le=2**62, description="what the subscriber pays, in fen")]
 
@@ -225,14 +229,14 @@ class SettlementReceipt(Strict):
     subscription_ids: Annotated[list[Annotated[int, Field(ge=1, le=2**62)]], Field(min_length=1, max_length=200_000)]
     amount_fen: Annotated[int, Field(ge=0, le=2**63 - 1)]
     currency: Annotated[str, Field(pattern=r"^CNY$")]
-    custodian_ref: Annotated[str, Field(min_length=1, max_length=128)]
+    custodian_ref: Annotated[SingleLine, Field(min_length=1, max_length=128)]
     paid_at: Timestamp
     signature: SignatureBody
 
 
 class AlertAction(Strict):
     action: Annotated[str, Field(pattern=r"^(acknowledge|escalate|close|false_positive)$")]
-    note: Annotated[str, Field(min_length=1, max_length=2000)]
+    note: Annotated[MultiLine, Field(min_length=1, max_length=2000)]
 
 
 MEASURE_KINDS = (
@@ -244,16 +248,16 @@ MEASURE_KINDS = (
 class MeasureRequest(Strict):
     participant: Address
     kind: Annotated[str, Field(pattern="^(" + "|".join(MEASURE_KINDS) + ")$")]
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=2000)]
     batch_id: BatchId | None = None
     amount: Grams | None = None
     loss_project_id: ProjectId | None = None
-    details: dict[str, str] | None = None
+    details: dict[SingleLine, MultiLine] | None = None
 
 
 class ReviewDecision(Strict):
     decision: Annotated[str, Field(pattern=r"^(approved|rejected)$")]
-    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=2000)]
 
 
 class RiskRerun(Strict):

@@ -22,6 +22,7 @@ from node.evidence.attestation import (
     sign_attestation,
     verify_evidence,
 )
+from node.evidence.names import safe_file_name
 from node.evidence.store import EvidenceStore
 from registry.merkle import InclusionProof
 
@@ -31,6 +32,7 @@ class EvidenceFile:
     name: str
     digest: str
     size: int
+    original_name: str | None = None  # as the client sent it, escaped (node.evidence.names)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,10 @@ class Bundle:
     def as_dict(self) -> dict[str, Any]:
         return {
             "evidence_root": self.root_hex,
-            "files": [{"name": f.name, "digest": f.digest, "size": f.size} for f in self.files],
+            "files": [
+                {"name": f.name, "original_name": f.original_name, "digest": f.digest, "size": f.size}
+                for f in self.files
+            ],
             "attestation": self.attestation.as_dict(),
             "signature": _signature_dict(self.signature),
             "signer": self.signer,
@@ -88,12 +93,18 @@ def create_bundle(
     """Stores the files, computes their root and signs the attestation with the attestor's key."""
     if not files:
         raise EvidenceError("an evidence bundle needs at least one file")
-    stored = tuple(EvidenceFile(name, store.put(content), len(content)) for name, content in files)
+    stored = tuple(_stored(store, name, content) for name, content in files)
     attestation = Attestation(
         evidence_root([f.digest for f in stored]), project_id, kind, attested_at, chain_id, registry.lower()
     )
     signature = sign_attestation(attestor, attestation)
     return Bundle(stored, attestation, signature, str(attestor.address).lower())
+
+
+def _stored(store: EvidenceStore, name: str, content: bytes) -> EvidenceFile:
+    # The client's name is shown and saved only as a safe base name; the original is kept, escaped.
+    safe, original = safe_file_name(name)
+    return EvidenceFile(safe, store.put(content), len(content), original)
 
 
 def bundles_dir(store: EvidenceStore) -> Path:
@@ -113,7 +124,7 @@ def load_bundle(store: EvidenceStore, root: str) -> Bundle:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise EvidenceError(f"no evidence bundle {root}") from None
-    files = tuple(EvidenceFile(f["name"], f["digest"], int(f["size"])) for f in data["files"])
+    files = tuple(EvidenceFile(f["name"], f["digest"], int(f["size"]), f.get("original_name")) for f in data["files"])
     return Bundle(files, Attestation.from_dict(data["attestation"]), _signature(data["signature"]), data["signer"])
 
 

@@ -87,6 +87,8 @@ def reserved(services: Services, listing_id: int) -> int:
 def make_offer(
     services: Services, reader: Any, caller: Caller, listing_id: int, body: dict[str, Any]
 ) -> dict[str, Any]:
+    if body["expires_at"] <= time.time():
+        raise InvalidRequest("already_expired", f"expires_at: {body['expires_at']} is in the past")
     refuse_blacklisted(services, caller.account, "offer")
     listing = public_listing(services, reader, listing_id)
     if listing["status"] != "open":

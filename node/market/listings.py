@@ -14,10 +14,17 @@ from typing import Any
 
 from node.errors import Conflict, InvalidRequest, not_found
 from node.index.queries import get_batch, get_participant, get_project
-from node.market.safeguards import blacklisted, deal_parts, refuse_blacklisted, require_deposit
+from node.market.safeguards import (
+    blacklisted,
+    deal_parts,
+    refuse_blacklisted,
+    require_deposit,
+    require_deposit_cover,
+)
 from node.projects.profiles import project_profile
 from node.services import Services
 from node.supervision.oversight import APPROVED_PROJECTS, project_review
+from registry.units import deal_total_fen
 from registry.wording import find_financial_wording
 
 RISK_STATEMENT = {
@@ -138,15 +145,19 @@ def create_listing(services: Services, reader: sqlite3.Connection, seller: str, 
     quantity = sum(grams for _, grams in parts)
     if body["min_lot"] > quantity:
         raise InvalidRequest("validation_error", "min_lot: cannot exceed the quantity listed")
-    if body["valid_until"] <= max(body["valid_from"], int(time.time())):
-        raise InvalidRequest("validation_error", "valid_until: must come after valid_from and after now")
+    if body["valid_until"] <= time.time():
+        raise InvalidRequest("already_expired", f"valid_until: {body['valid_until']} is in the past")
+    if body["valid_until"] <= body["valid_from"]:
+        raise InvalidRequest("validation_error", "valid_until: must come after valid_from")
     first = get_batch(connection=reader, batch_id=parts[0][0])
     if first is None:
         raise not_found(f"batch {parts[0][0]}")
     profile = project_profile(services, first["project_id"]) or {"region": "", "kind": ""}
-    # The balance checks and the listing they allow, in one transaction: listings created meanwhile count.
+    # The balance and deposit checks and the listing they allow, in one transaction: listings created
+    # meanwhile count.
     with services.state.transaction():
         batches = [_listable_batch(services, reader, seller, batch_id, grams) for batch_id, grams in parts]
+        require_deposit_cover(services, seller, deal_total_fen(price_fen(body["price"]), quantity))
         listing_id = _insert_listing(services, body, seller, quantity, parts, batches[0], profile)
     return public_listing(services, reader, listing_id)
 

@@ -14,6 +14,7 @@ from node.errors import Conflict, InvalidRequest, not_found
 from node.offsets.points import GRAMS_PER_POINT
 from node.offsets.recent import RecentTrees
 from node.services import Services
+from node.text import refused_in_single_line
 from node.writes.runner import kind
 from registry.footprint import FootprintInputError, order_footprint, parse_order
 from registry.offsets import OffsetTree
@@ -65,6 +66,8 @@ def offset_orders(
         shopper = order.pop("shopper", None) if isinstance(order, dict) else None
         if shopper is not None and (not isinstance(shopper, str) or not 0 < len(shopper) <= 64):
             raise InvalidRequest("invalid_order", f"orders[{i}].shopper: a text of 1 to 64 characters")
+        if shopper is not None and (refused := refused_in_single_line(shopper)):
+            raise InvalidRequest("invalid_order", f"orders[{i}].shopper: {refused}")
         shoppers.append(shopper)
     try:
         footprints = [order_footprint(parse_order(order, f"orders[{i}]")) for i, order in enumerate(orders)]
@@ -73,8 +76,10 @@ def offset_orders(
     ids = [f.order_id for f in footprints]
     if len(set(ids)) != len(ids):
         raise InvalidRequest("duplicate_order", "an order id appears twice in the request")
-    if any("\x00" in order_id for order_id in ids):
-        raise InvalidRequest("invalid_order", "an order id cannot contain NUL")
+    # Order ids are shown on certificate pages and in exports: the leaf format needs no NUL, a reader no controls.
+    for i, order_id in enumerate(ids):
+        if refused := refused_in_single_line(order_id):
+            raise InvalidRequest("invalid_order", f"orders[{i}].order_id: {refused}")
     seen = services.state.known_orders(ids)
     if seen:
         raise Conflict("order_already_offset", f"order {seen[0]} was offset before ({len(seen)} in all)")

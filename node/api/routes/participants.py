@@ -47,6 +47,7 @@ from node.projects.monitoring import check_statement_quantity, submit_monitoring
 from node.projects.profiles import project_profile
 from node.services import Services
 from node.supervision.oversight import project_review
+from node.text import SingleLine
 
 router = APIRouter(prefix="/v1", tags=["participants"])
 
@@ -142,7 +143,7 @@ def upload_evidence(
     reader: ReaderDep,
     project_id: Annotated[int, Form(ge=1, le=2**31 - 1)],
     files: Annotated[list[UploadFile], File(description="monitoring report, inventory, photos ...")],
-    kind: Annotated[str, Form(min_length=1, max_length=64)] = "monitoring-report",
+    kind: Annotated[SingleLine, Form(min_length=1, max_length=64)] = "monitoring-report",
 ) -> dict[str, object]:
     project = get_project(connection=reader, project_id=project_id)
     if project is None:

@@ -17,9 +17,10 @@ from node.services import Services
 from node.supervision.oversight import chain_measure
 from node.supervision.reconcile import reconcile
 from node.supervision.sql import run_readonly_sql
+from node.text import Day as CalendarDay
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
-Day = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD")]
+Day = Annotated[CalendarDay | None, Query(description="YYYY-MM-DD, a real calendar date")]
 
 
 def _reason(text: str) -> bytes:

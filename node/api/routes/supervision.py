@@ -28,10 +28,11 @@ from node.supervision.oversight import (
     review_project,
     supervision_report,
 )
+from node.text import Day as CalendarDay
 
 router = APIRouter(prefix="/v1/regulator", tags=["supervision"])
 pages = APIRouter(tags=["supervision"])
-Day = Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD (UTC)")]
+Day = Annotated[CalendarDay, Query(description="YYYY-MM-DD (UTC), a real calendar date")]
 Account = Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
