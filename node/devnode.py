@@ -48,6 +48,9 @@ class LocalNode:
 @contextmanager
 def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
     anvil_port, api_port = free_port(), free_port()
+    # Tests and benchmarks send thousands of requests from 127.0.0.1: unlimited unless the caller says otherwise
+    # (other loopback addresses such as 127.0.0.2 stay limited, for the tests of the limits themselves).
+    overrides.setdefault("rate_limit_exempt", ["127.0.0.1"])
     settings = load_settings(
         home=home,
         anvil_port=anvil_port,

@@ -1,10 +1,13 @@
 """Settings: environment variables prefixed SINKNODE_, read into one object built by a function."""
 
+import ipaddress
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +64,36 @@ class Settings(BaseSettings):
         le=10_000,
         description="share of the value of a seller's live listings its remaining deposits must cover",
     )
+
+    rate_limit_storage: str = Field(
+        default="memory://", description="where rate-limit counters live (limits URI): memory://, redis://host:6379"
+    )
+    rate_limit_writes: str = Field(
+        default="120/minute", description="writes per API token, e.g. '120/minute;2000/hour'; empty: no limit"
+    )
+    rate_limit_writes_per_address: str = Field(default="300/minute", description="writes per client address")
+    rate_limit_reads: str = Field(default="1200/minute", description="reads and pages per client address")
+    rate_limit_exempt: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="client addresses or networks never limited (JSON list or commas)"
+    )
+
+    @field_validator("rate_limit_writes", "rate_limit_writes_per_address", "rate_limit_reads")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        if value.strip():
+            parse_many(value)  # a typo fails at start, not on the first request
+        return value.strip()
+
+    @field_validator("rate_limit_exempt", mode="before")
+    @classmethod
+    def _exempt_list(cls, value: object) -> object:
+        # Accepts the JSON list other list settings take and the plainer "10.0.0.1,10.0.0.2".
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [part for part in text.split(",") if part.strip()]
+        if isinstance(value, list):
+            return [str(ipaddress.ip_network(str(part).strip(), strict=False)) for part in value]
+        return value
 
     @property
     def chain_dir(self) -> Path:

@@ -7,8 +7,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 
+from node.api.docs import install_docs
 from node.api.errors import install_error_handlers, status_of
 from node.api.idempotency import IdempotencyMiddleware
+from node.api.ratelimit import RateLimits
 from node.api.routes import (
     campaigns,
     deals,
@@ -23,6 +25,7 @@ from node.api.routes import (
     supervision,
 )
 from node.api.schemas import ErrorResponse
+from node.api.security import install_security_headers
 from node.services import Services
 from node.settings import Settings
 
@@ -51,10 +54,14 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
         description="Garden carbon-sink certificates: public provenance, participants' writes, regulator audit.",
         lifespan=lifespan,
         responses=_ERRORS,
+        docs_url=None,  # node.api.docs serves /docs offline
+        redoc_url=None,
     )
     install_error_handlers(app)
     # Every write honours Idempotency-Key (node.api.idempotency); the store is the services' own.
     app.add_middleware(IdempotencyMiddleware, store_of=lambda: app.state.services.state)
+    # Outside idempotency, so a refused request is never read or remembered (node.api.ratelimit).
+    app.add_middleware(RateLimits, settings=settings)
     app.include_router(public.router)
     app.include_router(participants.router)
     app.include_router(intents.router)
@@ -76,6 +83,8 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    install_docs(app)
+    install_security_headers(app, settings.public_url)  # last: outermost, so every answer carries them
     return app
 
 

@@ -145,8 +145,7 @@ def order_page(order_id: OrderId, services: ServicesDep, lang: str = "zh") -> HT
     body = (
         f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{title}</title><style>body{{font-family:system-ui,'WenQuanYi Micro Hei',sans-serif;margin:16px}}"
-        ".mono{font-family:monospace;font-size:.8em;overflow-wrap:anywhere}</style></head><body>"
+        f"<title>{title}</title><link rel='stylesheet' href='/static/order.css'></head><body>"
         f"<h1 id='title'>{title}</h1><p id='order'>{escape(order_id)}: {record['grams']} g CO2e</p>"
         f"<p id='check'>{checked}</p><p class='mono'>root {escape(record['root'])}</p>"
         f"<table>{rows}</table></body></html>"
