@@ -1,6 +1,7 @@
 """A person scans the QR code: headless Chromium opens the page the code points at, in both languages."""
 
 import io
+from urllib.parse import urlsplit
 
 import zxingcpp
 from PIL import Image
@@ -11,6 +12,11 @@ from registry.units import format_tonnes
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync", "--disable-quic"]  # fmt: skip
+
+
+def csp_violations(messages: list[str]) -> list[str]:
+    """Chromium reports what the Content-Security-Policy blocked on the console, one message each."""
+    return [m for m in messages if "Content Security Policy" in m]
 
 
 def decode_qr(png: bytes) -> str:
@@ -35,6 +41,8 @@ def test_the_qr_code_leads_to_a_provenance_page_a_person_can_read(node, tmp_path
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
             page.goto(url)
             assert page.locator("#title").inner_text() == f"碳汇批次 SL-{project}-1"
             assert page.locator("#status").inner_text() == "状态：有效"
@@ -46,6 +54,9 @@ def test_the_qr_code_leads_to_a_provenance_page_a_person_can_read(node, tmp_path
             history = page.locator("#history").inner_text()
             assert "签发" in history and "转让" in history and "注销" in history
             page.screenshot(path=tmp_path / "provenance-zh.png", full_page=True)
+            # The page's styles come from /static: the strict policy blocked nothing and the look is there.
+            assert csp_violations(console) == [], console
+            assert page.locator("header").evaluate("e => getComputedStyle(e).backgroundColor") == "rgb(35, 97, 58)"
             assert decode_qr(page.locator(".qr").screenshot()) == url  # the page's own QR points back to it
 
             page.get_by_text("English").click()
@@ -95,3 +106,27 @@ def test_a_listing_page_tells_a_buyer_in_chinese_what_it_is_buying(node, tmp_pat
         finally:
             browser.close()
     assert (tmp_path / "listing-zh.png").stat().st_size > 10_000
+
+
+def test_the_api_docs_render_offline_under_the_strict_policy(node):
+    node_host = urlsplit(node.url).netloc
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            requested: list[str] = []
+            console: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.on("console", lambda message: console.append(message.text))
+            page.goto(f"{node.url}/docs")
+            page.locator(".opblock-summary-path", has_text="/v1/batches/{batch_id}").first.wait_for(timeout=30_000)
+            assert page.locator(".opblock").count() > 30  # the whole operations list, not an error box
+            assert page.locator(".opblock-tag", has_text="public").count() >= 1
+            page.wait_for_load_state("networkidle")
+            outside = [u for u in requested if urlsplit(u).scheme != "data" and urlsplit(u).netloc != node_host]
+            assert outside == [], outside  # Swagger UI's files and the schema: all from the node itself
+            assert f"{node.url}/openapi.json" in requested
+            assert any(u.startswith(f"{node.url}/static/swagger-ui/") for u in requested)
+            assert csp_violations(console) == [], console
+        finally:
+            browser.close()
