@@ -128,7 +128,7 @@ def search_bench(listings: int, events: int, requests: int) -> tuple[float, floa
 
 
 def campaign_bench(subscribers: int, chunk: int) -> tuple[float, int, int]:
-    with tempfile.TemporaryDirectory() as tmp, local_node(Path(tmp)) as node:
+    with tempfile.TemporaryDirectory() as tmp, local_node(Path(tmp), rate_limit_exempt=["127.0.0.1"]) as node:
         assert deposit(node, "park").status_code == 201
         _, batch = issued_batch(node)
         listing = node.ok("POST", "/v1/listings", "park", json=listing_for(batch, 1_000_000_000))

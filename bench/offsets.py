@@ -39,7 +39,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 orders, one round")
     args = parser.parse_args()
     count, rounds = (10_000, 1) if args.quick else (100_000, 3)
-    with tempfile.TemporaryDirectory() as tmp, local_node(Path(tmp)) as node:
+    with tempfile.TemporaryDirectory() as tmp, local_node(Path(tmp), rate_limit_exempt=["127.0.0.1"]) as node:
         now = int(time.time())
         project = node.ok("POST", "/v1/projects", "park", json={"metadata_hash": "0x" + "01" * 32})["result"][
             "project_id"
