@@ -26,6 +26,7 @@ from node.settings import Settings
 from node.store import Store, TokenOwner
 from node.store.sealed import Sealer
 from node.supervision.facts import risk_rules
+from node.supervision.sqlpool import SqlPool
 from node.writes import ledger as _ledger_kinds  # noqa: F401  (registers the ledger's intent kinds)
 from node.writes.guard import JournalGuard
 from node.writes.reconciler import Reconciler
@@ -60,6 +61,7 @@ class Services:
     _senders: dict[str, TransactionSender] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reconciler_thread: threading.Thread | None = None
+    _sql_pool: SqlPool | None = None
 
     def __post_init__(self) -> None:
         self.state.sealer = self.sealer  # kept answers are sealed at rest with the confidential-field key
@@ -154,11 +156,20 @@ class Services:
                 thread.join(timeout=30)
         if self.indexer is not None:
             self.indexer.close()
+        if self._sql_pool is not None:
+            self._sql_pool.close()
         self.state.close()
         self.rpc.close()
 
     def reader(self) -> sqlite3.Connection:
         return open_reader(self.settings.index_path)
+
+    def sql_pool(self) -> SqlPool:
+        """The regulator console's worker processes, started with the first console query."""
+        with self._lock:
+            if self._sql_pool is None:
+                self._sql_pool = SqlPool.from_settings(self.settings)
+            return self._sql_pool
 
     def wait_indexed(self, block: int, timeout_s: float = 30.0) -> None:
         """Returns once the index holds `block` (reads after a write then see the write)."""

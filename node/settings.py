@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     )
     sql_time_limit_s: float = Field(default=2.0, gt=0, description="regulator SQL: time limit per query")
     sql_row_cap: int = Field(default=10_000, ge=1, description="regulator SQL: most rows returned")
+    sql_max_value_bytes: int = Field(
+        default=1_000_000, ge=1_000, le=1_000_000_000, description="regulator SQL: largest string or blob a query makes"
+    )
+    sql_result_bytes: int = Field(default=8_000_000, ge=10_000, description="regulator SQL: most bytes of rows given")
+    sql_memory_mb: int = Field(default=256, ge=64, description="regulator SQL: address space of a query's worker")
+    sql_workers: int = Field(default=2, ge=1, le=16, description="regulator SQL: queries run at once, each in a worker")
+    sql_queue_wait_s: float = Field(default=5.0, gt=0, description="regulator SQL: wait for a free worker before 503")
     confidential_key: SecretStr | None = Field(
         default=None, description="AES-256 key (hex) sealing deal prices and receipts; unset: <home>/keys file"
     )

@@ -123,6 +123,53 @@ class SqlRequest(Strict):
     query: Annotated[MultiLine, Field(min_length=1, max_length=10_000)]
 
 
+class SqlResult(BaseModel):
+    """A console answer. Values are JSON-safe: a blob is 0x-hex, a non-finite real "Infinity"/"-Infinity"/"NaN"."""
+
+    columns: list[str]
+    column_types: list[str] = Field(
+        description="per column, the SQLite storage class of its values: integer, real, text, blob, null when it "
+        "held nothing else, or the classes seen joined by | (blob|text: a 0x string there may be either)"
+    )
+    rows: list[list[Any]]
+    truncated: bool
+    truncated_by: str | None = Field(description="row_cap or result_bytes when rows were left out")
+    row_cap: int
+    result_bytes_cap: int
+    seconds: float
+
+
+class SqlColumn(BaseModel):
+    name: str
+    type: str = Field(description="declared type (lowercase)")
+    nullable: bool
+    primary_key: bool
+    description: str | None
+    documented: bool
+
+
+class SqlTable(BaseModel):
+    name: str
+    description: str | None
+    documented: bool
+    columns: list[SqlColumn]
+
+
+class SqlLimitsView(BaseModel):
+    time_limit_s: float
+    row_cap: int
+    max_value_bytes: int
+    result_bytes: int
+    memory_mb: int
+    workers: int
+
+
+class SqlSchema(BaseModel):
+    tables: list[SqlTable]
+    functions: list[str] = Field(description="the SQL functions a console query may call")
+    limits: SqlLimitsView
+
+
 class TxResult(BaseModel):
     tx_hash: str
     block_number: int

@@ -4,19 +4,30 @@ Every call is written to the node's query log."""
 from typing import Annotated, Any
 
 from eth_utils import keccak
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi import Path as ApiPath
 
 from node.api.deps import Caller, CursorQuery, ReaderDep, RegulatorDep, ServicesDep, parse_cursor
 from node.api.errors import ApiError
 from node.api.routes.public import as_csv
-from node.api.schemas import BatchMeasureRequest, FreezeAccountRequest, SqlRequest, TxResult
+from node.api.schemas import (
+    BatchMeasureRequest,
+    FreezeAccountRequest,
+    SqlLimitsView,
+    SqlRequest,
+    SqlResult,
+    SqlSchema,
+    SqlTable,
+    TxResult,
+)
+from node.errors import CodedError
 from node.index.queries import get_batch, search_events, summary
 from node.market.safeguards import open_compensation_cases
 from node.services import Services
 from node.supervision.oversight import chain_measure
 from node.supervision.reconcile import reconcile
-from node.supervision.sql import run_readonly_sql
+from node.supervision.sql import ALLOWED_FUNCTIONS
+from node.supervision.sqlschema import index_schema
 from node.text import Day as CalendarDay
 
 router = APIRouter(prefix="/v1/regulator", tags=["regulator"])
@@ -94,20 +105,39 @@ def regulator_events(
     return {"events": events, "next_cursor": next_cursor}
 
 
-@router.post("/sql", summary="Read-only SQL over the index (SELECT only, time limit, row cap)")
-def regulator_sql(body: SqlRequest, caller: RegulatorDep, services: ServicesDep) -> dict[str, Any]:
-    s = services.settings
+@router.post(
+    "/sql",
+    response_model=SqlResult,
+    summary="Read-only SQL over the index (SELECT only; allowed functions, time, memory and size limits)",
+)
+def regulator_sql(body: SqlRequest, caller: RegulatorDep, services: ServicesDep) -> Response:
+    def logged(outcome: str) -> None:
+        services.state.log_query(account=caller.account, endpoint="sql", params={"query": body.query}, outcome=outcome)
+
     try:
-        result = run_readonly_sql(s.index_path, body.query, time_limit_s=s.sql_time_limit_s, row_cap=s.sql_row_cap)
-    except ApiError as refused:
-        services.state.log_query(
-            account=caller.account, endpoint="sql", params={"query": body.query}, outcome=f"refused: {refused.code}"
-        )
+        answer = services.sql_pool().run(body.query)
+    except (ApiError, CodedError) as refused:
+        logged(f"refused: {refused.code}")
         raise
-    services.state.log_query(
-        account=caller.account, endpoint="sql", params={"query": body.query}, outcome=f"{len(result['rows'])} rows"
+    logged(f"{answer.rows} rows" + (f", truncated by {answer.truncated_by}" if answer.truncated_by else ""))
+    # The worker made the JSON body (at most the byte budget); it is passed on, not parsed and encoded again.
+    return Response(answer.body, media_type="application/json")
+
+
+@router.get("/sql/schema", summary="The tables and columns the SQL console can read, its functions and limits")
+def regulator_sql_schema(caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> SqlSchema:
+    s = services.settings
+    limits = SqlLimitsView(
+        time_limit_s=s.sql_time_limit_s,
+        row_cap=s.sql_row_cap,
+        max_value_bytes=s.sql_max_value_bytes,
+        result_bytes=s.sql_result_bytes,
+        memory_mb=s.sql_memory_mb,
+        workers=s.sql_workers,
     )
-    return result
+    tables = index_schema(reader)
+    services.state.log_query(account=caller.account, endpoint="sql_schema", params={}, outcome=f"{len(tables)} tables")
+    return SqlSchema(tables=[SqlTable(**t) for t in tables], functions=sorted(ALLOWED_FUNCTIONS), limits=limits)
 
 
 @router.get("/reconciliation", summary="Re-read the chain and report every difference from the index")
