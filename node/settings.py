@@ -63,8 +63,13 @@ class Settings(BaseSettings):
     confidential_key: SecretStr | None = Field(
         default=None, description="AES-256 key (hex) sealing deal prices and receipts; unset: <home>/keys file"
     )
-    evidence_key: SecretStr | None = Field(default=None, description="AES-256 key (hex) encrypting evidence")
+    evidence_key: SecretStr | None = Field(
+        default=None, description="AES-256 key (hex) encrypting evidence; unset: <home>/keys file"
+    )
     evidence_key_file: Path | None = Field(default=None, description="file holding the evidence key (hex)")
+    max_upload_bytes: int = Field(
+        default=64 * 2**20, ge=1, description="most bytes of evidence files one upload (POST /v1/evidence) may bring"
+    )
     deposit_cover_bps: int = Field(
         default=1000,
         ge=0,
