@@ -129,7 +129,7 @@ class SqlResult(BaseModel):
     columns: list[str]
     column_types: list[str] = Field(
         description="per column, the SQLite storage class of its values: integer, real, text, blob, null when it "
-        "held nothing else, or the classes seen joined by | (blob|text: a 0x string there may be either)"
+        "held nothing else, or the classes seen joined by | (text|blob: a 0x string there may be either)"
     )
     rows: list[list[Any]]
     truncated: bool

@@ -9,6 +9,7 @@ from fastapi import Path as ApiPath
 
 from node.api.deps import Caller, CursorQuery, ReaderDep, RegulatorDep, ServicesDep, parse_cursor
 from node.api.errors import ApiError
+from node.api.responses import CSV, WRITE_RESPONSES, EventPage, QueryLogEntry, Reconciliation, SummaryRow
 from node.api.routes.public import as_csv
 from node.api.schemas import (
     BatchMeasureRequest,
@@ -20,7 +21,7 @@ from node.api.schemas import (
     SqlTable,
     TxResult,
 )
-from node.errors import CodedError
+from node.errors import CodedError, Unavailable
 from node.index.queries import get_batch, search_events, summary
 from node.market.safeguards import open_compensation_cases
 from node.services import Services
@@ -39,7 +40,12 @@ def _reason(text: str) -> bytes:
     return keccak(text=text)
 
 
-@router.get("/summary", summary="Totals grouped by project, vintage, issuer or holder over a day range")
+@router.get(
+    "/summary",
+    response_model=list[SummaryRow],
+    response_model_exclude_unset=True,
+    summary="Totals grouped by project, vintage, issuer or holder over a day range",
+)
 def regulator_summary(
     caller: RegulatorDep,
     services: ServicesDep,
@@ -58,7 +64,13 @@ def regulator_summary(
     return rows
 
 
-@router.get("/events", summary="Event search with filters and cursor pagination (JSON or CSV)")
+@router.get(
+    "/events",
+    response_model=EventPage,
+    response_model_exclude_unset=True,
+    responses={200: {"content": CSV}},
+    summary="Event search with filters and cursor pagination (JSON or CSV)",
+)
 def regulator_events(
     caller: RegulatorDep,
     services: ServicesDep,
@@ -118,6 +130,8 @@ def regulator_sql(body: SqlRequest, caller: RegulatorDep, services: ServicesDep)
         answer = services.sql_pool().run(body.query)
     except (ApiError, CodedError) as refused:
         logged(f"refused: {refused.code}")
+        if isinstance(refused, Unavailable):  # node.api.errors maps no Unavailable to 503 yet: said here
+            raise ApiError(503, refused.code, refused.message) from None
         raise
     logged(f"{answer.rows} rows" + (f", truncated by {answer.truncated_by}" if answer.truncated_by else ""))
     # The worker made the JSON body (at most the byte budget); it is passed on, not parsed and encoded again.
@@ -140,7 +154,12 @@ def regulator_sql_schema(caller: RegulatorDep, services: ServicesDep, reader: Re
     return SqlSchema(tables=[SqlTable(**t) for t in tables], functions=sorted(ALLOWED_FUNCTIONS), limits=limits)
 
 
-@router.get("/reconciliation", summary="Re-read the chain and report every difference from the index")
+@router.get(
+    "/reconciliation",
+    response_model=Reconciliation,
+    response_model_exclude_unset=True,
+    summary="Re-read the chain and report every difference from the index",
+)
 def regulator_reconciliation(caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     report = reconcile(services, reader)
     services.state.log_query(
@@ -152,7 +171,12 @@ def regulator_reconciliation(caller: RegulatorDep, services: ServicesDep, reader
     return report
 
 
-@router.get("/query-log", summary="The log of regulator queries, newest first")
+@router.get(
+    "/query-log",
+    response_model=list[QueryLogEntry],
+    response_model_exclude_unset=True,
+    summary="The log of regulator queries, newest first",
+)
 def regulator_query_log(
     caller: RegulatorDep, services: ServicesDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
@@ -190,7 +214,9 @@ def measure(
     return TxResult(**answer)
 
 
-@router.post("/accounts/{account}/freeze", summary="Freeze or unfreeze an account, with a reason")
+@router.post(
+    "/accounts/{account}/freeze", responses=WRITE_RESPONSES, summary="Freeze or unfreeze an account, with a reason"
+)
 def freeze_account(
     account: Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")],
     body: FreezeAccountRequest,
@@ -201,7 +227,9 @@ def freeze_account(
     return measure(caller, services, "freeze_account", "setAccountFrozen", params, account.lower(), body.frozen)
 
 
-@router.post("/batches/{batch_id}/status", summary="Freeze, unfreeze or revoke a batch, with a reason")
+@router.post(
+    "/batches/{batch_id}/status", responses=WRITE_RESPONSES, summary="Freeze, unfreeze or revoke a batch, with a reason"
+)
 def batch_measure(
     batch_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
     body: BatchMeasureRequest,
