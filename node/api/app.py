@@ -29,7 +29,7 @@ from node.api.security import install_security_headers
 from node.services import Services
 from node.settings import Settings
 
-_ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 422, 500, 503)}
+_ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 413, 422, 429, 500, 503)}
 
 
 def create_app(settings: Settings, *, services: Services | None = None, run_indexer: bool = True) -> FastAPI:

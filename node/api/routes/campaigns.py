@@ -13,6 +13,15 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
+from node.api.responses import (
+    CAMPAIGN_LINKS,
+    IMAGES,
+    WRITE_RESPONSES,
+    Campaign,
+    CertificatePage,
+    SubscriptionCertificate,
+    SubscriptionsAdded,
+)
 from node.api.routes.pages import _qr_svg
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import CampaignCreate, SettlementReceipt, SubscriptionIn, SubscriptionsBody
@@ -31,14 +40,26 @@ router = APIRouter(tags=["campaigns"])
 Id = Annotated[int, ApiPath(ge=1, le=2**62)]
 
 
-@router.post("/v1/listings/{listing_id}/campaign", status_code=201, summary="The seller opens a subscription campaign")
+@router.post(
+    "/v1/listings/{listing_id}/campaign",
+    response_model=Campaign,
+    responses=CAMPAIGN_LINKS,
+    response_model_exclude_unset=True,
+    status_code=201,
+    summary="The seller opens a subscription campaign",
+)
 def new_campaign(
     listing_id: Id, body: CampaignCreate, caller: CallerDep, services: ServicesDep, reader: ReaderDep
 ) -> dict[str, Any]:
     return open_campaign(services, reader, caller, listing_id, body.target, body.deadline)
 
 
-@router.get("/v1/campaigns/{campaign_id}", summary="A campaign: target, deadline, state and totals (public)")
+@router.get(
+    "/v1/campaigns/{campaign_id}",
+    response_model=Campaign,
+    response_model_exclude_unset=True,
+    summary="A campaign: target, deadline, state and totals (public)",
+)
 def campaign(campaign_id: Id, services: ServicesDep) -> dict[str, Any]:
     return campaign_view(services, campaign_id)
 
@@ -60,6 +81,8 @@ _SUBSCRIPTIONS_SCHEMA = {
 
 @router.post(
     "/v1/campaigns/{campaign_id}/subscriptions",
+    response_model=SubscriptionsAdded,
+    response_model_exclude_unset=True,
     status_code=201,
     summary="Subscriptions in bulk (up to 20,000 a request), all or nothing, never past the target",
     openapi_extra={
@@ -80,6 +103,9 @@ async def new_subscriptions(
 
 @router.post(
     "/v1/campaigns/{campaign_id}/receipts",
+    response_model=Campaign,
+    response_model_exclude_unset=True,
+    responses=WRITE_RESPONSES,
     summary="A custodian's settlement receipt covering many subscriptions (Merkle root of (id, amount))",
 )
 async def settlement(
@@ -88,12 +114,23 @@ async def settlement(
     return await run_in_threadpool(record_payments, services, reader, campaign_id, body.model_dump())
 
 
-@router.post("/v1/campaigns/{campaign_id}/close", summary="The seller closes early: what is paid is retired")
+@router.post(
+    "/v1/campaigns/{campaign_id}/close",
+    response_model=Campaign,
+    response_model_exclude_unset=True,
+    responses=WRITE_RESPONSES,
+    summary="The seller closes early: what is paid is retired",
+)
 def close(campaign_id: Id, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     return close_campaign(services, reader, caller, campaign_id)
 
 
-@router.get("/v1/campaigns/{campaign_id}/certificates", summary="Every subscriber's certificate, a page at a time")
+@router.get(
+    "/v1/campaigns/{campaign_id}/certificates",
+    response_class=Response,
+    responses={200: {"model": CertificatePage}},
+    summary="Every subscriber's certificate, a page at a time",
+)
 def campaign_certificates(
     campaign_id: Id,
     services: ServicesDep,
@@ -104,13 +141,20 @@ def campaign_certificates(
     return Response(orjson.dumps(certificates(services, campaign_id, after, limit)), media_type="application/json")
 
 
-@router.get("/v1/campaigns/{campaign_id}/subscriptions/{subscription_id}", summary="A subscriber's certificate")
+@router.get(
+    "/v1/campaigns/{campaign_id}/subscriptions/{subscription_id}",
+    response_model=SubscriptionCertificate,
+    response_model_exclude_unset=True,
+    summary="A subscriber's certificate",
+)
 def subscription_certificate(campaign_id: Id, subscription_id: Id, services: ServicesDep) -> dict[str, Any]:
     return certificate(services, campaign_id, subscription_id)
 
 
 @router.get(
     "/v1/qr/campaigns/{campaign_id}/subscriptions/{subscription_id}.{image}",
+    response_class=Response,
+    responses={200: {"content": IMAGES}},
     summary="QR code (SVG or PNG) of a subscriber's certificate page",
 )
 def certificate_qr(

@@ -7,6 +7,7 @@ from fastapi import Path as ApiPath
 
 from node.api.deps import CallerDep, ServicesDep
 from node.api.errors import ApiError, not_found
+from node.api.responses import Intent
 from node.chain.registry import ROLE_REGULATOR
 
 router = APIRouter(prefix="/v1", tags=["participants"])
@@ -14,6 +15,8 @@ router = APIRouter(prefix="/v1", tags=["participants"])
 
 @router.get(
     "/intents/{intent_id}",
+    response_model=Intent,
+    response_model_exclude_unset=True,
     summary="A write's intent: reserved, sent, done or failed, its transactions and, once settled, its answer",
 )
 def get_intent(

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
+from node.api.responses import IMAGES, LISTING_LINKS, Listing, PriceStatistics
 from node.api.routes.pages import _qr_svg
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import PROJECT_KINDS, ListingCreate
@@ -23,12 +24,24 @@ ListingPath = Annotated[int, ApiPath(ge=1, le=2**62)]
 Price = Annotated[str | None, Query(pattern=r"^\d{1,9}(\.\d{1,2})?$")]
 
 
-@router.post("/v1/listings", status_code=201, summary="List part of a batch at the seller's own quoted price")
+@router.post(
+    "/v1/listings",
+    response_model=Listing,
+    responses=LISTING_LINKS,
+    response_model_exclude_unset=True,
+    status_code=201,
+    summary="List part of a batch at the seller's own quoted price",
+)
 def new_listing(body: ListingCreate, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     return create_listing(services, reader, caller.account, body.model_dump())
 
 
-@router.get("/v1/listings", summary="Search listings by what a buyer needs; sorted only by the buyer's choice")
+@router.get(
+    "/v1/listings",
+    response_model=list[Listing],
+    response_model_exclude_unset=True,
+    summary="Search listings by what a buyer needs; sorted only by the buyer's choice",
+)
 def find_listings(
     services: ServicesDep,
     reader: ReaderDep,
@@ -69,18 +82,30 @@ def find_listings(
 
 @router.get(
     "/v1/market/prices",
+    response_model=list[PriceStatistics],
+    response_model_exclude_unset=True,
     summary="Price statistics of delivered deals per closed month, vintage and kind (groups of 5 or more)",
 )
 def market_prices(services: ServicesDep) -> list[dict[str, Any]]:
     return price_statistics(services)
 
 
-@router.get("/v1/listings/{listing_id}", summary="A listing with everything a buyer needs to judge it")
+@router.get(
+    "/v1/listings/{listing_id}",
+    response_model=Listing,
+    response_model_exclude_unset=True,
+    summary="A listing with everything a buyer needs to judge it",
+)
 def listing(listing_id: ListingPath, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     return public_listing(services, reader, listing_id)
 
 
-@router.delete("/v1/listings/{listing_id}", summary="The seller withdraws its listing")
+@router.delete(
+    "/v1/listings/{listing_id}",
+    response_model=Listing,
+    response_model_exclude_unset=True,
+    summary="The seller withdraws its listing",
+)
 def withdraw(listing_id: ListingPath, caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     record = public_listing(services, reader, listing_id)
     if record["seller"] != caller.account:
@@ -89,7 +114,12 @@ def withdraw(listing_id: ListingPath, caller: CallerDep, services: ServicesDep, 
     return public_listing(services, reader, listing_id)
 
 
-@router.get("/v1/qr/listings/{listing_id}.{image}", summary="QR code (SVG or PNG) of a listing's page")
+@router.get(
+    "/v1/qr/listings/{listing_id}.{image}",
+    response_class=Response,
+    responses={200: {"content": IMAGES}},
+    summary="QR code (SVG or PNG) of a listing's page",
+)
 def listing_qr(
     listing_id: ListingPath,
     image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")],

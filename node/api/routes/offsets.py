@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
+from node.api.responses import IMAGES, WRITE_RESPONSES, Offset, OffsetLeaves, OrderCertificate
 from node.api.routes.public import _qr
 from node.offsets.orders import certificate, offset_leaves, offset_orders
 from registry.merkle import InclusionProof
@@ -91,6 +92,9 @@ _ORDERS_BODY = {
 
 @router.post(
     "/v1/offsets/logistics",
+    response_model=Offset,
+    response_model_exclude_unset=True,
+    responses=WRITE_RESPONSES,
     status_code=201,
     openapi_extra=_ORDERS_BODY,
     summary="Offset orders' delivery footprints: one retirement under a Merkle root of the orders",
@@ -107,17 +111,32 @@ async def offset_logistics(
     return await run_in_threadpool(offset_orders, services, reader, caller.account, caller.owner.key_name, body)
 
 
-@router.get("/v1/offsets/{offset_id}/orders", summary="Every order of an offset with its grams (rebuild the tree)")
+@router.get(
+    "/v1/offsets/{offset_id}/orders",
+    response_class=Response,
+    responses={200: {"model": OffsetLeaves}},
+    summary="Every order of an offset with its grams (rebuild the tree)",
+)
 def offset_orders_list(offset_id: Annotated[int, ApiPath(ge=1, le=2**62)], services: ServicesDep) -> Response:
     return Response(orjson.dumps(offset_leaves(services, offset_id)), media_type="application/json")
 
 
-@router.get("/v1/offsets/orders/{order_id}", summary="An order's zero-carbon delivery certificate, with its proof")
+@router.get(
+    "/v1/offsets/orders/{order_id}",
+    response_model=OrderCertificate,
+    response_model_exclude_unset=True,
+    summary="An order's zero-carbon delivery certificate, with its proof",
+)
 def order_certificate(order_id: OrderId, services: ServicesDep) -> dict[str, Any]:
     return certificate(services, order_id)
 
 
-@router.get("/v1/qr/offsets/{order_id}.{image}", summary="QR code of an order's certificate page")
+@router.get(
+    "/v1/qr/offsets/{order_id}.{image}",
+    response_class=Response,
+    responses={200: {"content": IMAGES}},
+    summary="QR code of an order's certificate page",
+)
 def order_qr(
     order_id: OrderId, image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")], services: ServicesDep
 ) -> Response:

@@ -10,6 +10,17 @@ from fastapi import Path as ApiPath
 
 from node.api.deps import CursorQuery, ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
+from node.api.responses import (
+    CSV,
+    IMAGES,
+    BatchRecord,
+    BatchWithProject,
+    NodeStatus,
+    ProjectRecord,
+    Provenance,
+    RetirementCertificate,
+    RetirementRecord,
+)
 from node.index.queries import (
     get_batch,
     get_project,
@@ -39,7 +50,12 @@ def as_csv(rows: list[dict[str, Any]], name: str) -> Response:
     return Response(buffer.getvalue(), headers=headers)
 
 
-@router.get("/status", summary="The node: chain, registry, index checkpoint and digest")
+@router.get(
+    "/status",
+    response_model=NodeStatus,
+    response_model_exclude_unset=True,
+    summary="The node: chain, registry, index checkpoint and digest",
+)
 def status(services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     last_block, events, digest = index_digest(connection=reader)
     return {
@@ -63,7 +79,12 @@ def risk_status(services: Services) -> dict[str, Any]:
     return {"mode": "thread"}
 
 
-@router.get("/batches/{batch_id}", summary="A batch: project, period, supply, status and serial range")
+@router.get(
+    "/batches/{batch_id}",
+    response_model=BatchWithProject,
+    response_model_exclude_unset=True,
+    summary="A batch: project, period, supply, status and serial range",
+)
 def batch(batch_id: BatchPath, reader: ReaderDep) -> dict[str, Any]:
     found = get_batch(connection=reader, batch_id=batch_id)
     if found is None:
@@ -72,7 +93,12 @@ def batch(batch_id: BatchPath, reader: ReaderDep) -> dict[str, Any]:
     return found
 
 
-@router.get("/batches/{batch_id}/provenance", summary="Everything that happened to a batch, a page at a time")
+@router.get(
+    "/batches/{batch_id}/provenance",
+    response_model=Provenance,
+    response_model_exclude_unset=True,
+    summary="Everything that happened to a batch, a page at a time",
+)
 def batch_provenance(
     batch_id: BatchPath,
     services: ServicesDep,
@@ -84,7 +110,12 @@ def batch_provenance(
     return provenance(services, reader, batch_id, after=parse_cursor(cursor), limit=limit, check_chain=check_chain)
 
 
-@router.get("/retirements/{retirement_id}", summary="A retirement certificate")
+@router.get(
+    "/retirements/{retirement_id}",
+    response_model=RetirementCertificate,
+    response_model_exclude_unset=True,
+    summary="A retirement certificate",
+)
 def retirement(
     retirement_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)], services: ServicesDep, reader: ReaderDep
 ) -> dict[str, Any]:
@@ -96,7 +127,13 @@ def retirement(
     return found
 
 
-@router.get("/registry/projects", summary="Every project (JSON or CSV)")
+@router.get(
+    "/registry/projects",
+    response_model=list[ProjectRecord],
+    response_model_exclude_unset=True,
+    responses={200: {"content": CSV}},
+    summary="Every project (JSON or CSV)",
+)
 def registry_projects(
     reader: ReaderDep,
     owner: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
@@ -109,7 +146,13 @@ def registry_projects(
     return as_csv(rows, "projects") if format == "csv" else rows
 
 
-@router.get("/registry/batches", summary="Every batch with status, supply and serial range (JSON or CSV)")
+@router.get(
+    "/registry/batches",
+    response_model=list[BatchRecord],
+    response_model_exclude_unset=True,
+    responses={200: {"content": CSV}},
+    summary="Every batch with status, supply and serial range (JSON or CSV)",
+)
 def registry_batches(
     reader: ReaderDep,
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
@@ -132,7 +175,13 @@ def registry_batches(
     return as_csv(rows, "batches") if format == "csv" else rows
 
 
-@router.get("/registry/retirements", summary="Every retirement (JSON or CSV)")
+@router.get(
+    "/registry/retirements",
+    response_model=list[RetirementRecord],
+    response_model_exclude_unset=True,
+    responses={200: {"content": CSV}},
+    summary="Every retirement (JSON or CSV)",
+)
 def registry_retirements(
     reader: ReaderDep,
     batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
@@ -155,7 +204,12 @@ def _qr(url: str, image: str) -> Response:
     return Response(out.getvalue(), media_type="image/png")
 
 
-@router.get("/qr/batches/{batch_id}.{image}", summary="QR code (SVG or PNG) of a batch's provenance page")
+@router.get(
+    "/qr/batches/{batch_id}.{image}",
+    response_class=Response,
+    responses={200: {"content": IMAGES}},
+    summary="QR code (SVG or PNG) of a batch's provenance page",
+)
 def batch_qr(
     batch_id: BatchPath,
     image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")],
@@ -167,7 +221,12 @@ def batch_qr(
     return _qr(f"{services.settings.base_url}/batches/{batch_id}", image)
 
 
-@router.get("/qr/retirements/{retirement_id}.{image}", summary="QR code (SVG or PNG) of a retirement certificate")
+@router.get(
+    "/qr/retirements/{retirement_id}.{image}",
+    response_class=Response,
+    responses={200: {"content": IMAGES}},
+    summary="QR code (SVG or PNG) of a retirement certificate",
+)
 def retirement_qr(
     retirement_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
     image: Annotated[str, ApiPath(pattern=r"^(svg|png)$")],

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from node.api.deps import CallerDep, ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError
+from node.api.responses import WRITE_RESPONSES, Blacklisted, BlacklistEntry, BlacklistLifted, CompensationCase, Deposits
 from node.api.routes.regulator import measure
 from node.api.schemas import BlacklistBody, CaseResolution, DepositBody, ReasonBody
 from node.chain.registry import ROLE_REGULATOR
@@ -28,19 +29,37 @@ router = APIRouter(tags=["safeguards"])
 Account = Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
-@router.post("/v1/deposits", status_code=201, summary="Record a seller's deposit from its custodian's signed receipt")
+@router.post(
+    "/v1/deposits",
+    response_model=Deposits,
+    response_model_exclude_unset=True,
+    status_code=201,
+    summary="Record a seller's deposit from its custodian's signed receipt",
+)
 def new_deposit(body: DepositBody, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     return record_deposit(services, body.model_dump())
 
 
-@router.get("/v1/deposits/{seller}", summary="A seller's deposits and what remains (the seller and regulators)")
+@router.get(
+    "/v1/deposits/{seller}",
+    response_model=Deposits,
+    response_model_exclude_unset=True,
+    summary="A seller's deposits and what remains (the seller and regulators)",
+)
 def seller_deposits(seller: Account, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
     if caller.account != seller.lower() and not caller.has(ROLE_REGULATOR):
         raise ApiError(403, "forbidden", "deposits are shown to the seller and regulators only")
     return deposits_of(services, seller.lower())
 
 
-@router.post("/v1/regulator/blacklist", status_code=201, summary="Blacklist a participant: frozen on chain")
+@router.post(
+    "/v1/regulator/blacklist",
+    response_model=Blacklisted,
+    response_model_exclude_unset=True,
+    responses=WRITE_RESPONSES,
+    status_code=201,
+    summary="Blacklist a participant: frozen on chain",
+)
 def blacklist(body: BlacklistBody, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     account = body.account.lower()
     participant = get_participant(connection=reader, address=account)
@@ -56,7 +75,13 @@ def blacklist(body: BlacklistBody, caller: RegulatorDep, services: ServicesDep, 
     return {"account": account, "reason": body.reason, "freeze_tx": tx}
 
 
-@router.post("/v1/regulator/blacklist/{account}/lift", summary="Lift a blacklisting: unfrozen on chain")
+@router.post(
+    "/v1/regulator/blacklist/{account}/lift",
+    response_model=BlacklistLifted,
+    response_model_exclude_unset=True,
+    responses=WRITE_RESPONSES,
+    summary="Lift a blacklisting: unfrozen on chain",
+)
 def lift(account: Account, body: ReasonBody, caller: RegulatorDep, services: ServicesDep) -> dict[str, Any]:
     lift_blacklist(services, account.lower(), body.reason)
     params = {"account": account.lower(), "frozen": False, "reason": body.reason, "kind": "blacklist_lift"}
@@ -64,7 +89,12 @@ def lift(account: Account, body: ReasonBody, caller: RegulatorDep, services: Ser
     return {"account": account.lower(), "lifted": True, "unfreeze_tx": tx.tx_hash}
 
 
-@router.get("/v1/blacklist", summary="Every blacklisted participant with the reason (public)")
+@router.get(
+    "/v1/blacklist",
+    response_model=list[BlacklistEntry],
+    response_model_exclude_unset=True,
+    summary="Every blacklisted participant with the reason (public)",
+)
 def blacklist_json(services: ServicesDep) -> list[dict[str, Any]]:
     return public_blacklist(services)
 
@@ -85,12 +115,22 @@ def blacklist_page(services: ServicesDep, lang: str = "zh") -> HTMLResponse:
     return HTMLResponse(page)
 
 
-@router.get("/v1/compensation", summary="Compensation cases (先行赔付): a regulator sees all, a party its own")
+@router.get(
+    "/v1/compensation",
+    response_model=list[CompensationCase],
+    response_model_exclude_unset=True,
+    summary="Compensation cases (先行赔付): a regulator sees all, a party its own",
+)
 def cases(caller: CallerDep, services: ServicesDep, reader: ReaderDep) -> list[dict[str, Any]]:
     return compensation_cases(services, reader, caller)
 
 
-@router.post("/v1/regulator/compensation/{case_id}", summary="Resolve a case: compensated from the deposit, or waived")
+@router.post(
+    "/v1/regulator/compensation/{case_id}",
+    response_model=CompensationCase,
+    response_model_exclude_unset=True,
+    summary="Resolve a case: compensated from the deposit, or waived",
+)
 def resolve(
     case_id: Annotated[int, ApiPath(ge=1, le=2**62)], body: CaseResolution, caller: RegulatorDep, services: ServicesDep
 ) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from node.api.deps import ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError, not_found
+from node.api.responses import CSV, WRITE_RESPONSES, Alert, Measure, Rerun, Review, SupervisionReport
 from node.api.routes.public import as_csv
 from node.api.routes.regulator import measure
 from node.api.schemas import AlertAction, MeasureRequest, ReviewDecision, RiskRerun
@@ -36,7 +37,12 @@ Day = Annotated[CalendarDay, Query(description="YYYY-MM-DD (UTC), a real calenda
 Account = Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
 
-@router.get("/alerts", summary="Risk alerts, newest first, filtered by rule, severity, status, participant, time")
+@router.get(
+    "/alerts",
+    response_model=list[Alert],
+    response_model_exclude_unset=True,
+    summary="Risk alerts, newest first, filtered by rule, severity, status, participant, time",
+)
 def alerts(
     caller: RegulatorDep,
     services: ServicesDep,
@@ -62,7 +68,12 @@ def alerts(
     return found
 
 
-@router.get("/alerts/{key}", summary="An alert with its evidence as links to provenance and deals, and its handling")
+@router.get(
+    "/alerts/{key}",
+    response_model=Alert,
+    response_model_exclude_unset=True,
+    summary="An alert with its evidence as links to provenance and deals, and its handling",
+)
 def alert(
     key: Annotated[str, ApiPath(pattern=r"^[0-9a-f]{32}$")],
     caller: RegulatorDep,
@@ -74,7 +85,12 @@ def alert(
     return found
 
 
-@router.post("/alerts/{key}/actions", summary="Acknowledge, escalate, close, or close as a false positive, with a note")
+@router.post(
+    "/alerts/{key}/actions",
+    response_model=Alert,
+    response_model_exclude_unset=True,
+    summary="Acknowledge, escalate, close, or close as a false positive, with a note",
+)
 def alert_action(
     key: Annotated[str, ApiPath(pattern=r"^[0-9a-f]{32}$")],
     body: AlertAction,
@@ -85,7 +101,14 @@ def alert_action(
     return act_on_alert(services, reader, caller, key, body.action, body.note)
 
 
-@router.post("/measures", status_code=201, summary="A measure on a participant; on-chain ones go through the ledger")
+@router.post(
+    "/measures",
+    response_model=Measure,
+    response_model_exclude_unset=True,
+    responses=WRITE_RESPONSES,
+    status_code=201,
+    summary="A measure on a participant; on-chain ones go through the ledger",
+)
 def new_measure(body: MeasureRequest, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict:
     participant = body.participant.lower()
     if get_participant(connection=reader, address=participant) is None:
@@ -129,12 +152,22 @@ def _batch_of(reader: Any, batch_id: int | None) -> int:
     return batch_id
 
 
-@router.get("/participants/{account}/measures", summary="Every measure taken on a participant, oldest first")
+@router.get(
+    "/participants/{account}/measures",
+    response_model=list[Measure],
+    response_model_exclude_unset=True,
+    summary="Every measure taken on a participant, oldest first",
+)
 def participant_measures(account: Account, caller: RegulatorDep, services: ServicesDep) -> list[dict[str, Any]]:
     return measures_of(services, account.lower())
 
 
-@router.post("/projects/{project_id}/review", summary="Pre-listing review: approve or reject a project's documents")
+@router.post(
+    "/projects/{project_id}/review",
+    response_model=Review,
+    response_model_exclude_unset=True,
+    summary="Pre-listing review: approve or reject a project's documents",
+)
 def review(
     project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)],
     body: ReviewDecision,
@@ -147,7 +180,12 @@ def review(
     return review_project(services, caller, project_id, body.decision, body.reason)
 
 
-@router.post("/risk/rerun", summary="Re-run the rules (as configured now) over a block range, without storing")
+@router.post(
+    "/risk/rerun",
+    response_model=Rerun,
+    response_model_exclude_unset=True,
+    summary="Re-run the rules (as configured now) over a block range, without storing",
+)
 def rerun(body: RiskRerun, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     from node.supervision.rerun import rerun_rules
 
@@ -159,7 +197,13 @@ def rerun(body: RiskRerun, caller: RegulatorDep, services: ServicesDep, reader: 
     return result
 
 
-@router.get("/report", summary="The supervision report for a date range (JSON or CSV)")
+@router.get(
+    "/report",
+    response_model=SupervisionReport,
+    response_model_exclude_unset=True,
+    responses={200: {"content": CSV}},
+    summary="The supervision report for a date range (JSON or CSV)",
+)
 def report(
     caller: RegulatorDep,
     services: ServicesDep,
