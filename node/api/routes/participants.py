@@ -22,6 +22,22 @@ from node.api.deps import (
     parse_cursor,
 )
 from node.api.errors import ApiError, not_found
+from node.api.responses import (
+    BATCH_LINKS,
+    EVIDENCE_LINKS,
+    PROJECT_LINKS,
+    RETIREMENT_LINKS,
+    WRITE_RESPONSES,
+    AccountingRecord,
+    EventPage,
+    EvidenceBundle,
+    EvidenceProof,
+    Holding,
+    Me,
+    MonitoringResult,
+    Points,
+    ProjectView,
+)
 from node.api.schemas import (
     IssueRequest,
     ParticipantCreate,
@@ -80,7 +96,9 @@ def _write(
     return TxResult(**answer)
 
 
-@router.get("/me", summary="The calling participant as the index knows it")
+@router.get(
+    "/me", response_model=Me, response_model_exclude_unset=True, summary="The calling participant as the index knows it"
+)
 def me(caller: CallerDep) -> dict[str, object]:
     return {
         "account": caller.account,
@@ -92,7 +110,9 @@ def me(caller: CallerDep) -> dict[str, object]:
     }
 
 
-@router.post("/admin/participants", status_code=201, summary="Register a participant (admin)")
+@router.post(
+    "/admin/participants", responses=WRITE_RESPONSES, status_code=201, summary="Register a participant (admin)"
+)
 def register_participant(body: ParticipantCreate, caller: AdminDep, services: ServicesDep) -> TxResult:
     sender = services.sender_for(caller.owner)
     return _write(
@@ -105,7 +125,7 @@ def register_participant(body: ParticipantCreate, caller: AdminDep, services: Se
     )
 
 
-@router.post("/projects", status_code=201, summary="Register a green-space project")
+@router.post("/projects", responses=PROJECT_LINKS, status_code=201, summary="Register a green-space project")
 def register_project(body: ProjectCreate, caller: CallerDep, services: ServicesDep) -> TxResult:
     owner = (body.owner or caller.account).lower()
     profile = body.profile.model_dump() if body.profile else None
@@ -128,7 +148,12 @@ def register_project(body: ProjectCreate, caller: CallerDep, services: ServicesD
     )
 
 
-@router.get("/projects/{project_id}", summary="A project: its on-chain record and its profile (name, region, kind)")
+@router.get(
+    "/projects/{project_id}",
+    response_model=ProjectView,
+    response_model_exclude_unset=True,
+    summary="A project: its on-chain record and its profile (name, region, kind)",
+)
 def project(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], services: ServicesDep, reader: ReaderDep) -> dict:
     record = get_project(connection=reader, project_id=project_id)
     if record is None:
@@ -136,7 +161,14 @@ def project(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], services: S
     return {**record, "profile": project_profile(services, project_id), "review": project_review(services, project_id)}
 
 
-@router.post("/evidence", status_code=201, summary="Upload a bundle of evidence files; the node attests its root")
+@router.post(
+    "/evidence",
+    response_model=EvidenceBundle,
+    responses=EVIDENCE_LINKS,
+    response_model_exclude_unset=True,
+    status_code=201,
+    summary="Upload a bundle of evidence files; the node attests its root",
+)
 def upload_evidence(
     caller: CallerDep,
     services: ServicesDep,
@@ -167,12 +199,22 @@ def upload_evidence(
     return bundle.as_dict()
 
 
-@router.get("/evidence/{root}", summary="An evidence bundle: files, root and the signed attestation")
+@router.get(
+    "/evidence/{root}",
+    response_model=EvidenceBundle,
+    response_model_exclude_unset=True,
+    summary="An evidence bundle: files, root and the signed attestation",
+)
 def evidence_bundle(root: Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{64}$")], services: ServicesDep) -> dict:
     return load_bundle(services.evidence, root).as_dict()
 
 
-@router.get("/evidence/{root}/proof/{digest}", summary="A file's proof document, checkable offline")
+@router.get(
+    "/evidence/{root}/proof/{digest}",
+    response_model=EvidenceProof,
+    response_model_exclude_unset=True,
+    summary="A file's proof document, checkable offline",
+)
 def evidence_proof(
     root: Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{64}$")],
     digest: Annotated[str, ApiPath(pattern=r"^[0-9a-f]{64}$")],
@@ -183,6 +225,8 @@ def evidence_proof(
 
 @router.post(
     "/projects/{project_id}/monitoring",
+    response_model=MonitoringResult,
+    response_model_exclude_unset=True,
     status_code=201,
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
     summary="Submit monitoring data: the node computes the net sink (SL-GS-001) and attests data and computation",
@@ -209,7 +253,12 @@ async def submit_monitoring_report(
     )  # fmt: skip
 
 
-@router.get("/projects/{project_id}/accounting", summary="Every computation of a project's monitoring data (public)")
+@router.get(
+    "/projects/{project_id}/accounting",
+    response_model=list[AccountingRecord],
+    response_model_exclude_unset=True,
+    summary="Every computation of a project's monitoring data (public)",
+)
 def project_accounting(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], services: ServicesDep) -> list[dict]:
     return services.state.project_accounting(project_id)
 
@@ -230,7 +279,12 @@ def sign_statement(body: VerificationStatementIn, caller: VerifierDep, services:
     )
 
 
-@router.post("/batches", status_code=201, summary="An issuer issues the batch a signed statement covers")
+@router.post(
+    "/batches",
+    responses=BATCH_LINKS,
+    status_code=201,
+    summary="An issuer issues the batch a signed statement covers",
+)
 def issue_batch(body: IssueRequest, caller: IssuerDep, services: ServicesDep) -> TxResult:
     signature = Signature(body.signature.v, _hex(body.signature.r), _hex(body.signature.s))
     sender = services.sender_for(caller.owner)
@@ -244,7 +298,9 @@ def issue_batch(body: IssueRequest, caller: IssuerDep, services: ServicesDep) ->
     )
 
 
-@router.post("/transfers", summary="Transfer part of a batch to another registered participant")
+@router.post(
+    "/transfers", responses=WRITE_RESPONSES, summary="Transfer part of a batch to another registered participant"
+)
 def transfer(body: TransferRequest, caller: CallerDep, services: ServicesDep) -> TxResult:
     sender = services.sender_for(caller.owner)
     return _write(
@@ -257,7 +313,9 @@ def transfer(body: TransferRequest, caller: CallerDep, services: ServicesDep) ->
     )
 
 
-@router.post("/retirements", status_code=201, summary="Retire units for a beneficiary (final)")
+@router.post(
+    "/retirements", responses=RETIREMENT_LINKS, status_code=201, summary="Retire units for a beneficiary (final)"
+)
 def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep) -> TxResult:
     request = RetirementRequest(
         batch_id=body.batch_id,
@@ -275,24 +333,44 @@ def retire(body: RetireRequest, caller: CallerDep, services: ServicesDep) -> TxR
     )
 
 
-@router.get("/me/points", summary="The caller's carbon points (碳普惠), one per 10 g retired")
+@router.get(
+    "/me/points",
+    response_model=Points,
+    response_model_exclude_unset=True,
+    summary="The caller's carbon points (碳普惠), one per 10 g retired",
+)
 def my_points(caller: CallerDep, services: ServicesDep) -> dict:
     return services.state.points(caller.account)
 
 
-@router.get("/points/{holder}", summary="Carbon points of a shopper or account (any participant may ask)")
+@router.get(
+    "/points/{holder}",
+    response_model=Points,
+    response_model_exclude_unset=True,
+    summary="Carbon points of a shopper or account (any participant may ask)",
+)
 def holder_points(
     holder: Annotated[str, ApiPath(min_length=1, max_length=64)], caller: CallerDep, services: ServicesDep
 ) -> dict:
     return services.state.points(holder.lower() if holder.startswith("0x") else holder)
 
 
-@router.get("/me/holdings", summary="The caller's balances by batch")
+@router.get(
+    "/me/holdings",
+    response_model=list[Holding],
+    response_model_exclude_unset=True,
+    summary="The caller's balances by batch",
+)
 def my_holdings(caller: CallerDep, reader: ReaderDep) -> list[dict]:
     return holdings(connection=reader, account=caller.account)
 
 
-@router.get("/me/history", summary="The caller's events, newest last, a page at a time")
+@router.get(
+    "/me/history",
+    response_model=EventPage,
+    response_model_exclude_unset=True,
+    summary="The caller's events, newest last, a page at a time",
+)
 def my_history(
     caller: CallerDep,
     reader: ReaderDep,
