@@ -1,5 +1,6 @@
 """`sinknode`: the node's command line. Thin: each command calls one function of the package."""
 
+import contextlib
 import json
 import signal
 import threading
@@ -21,10 +22,14 @@ from node.errors import ChainUnavailable, SinkError
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify_proof_document
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, Progress
+from node.recursion import restore_recursion_limit
 from node.settings import Settings, load_settings
 from node.store import Store
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
+
+# The imports above bring in py_ecc, which raises the recursion limit to 100,000 (node.recursion says why not).
+restore_recursion_limit()
 
 app = typer.Typer(no_args_is_help=True, help="sinkledger node: garden carbon-sink certificates on a ledger")
 chain_app = typer.Typer(no_args_is_help=True, help="the local development chain")
@@ -315,16 +320,17 @@ def evidence_add(
     manifest = load_manifest(settings.manifest_path)
     store = EvidenceStore.from_settings(settings)
     attestor = Keystore.from_settings(settings).load_or_create(key)
-    bundle = create_bundle(
-        store,
-        [(path.name, path.read_bytes()) for path in files],
-        project_id=project,
-        kind=kind,
-        attestor=attestor,
-        chain_id=manifest.chain_id,
-        registry=manifest.registry.address,
-        attested_at=int(time.time()),
-    )
+    with contextlib.ExitStack() as opened:  # files are read in chunks, not loaded whole
+        bundle = create_bundle(
+            store,
+            [(path.name, opened.enter_context(path.open("rb"))) for path in files],
+            project_id=project,
+            kind=kind,
+            attestor=attestor,
+            chain_id=manifest.chain_id,
+            registry=manifest.registry.address,
+            attested_at=int(time.time()),
+        )
     path = save_bundle(store, bundle)
     for item in bundle.files:
         console.print(f"{item.digest}  {item.name}", highlight=False)
@@ -334,7 +340,7 @@ def evidence_add(
 @evidence_app.command("proof")
 def evidence_proof(root: str, digest: str) -> None:
     """Prints the proof document of one file of a bundle (JSON), to hand to whoever checks it."""
-    bundle = load_bundle(EvidenceStore.from_settings(load_settings()), root)
+    bundle = load_bundle(EvidenceStore(load_settings().evidence_dir), root)  # bundles are public: no key needed
     print(json.dumps(bundle.proof_document(digest.lower().removeprefix("0x")), indent=2))
 
 

@@ -7,6 +7,7 @@
     ├── DeploymentError         no manifest, or it does not match the chain
     ├── KeystoreError           a keystore missing, unreadable or wrongly locked
     ├── EvidenceError           an evidence file missing, corrupt, or locked without its key
+    │   └── EvidenceTooLarge    more evidence bytes than a request may bring (code payload_too_large, 413)
     └── TransactionError        a transaction could not be carried out
         ├── ContractRevert      the contract refused: code is its custom error's name
         ├── TransactionTimeout  no receipt within the configured time
@@ -54,6 +55,10 @@ class KeystoreError(SinkError):
 
 class EvidenceError(SinkError):
     code = "evidence_error"
+
+
+class EvidenceTooLarge(EvidenceError):
+    code = "payload_too_large"
 
 
 class TransactionError(SinkError):

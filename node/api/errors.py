@@ -27,6 +27,7 @@ from node.errors import (
     ContractRevert,
     DeploymentError,
     EvidenceError,
+    EvidenceTooLarge,
     Forbidden,
     InvalidRequest,
     KeystoreError,
@@ -107,6 +108,8 @@ def status_of(error: SinkError) -> int:
         if error.name in FORBIDDEN:
             return 403
         return 409
+    if isinstance(error, EvidenceTooLarge):
+        return 413
     if isinstance(error, EvidenceError):
         return 404 if "no evidence" in error.message else 422
     if isinstance(error, TransactionTimeout):

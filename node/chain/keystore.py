@@ -12,6 +12,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.errors import KeystoreError
+from node.private import private_dir
 from node.settings import Settings
 
 _PASSWORD_FILE = ".password"
@@ -82,7 +83,7 @@ class Keystore:
         return Account.from_key(key)
 
     def _write(self, path: Path, account: LocalAccount) -> str:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         encrypted = Account.encrypt(account.key, self._password, kdf="scrypt", iterations=self._scrypt_n)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -97,7 +98,7 @@ def _dev_password(directory: Path) -> str:
     path = directory / _PASSWORD_FILE
     if path.is_file():
         return path.read_text().strip()
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     password = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:

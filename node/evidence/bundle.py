@@ -5,10 +5,13 @@ anyone who wants to check one file: the file's digest, its inclusion proof, the 
 signature. It is verified with the file alone (`verify_proof_document`), offline.
 """
 
+import io
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from eth_account.signers.local import LocalAccount
 
@@ -22,8 +25,10 @@ from node.evidence.attestation import (
     sign_attestation,
     verify_evidence,
 )
+from node.evidence.intake import Measured, measure
 from node.evidence.names import safe_file_name
 from node.evidence.store import EvidenceStore
+from node.private import private_dir, private_temp
 from registry.merkle import InclusionProof
 
 
@@ -81,7 +86,7 @@ def _signature(data: dict[str, Any]) -> Signature:
 
 def create_bundle(
     store: EvidenceStore,
-    files: list[tuple[str, bytes]],
+    files: Sequence[tuple[str, bytes | BinaryIO]],
     *,
     project_id: int,
     kind: str,
@@ -89,11 +94,21 @@ def create_bundle(
     chain_id: int,
     registry: str,
     attested_at: int,
+    max_bytes: int | None = None,
 ) -> Bundle:
-    """Stores the files, computes their root and signs the attestation with the attestor's key."""
+    """Stores the files, computes their root and signs the attestation with the attestor's key.
+
+    A file is its bytes or a seekable binary file, read in chunks from where it stands. With `max_bytes`, all
+    files are measured before any is stored, so a bundle over the cap (EvidenceTooLarge) stores nothing."""
     if not files:
         raise EvidenceError("an evidence bundle needs at least one file")
-    stored = tuple(_stored(store, name, content) for name, content in files)
+    sources = [(name, io.BytesIO(content) if isinstance(content, bytes) else content) for name, content in files]
+    measured: list[Measured] = []
+    total = 0
+    for _, source in sources:
+        measured.append(measure(source, None if max_bytes is None else max_bytes - total))
+        total += measured[-1].size
+    stored = tuple(_stored(store, name, source, m) for (name, source), m in zip(sources, measured, strict=True))
     attestation = Attestation(
         evidence_root([f.digest for f in stored]), project_id, kind, attested_at, chain_id, registry.lower()
     )
@@ -101,10 +116,11 @@ def create_bundle(
     return Bundle(stored, attestation, signature, str(attestor.address).lower())
 
 
-def _stored(store: EvidenceStore, name: str, content: bytes) -> EvidenceFile:
+def _stored(store: EvidenceStore, name: str, source: BinaryIO, measured: Measured) -> EvidenceFile:
     # The client's name is shown and saved only as a safe base name; the original is kept, escaped.
     safe, original = safe_file_name(name)
-    return EvidenceFile(safe, store.put(content), len(content), original)
+    store.put_measured(source, measured)
+    return EvidenceFile(safe, measured.digest, measured.size, original)
 
 
 def bundles_dir(store: EvidenceStore) -> Path:
@@ -113,8 +129,10 @@ def bundles_dir(store: EvidenceStore) -> Path:
 
 def save_bundle(store: EvidenceStore, bundle: Bundle) -> Path:
     path = bundles_dir(store) / f"{bundle.root_hex[2:]}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(bundle.as_dict(), indent=2, ensure_ascii=False))
+    with private_temp(private_dir(path.parent), "bundle") as (tmp, sink):
+        sink.write(json.dumps(bundle.as_dict(), indent=2, ensure_ascii=False).encode())
+        sink.flush()
+        os.replace(tmp, path)
     return path
 
 

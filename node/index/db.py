@@ -7,6 +7,7 @@ from sqlalchemy import Engine, event
 from sqlmodel import SQLModel, create_engine
 
 from node.index import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from node.private import private_sqlite
 
 
 def _pragmas(connection: sqlite3.Connection) -> None:
@@ -19,7 +20,7 @@ def _pragmas(connection: sqlite3.Connection) -> None:
 
 
 def create_schema(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_sqlite(path)  # 0600 before SQLite opens it, so its WAL and SHM files are 0600 too
     engine = create_engine(f"sqlite:///{path}")
     SQLModel.metadata.create_all(engine)
     engine.dispose()

@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Protocol
 
+from node.private import private_sqlite
+
 
 class Connection(Protocol):
     def execute(self, sql: str, params: Any = ..., /) -> Any: ...
@@ -28,7 +30,7 @@ class SqliteDialect:
     begin_write = "BEGIN IMMEDIATE"
 
     def connect(self, path: Path) -> sqlite3.Connection:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite(path)  # 0600 before SQLite opens it, so its WAL and SHM files are 0600 too
         db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         db.execute("PRAGMA journal_mode=WAL")
         # FULL: a transaction reported committed survives a power cut too, not only kill -9.

@@ -10,6 +10,7 @@ import secrets
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from node.errors import ConfigError
+from node.private import private_dir
 from node.settings import Settings
 
 _PREFIX = "sealed:"
@@ -29,7 +30,7 @@ class Sealer:
         else:
             path = settings.keys_dir / "confidential.key"
             if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(path.parent)
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w") as handle:
                     handle.write(secrets.token_hex(32))

@@ -13,7 +13,8 @@ from node.evidence.attestation import (
     sign_attestation,
     verify_evidence,
 )
-from node.evidence.store import EvidenceStore, load_evidence_key
+from node.evidence.keys import load_evidence_key
+from node.evidence.store import EvidenceStore
 from node.settings import load_settings
 
 KEY = bytes.fromhex("11" * 32)
@@ -32,7 +33,7 @@ def test_encrypted_at_rest_and_readable_only_with_the_key(tmp_path):
     store = EvidenceStore(tmp_path, KEY)
     digest = store.put(PLAIN)
     raw = store.path(digest).read_bytes()
-    assert PLAIN not in raw and raw.startswith(b"SLE1")
+    assert PLAIN not in raw and raw.startswith(b"SLE2")
     assert store.get(digest) == PLAIN
     with pytest.raises(EvidenceError, match="no evidence key"):
         EvidenceStore(tmp_path).get(digest)
