@@ -182,18 +182,19 @@ def upload_evidence(
         raise not_found(f"project {project_id}")
     if project["owner"] != caller.account and not caller.roles:
         raise ApiError(403, "forbidden", "only the project's owner or an accredited participant uploads its evidence")
-    contents = [(f.filename or "file", f.file.read()) for f in files]
-    if not contents or any(not c for _, c in contents):
+    # Each part is read from python-multipart's spool in chunks (node.evidence.intake), never whole.
+    if not files or any(f.size == 0 for f in files):
         raise ApiError(422, "validation_error", "files: at least one non-empty file is needed")
     bundle = create_bundle(
         services.evidence,
-        contents,
+        [(f.filename or "file", f.file) for f in files],
         project_id=project_id,
         kind=kind,
         attestor=services.account(caller.owner.key_name),
         chain_id=services.manifest.chain_id,
         registry=services.manifest.registry.address,
         attested_at=int(time.time()),
+        max_bytes=services.settings.max_upload_bytes,
     )
     save_bundle(services.evidence, bundle)
     return bundle.as_dict()
