@@ -107,6 +107,17 @@ class Settings(BaseSettings):
             return [str(ipaddress.ip_network(str(part).strip(), strict=False)) for part in value]
         return value
 
+    max_json_bytes: int = Field(
+        default=1 << 20, ge=1, description="largest JSON request body (bytes); larger is refused 413 before reading"
+    )
+    max_bulk_json_bytes: int = Field(
+        default=32 << 20, ge=1, description="largest body of the bulk routes (offset orders, subscriptions), bytes"
+    )
+    max_upload_bytes: int = Field(default=64 << 20, ge=1, description="largest evidence upload (multipart), bytes")
+    max_json_depth: int = Field(
+        default=64, ge=1, description="deepest nesting of arrays and objects in a JSON body; deeper is refused 422"
+    )
+
     @property
     def chain_dir(self) -> Path:
         return self.home / "chain"

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse
 from node.api.docs import install_docs
 from node.api.errors import install_error_handlers, status_of
 from node.api.idempotency import IdempotencyMiddleware
+from node.api.limits import BodyLimitMiddleware, BodyLimits
 from node.api.ratelimit import RateLimits
 from node.api.routes import (
     campaigns,
@@ -26,6 +27,7 @@ from node.api.routes import (
 )
 from node.api.schemas import ErrorResponse
 from node.api.security import install_security_headers
+from node.recursion import restore_recursion_limit
 from node.services import Services
 from node.settings import Settings
 
@@ -33,6 +35,9 @@ _ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 4
 
 
 def create_app(settings: Settings, *, services: Services | None = None, run_indexer: bool = True) -> FastAPI:
+    # The eth libraries' imports (py_ecc) raised it to 100,000, where a deeply nested body crashes the process.
+    restore_recursion_limit()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Bulk requests build tens of thousands of objects at once; collecting the youngest generation every
@@ -60,6 +65,9 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     install_error_handlers(app)
     # Every write honours Idempotency-Key (node.api.idempotency); the store is the services' own.
     app.add_middleware(IdempotencyMiddleware, store_of=lambda: app.state.services.state)
+    # Body sizes and JSON depth (node.api.limits), checked before anything buffers or parses a body: outside
+    # idempotency, which buffers writes' bodies; inside the rate limits, so a refused flood costs no scan.
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
     # Outside idempotency, so a refused request is never read or remembered (node.api.ratelimit).
     app.add_middleware(RateLimits, settings=settings)
     app.include_router(public.router)
