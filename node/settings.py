@@ -113,7 +113,6 @@ class Settings(BaseSettings):
     max_bulk_json_bytes: int = Field(
         default=32 << 20, ge=1, description="largest body of the bulk routes (offset orders, subscriptions), bytes"
     )
-    max_upload_bytes: int = Field(default=64 << 20, ge=1, description="largest evidence upload (multipart), bytes")
     max_json_depth: int = Field(
         default=64, ge=1, description="deepest nesting of arrays and objects in a JSON body; deeper is refused 422"
     )

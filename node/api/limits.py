@@ -38,6 +38,9 @@ _TEMPLATES = [
     (re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"), kind)
     for template, kind in BODY_KINDS.items()
 ]
+# An upload's limit (max_upload_bytes) counts its files' bytes; the multipart framing around them (boundaries,
+# part headers, the form fields) gets this much more, so a body refused here is one the route would refuse too.
+MULTIPART_FRAMING_BYTES = 64 << 10
 # Scanning a bigger body than this on the event loop would hold up every other request for milliseconds.
 _SCAN_IN_THREAD_BYTES = 1 << 20
 
@@ -58,7 +61,7 @@ class BodyLimits:
         return cls(
             json_bytes=settings.max_json_bytes,
             bulk_json_bytes=settings.max_bulk_json_bytes,
-            upload_bytes=settings.max_upload_bytes,
+            upload_bytes=settings.max_upload_bytes + MULTIPART_FRAMING_BYTES,
             json_depth=settings.max_json_depth,
         )
 
