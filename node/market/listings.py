@@ -22,10 +22,10 @@ from node.market.safeguards import (
     require_deposit_cover,
 )
 from node.projects.profiles import project_profile
+from node.public_text import check_public_text
 from node.services import Services
 from node.supervision.oversight import APPROVED_PROJECTS, project_review
 from registry.units import deal_total_fen
-from registry.wording import find_financial_wording
 
 RISK_STATEMENT = {
     "zh": "本挂牌不是金融产品，不承诺任何收益；价格由买卖双方自行约定，平台不定价、不撮合、不代收资金；"
@@ -133,9 +133,7 @@ def _listable_batch(services: Services, reader: sqlite3.Connection, seller: str,
 
 
 def create_listing(services: Services, reader: sqlite3.Connection, seller: str, body: dict[str, Any]) -> dict[str, Any]:
-    hit = find_financial_wording(body["title"], body["description"])
-    if hit is not None:
-        raise InvalidRequest("FinancialWording", f"investment wording is not allowed: {hit.phrase!r} ({hit.why})")
+    check_public_text({"title": body["title"], "description": body["description"]})
     refuse_blacklisted(services, seller, "list")
     participant = get_participant(connection=reader, address=seller)
     if participant is None or participant["frozen"]:

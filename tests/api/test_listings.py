@@ -48,11 +48,12 @@ def test_a_listing_discloses_what_a_buyer_needs(node):
 def test_investment_wording_is_refused_naming_the_phrase(node):
     _, batch = issued_batch(node)
     reply = node.call("POST", "/v1/listings", "park", json=listing_body(batch, 10**6, title="保 本 稳 赚 的 碳 汇"))
-    assert error_of(reply) == (422, "FinancialWording") and "保本" in reply.json()["error"]["message"]
+    assert error_of(reply) == (422, "financial_wording") and "title:" in reply.json()["error"]["message"]
+    assert "保本" in reply.json()["error"]["message"]
     reply = node.call(
         "POST", "/v1/listings", "park", json=listing_body(batch, 10**6, description="ＧＵＡＲＡＮＴＥＥＤ return")
     )
-    assert error_of(reply) == (422, "FinancialWording")
+    assert error_of(reply) == (422, "financial_wording")
 
 
 def test_a_listing_never_exceeds_the_unencumbered_balance(node):

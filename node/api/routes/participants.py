@@ -61,6 +61,7 @@ from node.evidence.bundle import create_bundle, load_bundle, save_bundle
 from node.index.queries import get_project, holdings, search_events
 from node.projects.monitoring import check_statement_quantity, submit_monitoring
 from node.projects.profiles import project_profile
+from node.public_text import check_public_text
 from node.services import Services
 from node.supervision.oversight import project_review
 from node.text import SingleLine
@@ -129,6 +130,8 @@ def register_participant(body: ParticipantCreate, caller: AdminDep, services: Se
 def register_project(body: ProjectCreate, caller: CallerDep, services: ServicesDep) -> TxResult:
     owner = (body.owner or caller.account).lower()
     profile = body.profile.model_dump() if body.profile else None
+    if profile is not None:
+        check_public_text({"profile.name": profile["name"]})
     metadata_hash = body.metadata_hash.lower() if body.metadata_hash else None
     if profile is not None:
         profile_hash = "0x" + keccak(orjson.dumps(profile, option=orjson.OPT_SORT_KEYS)).hex()

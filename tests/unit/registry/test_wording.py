@@ -14,7 +14,7 @@ from registry.wording import find_financial_wording
         ("A GUARANTEED RETURN on every tonne", "guaranteed return"),
         ("ＧＵＡＲＡＮＴＥＥＤ　ｒｅｔｕｒｎ", "guaranteed return"),
         ("Guaranteed-Return", "guaranteed return"),
-        ("strong appreciation expected", "appreciation"),
+        ("strong price appreciation expected", "price appreciation"),
         ("a risk free purchase", "risk-free"),
     ],
 )
