@@ -106,7 +106,9 @@ def _column_type(seen: set[str]) -> str:
 
 def _refusal(exc: Exception, authorizer: _Authorizer, limits: SqlLimits) -> CodedError:
     message = str(exc)
-    if isinstance(exc, MemoryError) or "out of memory" in message or "disk is full" in message:
+    # The worker's temporary files are capped by RLIMIT_FSIZE: a write past it fails with EFBIG, which SQLite
+    # reports as a disk I/O error (the index itself is only read, through the page cache).
+    if isinstance(exc, MemoryError) or any(s in message for s in ("out of memory", "disk is full", "disk I/O error")):
         return InvalidRequest("sql_too_large", "the query needs more memory or temporary space than it may have")
     if "too big" in message:
         return InvalidRequest("sql_too_large", f"a value would exceed {limits.max_value_bytes} bytes: {message}")

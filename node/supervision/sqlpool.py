@@ -51,7 +51,8 @@ class SqlWorker:
     """One worker process and its pipes; used by one request at a time."""
 
     def __init__(self, memory_mb: int) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+        # Not the node's environment: it may hold SINKNODE_ secrets a query's process has no use for.
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": _PACKAGE_ROOT}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "node.supervision.sqlworker", str(memory_mb)],
             stdin=subprocess.PIPE,
