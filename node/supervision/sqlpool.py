@@ -124,7 +124,8 @@ class SqlWorker:
             self.process.wait(timeout=1.0)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            self.process.wait(timeout=5.0)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # shutdown goes on; the kernel reaps it later
+                self.process.wait(timeout=5.0)
         self._out.close()
 
     def exit_description(self) -> tuple[int | None, str]:
