@@ -35,6 +35,7 @@ from node.errors import (
     SinkError,
     TransactionPending,
     TransactionTimeout,
+    Unavailable,
 )
 from node.writes.runner import IntentAccepted
 
@@ -90,7 +91,7 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} does not exist")
 
 
-_CODED_STATUS = {InvalidRequest: 422, Conflict: 409, Forbidden: 403, NotFound: 404}
+_CODED_STATUS = {InvalidRequest: 422, Conflict: 409, Forbidden: 403, NotFound: 404, Unavailable: 503}
 
 
 def status_of(error: SinkError) -> int:

@@ -21,7 +21,7 @@ from node.api.schemas import (
     SqlTable,
     TxResult,
 )
-from node.errors import CodedError, Unavailable
+from node.errors import CodedError
 from node.index.queries import get_batch, search_events, summary
 from node.market.safeguards import open_compensation_cases
 from node.services import Services
@@ -130,8 +130,6 @@ def regulator_sql(body: SqlRequest, caller: RegulatorDep, services: ServicesDep)
         answer = services.sql_pool().run(body.query)
     except (ApiError, CodedError) as refused:
         logged(f"refused: {refused.code}")
-        if isinstance(refused, Unavailable):  # node.api.errors maps no Unavailable to 503 yet: said here
-            raise ApiError(503, refused.code, refused.message) from None
         raise
     logged(f"{answer.rows} rows" + (f", truncated by {answer.truncated_by}" if answer.truncated_by else ""))
     # The worker made the JSON body (at most the byte budget); it is passed on, not parsed and encoded again.
