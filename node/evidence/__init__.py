@@ -1,1 +1,1 @@
-"""Evidence: content-addressed files (optionally encrypted at rest), Merkle bundles and signed attestations."""
+"""Evidence: content-addressed files (encrypted at rest), Merkle bundles and signed attestations."""
