@@ -20,7 +20,7 @@ from node.settings import load_settings
 # against a chain-backed node would not fit the module's few minutes.
 CONFIG = SchemathesisConfig.from_dict(
     {
-        "generation": {"mode": "all", "max-examples": 6},
+        "generation": {"mode": "all", "max-examples": 15},
         "phases": {"coverage": {"enabled": False}},
     }
 )

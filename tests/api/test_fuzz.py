@@ -9,7 +9,7 @@ schema = load_schema()
 
 
 @schema.parametrize()
-@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case, node):
     kwargs = call_kwargs(node, case)
     response = case.call(**kwargs)
