@@ -20,6 +20,7 @@ from node.chain.keystore import Keystore
 from node.chain.rpc import RpcClient
 from node.errors import SinkError
 from node.market.custody import custody_typed
+from node.private import private_file
 from node.settings import Settings
 from node.store import Store
 from registry.campaigns import payment_root
@@ -243,6 +244,5 @@ def _market(settings: Settings, api: "DemoClient", keystore: Keystore, batch: in
 
 
 def write_tokens(settings: Settings, tokens: dict[str, str]) -> None:
-    path = settings.home / "demo-tokens.json"
+    path = private_file(settings.home / "demo-tokens.json")  # 0600 before the tokens are in it
     path.write_text(json.dumps(tokens, indent=2))
-    path.chmod(0o600)

@@ -158,3 +158,9 @@ def test_databases_keys_and_evidence_are_private(node):
     assert keys and all(_mode(p) == 0o600 for p in keys), [(p.name, oct(_mode(p))) for p in keys]
     evidence = [p for p in settings.evidence_dir.rglob("*")]
     assert evidence and all(_mode(p) == (0o700 if p.is_dir() else 0o600) for p in evidence)
+
+
+def test_an_empty_file_is_refused(node, project):
+    files = [("files", ("empty.txt", b"", "text/plain"))]
+    reply = node.call("POST", "/v1/evidence", "park", data={"project_id": str(project)}, files=files)
+    assert reply.status_code == 422 and reply.json()["error"]["code"] == "validation_error"
