@@ -6,11 +6,18 @@ import select
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI, Request, Response
 
-from node.api.limits import BODY_KINDS
+from node.api.errors import install_error_handlers
+from node.api.limits import BODY_KINDS, BodyLimitMiddleware, BodyLimits
+from node.chain.anvil import free_port
 from node.devflows import error_of
 from node.devnode import LocalNode
 
@@ -72,13 +79,13 @@ def test_a_body_over_1_mb_is_refused_by_its_content_length(node):
 
 
 def test_a_body_declared_at_100_mb_is_answered_before_it_is_sent(node):
-    sent, answer = stream_until_answered(node, "/v1/transfers", total=100 * MB, content_length=True)
+    sent, answer = stream_until_answered(node.settings.api_port, "/v1/transfers", total=100 * MB, content_length=True)
     assert answer.startswith(b"HTTP/1.1 413") and b'"payload_too_large"' in answer
     assert sent < 2 * MB, f"the answer came only after {sent} bytes"
 
 
 def test_a_chunked_body_is_refused_as_soon_as_it_passes_the_limit(node):
-    sent, answer = stream_until_answered(node, "/v1/transfers", total=100 * MB, content_length=False)
+    sent, answer = stream_until_answered(node.settings.api_port, "/v1/transfers", total=100 * MB, content_length=False)
     assert answer.startswith(b"HTTP/1.1 413") and b'"payload_too_large"' in answer
     # What was sent past the limit is what was in flight (socket buffers) when the answer came: about 0.1 to
     # 0.3 MB here; the bound leaves room for the kernel's buffers to have grown on a loaded machine.
@@ -113,7 +120,11 @@ def test_an_evidence_upload_may_be_bigger_than_a_json_body_but_not_past_its_own_
     assert error_of(reply)[1] != "payload_too_large"
     cap = node.settings.max_upload_bytes
     sent, answer = stream_until_answered(
-        node, "/v1/evidence", total=cap + MB, content_length=True, content_type="multipart/form-data; boundary=x"
+        node.settings.api_port,
+        "/v1/evidence",
+        total=cap + MB,
+        content_length=True,
+        content_type="multipart/form-data; boundary=x",
     )
     assert answer.startswith(b"HTTP/1.1 413") and sent < 2 * MB
 
@@ -141,8 +152,75 @@ def test_the_recursion_limit_py_ecc_raises_is_put_back(node, tmp_path):
     assert imported >= 100_000 and built == 1000
 
 
+# A small app behind the middleware, with small limits: what reaches a route, and what a streaming route sees.
+SMALL = BodyLimits(json_bytes=1000, bulk_json_bytes=10_000, upload_bytes=100_000, json_depth=4)
+seen: dict[str, object] = {}
+
+
+def small_app() -> FastAPI:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.post("/v1/evidence")
+    async def upload(request: Request) -> dict[str, int]:
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+        finally:
+            seen["upload"] = size
+        return {"size": size}
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Response:
+        return Response(await request.body(), media_type=request.headers.get("content-type"))
+
+    app.add_middleware(BodyLimitMiddleware, limits=SMALL)
+    return app
+
+
+@pytest.fixture(scope="module")
+def small() -> Iterator[httpx.Client]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(small_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def test_a_json_body_reaches_the_route_byte_for_byte(small):
+    body = b'  {"b" :[1, 2.50, "\\u005b\\"" ],\n "a":{}}  '
+    for content in (body, iter([body[:7], body[7:20], body[20:]])):  # whole, and chunked
+        reply = small.post("/echo", content=content, headers=JSON)
+        assert reply.status_code == 200 and reply.content == body
+
+
+def test_an_upload_streams_through_counted_and_is_cut_off_past_its_limit(small):
+    multipart = {"content-type": "multipart/form-data; boundary=x"}
+    reply = small.post("/v1/evidence", content=iter([b"x" * 10_000] * 9), headers=multipart)
+    assert reply.json() == {"size": 90_000}
+    reply = small.post("/v1/evidence", content=iter([b"x" * 10_000] * 1000), headers=multipart)
+    assert error_of(reply) == (413, "payload_too_large")
+    assert seen["upload"] <= SMALL.upload_bytes, "the route saw no byte past the limit"
+    # Not JSON, so not scanned (a route would not parse it): only its size counts.
+    reply = small.post("/echo", content=b"[" * 900, headers={"content-type": "text/plain"})
+    assert reply.status_code == 200
+    reply = small.post("/echo", content=b"x" * 1001, headers={"content-type": "text/plain"})
+    assert error_of(reply) == (413, "payload_too_large")
+    assert small.post("/echo", content=b"[[[[[]]]]]", headers=JSON).json()["error"]["code"] == "too_deeply_nested"
+
+
 def stream_until_answered(
-    node: LocalNode, path: str, *, total: int, content_length: bool, content_type: str = "application/json"
+    port: int, path: str, *, total: int, content_length: bool, content_type: str = "application/json"
 ) -> tuple[int, bytes]:
     """Sends a body of `total` bytes (blanks), in 64 KiB pieces, until the server answers; returns how many
     bytes had been handed to the socket by then, and the answer. A raw socket, so that the answer is read
@@ -151,7 +229,6 @@ def stream_until_answered(
     framing = f"content-length: {total}" if content_length else "transfer-encoding: chunked"
     head = f"POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: {content_type}\r\n{framing}\r\n\r\n"
     frame = b" " * piece if content_length else b"%x\r\n" % piece + b" " * piece + b"\r\n"
-    port = node.settings.api_port
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, piece)  # little in flight: a tight count
         sock.sendall(head.encode())
