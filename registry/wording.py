@@ -115,9 +115,8 @@ class _CharClass:
 
 
 @cache
-def _plain_table() -> tuple[_CharClass, dict[str, str]]:
-    """NFKC and the removal of invisible characters, character by character: NFKC over a whole string leaves
-    its fast path at the first full-width comma, and composition is undone by the decomposition that follows."""
+def _compatibility() -> dict[str, str]:
+    """NFKC and the removal of invisible characters ("" for those), character by character."""
     table = dict.fromkeys(map(chr, _IGNORABLE_LETTERS), "")
     for plane in _PLANES_WITH_MARKS:
         for code in plane:
@@ -128,17 +127,11 @@ def _plain_table() -> tuple[_CharClass, dict[str, str]]:
                 table[ch] = compatible
     for ch, compatible in table.items():
         table[ch] = "".join(c for c in compatible if table.get(c) != "")
-    return _CharClass(map(ord, table)), table
-
-
-def _plain(text: str) -> str:
-    """NFKC with invisible characters removed."""
-    pattern, table = _plain_table()
-    return pattern.sub(lambda found: table[found.group()], text)
+    return table
 
 
 def _strip_invisible(text: str) -> str:
-    table = _plain_table()[1]
+    table = _compatibility()
     return "".join(ch for ch in text if table.get(ch) != "")
 
 
@@ -163,22 +156,43 @@ def _ascii_prototypes(text: str) -> str:
 
 
 @cache
-def _skeleton() -> tuple[_CharClass, dict[str, str]]:
-    """The characters the skeleton changes (non-ASCII look-alikes, invisible characters), and what each becomes."""
+def _prototypes() -> dict[str, str]:
+    """Each non-ASCII confusable with its prototype, the prototype folded and mapped like any text."""
     prototypes = _confusables()
 
     def folded(text: str, depth: int) -> str:
-        # Prototypes are themselves folded, decomposed and mapped again; the depth bound only guards against
-        # a cycle in a future data file.
+        # The depth bound only guards against a cycle in a future data file.
         plain = _strip_invisible(unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold()))
         if depth == 0:
             return _ascii_prototypes(plain)
         return "".join(folded(prototypes[ch], depth - 1) if ch in prototypes and ord(ch) > 127 else ch for ch in plain)
 
-    table = {ch: "" for ch, plain in _plain_table()[1].items() if not plain}
-    for source, prototype in prototypes.items():
-        if ord(source) > 127:
-            table[source] = _ascii_prototypes(folded(prototype, 4))
+    return {source: _ascii_prototypes(folded(target, 4)) for source, target in prototypes.items() if ord(source) > 127}
+
+
+@cache
+def _plain_table() -> tuple[_CharClass, dict[str, str]]:
+    """NFKC per character (over a whole string it leaves its fast path at the first full-width comma, and the
+    decomposition that follows undoes composition anyway), invisible characters removed; but a look-alike of
+    Latin letters or digits becomes them first, since NFKC and case folding can turn it into another letter
+    (Greek lunate sigma "ϲ", which looks like c, is a sigma to NFKC, and a sigma looks like o)."""
+    table = dict(_compatibility())
+    for source, prototype in _prototypes().items():
+        if prototype.isascii() and prototype.isalnum():
+            table[source] = prototype
+    return _CharClass(map(ord, table)), table
+
+
+def _plain(text: str) -> str:
+    pattern, table = _plain_table()
+    return pattern.sub(lambda found: table[found.group()], text)
+
+
+@cache
+def _skeleton() -> tuple[_CharClass, dict[str, str]]:
+    """The characters the skeleton changes (non-ASCII look-alikes, invisible characters), and what each becomes."""
+    table = {ch: "" for ch, plain in _compatibility().items() if not plain}
+    table.update(_prototypes())
     changed = {source: target for source, target in table.items() if target != source}
     return _CharClass(ord(source) for source in changed), changed
 
