@@ -4,7 +4,11 @@ language before anything is stored: registry.wording finds the phrase, this modu
 from collections.abc import Mapping
 
 from node.errors import InvalidRequest
-from registry.wording import find_in_fields
+from registry.wording import find_in_fields, phrases
+
+# Read (and check) the phrase list and build the normaliser's tables when the node starts, not on the first
+# listing: a broken row then stops the node at once, and no request pays the ~0.15 s.
+phrases()
 
 
 def check_public_text(fields: Mapping[str, str]) -> None:
