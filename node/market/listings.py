@@ -155,9 +155,22 @@ def create_listing(services: Services, reader: sqlite3.Connection, seller: str, 
     # meanwhile count.
     with services.state.transaction():
         batches = [_listable_batch(services, reader, seller, batch_id, grams) for batch_id, grams in parts]
-        require_deposit_cover(services, seller, deal_total_fen(price_fen(body["price"]), quantity))
+        value = deal_total_fen(price_fen(body["price"]), quantity) + _live_value(services, seller)
+        require_deposit_cover(services, seller, value)
         listing_id = _insert_listing(services, body, seller, quantity, parts, batches[0], profile)
     return public_listing(services, reader, listing_id)
+
+
+def _live_value(services: Services, seller: str) -> int:
+    """Fen that the seller's unwithdrawn, unexpired listings still offer: quantity less what was delivered."""
+    value = 0
+    for listing in services.state.rows(
+        "SELECT id, quantity, price_fen_per_tonne FROM listing WHERE seller = ? AND withdrawn = 0 AND valid_until > ?",
+        (seller, int(time.time())),
+    ):
+        left = listing["quantity"] - sum(delivered_parts(services, listing["id"]).values())
+        value += deal_total_fen(int(listing["price_fen_per_tonne"]), max(left, 0))
+    return value
 
 
 def _insert_listing(

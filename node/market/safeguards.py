@@ -19,7 +19,6 @@ from node.errors import Conflict, Forbidden, InvalidRequest, not_found
 from node.market.custody import verify_custodian
 from node.services import Services
 from node.writes.reconciler import step
-from registry.units import deal_total_fen
 
 # Deals whose buyer paid, or holds the units: a revocation leaves them out of pocket.
 COMPENSABLE = ("paid", "delivering", "delivered", "disputed")
@@ -70,22 +69,17 @@ def require_deposit(services: Services, seller: str) -> None:
         )
 
 
-def require_deposit_cover(services: Services, seller: str, new_value_fen: int) -> None:
-    """The seller's remaining deposits must cover the configured share of what all its live listings are
-    worth, the new one included. Called inside the listing's transaction: of two listings racing on one
-    deposit, the second sees the first."""
+def require_deposit_cover(services: Services, seller: str, live_value_fen: int) -> None:
+    """The seller's remaining deposits must cover the configured share of `live_value_fen`, what all its live
+    listings still offer (the new one included) is worth. Called inside the listing's transaction: of two
+    listings racing on one deposit, the second sees the first."""
     share_bps = services.settings.deposit_cover_bps
-    live = services.state.rows(
-        "SELECT quantity, price_fen_per_tonne FROM listing WHERE seller = ? AND withdrawn = 0 AND valid_until > ?",
-        (seller, int(time.time())),
-    )
-    listed = new_value_fen + sum(deal_total_fen(int(r["price_fen_per_tonne"]), r["quantity"]) for r in live)
-    required = -(-listed * share_bps // 10_000)  # rounded up: a fen short is short
+    required = -(-live_value_fen * share_bps // 10_000)  # rounded up: a fen short is short
     available = deposits_of(services, seller)["remaining_fen"]
     if available < required:
         raise Conflict(
             "deposit_insufficient",
-            f"live listings worth {listed} fen, this one included, need {required} fen of deposit"
+            f"live listings worth {live_value_fen} fen, this one included, need {required} fen of deposit"
             f" ({share_bps / 100:g} %); the seller's deposits have {available} fen left",
         )
 

@@ -1,6 +1,7 @@
 """Issue 18, validation: real dates in filters, nothing already expired, no control characters in stored
 text, safe evidence file names, and listings only within what the seller's deposits cover."""
 
+import re
 import threading
 import time
 import typing
@@ -9,7 +10,7 @@ import pytest
 from pydantic import BaseModel
 
 from node.api import schemas
-from node.devflows import DAY, deposit, error_of, issued_batch, listing_for, new_project
+from node.devflows import DAY, bought, deposit, error_of, issued_batch, listing_for, new_project
 from node.evidence.names import safe_file_name
 from node.text import multi_line, single_line
 
@@ -267,3 +268,19 @@ def test_two_listings_racing_on_one_deposit_cannot_both_pass(node):
         thread.join()
     assert sorted(reply.status_code for reply in replies) == [201, 409]
     assert {error_of(r) for r in replies if r.status_code == 409} == {(409, "deposit_insufficient")}
+
+
+def test_what_a_listing_has_delivered_needs_no_more_cover(node):
+    batch = _seller_with(node, 40_000_000)
+    assert deposit(node, "platform", amount_fen=10_000).status_code == 201  # covers this test's 10 t listing
+    listing = node.ok("POST", "/v1/listings", "platform", json=listing_for(batch, 10_000_000))
+
+    def live_value() -> int:
+        # A listing far beyond any deposit is refused, naming what the live listings are worth with it.
+        reply = node.call("POST", "/v1/listings", "platform", json=listing_for(batch, 30_000_000, price="100000.00"))
+        assert error_of(reply) == (409, "deposit_insufficient")
+        return int(re.search(r"live listings worth (\d+) fen", _message(reply)).group(1))
+
+    before = live_value()
+    bought(node, listing["id"], 4_000_000)  # 4 t delivered out of the 10 t listed at 58.50
+    assert live_value() == before - 23_400
