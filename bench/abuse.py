@@ -5,7 +5,8 @@ from 127.0.0.2 (the batch page, its JSON, the listings), first alone for QUIET_S
 seconds while two attackers on 127.0.0.1 send every hostile request of node.hostile in a loop (deep and
 oversized bodies, oversized uploads, SQL meant to exhaust memory and time, dodged wording, expired offers,
 impossible dates, control characters, an underfunded listing). The reader's address is exempted from the
-rate limits explicitly (it must measure latency, not the limiter); the attackers' is not.
+rate limits explicitly (it must measure latency, not the limiter); the attackers' is not, unless
+`--unlimited-attackers` (then every hostile request reaches its handler, as from many addresses).
 
 Printed: `BENCH abuse requests= crashes= server_errors= reads_failed= max_rss_mb= read_p99_ms_under_abuse=
 read_p99_ms_quiet=` (max_rss_mb summed over the node's processes, sampled every 0.2 s). Floors: crashes 0,
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -78,6 +80,7 @@ class Attacker(threading.Thread):
         self.offset = offset
         self.requests = 0
         self.server_errors: list[str] = []
+        self.statuses: Counter[int] = Counter()
 
     def run(self) -> None:
         probes = self.node.probes()
@@ -95,6 +98,7 @@ class Attacker(threading.Thread):
                     self.requests += 1
                     continue
                 self.requests += 1
+                self.statuses[reply.status_code] += 1
                 if reply.status_code >= 500:
                     self.server_errors.append(f"{probe.name}: {reply.status_code} {reply.text[:200]}")
 
@@ -103,8 +107,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quiet-s", type=float, default=QUIET_S)
     parser.add_argument("--abuse-s", type=float, default=ABUSE_S)
+    parser.add_argument(
+        "--unlimited-attackers",
+        action="store_true",
+        help="exempt the attackers' address from the rate limits too: every hostile request reaches its handler,"
+        " as it would from an attacker with many addresses",
+    )
     args = parser.parse_args()
-    exempt = {"SINKNODE_RATE_LIMIT_EXEMPT": f'["{READER}"]'}
+    addresses = [READER, "127.0.0.1"] if args.unlimited_attackers else [READER]
+    exempt = {"SINKNODE_RATE_LIMIT_EXEMPT": ",".join(addresses)}
     with tempfile.TemporaryDirectory(prefix="bench-abuse-") as work, HostileNode(Path(work), exempt) as node:
         rss: list[float] = [node.rss_mb()]
         reader = Reader(node)
@@ -137,6 +148,8 @@ def main() -> None:
         f"reads_failed={len(reader.failed)} max_rss_mb={max(rss):.0f} read_p99_ms_under_abuse={abused:.1f} "
         f"read_p99_ms_quiet={quiet:.1f}"
     )
+    statuses = sum((a.statuses for a in attackers), Counter())
+    print("   attackers' answers by status:", dict(sorted(statuses.items())))
     for line in (server_errors + reader.failed)[:20]:
         print("  ", line)
     floors = (
