@@ -40,6 +40,7 @@ class TreeRecord:
     dbh_cm: float
     count: int = 1
     height_m: float | None = None
+    tag: str | None = None  # an individual tree's id (a tagged row is one tree)
 
 
 @dataclass(frozen=True)
