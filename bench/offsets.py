@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 
 from node.devnode import local_node
+from node.projects.issuance import report_statement_period
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
 
@@ -53,8 +54,8 @@ def main() -> None:
         monitoring = node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=report)
         statement = {
             "project_id": project,
-            "period_start": now - 366 * DAY,
-            "period_end": now - DAY,
+            "period_start": report_statement_period(report)[0],
+            "period_end": report_statement_period(report)[1],
             "quantity": monitoring["accounting"]["creditable_grams"],
             "evidence_root": monitoring["evidence_root"],
             "methodology": "SL-GS-001/1.0",

@@ -40,7 +40,7 @@ from node.index.apply import Applier
 from node.index.db import connect_writer
 from node.index.decode import IndexedEvent, RawLog
 from node.risk.config import RULES
-from node.risk.engine import DealFact, RiskEngine, Rules
+from node.risk.engine import Backing, DealFact, RiskEngine, Rules
 from node.risk.worker import RiskWorker
 
 TONNE = 1_000_000
@@ -54,10 +54,20 @@ def acct(n: int) -> str:
     return "0x" + f"{n:040x}"
 
 
+NODE_ORGANISATION = 888_888  # the organisation of the node the rules run on
+
+
 class Facts:
     def __init__(self) -> None:
         self.deals: dict[str, DealFact] = {}
         self.stocks: dict[str, tuple[int, int]] = {}
+        self.backings: dict[str, Backing] = {}
+
+    def backing(self, evidence_root: str) -> Backing | None:
+        return self.backings.get(evidence_root)
+
+    def organisation(self) -> int | None:
+        return NODE_ORGANISATION
 
     def deal(self, deal_ref: str) -> DealFact | None:
         return self.deals.get(deal_ref)
@@ -95,10 +105,14 @@ class Generator:
         self.items.append((at, self.seq, name, args))
 
     def issue(self, at: int, project: int, index: int, owner: str, grams: int, vintage_end: int,
-              stock: tuple[int, int]) -> int:  # fmt: skip
+              stock: tuple[int, int], computed: int | None = -1) -> int:  # fmt: skip
+        """A batch whose monitoring report on the node computes `computed` grams (by default the issued
+        quantity; None: no report on the node)."""
         batch = (project << 32) | index
         root = "0x" + f"{batch:064x}"
         self.facts.stocks[root] = stock
+        if computed is not None:
+            self.facts.backings[root] = Backing(project, grams if computed == -1 else computed)
         if index == 1:
             self.emit(at, "ProjectRegistered", {"projectId": project, "owner": owner, "registrar": acct(0xFFFF),
                                                 "metadataHash": ZERO})  # fmt: skip
@@ -284,6 +298,17 @@ class Generator:
             self.issue(START - 7 * DAY, project, 1, issuer, 100 * TONNE, START - 5 * DAY, (900 * TONNE, 1_000 * TONNE))
             self.issue(when(), project, 2, issuer, 10 * TONNE, START + 200 * DAY, (1_000 * TONNE, 960 * TONNE))
             self.truth["ecological_loss"].append(frozenset({issuer}))
+            # issuance not backed: issued for 5 % more than the node's report computes; or, for a project of
+            # the node's own organisation, with no report on the node at all
+            if case % 2:
+                issuer = fresh(1)[0]
+                self.issue(when(), 9_700 + case, 1, issuer, 105 * TONNE, START + 30 * DAY, (TONNE, 2 * TONNE),
+                           computed=100 * TONNE)  # fmt: skip
+            else:
+                issuer = fresh(1, org=NODE_ORGANISATION)[0]
+                self.issue(when(), 9_700 + case, 1, issuer, 100 * TONNE, START + 30 * DAY, (TONNE, 2 * TONNE),
+                           computed=None)  # fmt: skip
+            self.truth["issuance_not_backed"].append(frozenset({issuer}))
 
     def stream(self) -> list[IndexedEvent]:
         self.items.sort(key=lambda item: (item[0], item[1]))

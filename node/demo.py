@@ -115,10 +115,13 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
     monitoring = api.call("POST", f"/v1/projects/{project}/monitoring", "park", json=report)
     quantity = monitoring["accounting"]["creditable_grams"]
     now = int(time.time())
+    from node.projects.issuance import report_statement_period  # the node's own modules load lazily here
+
+    period_start, period_end = report_statement_period(report)  # the period the node requires of the report
     statement = {
         "project_id": project,
-        "period_start": now - 366 * DAY,
-        "period_end": now - DAY,
+        "period_start": period_start,
+        "period_end": period_end,
         "quantity": quantity,
         "evidence_root": monitoring["evidence_root"],
         "methodology": "SL-GS-001/1.0",

@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from node.devnode import LocalNode
+from node.projects.issuance import report_statement_period
 from registry.units import deal_total_fen
 
 DAY = 86_400
@@ -25,30 +26,40 @@ def new_project(node: LocalNode, owner: str = "park", profile: dict[str, str] | 
 
 # The grams each uploaded monitoring report computes, by evidence root: what a statement must claim.
 GRAMS: dict[str, int] = {}
+# The statement period (periodStart, periodEnd) of each uploaded report, by evidence root: what the node
+# requires a statement to say (00:00 Asia/Shanghai of the first day and of the day after the last).
+PERIODS: dict[str, tuple[int, int]] = {}
+REPORT_PERIOD = ("2025-01-01", "2025-12-31")
 
 
-def monitoring_report(trees: int = 50_000) -> dict[str, Any]:
+def monitoring_report(trees: int = 50_000, period: tuple[str, str] = REPORT_PERIOD) -> dict[str, Any]:
     """Camphor trees growing from 25 to 26 cm DBH (about 45 kg CO2 each), and a touch of diesel that makes
     every report, and so every evidence root, different."""
     return {
-        "period": {"start": "2025-01-01", "end": "2025-12-31"},
+        "period": {"start": period[0], "end": period[1]},
         "trees": {"t1": [{"species": "香樟", "dbh_cm": 25.0, "count": trees}],
                   "t2": [{"species": "香樟", "dbh_cm": 26.0, "count": trees}]},
         "maintenance": {"diesel_l": next(_roots) / 1000},
     }  # fmt: skip
 
 
-def upload_evidence(node: LocalNode, project: int, owner: str = "park", trees: int = 50_000) -> str:
-    result = node.ok("POST", f"/v1/projects/{project}/monitoring", owner, json=monitoring_report(trees))
+def upload_evidence(node: LocalNode, project: int, owner: str = "park", trees: int = 50_000,
+                    period: tuple[str, str] = REPORT_PERIOD) -> str:  # fmt: skip
+    report = monitoring_report(trees, period)
+    result = node.ok("POST", f"/v1/projects/{project}/monitoring", owner, json=report)
     GRAMS[result["evidence_root"]] = result["accounting"]["creditable_grams"]
+    PERIODS[result["evidence_root"]] = report_statement_period(report)
     return result["evidence_root"]
 
 
 def statement(project: int, root: str, *, start: int | None = None, end: int | None = None,
               quantity: int | None = None, expiry: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """A statement for the report behind `root`: its quantity and period unless told otherwise (a root with
+    no report uploaded here gets the year that ended yesterday)."""
     now = int(time.time())
-    end = end if end is not None else now - DAY
-    start = start if start is not None else end - 365 * DAY
+    period = PERIODS.get(root)
+    end = end if end is not None else period[1] if period else now - DAY
+    start = start if start is not None else period[0] if period and end == period[1] else end - 365 * DAY
     return {"project_id": project, "period_start": start, "period_end": end,
             "quantity": GRAMS[root] if quantity is None else quantity, "evidence_root": root,
             "methodology": "SL-GS-001/1.0", "expiry": expiry if expiry is not None else now + 3600,

@@ -57,6 +57,7 @@ from node.devflows import custodian, custody_signature, deposit, issued_batch, m
 from node.devnode import LocalNode
 from node.index.follower import Indexer, open_reader
 from node.index.queries import dump_index
+from node.projects.issuance import report_statement_period
 from node.settings import PROJECT_ROOT, Settings, load_settings
 from node.store import Store
 from registry.units import deal_total_fen
@@ -773,13 +774,15 @@ class Drill:
         project_id = int(project["result"]["project_id"])
         self._step(http, rng, "review", "regulator", "POST", f"/v1/regulator/projects/{project_id}/review",
                    {"decision": "approved", "reason": "documents complete"})  # fmt: skip
+        report = monitoring_report(trees=2_000)
         monitoring = self._step(http, rng, "monitoring", "park", "POST", f"/v1/projects/{project_id}/monitoring",
-                                monitoring_report(trees=2_000))  # fmt: skip
+                                report)  # fmt: skip
         if monitoring is None:
             return None
         root = monitoring["evidence_root"]
         now = int(time.time())
-        statement = {"project_id": project_id, "period_start": now - 366 * DAY, "period_end": now - DAY,
+        start, end = report_statement_period(report)
+        statement = {"project_id": project_id, "period_start": start, "period_end": end,
                      "quantity": monitoring["accounting"]["creditable_grams"], "evidence_root": root,
                      "methodology": "SL-GS-001/1.0", "expiry": now + 3600, "nonce": rng.randint(1, 2**31)}  # fmt: skip
         signed = self._step(http, rng, "verification", "verifier", "POST", "/v1/verifications", statement)

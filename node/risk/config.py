@@ -18,6 +18,7 @@ RULES = (
     "disguised_financing",
     "holding_concentration",
     "ecological_loss",
+    "issuance_not_backed",
 )
 
 

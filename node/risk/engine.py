@@ -51,6 +51,20 @@ class Facts(Protocol):
 
     def project_kind(self, project_id: int) -> str: ...
 
+    def backing(self, evidence_root: str) -> "Backing | None":
+        """The monitoring report this node computed for an evidence root, if any (issuance_not_backed)."""
+        ...
+
+    def organisation(self) -> int | None:
+        """This node's organisation: its projects' batches must be backed by a report here."""
+        ...
+
+
+@dataclass(frozen=True)
+class Backing:
+    project_id: int
+    creditable_grams: int
+
 
 class Rules(Protocol):
     """What the indexer needs of the risk rules, run in its own thread (`RiskEngine`) or in a process of
@@ -80,6 +94,12 @@ class NoFacts:
 
     def project_kind(self, project_id: int) -> str:
         return ""
+
+    def backing(self, evidence_root: str) -> Backing | None:
+        return None
+
+    def organisation(self) -> int | None:
+        return None
 
 
 class Trade:
@@ -292,6 +312,7 @@ class RiskEngine:
         self._hold(a["bufferAccount"], vintage, a["bufferAmount"])
         self._hold(a["owner"], vintage, a["quantity"] - a["bufferAmount"])
         ref = {"block": block, "log": log, "tx": tx, "batch": batch}
+        self._not_backed(a, batch, ref, when)
         # An owner's own issuance is not an acquisition: holdings are judged when units are received.
         stock = self.facts.tree_stock(a["evidenceRoot"])
         if stock is None:
@@ -311,6 +332,31 @@ class RiskEngine:
                  "proposed_reversal": {"batch_id": batch, "amount": loss, "loss_project_id": project}},
                 dedup=report_identity(a["evidenceRoot"]),
             )  # fmt: skip
+
+    def _not_backed(self, a: dict[str, Any], batch: int, ref: dict[str, Any], when: int) -> None:
+        """A batch issued for other figures than the node's report for its evidence root computes, or for a
+        project of the node's own organisation with no report here (issued without this node)."""
+        root, issued, project = a["evidenceRoot"].lower(), a["quantity"], a["projectId"]
+        backing = self.facts.backing(root)
+        if backing is None:
+            own = self.facts.organisation()
+            owner = self.accounts.get(a["owner"])
+            if own is None or owner is None or owner.organisation != own:
+                return
+            state, computed = "no_report", None
+        elif backing.creditable_grams == issued and backing.project_id == project:
+            return
+        else:
+            state, computed = "differs", backing.creditable_grams
+        zh, en = not_backed_explanation(batch, project, issued, computed, backing.project_id if backing else None)
+        self._alert(
+            "issuance_not_backed", when, ref["block"], ref["log"], ref["tx"], [a["owner"], a["verifier"], a["issuer"]],
+            [ref], [], zh, en,
+            {"batch_id": batch, "project_id": project, "evidence_root": root, "state": state,
+             "issued_grams": issued, "computed_grams": computed,
+             "report_project_id": backing.project_id if backing else None},
+            dedup=f"batch:{batch}",
+        )  # fmt: skip
 
     def _transferred(self, t: Trade) -> None:
         batch, sender, receiver, grams, now = t.batch, t.sender, t.receiver, t.grams, t.time
@@ -865,6 +911,33 @@ def loss_explanation(project_id: int, loss_grams: int) -> tuple[str, str]:
         "建议从缓冲池记录等量冲销。",
         f"Project {project_id}'s tree carbon stock fell by {tonnes:.2f} t CO2e against the previous period (dead or"
         " removed trees, fire); a buffer reversal of that amount is proposed.",
+    )
+
+
+def not_backed_explanation(
+    batch: int, project: int, issued: int, computed: int | None, report_project: int | None
+) -> tuple[str, str]:
+    issued_t = issued / GRAMS_PER_TONNE
+    if computed is None:
+        return (
+            f"批次 {batch}（项目 {project}，本节点所属组织）签发 {issued_t:.6f} 吨，但本节点没有其证据根对应的"
+            "监测报告与核算结果：该批次未经本节点核算即上链签发。",
+            f"Batch {batch} (project {project}, of this node's organisation) was issued for {issued_t:.6f} t, but"
+            " this node holds no monitoring report or computation for its evidence root: it was issued without"
+            " this node.",
+        )
+    if report_project is not None and report_project != project:
+        return (
+            f"批次 {batch} 签发于项目 {project}，但其证据根对应的监测报告属于项目 {report_project}。",
+            f"Batch {batch} was issued for project {project}, but the monitoring report behind its evidence root"
+            f" is project {report_project}'s.",
+        )
+    computed_t = computed / GRAMS_PER_TONNE
+    return (
+        f"批次 {batch}（项目 {project}）签发 {issued_t:.6f} 吨，而本节点依监测数据核算的可签发量为"
+        f" {computed_t:.6f} 吨：签发量与核算结果不符。",
+        f"Batch {batch} (project {project}) was issued for {issued_t:.6f} t, but the monitoring data on this node"
+        f" computes {computed_t:.6f} t: the issued figure is not the computed one.",
     )
 
 

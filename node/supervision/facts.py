@@ -1,6 +1,7 @@
 """What the risk rules need to know off chain, read from the node's own state: a deal's price and its
 custodian receipt by the deal reference its transfer carries (unsealed here, never stored in clear), the
-tree carbon stock of a batch's monitoring data, and a project's kind."""
+tree carbon stock and the computed figure of a batch's monitoring data, a project's kind, and the node's
+own organisation."""
 
 from functools import lru_cache, partial
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 import orjson
 
 from node.risk.config import load_rules
-from node.risk.engine import DealFact, RiskEngine, Rules
+from node.risk.engine import Backing, DealFact, RiskEngine, Rules
 from node.risk.worker import RiskWorker
 from node.settings import Settings
 from node.store import Store
@@ -25,9 +26,10 @@ def tree_stock_grams(result: dict[str, Any]) -> tuple[int, int]:
 
 
 class NodeFacts:
-    def __init__(self, state: Store, sealer: Sealer) -> None:
+    def __init__(self, state: Store, sealer: Sealer, organisation: int | None = None) -> None:
         self.state = state
         self.sealer = sealer
+        self._organisation = organisation
         self.project_kind = lru_cache(maxsize=4096)(self._project_kind)  # type: ignore[method-assign]
 
     def deal(self, deal_ref: str) -> DealFact | None:
@@ -47,6 +49,13 @@ class NodeFacts:
         record = self.state.accounting(evidence_root)
         return None if record is None else tree_stock_grams(record["result"])
 
+    def backing(self, evidence_root: str) -> Backing | None:
+        record = self.state.accounting(evidence_root)
+        return None if record is None else Backing(int(record["project_id"]), int(record["creditable_grams"]))
+
+    def organisation(self) -> int | None:
+        return self._organisation
+
     def _project_kind(self, project_id: int) -> str:
         rows = self.state.rows("SELECT kind FROM project_profile WHERE project_id = ?", (project_id,))
         return rows[0]["kind"] if rows else ""
@@ -54,7 +63,7 @@ class NodeFacts:
 
 def build_engine(settings: Settings) -> RiskEngine:
     """The node's rule engine with facts from its own state: in the indexer's thread or a rule process."""
-    facts = NodeFacts(Store(settings.node_state_path), Sealer.from_settings(settings))
+    facts = NodeFacts(Store(settings.node_state_path), Sealer.from_settings(settings), settings.organisation)
     return RiskEngine(facts, load_rules(settings.risk_rules))
 
 

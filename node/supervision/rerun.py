@@ -14,7 +14,8 @@ from node.supervision.facts import NodeFacts
 
 
 def rerun_rules(services: Services, reader: sqlite3.Connection, from_block: int, to_block: int) -> dict[str, Any]:
-    engine = RiskEngine(NodeFacts(services.state, services.sealer), load_rules(services.settings.risk_rules))
+    facts = NodeFacts(services.state, services.sealer, services.settings.organisation)
+    engine = RiskEngine(facts, load_rules(services.settings.risk_rules))
     raised: list[dict[str, Any]] = []
     rows = reader.execute(
         "SELECT name, args, block_number, log_index, tx_hash, block_time FROM chain_event WHERE block_number <= ?"

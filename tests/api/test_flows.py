@@ -5,7 +5,6 @@ import io
 import time
 
 from node.devflows import (
-    DAY,
     GRAMS,
     error_of,
     issue,
@@ -109,13 +108,13 @@ def test_refuses_an_expired_statement_reused_evidence_and_an_overlapping_period(
 
     first = statement(project, root)
     issue(node, first)
-    again = statement(project, root, start=first["period_end"], end=first["period_end"] + 1)
-    again["period_end"] = min(again["period_end"], int(time.time()) - 1)
+    again = statement(project, root)  # the same report, period and quantity: another nonce, another digest
     reply = node.call("POST", "/v1/batches", "issuer", json={"statement": again, "signature": sign(node, again)})
     assert error_of(reply) == (409, "EvidenceRootAlreadyUsed")
 
-    overlapping = statement(project, upload_evidence(node, project), start=first["period_end"] - 10 * DAY,
-                            end=first["period_end"] - 5 * DAY)  # fmt: skip
+    # A report of the last days of the period already issued (2025-12-31 was its last day).
+    overlapping = statement(project, upload_evidence(node, project, period=("2025-12-20", "2025-12-25")))
+    assert overlapping["period_start"] < first["period_end"]
     reply = node.call("POST", "/v1/batches", "issuer",
                       json={"statement": overlapping, "signature": sign(node, overlapping)})  # fmt: skip
     assert error_of(reply) == (409, "PeriodOverlap")

@@ -59,7 +59,8 @@ from node.chain.statements import (
 )
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle
 from node.index.queries import get_project, holdings, search_events
-from node.projects.monitoring import check_statement_quantity, submit_monitoring
+from node.projects.issuance import check_statement
+from node.projects.monitoring import submit_monitoring
 from node.projects.profiles import project_profile
 from node.public_text import check_public_text
 from node.services import Services
@@ -95,6 +96,19 @@ def _write(
     )
     _, answer = services.writes.run(intent_id, send)
     return TxResult(**answer)
+
+
+def _check(services: Services, body: VerificationStatementIn, *, issuing: bool = False) -> None:
+    """The statement claims the quantity and the period of this node's monitoring data (node.projects.issuance)."""
+    check_statement(
+        services,
+        project_id=body.project_id,
+        evidence_root=body.evidence_root,
+        quantity=body.quantity,
+        period_start=body.period_start,
+        period_end=body.period_end,
+        issuing=issuing,
+    )
 
 
 @router.get(
@@ -269,9 +283,7 @@ def project_accounting(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], 
 
 @router.post("/verifications", summary="A verifier signs a verification statement (EIP-712)")
 def sign_statement(body: VerificationStatementIn, caller: VerifierDep, services: ServicesDep) -> VerificationSigned:
-    check_statement_quantity(
-        services, project_id=body.project_id, evidence_root=body.evidence_root.lower(), quantity=body.quantity
-    )
+    _check(services, body)
     statement = _statement(body)
     domain = services.registry.domain()
     signature = sign_verification(services.account(caller.owner.key_name), domain, statement)
@@ -290,6 +302,8 @@ def sign_statement(body: VerificationStatementIn, caller: VerifierDep, services:
     summary="An issuer issues the batch a signed statement covers",
 )
 def issue_batch(body: IssueRequest, caller: IssuerDep, services: ServicesDep) -> TxResult:
+    # Refused before anything is recorded or sent: this node issues only what its monitoring data computes.
+    _check(services, body.statement, issuing=True)
     signature = Signature(body.signature.v, _hex(body.signature.r), _hex(body.signature.s))
     sender = services.sender_for(caller.owner)
     return _write(

@@ -12,7 +12,7 @@ import orjson
 from node.index.apply import Applier
 from node.index.db import connect_writer
 from node.index.decode import IndexedEvent, RawLog
-from node.risk.engine import DealFact, RiskEngine
+from node.risk.engine import Backing, DealFact, RiskEngine
 
 T0 = 1_767_196_800  # 2026-01-01 00:00 in Asia/Shanghai (2025-12-31 16:00 UTC)
 DAY = 86_400
@@ -29,9 +29,17 @@ class FakeFacts:
     deals: dict[str, DealFact] = field(default_factory=dict)
     stocks: dict[str, tuple[int, int]] = field(default_factory=dict)
     kinds: dict[int, str] = field(default_factory=dict)
+    backings: dict[str, Backing] = field(default_factory=dict)
+    own_organisation: int | None = None
 
     def deal(self, deal_ref: str) -> DealFact | None:
         return self.deals.get(deal_ref)
+
+    def backing(self, evidence_root: str) -> Backing | None:
+        return self.backings.get(evidence_root)
+
+    def organisation(self) -> int | None:
+        return self.own_organisation
 
     def tree_stock(self, evidence_root: str) -> tuple[int, int] | None:
         return self.stocks.get(evidence_root)

@@ -4,7 +4,7 @@ must not, written event by event through the real Applier into a real index."""
 import pytest
 
 from node.risk.config import load_rules
-from node.risk.engine import alert_key, report_identity
+from node.risk.engine import Backing, RiskEngine, alert_key, report_identity
 from tests.unit.node.risk_market import DAY, T0, TONNE, Market, account
 
 A, B, C, D = (account(n) for n in (0xA, 0xB, 0xC, 0xD))
@@ -262,8 +262,48 @@ def test_ecological_loss_against_the_previous_period(market):
     )
 
 
+def test_issuance_not_backed_by_the_nodes_report_or_of_its_organisation_without_one(market):
+    m = market()
+    m.facts.own_organisation = 12  # C's organisation
+    root = "0x" + f"{(400 << 32) | 1:064x}"
+    m.facts.backings[root] = Backing(400, 50 * TONNE)
+    m.issue(400, A, 50 * TONNE)
+    assert m.alerts("issuance_not_backed") == [], "issued what the node's report computes"
+    m.facts.backings["0x" + f"{(401 << 32) | 1:064x}"] = Backing(401, 50 * TONNE)
+    m.issue(401, A, 50 * TONNE + 1)
+    (differs,) = m.alerts("issuance_not_backed")
+    assert differs["severity"] == "high" and A in differs["participants"]
+    assert differs["details"] | {"evidence_root": None} == {
+        "batch_id": (401 << 32) | 1, "project_id": 401, "evidence_root": None, "state": "differs",
+        "issued_grams": 50 * TONNE + 1, "computed_grams": 50 * TONNE, "report_project_id": 401}  # fmt: skip
+    assert "不符" in differs["explanation_zh"] and "not the computed one" in differs["explanation_en"]
+    # A report of another project behind the root is no backing either.
+    m.facts.backings["0x" + f"{(402 << 32) | 1:064x}"] = Backing(999, 50 * TONNE)
+    m.issue(402, A, 50 * TONNE)
+    assert m.alerts("issuance_not_backed")[-1]["details"]["report_project_id"] == 999
+    # No report: another organisation's project is not this node's business; its own organisation's is.
+    m.issue(403, B, 50 * TONNE)
+    assert len(m.alerts("issuance_not_backed")) == 2
+    m.issue(404, C, 50 * TONNE)
+    own = m.alerts("issuance_not_backed")[-1]
+    assert own["details"]["state"] == "no_report" and own["details"]["computed_grams"] is None
+    assert C in own["participants"] and "本节点所属组织" in own["explanation_zh"]
+    assert own["key"] == alert_key("issuance_not_backed", f"batch:{(404 << 32) | 1}")
+
+
+def test_issuance_not_backed_needs_the_nodes_facts():
+    """Without facts (a bare engine) nothing is known of reports or of the node: no alert."""
+    engine = RiskEngine()
+    engine.observe("ParticipantRegistered", {"account": A, "organisation": 1, "roles": 0, "admin": B}, 1, 0, "0x", 0)
+    engine.observe("BatchIssued", {
+        "batchId": 1, "projectId": 1, "verifier": B, "issuer": C, "owner": A, "bufferAccount": D,
+        "periodStart": 0, "periodEnd": DAY, "quantity": 10, "bufferAmount": 1, "evidenceRoot": "0x" + "01" * 32,
+        "methodologyId": "0x" + "11" * 32, "verificationDigest": "0x" + "22" * 32}, 2, 0, "0x", DAY)  # fmt: skip
+    assert engine.take() == ([], [])
+
+
 def test_the_configuration_documents_every_rule():
     rules = load_rules()
-    assert len(rules) == 11
+    assert len(rules) == 12
     for name, rule in rules.items():
         assert rule["meaning"] and rule["source"] and rule["severity"] in ("low", "medium", "high"), name
