@@ -100,8 +100,17 @@ class BatchRecord(Out):
     serial_range: str
 
 
+class BatchBacking(Out):
+    """What this node's monitoring data says of the batch (node.projects.issuance.backing)."""
+
+    computed_grams: int | None  # the creditable figure this node computed for the evidence root; null: no report
+    issued_grams: int
+    state: str  # matches, differs or no_report
+
+
 class BatchWithProject(BatchRecord):
     project: ProjectRecord | None
+    backing: BatchBacking
 
 
 class RetirementRecord(Out):

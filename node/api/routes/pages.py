@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from node.api.deps import ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
 from node.index.queries import get_batch, get_retirement
+from node.projects.issuance import backing
 from node.projects.provenance import chain_check, provenance
 from registry.units import format_tonnes
 
@@ -76,6 +77,14 @@ TEXT: dict[str, dict[str, Any]] = {
         "pools": "各碳库计入量",
         "maintenance": "养护排放",
         "input_hash": "输入数据哈希",
+        "backing": "签发量与核算结果",
+        "backing_issued": "链上签发量",
+        "backing_computed": "本节点依监测数据核算",
+        "backing_none": "本节点无监测报告",
+        "backing_warning": {
+            "differs": "警告：链上签发量与本节点依监测数据核算的结果不符。该批次的核查声明可能未经本节点签署或发送。",
+            "no_report": "警告：本节点没有该批次证据对应的监测报告，无法核对其签发量。该批次可能未经本节点核算即签发。",
+        },
     },
     "en": {
         "brand": "Garden carbon-sink provenance",
@@ -131,6 +140,16 @@ TEXT: dict[str, dict[str, Any]] = {
         "pools": "Credited by pool",
         "maintenance": "Maintenance emissions",
         "input_hash": "Input data hash",
+        "backing": "Issued and computed",
+        "backing_issued": "Issued on chain",
+        "backing_computed": "Computed by this node from the monitoring data",
+        "backing_none": "no monitoring report on this node",
+        "backing_warning": {
+            "differs": "Warning: the quantity issued on chain is not what this node computes from the monitoring data."
+            " The verification statement may have been signed or sent without this node.",
+            "no_report": "Warning: this node holds no monitoring report for this batch's evidence, so its quantity"
+            " cannot be checked. The batch may have been issued without this node.",
+        },
     },
 }
 
@@ -182,6 +201,7 @@ def batch_page(
         events=record["events"],
         next_cursor=record["next_cursor"],
         check=record["chain_check"],
+        backing=backing(services, record["batch"]),
         qr_svg=_qr_svg(url),
     )
 

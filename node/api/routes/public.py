@@ -30,6 +30,7 @@ from node.index.queries import (
     list_projects,
     list_retirements,
 )
+from node.projects.issuance import backing
 from node.projects.provenance import provenance
 from node.risk.worker import RiskWorker
 from node.services import Services
@@ -83,13 +84,14 @@ def risk_status(services: Services) -> dict[str, Any]:
     "/batches/{batch_id}",
     response_model=BatchWithProject,
     response_model_exclude_unset=True,
-    summary="A batch: project, period, supply, status and serial range",
+    summary="A batch: project, period, supply, status, serial range, and whether this node's data backs it",
 )
-def batch(batch_id: BatchPath, reader: ReaderDep) -> dict[str, Any]:
+def batch(batch_id: BatchPath, services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
     found = get_batch(connection=reader, batch_id=batch_id)
     if found is None:
         raise not_found(f"batch {batch_id}")
     found["project"] = get_project(connection=reader, project_id=found["project_id"])
+    found["backing"] = backing(services, found)
     return found
 
 
