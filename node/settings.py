@@ -30,7 +30,9 @@ class Settings(BaseSettings):
     )
     keystore_scrypt_n: int = Field(default=2**18, ge=2**10, description="scrypt cost of new keystores")
     organisation: int = Field(default=1, ge=1, description="organisation id of this node's operator")
-    buffer_share_bps: int = Field(default=1000, ge=0, le=10_000, description="buffer share of each issuance")
+    buffer_share_bps: int = Field(
+        default=2000, ge=0, le=10_000, description="the registry's buffer share, set at deployment (basis points)"
+    )
     build_cache_dir: Path | None = Field(default=None, description="compiler output cache; unset: <home>/build")
     solc_binary: Path | None = Field(default=None, description="a native solc; unset means solc-js via the shim")
     project_root: Path = PROJECT_ROOT

@@ -69,6 +69,19 @@ def issued_batch(net: DevNetwork, quantity: int = 1_000_000_000) -> tuple[int, i
     return project, issue(net, statement(net, project, quantity=quantity))
 
 
+def buffer_part(net: DevNetwork, quantity: int = 1_000_000_000, project: int | None = None) -> int:
+    """The grams of an issued `quantity` the ledger credits to the buffer account: ⌈quantity × share / 10,000⌉ at
+    the share in force for `project` (its own or the registry's), or the registry's share when no project is named."""
+    reg = net.registry
+    share = reg.value("bufferShareBps") if project is None else reg.buffer_share_of(project)
+    return -(-quantity * share // 10_000)
+
+
+def owner_part(net: DevNetwork, quantity: int = 1_000_000_000, project: int | None = None) -> int:
+    """The grams of an issued `quantity` the project owner receives: what the buffer does not take."""
+    return quantity - buffer_part(net, quantity, project)
+
+
 def retirement(batch_id: int, amount: int, **fields: Any) -> RetirementRequest:
     values: dict[str, Any] = {
         "beneficiary": "Acme Ltd",

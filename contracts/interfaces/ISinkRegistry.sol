@@ -18,12 +18,17 @@ interface ISinkRegistryTypes {
         bool frozen;
     }
 
-    /// @dev A project's on-chain record: everything issuance must check, packed in one slot.
+    /**
+     * @dev A project's on-chain record: everything issuance must check, packed in one slot (32 bytes).
+     * `bufferShareBps` is the project's own buffer share, or `type(uint16).max` when it inherits the
+     * registry's ({bufferShareOf} gives the share in force).
+     */
     struct Project {
         address owner;
         ProjectStatus status;
         uint40 issuedUntil;
         uint32 batchCount;
+        uint16 bufferShareBps;
     }
 
     /// @dev The statement an accredited verifier signs (EIP-712) before a batch can be issued.
@@ -88,6 +93,8 @@ interface ISinkRegistryEvents is ISinkRegistryTypes {
     event ProjectRegistered(uint64 indexed projectId, address indexed owner, address indexed registrar, bytes32 metadataHash);
     event ProjectMetadataUpdated(uint64 indexed projectId, bytes32 metadataHash, address indexed updater);
     event ProjectStatusChanged(uint64 indexed projectId, ProjectStatus status, address indexed regulator, bytes32 reason);
+    /// @dev `shareBps` is the project's own buffer share from now on, or `type(uint16).max`: it inherits the registry's.
+    event ProjectBufferShareSet(uint64 indexed projectId, uint16 shareBps, address indexed admin);
 
     /**
      * @dev A verified period was issued: `owner` received `quantity - bufferAmount`, `bufferAccount`
@@ -228,7 +235,17 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
     function setProjectStatus(uint64 projectId, ProjectStatus status, bytes32 reason) external;
 
     /**
-     * @dev Issues the batch a verifier's signed `statement` covers, to the project owner, less the buffer share.
+     * @dev Sets the buffer share of `projectId`'s future issuances to `shareBps`, whatever the registry's
+     * share is or becomes; `type(uint16).max` clears it, and the project inherits the registry's share again.
+     *
+     * Requirements: caller is an admin; the project exists; `shareBps` is at most 10,000 or is the clearing value.
+     * Emits a {ProjectBufferShareSet} event.
+     */
+    function setProjectBufferShare(uint64 projectId, uint16 shareBps) external;
+
+    /**
+     * @dev Issues the batch a verifier's signed `statement` covers, to the project owner, less the buffer share
+     * in force for the project ({bufferShareOf}).
      *
      * Requirements:
      * - caller is an unfrozen issuer and the registry is not paused;
@@ -327,6 +344,8 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
     function project(uint64 projectId) external view returns (Project memory);
     function projectMetadata(uint64 projectId) external view returns (bytes32);
     function projectCount() external view returns (uint64);
+    /// @dev The buffer share, in basis points, an issuance of `projectId` would hold back now: its own or the registry's.
+    function bufferShareOf(uint64 projectId) external view returns (uint16);
     function batchStatus(uint256 batchId) external view returns (BatchStatus);
     function batchExists(uint256 batchId) external view returns (bool);
     function balanceOf(address account, uint256 batchId) external view returns (uint256);

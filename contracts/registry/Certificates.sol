@@ -56,7 +56,9 @@ abstract contract Certificates is Projects, EIP712 {
         p.issuedUntil = statement.periodEnd;
         batchId = (uint256(statement.projectId) << 32) | index;
 
-        _mintIssued(batchId, statement, ledger, current.owner, verifier, digest);
+        // The project's slot, read once above, also carries its own buffer share if it has one.
+        uint256 shareBps = _effectiveShare(current.bufferShareBps, ledger.bufferShareBps);
+        _mintIssued(batchId, statement, ledger.bufferAccount, shareBps, current.owner, verifier, digest);
     }
 
     /// @inheritdoc ISinkRegistry
@@ -288,27 +290,29 @@ abstract contract Certificates is Projects, EIP712 {
         return keccak256(abi.encode(VERIFICATION_TYPEHASH, statement));
     }
 
-    /// @dev Credits the owner and the buffer account with their shares of a new batch.
+    /// @dev Credits the owner and `bufferAccount` with their shares of a new batch, `shareBps` being the
+    /// buffer share in force for the batch's project.
     function _mintIssued(
         uint256 batchId,
         VerificationStatement calldata statement,
-        Ledger memory ledger,
+        address bufferAccount,
+        uint256 shareBps,
         address owner,
         address verifier,
         bytes32 digest
     ) private {
         // The buffer's share rounds up, so the owner's share never rounds a claim up.
-        uint256 bufferAmount = (statement.quantity * ledger.bufferShareBps + _BPS - 1) / _BPS;
+        uint256 bufferAmount = (statement.quantity * shareBps + _BPS - 1) / _BPS;
         // Tiny batches can go wholly to the buffer (1 g at any share rounds up to 1 g).
         if (statement.quantity != bufferAmount) _update(address(0), owner, batchId, statement.quantity - bufferAmount);
-        if (bufferAmount != 0) _update(address(0), ledger.bufferAccount, batchId, bufferAmount);
+        if (bufferAmount != 0) _update(address(0), bufferAccount, batchId, bufferAmount);
         emit BatchIssued(
             batchId,
             statement.projectId,
             verifier,
             msg.sender,
             owner,
-            ledger.bufferAccount,
+            bufferAccount,
             statement.periodStart,
             statement.periodEnd,
             statement.quantity,

@@ -6,10 +6,15 @@ import {Participants} from "./Participants.sol";
 
 /**
  * @dev Green-space projects. The metadata (location, boundary, area, methodology) lives off-chain
- * behind its hash; the slot keeps only what issuance checks: owner, status and how far the
- * project's periods have been issued.
+ * behind its hash; the slot keeps only what issuance checks: owner, status, how far the
+ * project's periods have been issued, and the project's own buffer share if an admin set one.
+ * The share fills the slot's last two bytes, so issuance, which reads the slot anyway, learns it
+ * without another storage read.
  */
 abstract contract Projects is Participants {
+    /// @dev A project's `bufferShareBps` holding this inherits the registry's share ({bufferShareBps}).
+    uint16 public constant INHERIT_BUFFER_SHARE = type(uint16).max;
+
     mapping(uint64 projectId => Project) internal _projects;
     mapping(uint64 projectId => bytes32) private _metadata;
     uint64 private _projectCount;
@@ -19,7 +24,13 @@ abstract contract Projects is Participants {
         if (msg.sender != owner) _requireActiveRole(msg.sender, ROLE_ISSUER);
         _requireActive(owner);
         projectId = ++_projectCount;
-        _projects[projectId] = Project({owner: owner, status: ProjectStatus.Active, issuedUntil: 0, batchCount: 0});
+        _projects[projectId] = Project({
+            owner: owner,
+            status: ProjectStatus.Active,
+            issuedUntil: 0,
+            batchCount: 0,
+            bufferShareBps: INHERIT_BUFFER_SHARE
+        });
         _metadata[projectId] = metadataHash;
         emit ProjectRegistered(projectId, owner, msg.sender, metadataHash);
     }
@@ -47,6 +58,21 @@ abstract contract Projects is Participants {
         emit ProjectStatusChanged(projectId, status, msg.sender, reason);
     }
 
+    /// @inheritdoc ISinkRegistry
+    function setProjectBufferShare(uint64 projectId, uint16 shareBps) external {
+        _requireRole(msg.sender, ROLE_ADMIN);
+        if (shareBps > MAX_BUFFER_SHARE_BPS && shareBps != INHERIT_BUFFER_SHARE) {
+            revert BufferShareTooHigh(shareBps, MAX_BUFFER_SHARE_BPS);
+        }
+        _requireProject(projectId).bufferShareBps = shareBps;
+        emit ProjectBufferShareSet(projectId, shareBps, msg.sender);
+    }
+
+    /// @inheritdoc ISinkRegistry
+    function bufferShareOf(uint64 projectId) external view returns (uint16) {
+        return _effectiveShare(_requireProject(projectId).bufferShareBps, _ledger.bufferShareBps);
+    }
+
     function project(uint64 projectId) external view returns (Project memory) {
         return _projects[projectId];
     }
@@ -57,6 +83,11 @@ abstract contract Projects is Participants {
 
     function projectCount() external view returns (uint64) {
         return _projectCount;
+    }
+
+    /// @dev The share in force: the project's own, unless it inherits the registry's.
+    function _effectiveShare(uint16 projectShare, uint16 registryShare) internal pure returns (uint16) {
+        return projectShare == INHERIT_BUFFER_SHARE ? registryShare : projectShare;
     }
 
     function _requireProject(uint64 projectId) internal view returns (Project storage p) {

@@ -16,6 +16,7 @@ from node.chain.registry import ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER, Regi
 from node.chain.rpc import RpcClient
 from node.chain.sender import GasMode, TransactionSender
 from node.chain.statements import VerificationStatement, methodology_id, sign_verification
+from node.settings import Settings
 
 # name -> (organisation, roles). The verifier, issuer and owners sit in different organisations,
 # as separation of duties requires.
@@ -30,6 +31,8 @@ CAST: dict[str, tuple[int, int]] = {
     "buyer2": (5, 0),
 }
 DEV_FUNDS_WEI = 10**21
+# The registry's buffer share a development network deploys with: the node's own default.
+DEFAULT_BUFFER_SHARE_BPS: int = Settings.model_fields["buffer_share_bps"].default
 
 
 @dataclass
@@ -87,7 +90,7 @@ def start_devnet(
     *,
     gas_mode: GasMode = "eip1559",
     gas_price_wei: int = 0,
-    buffer_share_bps: int = 1000,
+    buffer_share_bps: int = DEFAULT_BUFFER_SHARE_BPS,
     timeout_s: float = 30.0,
     fund_accounts: bool = True,
     contract: str = "SinkRegistry",

@@ -17,6 +17,9 @@ ROLE_ISSUER = 2
 ROLE_VERIFIER = 4
 ROLE_REGULATOR = 8
 ZERO32 = bytes(32)
+# A project's buffer share holding this inherits the registry's (the contract's INHERIT_BUFFER_SHARE).
+INHERIT_BUFFER_SHARE = 2**16 - 1
+MAX_BUFFER_SHARE_BPS = 10_000
 
 
 class ProjectStatus(IntEnum):
@@ -46,6 +49,7 @@ class Project:
     status: ProjectStatus
     issued_until: int
     batch_count: int
+    buffer_share_bps: int | None = None  # the project's own buffer share; None: it inherits the registry's
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,13 @@ class RegistryClient:
         return Participant(*self.call("participant", account)[0])
 
     def project(self, project_id: int) -> Project:
-        owner, status, issued_until, batch_count = self.call("project", project_id)[0]
-        return Project(owner.lower(), ProjectStatus(status), issued_until, batch_count)
+        owner, status, issued_until, batch_count, share = self.call("project", project_id)[0]
+        own_share = None if share == INHERIT_BUFFER_SHARE else share
+        return Project(owner.lower(), ProjectStatus(status), issued_until, batch_count, own_share)
+
+    def buffer_share_of(self, project_id: int) -> int:
+        """The buffer share (basis points) the project's next issuance holds back: its own or the registry's."""
+        return int(self.call("bufferShareOf", project_id)[0])
 
     def balance_of(self, account: str, batch_id: int) -> int:
         return int(self.call("balanceOf", account, batch_id)[0])
@@ -168,6 +177,12 @@ class RegistryClient:
     def register_project(self, sender: TransactionSender, owner: str, metadata_hash: bytes) -> int:
         receipt = self.send(sender, "registerProject", owner, metadata_hash)
         return int(self.event(receipt, "ProjectRegistered").args["projectId"])
+
+    def set_project_buffer_share(self, sender: TransactionSender, project_id: int, share_bps: int | None) -> Receipt:
+        """An admin sets the project's own buffer share, or with None clears it (the registry's applies again)."""
+        return self.send(
+            sender, "setProjectBufferShare", project_id, INHERIT_BUFFER_SHARE if share_bps is None else share_bps
+        )
 
     def issue(
         self, sender: TransactionSender, statement: VerificationStatement, signature: Signature

@@ -2,10 +2,9 @@
 
 from eth_account import Account
 
-from tests.support import assert_refused, issued_batch, regulate
+from tests.support import assert_refused, issued_batch, owner_part, regulate
 
 DEAL = bytes.fromhex("b7" * 32)
-HELD = 900_000_000  # the owner's share of each 1,000,000,000 g batch, the buffer taking 10%
 
 
 def bundle(net, size: int = 3) -> list[int]:
@@ -18,11 +17,12 @@ def send_bundle(net, batches: list[int], amounts: list[int], to: str = "buyer", 
 
 
 def test_moves_every_constituent_with_one_event_per_pair_and_the_same_deal_reference(net):
+    owned = owner_part(net)  # the owner's part of each 1,000,000,000 g batch, the buffer taking its share
     batches = bundle(net)
     amounts = [100_000_000, 200_000_000, 300_000_000]
     receipt = send_bundle(net, batches, amounts)()
     for batch, amount in zip(batches, amounts, strict=True):
-        assert net.registry.balance_of(net.address("owner"), batch) == HELD - amount
+        assert net.registry.balance_of(net.address("owner"), batch) == owned - amount
         assert net.registry.balance_of(net.address("buyer"), batch) == amount
     events = net.registry.events(receipt)
     assert [(e.name, e.args) for e in events] == [
@@ -41,9 +41,10 @@ def test_moves_every_constituent_with_one_event_per_pair_and_the_same_deal_refer
 
 
 def test_a_bundle_of_one_batch_is_a_plain_transfer(net):
+    owned = owner_part(net)  # the owner's part of each 1,000,000,000 g batch, the buffer taking its share
     [batch] = bundle(net, 1)
-    receipt = send_bundle(net, [batch], [HELD])()
-    assert net.registry.balance_of(net.address("buyer"), batch) == HELD
+    receipt = send_bundle(net, [batch], [owned])()
+    assert net.registry.balance_of(net.address("buyer"), batch) == owned
     assert len(net.registry.events(receipt)) == 1
 
 
@@ -73,15 +74,16 @@ def test_refuses_a_repeated_or_descending_batch_id(net):
 
 
 def test_refuses_the_whole_bundle_when_the_second_pair_exceeds_the_balance(net):
+    owned = owner_part(net)  # the owner's part of each 1,000,000,000 g batch, the buffer taking its share
     batches = bundle(net)
     assert_refused(
         net,
-        send_bundle(net, batches, [1, HELD + 1, 1]),
+        send_bundle(net, batches, [1, owned + 1, 1]),
         "InsufficientBalance",
         net.address("owner"),
         batches[1],
-        HELD,
-        HELD + 1,
+        owned,
+        owned + 1,
         batches=batches,
     )
 

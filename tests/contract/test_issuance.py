@@ -9,6 +9,7 @@ from tests.support import (
     DAY,
     YEAR,
     assert_refused,
+    buffer_part,
     chain_now,
     fresh_root,
     issue,
@@ -24,9 +25,12 @@ def test_issues_to_the_owner_less_the_buffer_share(net):
     signature = sign_verification(net.accounts["verifier"], net.registry.domain(), st)
     batch, receipt = net.registry.issue(net.senders["issuer"], st, signature)
 
+    # The registry's share, 20 % unless configured otherwise, rounded up: 246,913,578 g of 1,234,567,890 g.
+    buffer = -(-1_234_567_890 * net.registry.value("bufferShareBps") // 10_000)
+    assert buffer == buffer_part(net, 1_234_567_890, project)
     assert batch == batch_id_of(project, 1)
-    assert net.registry.balance_of(net.address("owner"), batch) == 1_234_567_890 - 123_456_789
-    assert net.registry.balance_of(net.address("buffer"), batch) == 123_456_789
+    assert net.registry.balance_of(net.address("owner"), batch) == 1_234_567_890 - buffer
+    assert net.registry.balance_of(net.address("buffer"), batch) == buffer
     event = net.registry.event(receipt, "BatchIssued")
     assert event.args == {
         "batchId": batch,
@@ -38,7 +42,7 @@ def test_issues_to_the_owner_less_the_buffer_share(net):
         "periodStart": st.period_start,
         "periodEnd": st.period_end,
         "quantity": st.quantity,
-        "bufferAmount": 123_456_789,
+        "bufferAmount": buffer,
         "evidenceRoot": st.evidence_root,
         "methodologyId": st.methodology_id,
         "verificationDigest": statement_digest(net.registry.domain(), st),

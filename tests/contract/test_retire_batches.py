@@ -6,9 +6,8 @@ from eth_account import Account
 
 from node.chain.registry import RetirementDetails, beneficiary_commitment
 from node.index.decode import EventDecoder, raw_log
-from tests.support import assert_refused, issued_batch, regulate, retirement
+from tests.support import assert_refused, issued_batch, owner_part, regulate, retirement
 
-HELD = 900_000_000  # the owner's share of each 1,000,000,000 g batch, the buffer taking 10%
 ISSUED = 1_000_000_000
 REASON = b"\x5a" * 32
 
@@ -27,6 +26,7 @@ def retire_from(net, batches: list[int], amounts: list[int], holder: str = "owne
 
 
 def test_retires_every_pair_under_consecutive_ids_with_one_event_each(net):
+    owned = owner_part(net)  # the owner's part of each 1,000,000,000 g batch, the buffer taking its share
     batches = batches_held(net)
     amounts = [100_000_000, 200_000_000, 300_000_000]
     ids, receipt = retire_from(net, batches, amounts)()
@@ -34,7 +34,7 @@ def test_retires_every_pair_under_consecutive_ids_with_one_event_each(net):
     assert net.registry.value("retirementCount") == 3
     owner = net.address("owner")
     for batch, amount in zip(batches, amounts, strict=True):
-        assert net.registry.balance_of(owner, batch) == HELD - amount
+        assert net.registry.balance_of(owner, batch) == owned - amount
         # The supply is conserved: what is held plus what is retired is what was issued.
         held = sum(net.registry.balance_of(net.address(name), batch) for name in net.accounts)
         assert held + amount == ISSUED
@@ -91,8 +91,9 @@ def test_ids_continue_the_numbering_of_single_retirements(net):
 
 
 def test_a_single_pair_is_a_plain_retirement(net):
+    owned = owner_part(net)  # the owner's part of each 1,000,000,000 g batch, the buffer taking its share
     [batch] = batches_held(net, 1)
-    ids, receipt = retire_from(net, [batch], [HELD])()
+    ids, receipt = retire_from(net, [batch], [owned])()
     assert ids == [1]
     assert net.registry.balance_of(net.address("owner"), batch) == 0
     assert len(net.registry.events(receipt)) == 1
@@ -135,18 +136,19 @@ def test_refuses_a_repeated_or_descending_batch_id(net):
 
 
 def test_refuses_everything_when_the_second_pair_exceeds_the_balance(net):
+    owned = owner_part(net)  # the owner's part of each 1,000,000,000 g batch, the buffer taking its share
     batches = batches_held(net)
     assert_refused(
         net,
-        retire_from(net, batches, [1, HELD + 1, 1]),
+        retire_from(net, batches, [1, owned + 1, 1]),
         "InsufficientBalance",
         net.address("owner"),
         batches[1],
-        HELD,
-        HELD + 1,
+        owned,
+        owned + 1,
         batches=batches,
     )
-    assert net.registry.balance_of(net.address("owner"), batches[0]) == HELD
+    assert net.registry.balance_of(net.address("owner"), batches[0]) == owned
     assert net.registry.value("retirementCount") == 0
 
 

@@ -28,6 +28,8 @@ class Model:
     reversed: dict[int, int] = field(default_factory=dict)
     status: dict[int, str] = field(default_factory=dict)
     frozen_accounts: set[str] = field(default_factory=set)
+    registry_share: int = 0  # the registry's buffer share (basis points)
+    project_share: int | None = None  # the project's own, set by the admin; None: it inherits the registry's
 
     def balance(self, batch: int, holder: str) -> int:
         return self.balances.get((batch, holder), 0)
@@ -38,7 +40,7 @@ def make_machine(net: DevNetwork) -> type[RuleBasedStateMachine]:
         def __init__(self) -> None:
             super().__init__()
             self.snapshot = net.rpc.call("evm_snapshot")
-            self.model = Model()
+            self.model = Model(registry_share=int(net.registry.value("bufferShareBps")))
             self.batches: list[int] = []
             self.retirements = int(net.registry.value("retirementCount"))
             self.project = new_project(net)
@@ -74,7 +76,9 @@ def make_machine(net: DevNetwork) -> type[RuleBasedStateMachine]:
             )
             if outcome:
                 batch = outcome[0]
-                buffer = -(-quantity * 1000 // 10_000)  # rounded up
+                m = self.model
+                share = m.registry_share if m.project_share is None else m.project_share
+                buffer = -(-quantity * share // 10_000)  # rounded up
                 self.batches.append(batch)
                 self.model.issued[batch] = quantity
                 self.model.status[batch] = "active"
@@ -182,6 +186,16 @@ def make_machine(net: DevNetwork) -> type[RuleBasedStateMachine]:
             )
             if error is None:
                 (self.model.frozen_accounts.add if frozen else self.model.frozen_accounts.discard)(account)
+
+        @rule(share=st.one_of(st.none(), st.integers(0, 10_000), st.integers(10_001, 2**16 - 2)))
+        def project_buffer_share(self, share: int | None) -> None:
+            error = "BufferShareTooHigh" if share is not None and share > 10_000 else None
+            self.expect(lambda: net.registry.set_project_buffer_share(net.senders["admin"], self.project, share), error)
+            if error is None:
+                self.model.project_share = share
+            m = self.model
+            effective = m.registry_share if m.project_share is None else m.project_share
+            assert net.registry.buffer_share_of(self.project) == effective
 
         @rule(data=st.data(), share=st.floats(0, 1.2))
         def reversal(self, data, share: float) -> None:
