@@ -15,4 +15,4 @@ def test_the_forge_invariant_campaign_passes():
         timeout=900,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "3 passed; 0 failed" in result.stdout
+    assert "4 passed; 0 failed" in result.stdout

@@ -31,6 +31,8 @@ contract Handler is CheatCodes, ISinkRegistryTypes {
     bool public retirementCountDecreased;
     /// @dev Set if a retireBatches call ever left the counter other than at its last id.
     bool public retirementIdsSkipped;
+    /// @dev Set if an issuance ever credited the buffer other than ⌈quantity × bufferShareOf(project) / 10,000⌉.
+    bool public bufferSplitWrong;
     uint40 private _nextPeriodStart = 1_000_000;
     uint256 private _nonce;
 
@@ -84,11 +86,20 @@ contract Handler is CheatCodes, ISinkRegistryTypes {
             nonce: _nonce++
         });
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(_verifierKey, registry.verificationDigest(statement));
+        uint256 share = registry.bufferShareOf(projectId);
         vm.prank(issuer);
         uint256 batchId = registry.issue(statement, v, r, s);
+        if (registry.balanceOf(buffer, batchId) != (quantity * share + 9_999) / 10_000) bufferSplitWrong = true;
         _nextPeriodStart = end;
         batches.push(batchId);
         issued[batchId] = quantity;
+    }
+
+    /// @dev The admin gives the project its own buffer share (0 to 10,000 bps), or one time in five clears it.
+    function setProjectBufferShare(uint16 shareSeed) external {
+        uint16 share = shareSeed % 5 == 0 ? type(uint16).max : shareSeed % 10_001;
+        vm.prank(admin);
+        registry.setProjectBufferShare(projectId, share);
     }
 
     function transfer(uint256 batchSeed, uint256 fromSeed, uint256 toSeed, uint256 amount) external {

@@ -52,6 +52,10 @@ contract SinkRegistryInvariants is CheatCodes {
         }
     }
 
+    function invariant_issuanceSplitsAtTheShareInForceForTheProject() public view {
+        require(!handler.bufferSplitWrong(), "an issuance's buffer amount is not the share in force, rounded up");
+    }
+
     function invariant_retirementCountNeverDecreases() public view {
         require(!handler.retirementCountDecreased(), "retirement count decreased");
         require(registry.retirementCount() >= handler.lastRetirementCount(), "retirement count went back");
