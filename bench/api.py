@@ -43,11 +43,11 @@ def fill_index(path: Path, events: int, long_history: int) -> None:
     for batch in batches:
         project = batch >> 32
         db.execute(
-            "INSERT INTO project VALUES (?, ?, ?, 1, ?, 1, 1, ?)",
+            "INSERT INTO project VALUES (?, ?, ?, 1, ?, 1, 1, ?, NULL)",
             (project, "0x" + "0a" * 20, "0x" + "00" * 32, YEAR_START, YEAR_START),
         )
         db.execute(
-            "INSERT INTO batch VALUES (?, ?, 1, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 1, ?, ?)",
+            "INSERT INTO batch VALUES (?, ?, 1, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 1, ?, ?, 0)",
             (
                 batch,
                 project,

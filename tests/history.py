@@ -50,6 +50,9 @@ class History:
                 regulate(net, "recordReversal", batch, 1 + rng.randrange(1000), batch >> 32, REASON)
             elif choice < 0.96:
                 regulate(net, "setProjectStatus", batch >> 32, rng.choice([1, 2]), REASON)
+            elif choice < 0.98:
+                share = None if rng.random() < 0.3 else rng.randint(0, 10_000)  # None clears the project's own
+                net.registry.set_project_buffer_share(net.senders["admin"], batch >> 32, share)
             else:
                 net.registry.send(net.senders["admin"], "setRoles", net.address("buyer2"), rng.choice([0, 8]))
         except ContractRevert:

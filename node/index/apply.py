@@ -21,6 +21,7 @@ from node.index.digest import next_digest
 from node.risk.engine import Rules, insert_alerts
 
 _INT64_MAX = 2**63 - 1
+_INHERIT_BUFFER_SHARE = 2**16 - 1  # a project's share holding this inherits the registry's (ProjectBufferShareSet)
 
 # Daily aggregate columns, in table order.
 ISSUED, ISSUANCES, TRANSFERRED, TRANSFERS, RETIRED, RETIREMENTS, REVERSED, REVERSALS = range(8)
@@ -82,6 +83,7 @@ class Applier:
             "ProjectRegistered": self._project_registered,
             "ProjectMetadataUpdated": self._project_metadata,
             "ProjectStatusChanged": self._project_status,
+            "ProjectBufferShareSet": self._project_buffer_share,
             "BatchIssued": self._batch_issued,
             "CertificateTransferred": self._transferred,
             "CertificateRetired": self._retired,
@@ -235,19 +237,29 @@ class Applier:
     def _project_status(self, event: IndexedEvent, _: Chunk) -> None:
         self.db.execute("UPDATE project SET status = ? WHERE id = ?", (event.args["status"], event.args["projectId"]))
 
+    def _project_buffer_share(self, event: IndexedEvent, _: Chunk) -> None:
+        share = event.args["shareBps"]
+        self.db.execute(
+            "UPDATE project SET buffer_share_bps = ? WHERE id = ?",
+            (None if share == _INHERIT_BUFFER_SHARE else share, event.args["projectId"]),
+        )
+
     def _batch_issued(self, event: IndexedEvent, chunk: Chunk) -> None:
         a, log = event.args, event.log
         batch, project = a["batchId"], a["projectId"]
         index = batch & 0xFFFFFFFF
+        # The share in force at issuance, as the contract chose it: the project's own, else the registry's.
         self.db.execute(
             "INSERT INTO batch (id, project_id, period_index, period_start, period_end, quantity, buffer_amount,"
             " owner, buffer_account, verifier, issuer, evidence_root, methodology_id, verification_digest, status,"
-            " retired, reversed, issued_block, issued_time, issued_tx)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,?,?,?)",
+            " retired, reversed, issued_block, issued_time, issued_tx, buffer_share_bps)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,?,?,?,"
+            " (SELECT COALESCE(p.buffer_share_bps, s.buffer_share_bps) FROM project p"
+            "  LEFT JOIN ledger_settings s ON s.id = 1 WHERE p.id = ?))",
             (
                 batch, project, index, a["periodStart"], a["periodEnd"], a["quantity"], a["bufferAmount"],
                 a["owner"], a["bufferAccount"], a["verifier"], a["issuer"], a["evidenceRoot"], a["methodologyId"],
-                a["verificationDigest"], log.block_number, log.block_time, log.tx_hash,
+                a["verificationDigest"], log.block_number, log.block_time, log.tx_hash, project,
             ),
         )  # fmt: skip
         self.db.execute(

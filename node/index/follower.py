@@ -22,7 +22,7 @@ from node.chain.manifest import DeploymentManifest
 from node.chain.rpc import RpcClient
 from node.errors import DeploymentError
 from node.index.apply import Applier
-from node.index.db import connect_writer
+from node.index.db import DERIVATION_VERSION, connect_writer, derivation_version, set_derivation_version
 from node.index.decode import EventDecoder
 from node.index.digest import genesis_digest
 from node.index.fetch import ChainMoved, FetchedRange, LogFetcher
@@ -99,6 +99,7 @@ class Indexer:
         self.advanced = threading.Condition()
         self.timings = {"rpc": 0.0, "decode": 0.0, "db": 0.0}  # seconds spent, for the benchmark's split
         self.checkpoint = self._load_or_create_checkpoint()
+        self._rederive_if_stale()
         if risk is not None:
             risk.warm(self.db)  # the rules' windows, from what is committed
 
@@ -264,13 +265,7 @@ class Indexer:
         try:
             db.execute("DELETE FROM chain_event WHERE block_number > ?", (ancestor,))
             db.execute("DELETE FROM indexed_block WHERE number > ?", (ancestor,))
-            for table in DERIVED_TABLES:
-                db.execute(f"DELETE FROM {table}")
-            rows = db.execute(
-                "SELECT name, args, block_number, tx_hash, log_index, block_time FROM chain_event"
-                " ORDER BY block_number, log_index"
-            )
-            self.applier.replay(rows)
+            self._rederive()
             last = db.execute("SELECT digest FROM chain_event ORDER BY block_number DESC, log_index DESC LIMIT 1")
             row = last.fetchone()
             count = db.execute("SELECT COUNT(*) FROM chain_event").fetchone()[0]
@@ -284,6 +279,35 @@ class Indexer:
             raise
         self.checkpoint = new
         self._advanced()
+
+    def _rederive(self) -> None:
+        """Rebuilds every derived table from the stored events, inside the caller's transaction."""
+        db = self.db
+        for table in DERIVED_TABLES:
+            db.execute(f"DELETE FROM {table}")
+        rows = db.execute(
+            "SELECT name, args, block_number, tx_hash, log_index, block_time FROM chain_event"
+            " ORDER BY block_number, log_index"
+        )
+        self.applier.replay(rows)
+
+    def _rederive_if_stale(self) -> None:
+        """An index written by an older derivation (node.index.db.DERIVATION_VERSION) re-derives its tables from
+        its events once; the events, the checkpoint and the digest stay as they are."""
+        db = self.db
+        if derivation_version(db) >= DERIVATION_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if self.checkpoint.event_count:
+                log.info("index derived by an older version: re-deriving its tables from %d events",
+                         self.checkpoint.event_count)  # fmt: skip
+                self._rederive()
+            set_derivation_version(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def _rewarm(self) -> None:
         """After a rollback the rules' memory is ahead of the index: rebuild it from what is committed."""

@@ -90,6 +90,9 @@ class Project(SQLModel, table=True):
     batch_count: int = 0
     registered_block: int
     registered_time: int
+    # The project's own buffer share (basis points), set by an admin on chain; None: it inherits the registry's.
+    # Added after the first schema: last, as in an upgraded index (node.index.db).
+    buffer_share_bps: int | None = None
 
 
 class Batch(SQLModel, table=True):
@@ -116,6 +119,9 @@ class Batch(SQLModel, table=True):
     issued_block: int
     issued_time: int
     issued_tx: str
+    # The buffer share (basis points) in force for the project at issuance: buffer_amount = ⌈quantity × it / 10,000⌉.
+    # Columns added since the first schema come last, where an upgraded index has them too (node.index.db).
+    buffer_share_bps: int | None = None
 
 
 class Balance(SQLModel, table=True):

@@ -93,11 +93,29 @@ def get_batch(*, connection: sqlite3.Connection, batch_id: int) -> dict[str, Any
     return _batch_public(row) if row else None
 
 
+# A project row with the buffer share its next issuance holds back: its own, else the registry's.
+_PROJECT = (
+    "SELECT p.*, COALESCE(p.buffer_share_bps, s.buffer_share_bps) AS effective_buffer_share_bps FROM project p"
+    " LEFT JOIN ledger_settings s ON s.id = 1"
+)
+
+
 def get_project(*, connection: sqlite3.Connection, project_id: int) -> dict[str, Any] | None:
-    row = _one(connection.execute("SELECT * FROM project WHERE id = ?", (project_id,)))
+    row = _one(connection.execute(f"{_PROJECT} WHERE p.id = ?", (project_id,)))
     if row:
         row["status"] = PROJECT_STATUS[row["status"]]
     return row
+
+
+def buffer_share_of(*, connection: sqlite3.Connection, project_id: int) -> int | None:
+    """The buffer share (basis points) an issuance of the project holds back now, as the index knows it (the
+    contract's bufferShareOf); None if the index has no such project, or no registry settings yet."""
+    row = connection.execute(
+        "SELECT COALESCE(p.buffer_share_bps, s.buffer_share_bps) FROM project p"
+        " LEFT JOIN ledger_settings s ON s.id = 1 WHERE p.id = ?",
+        (project_id,),
+    ).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def get_participant(*, connection: sqlite3.Connection, address: str) -> dict[str, Any] | None:
@@ -189,14 +207,14 @@ def list_projects(*, connection: sqlite3.Connection, owner: str | None = None, s
                   limit: int = 500, offset: int = 0) -> list[dict[str, Any]]:  # fmt: skip
     clauses, params = ["1 = 1"], []
     if owner:
-        clauses.append("owner = ?")
+        clauses.append("p.owner = ?")
         params.append(owner.lower())
     if status:
         codes = [k for k, v in PROJECT_STATUS.items() if v == status]
-        clauses.append("status = ?")
+        clauses.append("p.status = ?")
         params.append(codes[0] if codes else -1)
     rows = _rows(connection.execute(
-        f"SELECT * FROM project WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ? OFFSET ?", (*params, limit, offset)
+        f"{_PROJECT} WHERE {' AND '.join(clauses)} ORDER BY p.id LIMIT ? OFFSET ?", (*params, limit, offset)
     ))  # fmt: skip
     for row in rows:
         row["status"] = PROJECT_STATUS[row["status"]]

@@ -3,6 +3,7 @@
 import sqlite3
 from typing import Any
 
+from node.chain.registry import INHERIT_BUFFER_SHARE
 from node.index.queries import index_digest
 from node.services import Services
 
@@ -62,12 +63,15 @@ def reconcile(services: Services, reader: sqlite3.Connection) -> dict[str, Any]:
                     "chain": [record[0], record[1], bool(record[3])],
                 }
             )
-    projects = reader.execute("SELECT id, owner, status, issued_until, batch_count FROM project").fetchall()
-    for (project, owner, status, until, count), (record,) in zip(
+    projects = reader.execute(
+        "SELECT id, owner, status, issued_until, batch_count, buffer_share_bps FROM project"
+    ).fetchall()
+    for (project, owner, status, until, count, share), (record,) in zip(
         projects, batch_calls([("project", (p,)) for p, *_ in projects]), strict=True
     ):
         checks += 1
-        if (record[0].lower(), record[1], record[2], record[3]) != (owner, status, until, count):
+        own_share = INHERIT_BUFFER_SHARE if share is None else share
+        if (record[0].lower(), record[1], record[2], record[3], record[4]) != (owner, status, until, count, own_share):
             differences.append({"kind": "project", "project_id": project})
     return {
         "block": block,

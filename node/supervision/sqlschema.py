@@ -55,7 +55,7 @@ DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
             "id": "always 1",
             "paused": "1 while the registry is paused",
             "buffer_account": "account receiving each issuance's buffer share (" + _ADDRESS + ")",
-            "buffer_share_bps": "buffer share of each issuance, in basis points",
+            "buffer_share_bps": "buffer share of each issuance of a project without its own, in basis points",
         },
     ),
     "participant": (
@@ -80,6 +80,7 @@ DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
             "batch_count": "period index of the latest batch",
             "registered_block": _BLOCK + " of registration",
             "registered_time": _TIME + " of registration",
+            "buffer_share_bps": "the project's own buffer share in basis points; NULL: it inherits ledger_settings'",
         },
     ),
     "batch": (
@@ -105,6 +106,7 @@ DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
             "issued_block": _BLOCK + " of issuance",
             "issued_time": _TIME + " of issuance",
             "issued_tx": _TX + " of issuance",
+            "buffer_share_bps": "buffer share in force for the project at issuance, in basis points",
         },
     ),
     "balance": (

@@ -1,12 +1,14 @@
 """The index mirrors the chain: derived state equals contract state, and reorgs roll back exactly."""
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from node.chain.sender import NonceManager
+from node.index.db import DERIVATION_VERSION, derivation_version
 from node.index.follower import Indexer, open_reader
-from node.index.queries import balances, dump_index
+from node.index.queries import balances, buffer_share_of, dump_index
 from node.risk.engine import RiskEngine
 from tests.history import HOLDERS, History
 
@@ -52,10 +54,16 @@ def test_derived_state_equals_the_contracts_after_a_random_history(hnet, tmp_pat
             on_chain = reg.participant(hnet.address(name))
             assert row == (on_chain.roles, on_chain.frozen, on_chain.organisation)
         for project in history.projects:
-            status, batch_count = db.execute(
-                "SELECT status, batch_count FROM project WHERE id = ?", (project,)
+            status, batch_count, share = db.execute(
+                "SELECT status, batch_count, buffer_share_bps FROM project WHERE id = ?", (project,)
             ).fetchone()
-            assert (status, batch_count) == (reg.project(project).status, reg.project(project).batch_count)
+            on_chain = reg.project(project)
+            assert (status, batch_count, share) == (on_chain.status, on_chain.batch_count, on_chain.buffer_share_bps)
+            assert buffer_share_of(connection=db, project_id=project) == reg.buffer_share_of(project)
+        assert db.execute("SELECT COUNT(*) FROM chain_event WHERE name = 'ProjectBufferShareSet'").fetchone()[0] > 0
+        # Each batch keeps the share in force at its issuance, and its buffer amount is that share rounded up.
+        for quantity, buffer_amount, share in db.execute("SELECT quantity, buffer_amount, buffer_share_bps FROM batch"):
+            assert buffer_amount == -(-quantity * share // 10_000)
         assert db.execute("SELECT COUNT(*) FROM retirement").fetchone()[0] == reg.value("retirementCount")
 
 
@@ -99,3 +107,22 @@ def test_a_reorg_rolls_back_to_the_fork_and_matches_a_clean_reindex(hnet, tmp_pa
     assert indexer.reorgs >= 1
     assert after.last_block == hnet.rpc.block_number()
     assert dump(tmp_path / "index.sqlite") == fresh_dump(hnet, tmp_path)
+
+
+def test_an_index_written_before_the_buffer_share_columns_is_upgraded_and_rederived(hnet, tmp_path):
+    """An index of the first schema (no buffer_share_bps in project and batch, user_version 0) gains the columns
+    when opened and re-derives its tables from its stored events: it then equals a fresh one."""
+    History(hnet, seed=5).run(60)
+    path = tmp_path / "old.sqlite"
+    with index_of(hnet, path) as indexer:
+        indexer.sync()
+    old = sqlite3.connect(path)
+    old.execute("ALTER TABLE project DROP COLUMN buffer_share_bps")
+    old.execute("ALTER TABLE batch DROP COLUMN buffer_share_bps")
+    old.execute("PRAGMA user_version = 0")
+    old.commit()
+    old.close()
+    with index_of(hnet, path) as indexer:
+        assert derivation_version(indexer.db) == DERIVATION_VERSION
+        indexer.sync()
+    assert dump(path) == fresh_dump(hnet, tmp_path)
