@@ -45,10 +45,11 @@ def main() -> None:
         project = node.ok("POST", "/v1/projects", "park", json={"metadata_hash": "0x" + "01" * 32})["result"][
             "project_id"
         ]
-        # 250 million camphor trees growing a centimetre: about 11 million tonnes, enough for every round.
+        # 250 million camphor trees growing a centimetre: about 11 million tonnes, enough for every round
+        # (25 rows: a row holds at most 10 million trees).
         trees = {
-            "t1": [{"species": "香樟", "dbh_cm": 25.0, "count": 250_000_000}],
-            "t2": [{"species": "香樟", "dbh_cm": 26.0, "count": 250_000_000}],
+            "t1": [{"species": "香樟", "dbh_cm": 25.0, "count": 10_000_000}] * 25,
+            "t2": [{"species": "香樟", "dbh_cm": 26.0, "count": 10_000_000}] * 25,
         }
         report = {"period": {"start": "2025-01-01", "end": "2025-12-31"}, "trees": trees}
         monitoring = node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=report)

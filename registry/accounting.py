@@ -1,21 +1,26 @@
-"""Net carbon sink of a green space over a monitoring period: the method SL-GS-001 (docs/accounting.md).
+"""Net carbon sink of a green space over a monitoring period: the method SL-GS-001 (docs/methodology.md).
 
-    C = Σ_pool ΔC_pool·(1 − u_pool) − PE − BE − LK          (tCO2e; nothing is issuable when C ≤ 0)
+    C = Σ_stratum ΔC_stratum·(1 − u_stratum) − PE − BE − LK   (tCO2e; nothing is issuable when C ≤ 0)
 
 Trees by allometry at both dates (dead or removed trees simply drop out of the later inventory),
 shrubs from harvest quadrats, herbs and lawn zero after establishment, soil carbon only when measured at
-both dates (a modelled change is reported and held back), minus maintenance emissions. Every
-intermediate figure is kept, and the result carries a hash of its inputs, the method version and the
-factor files, so a verifier recomputes exactly the same grams.
+both dates (a modelled change is reported and held back), minus maintenance emissions. Each stratum that
+reports its own uncertainty is deducted (or dropped) on its own, and a stratum that loses stock counts its
+loss in full. The buffer share is the registry's setting, passed in by the caller, never read from the
+owner's data. Every intermediate figure is kept, and the result carries a hash of its inputs, the method
+version and the factor files, so a verifier recomputes exactly the same grams.
 """
 
 import hashlib
 import json
 import math
+import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from registry import factors
 from registry.errors import InputRefused
@@ -23,8 +28,35 @@ from registry.units import GRAMS_PER_TONNE
 
 METHOD_VERSION = "SL-GS-001/1.0"
 GENERIC_GROUP = "other_hardwoods"
-MAX_DBH_CM = 500.0
-MAX_HEIGHT_M = 120.0
+PERIOD_ZONE = ZoneInfo("Asia/Shanghai")  # a report's dates are days of this calendar
+
+# Bounds of the monitoring data (docs/methodology.md, "Bounds"): a value outside is refused, naming it.
+DBH_CM = (1.0, 250.0)  # the largest urban trees are about 2 m across; 300 cm or a DBH in mm is a slip
+HEIGHT_M = (0.1, 120.0)
+MAX_TREES_PER_ROW = 10_000_000  # one tree per m² over a whole 10 km² stratum
+MAX_TAG_CHARS = 64
+MAX_AREA_M2 = 10_000_000.0  # 10 km² per stratum
+SHRUB_BIOMASS_KG_M2 = (0.0, 50.0)
+SOIL_DEPTH_CM = (1.0, 100.0)
+SOIL_BULK_DENSITY_G_CM3 = (0.05, 2.65)  # 2.65: the density of quartz, above any soil
+SOIL_SOC_PCT = (0.0, 60.0)  # peat is about 50 % organic carbon
+MAX_MODELLED_SOIL_TCO2 = 1_000_000.0
+MAINTENANCE_MAX = {  # field -> largest value for one period
+    "diesel_l": 10_000_000.0,
+    "gasoline_l": 10_000_000.0,
+    "electricity_kwh": 1_000_000_000.0,
+    "fertiliser_n_kg": 10_000_000.0,
+    "urea_kg": 10_000_000.0,
+    "water_m3_unmetered": 100_000_000.0,
+    "pump_head_m": 1_000.0,
+}
+PUMP_EFFICIENCY = (0.1, 1.0)
+MAX_BASELINE_TCO2 = 10_000_000.0  # baseline and leakage, each
+EARLIEST_PERIOD_START = date(1990, 1, 1)
+MAX_PERIOD_YEARS = 5
+# No stock, no change and no net sink of a report may exceed a gigatonne (10^15 g): far beyond any green
+# space, and well inside what the node's store and the ledger hold.
+MAX_QUANTITY_TCO2 = 1_000_000_000.0
 
 
 class AccountingInputError(InputRefused):
@@ -36,7 +68,7 @@ class AccountingInputError(InputRefused):
 
 @dataclass(frozen=True)
 class TreeRecord:
-    species: str
+    species: str  # the species' key (its Chinese name in registry/data/species.csv), whatever spelling came in
     dbh_cm: float
     count: int = 1
     height_m: float | None = None
@@ -73,7 +105,7 @@ class Maintenance:
     diesel_l: float = 0.0
     gasoline_l: float = 0.0
     electricity_kwh: float = 0.0
-    grid_region: str = "national"
+    grid_region: str = "national"  # a region's code in registry/data/grid.csv, whatever name came in
     grid_year: int = 2023
     fertiliser_n_kg: float = 0.0
     urea_kg: float = 0.0
@@ -95,20 +127,27 @@ class MonitoringData:
     maintenance: Maintenance = field(default_factory=Maintenance)
     baseline_tco2: float = 0.0
     leakage_tco2: float = 0.0
-    buffer_share: float = 0.20
 
 
 # parsing and validation -----------------------------------------------------------------------------
 
 
-def _number(value: Any, where: str, *, low: float = 0.0, high: float = math.inf, strict_low: bool = False) -> float:
+def _number(value: Any, where: str, *, low: float = 0.0, high: float, strict_low: bool = False) -> float:
+    """A finite number in [low, high] ((low, high] when strict_low)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise AccountingInputError(where, f"must be a number (got {value!r})")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        raise AccountingInputError(where, f"must be >= {low:g} and <= {high:g} (got {value})") from None
     if not math.isfinite(number) or number < low or (strict_low and number == low) or number > high:
-        bound = f"> {low}" if strict_low else f">= {low}"
-        raise AccountingInputError(where, f"must be {bound} and <= {high} (got {value})")
+        bound = f"> {low:g}" if strict_low else f">= {low:g}"
+        raise AccountingInputError(where, f"must be {bound} and <= {high:g} (got {value})")
     return number
+
+
+def _fraction(value: Any, where: str) -> float:
+    return _number(value, where, high=1.0)
 
 
 def _fields(data: Any, where: str, allowed: set[str], required: Collection[str] = ()) -> dict[str, Any]:
@@ -125,58 +164,123 @@ def _fields(data: Any, where: str, allowed: set[str], required: Collection[str] 
     return data
 
 
+def _list(value: Any, where: str, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise AccountingInputError(where, f"must be a list of {what}")
+    return value
+
+
+def species_key(name: str) -> str | None:
+    """The species' key for any accepted spelling of its name (Latin, Chinese, an alias; full-width letters,
+    invisible characters, case and spacing do not matter); None for a species the registry does not know."""
+    return factors.species_names().get(factors.normalise_name(name))
+
+
+def grid_region_code(name: str) -> str | None:
+    """A grid region's code for its code, Chinese or English name (华东, East China, east; 全国, national)."""
+    return factors.grid_regions().get(factors.normalise_name(name))
+
+
+def _tag(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise AccountingInputError(where, f"must be a string id (got {value!r})")
+    tag = unicodedata.normalize("NFKC", value).strip()
+    if not 1 <= len(tag) <= MAX_TAG_CHARS or not tag.isprintable():
+        raise AccountingInputError(where, f"must be 1 to {MAX_TAG_CHARS} printable characters (got {value!r})")
+    return tag
+
+
 def _trees(rows: Any, where: str) -> tuple[TreeRecord, ...]:
-    if not isinstance(rows, list):
-        raise AccountingInputError(where, "must be a list of trees")
+    """One census. Untagged rows may repeat a species and DBH class (a plot-scaled stratum does): they add
+    up exactly as one merged row would. A tag is one tree, so a tag may appear once per census."""
     out = []
-    for i, row in enumerate(rows):
+    tagged: dict[str, int] = {}
+    for i, row in enumerate(_list(rows, where, "trees")):
         at = f"{where}[{i}]"
-        row = _fields(row, at, {"species", "dbh_cm", "count", "height_m"}, {"species", "dbh_cm"})
-        if not isinstance(row["species"], str) or not row["species"].strip():
+        row = _fields(row, at, {"species", "dbh_cm", "count", "height_m", "tag"}, {"species", "dbh_cm"})
+        name = row["species"]
+        if not isinstance(name, str) or not factors.normalise_name(name):
             raise AccountingInputError(f"{at}.species", "must name the species")
+        species = species_key(name)
+        if species is None:
+            raise AccountingInputError(
+                f"{at}.species",
+                f"unknown species {name!r}: name one of registry/data/species.csv (Latin or Chinese) or its aliases",
+            )
         count = row.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise AccountingInputError(f"{at}.count", f"must be a whole number >= 0 (got {count!r})")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_TREES_PER_ROW:
+            raise AccountingInputError(
+                f"{at}.count", f"must be a whole number from 0 to {MAX_TREES_PER_ROW} (got {count!r})"
+            )
+        tag = None
+        if "tag" in row:
+            tag = _tag(row["tag"], f"{at}.tag")
+            if count != 1:
+                raise AccountingInputError(f"{at}.count", f"a tagged row is one tree: count must be 1 (got {count})")
+            if tag in tagged:
+                raise AccountingInputError(
+                    f"{at}.tag", f"tag {tag!r} appears twice in the census: {where}[{tagged[tag]}] and {at}"
+                )
+            tagged[tag] = i
         height = row.get("height_m")
         out.append(
             TreeRecord(
-                species=row["species"].strip(),
-                dbh_cm=_number(row["dbh_cm"], f"{at}.dbh_cm", high=MAX_DBH_CM, strict_low=True),
+                species=species,
+                dbh_cm=_number(row["dbh_cm"], f"{at}.dbh_cm", low=DBH_CM[0], high=DBH_CM[1]),
                 count=count,
                 height_m=None
                 if height is None
-                else _number(height, f"{at}.height_m", high=MAX_HEIGHT_M, strict_low=True),
+                else _number(height, f"{at}.height_m", low=HEIGHT_M[0], high=HEIGHT_M[1]),
+                tag=tag,
             )
         )
     return tuple(out)
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _date(value: Any, where: str) -> date:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise AccountingInputError(where, f"must be a date YYYY-MM-DD (got {value!r})")
+
+
+def _years_later(day: date, years: int) -> date:
     try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise AccountingInputError(where, f"must be a date YYYY-MM-DD (got {value!r})") from None
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return date(day.year + years, 3, 1)
 
 
-def _uncertainty(value: Any, where: str) -> float:
-    return _number(value, where, high=1.0)
+def today_in_period_zone() -> date:
+    return datetime.now(PERIOD_ZONE).date()
 
 
-def parse_monitoring(data: Any) -> MonitoringData:
-    """Validates a monitoring report (JSON-like) into MonitoringData; refuses with the field and row named."""
-    top = _fields(
-        data,
-        "monitoring",
-        {"period", "trees", "shrubs", "herbs", "soil", "maintenance", "baseline_tco2", "leakage_tco2", "buffer_share"},
-        {"period", "trees"},
-    )
-    period = _fields(top["period"], "period", {"start", "end"}, {"start", "end"})
+def _period(value: Any, today: date) -> tuple[date, date]:
+    """Whole days, both included: a real range from 1990 on, that has ended by today (Asia/Shanghai) and lasts
+    at most five years."""
+    period = _fields(value, "period", {"start", "end"}, {"start", "end"})
     start, end = _date(period["start"], "period.start"), _date(period["end"], "period.end")
+    if start < EARLIEST_PERIOD_START:
+        raise AccountingInputError("period.start", f"must be {EARLIEST_PERIOD_START} or later (got {start})")
+    if end > today:
+        raise AccountingInputError(
+            "period.end", f"must have passed: a report covers days already over (got {end}, today is {today})"
+        )
     if end <= start:
         raise AccountingInputError("period", f"end {end} must come after start {start}")
-    trees = _fields(top["trees"], "trees", {"t1", "t2", "uncertainty"}, {"t1", "t2"})
-    shrubs = []
-    for i, row in enumerate(top.get("shrubs", [])):
+    if end >= _years_later(start, MAX_PERIOD_YEARS):
+        raise AccountingInputError("period", f"lasts more than {MAX_PERIOD_YEARS} years ({start} to {end})")
+    return start, end
+
+
+def _shrubs(rows: Any) -> tuple[ShrubStratum, ...]:
+    out = []
+    for i, row in enumerate(_list(rows, "shrubs", "shrub strata")):
         at = f"shrubs[{i}]"
         row = _fields(
             row,
@@ -184,82 +288,110 @@ def parse_monitoring(data: Any) -> MonitoringData:
             {"area_m2", "biomass_kg_m2_t1", "biomass_kg_m2_t2", "uncertainty"},
             {"area_m2", "biomass_kg_m2_t1", "biomass_kg_m2_t2"},
         )
-        shrubs.append(
+        low, high = SHRUB_BIOMASS_KG_M2
+        out.append(
             ShrubStratum(
-                _number(row["area_m2"], f"{at}.area_m2"),
-                _number(row["biomass_kg_m2_t1"], f"{at}.biomass_kg_m2_t1"),
-                _number(row["biomass_kg_m2_t2"], f"{at}.biomass_kg_m2_t2"),
-                _uncertainty(row.get("uncertainty", 0.0), f"{at}.uncertainty"),
+                _number(row["area_m2"], f"{at}.area_m2", high=MAX_AREA_M2),
+                _number(row["biomass_kg_m2_t1"], f"{at}.biomass_kg_m2_t1", low=low, high=high),
+                _number(row["biomass_kg_m2_t2"], f"{at}.biomass_kg_m2_t2", low=low, high=high),
+                _fraction(row.get("uncertainty", 0.0), f"{at}.uncertainty"),
             )
         )
+    return tuple(out)
+
+
+def _soil(value: Any) -> Soil:
+    s = _fields(value, "soil", {"area_m2", "t1", "t2", "modelled_tco2", "uncertainty"})
+    bounds = {"depth_cm": SOIL_DEPTH_CM, "bulk_density_g_cm3": SOIL_BULK_DENSITY_G_CM3, "soc_pct": SOIL_SOC_PCT,
+              "coarse_fraction": (0.0, 1.0)}  # fmt: skip
+    samples = {}
+    for when in ("t1", "t2"):
+        rows = []
+        for i, r in enumerate(_list(s.get(when, []), f"soil.{when}", "soil samples")):
+            at = f"soil.{when}[{i}]"
+            r = _fields(r, at, set(bounds), {"depth_cm", "bulk_density_g_cm3", "soc_pct"})
+            rows.append(
+                SoilSample(**{k: _number(v, f"{at}.{k}", low=bounds[k][0], high=bounds[k][1]) for k, v in r.items()})
+            )
+        samples[when] = tuple(rows)
+    modelled = s.get("modelled_tco2")
+    return Soil(
+        area_m2=_number(s.get("area_m2", 0.0), "soil.area_m2", high=MAX_AREA_M2),
+        t1=samples["t1"],
+        t2=samples["t2"],
+        modelled_tco2=None
+        if modelled is None
+        else _number(modelled, "soil.modelled_tco2", low=-MAX_MODELLED_SOIL_TCO2, high=MAX_MODELLED_SOIL_TCO2),
+        uncertainty=_fraction(s.get("uncertainty", 0.0), "soil.uncertainty"),
+    )
+
+
+def _maintenance(value: Any) -> Maintenance:
+    m = _fields(value, "maintenance", set(Maintenance.__dataclass_fields__))
+    values: dict[str, Any] = {}
+    for key, item in m.items():
+        where = f"maintenance.{key}"
+        if key == "grid_region":
+            code = grid_region_code(item) if isinstance(item, str) else None
+            if code is None:
+                names = sorted({r for r in factors.grid_regions().values()})
+                raise AccountingInputError(
+                    where, f"unknown grid region {item!r}: a code ({', '.join(names)}) or its Chinese or English name"
+                )
+            values[key] = code
+        elif key == "grid_year":
+            if isinstance(item, bool) or not isinstance(item, int):
+                raise AccountingInputError(where, f"must be a year (got {item!r})")
+            values[key] = item
+        elif key == "pump_efficiency":
+            values[key] = _number(item, where, low=PUMP_EFFICIENCY[0], high=PUMP_EFFICIENCY[1])
+        else:
+            values[key] = _number(item, where, high=MAINTENANCE_MAX[key])
+    maintenance = Maintenance(**values)
+    if (maintenance.grid_region, maintenance.grid_year) not in factors.grid_factors():
+        years = sorted(y for r, y in factors.grid_factors() if r == maintenance.grid_region)
+        raise AccountingInputError(
+            "maintenance.grid_year" if "grid_year" in m else "maintenance.grid_region",
+            f"no grid factor for {maintenance.grid_region} {maintenance.grid_year} (years: {years})",
+        )
+    return maintenance
+
+
+BUFFER_REFUSAL = (
+    "is not part of the monitoring data: the buffer is the registry's setting, held on the ledger, and the "
+    "report, the statement and the issuance all use that one share"
+)
+
+
+def parse_monitoring(data: Any, *, today: date | None = None) -> MonitoringData:
+    """Validates a monitoring report (JSON-like) into MonitoringData; refuses with the field and row named.
+    `today` (default: today in Asia/Shanghai) is the last day a period may cover."""
+    if isinstance(data, dict) and "buffer_share" in data:
+        raise AccountingInputError("buffer_share", BUFFER_REFUSAL)
+    top = _fields(
+        data,
+        "monitoring",
+        {"period", "trees", "shrubs", "herbs", "soil", "maintenance", "baseline_tco2", "leakage_tco2"},
+        {"period", "trees"},
+    )
+    start, end = _period(top["period"], today or today_in_period_zone())
+    trees = _fields(top["trees"], "trees", {"t1", "t2", "uncertainty"}, {"t1", "t2"})
     herb_area = 0.0
-    for i, row in enumerate(top.get("herbs", [])):
-        herb_area += _number(_fields(row, f"herbs[{i}]", {"area_m2"}, {"area_m2"})["area_m2"], f"herbs[{i}].area_m2")
-    soil = Soil()
-    if "soil" in top:
-        s = _fields(top["soil"], "soil", {"area_m2", "t1", "t2", "modelled_tco2", "uncertainty"})
-        samples = {}
-        for when in ("t1", "t2"):
-            samples[when] = tuple(
-                SoilSample(
-                    **{
-                        k: _number(v, f"soil.{when}[{i}].{k}", high=100.0 if k == "soc_pct" else 1000.0)
-                        for k, v in _fields(
-                            r,
-                            f"soil.{when}[{i}]",
-                            {"depth_cm", "bulk_density_g_cm3", "soc_pct", "coarse_fraction"},
-                            {"depth_cm", "bulk_density_g_cm3", "soc_pct"},
-                        ).items()
-                    }
-                )
-                for i, r in enumerate(s.get(when, []))
-            )
-        modelled = s.get("modelled_tco2")
-        soil = Soil(
-            area_m2=_number(s.get("area_m2", 0.0), "soil.area_m2"),
-            t1=samples["t1"],
-            t2=samples["t2"],
-            modelled_tco2=None if modelled is None else _number(modelled, "soil.modelled_tco2", low=-math.inf),
-            uncertainty=_uncertainty(s.get("uncertainty", 0.0), "soil.uncertainty"),
-        )
-    maintenance = Maintenance()
-    if "maintenance" in top:
-        m = _fields(top["maintenance"], "maintenance", set(Maintenance.__dataclass_fields__))
-        values: dict[str, Any] = {}
-        for key, value in m.items():
-            if key == "grid_region":
-                if not isinstance(value, str):
-                    raise AccountingInputError("maintenance.grid_region", "must be a region name")
-                values[key] = value
-            elif key == "grid_year":
-                if isinstance(value, bool) or not isinstance(value, int):
-                    raise AccountingInputError("maintenance.grid_year", "must be a year")
-                values[key] = value
-            else:
-                values[key] = _number(
-                    value,
-                    f"maintenance.{key}",
-                    high=1.0 if key == "pump_efficiency" else math.inf,
-                    strict_low=key == "pump_efficiency",
-                )
-        maintenance = Maintenance(**values)
-        if (maintenance.grid_region, maintenance.grid_year) not in factors.grid_factors():
-            raise AccountingInputError(
-                "maintenance.grid_region", f"no grid factor for {maintenance.grid_region} {maintenance.grid_year}"
-            )
+    for i, row in enumerate(_list(top.get("herbs", []), "herbs", "herb strata")):
+        at = f"herbs[{i}]"
+        herb_area += _number(_fields(row, at, {"area_m2"}, {"area_m2"})["area_m2"], f"{at}.area_m2", high=MAX_AREA_M2)
     return MonitoringData(
         period_start=start,
         period_end=end,
         trees_t1=_trees(trees["t1"], "trees.t1"),
         trees_t2=_trees(trees["t2"], "trees.t2"),
-        tree_uncertainty=_uncertainty(trees.get("uncertainty", 0.0), "trees.uncertainty"),
-        shrubs=tuple(shrubs),
+        tree_uncertainty=_fraction(trees.get("uncertainty", 0.0), "trees.uncertainty"),
+        shrubs=_shrubs(top.get("shrubs", [])),
         herb_area_m2=herb_area,
-        soil=soil,
-        maintenance=maintenance,
-        baseline_tco2=_number(top.get("baseline_tco2", 0.0), "baseline_tco2", low=-math.inf),
-        leakage_tco2=_number(top.get("leakage_tco2", 0.0), "leakage_tco2"),
-        buffer_share=_number(top.get("buffer_share", 0.20), "buffer_share", high=1.0),
+        soil=_soil(top["soil"]) if "soil" in top else Soil(),
+        maintenance=_maintenance(top["maintenance"]) if "maintenance" in top else Maintenance(),
+        baseline_tco2=_number(top.get("baseline_tco2", 0.0), "baseline_tco2", high=MAX_BASELINE_TCO2),
+        leakage_tco2=_number(top.get("leakage_tco2", 0.0), "leakage_tco2", high=MAX_BASELINE_TCO2),
     )
 
 
@@ -267,14 +399,16 @@ def parse_monitoring(data: Any) -> MonitoringData:
 
 
 def tree_biomass_kg(species: str, dbh_cm: float) -> tuple[float, str, bool]:
-    """Whole-tree dry mass (kg) by the species' equation; (mass, equation group, used the generic fallback)."""
-    row = factors.species().get(species.lower()) or factors.species().get(species)
+    """Whole-tree dry mass (kg) by the species' equation; (mass, equation group, used the generic fallback).
+    A known species without an equation of its own is in the generic group by its row in species.csv."""
+    key = species_key(species)
+    row = factors.species().get(key) if key else None
     group, fallback = (row["equation_group"], False) if row else (GENERIC_GROUP, True)
     return sum(a * dbh_cm**b for _, a, b in factors.allometry()[group]), group, fallback
 
 
 def uncertainty_deduction(u: float) -> float | None:
-    """Share deducted from a pool's gain; None when the pool cannot be credited (U > 30%)."""
+    """Share deducted from a stratum's gain; None when the stratum cannot be credited (U > 30%)."""
     p = factors.parameters()
     if u <= p["uncertainty_free"].value:
         return 0.0
@@ -284,11 +418,25 @@ def uncertainty_deduction(u: float) -> float | None:
 
 
 def _credited(delta: float, u: float) -> tuple[float, float]:
-    """(credited change, deduction share): losses count in full, gains are deducted for uncertainty."""
+    """One stratum: (credited change, deduction share). A loss counts in full whatever U; a gain is deducted
+    for U, or not credited at all above the largest U."""
     if delta <= 0:
         return delta, 0.0
     share = uncertainty_deduction(u)
     return (0.0, 1.0) if share is None else (delta * (1 - share), share)
+
+
+def shrub_strata(strata: tuple[ShrubStratum, ...]) -> list[dict[str, float]]:
+    """Each shrub stratum on its own: its change, its U, its deduction and its credit."""
+    p = factors.parameters()
+    per_kg = (1 + p["shrub_root_shoot"].value) * p["carbon_fraction"].value * p["co2_per_c"].value / 1000
+    out = []
+    for s in strata:
+        delta = s.area_m2 * (s.biomass_kg_m2_t2 - s.biomass_kg_m2_t1) * per_kg
+        credited, share = _credited(delta, s.uncertainty)
+        out.append({"area_m2": s.area_m2, "delta_tco2": delta, "uncertainty": s.uncertainty,
+                    "deduction_share": share, "credited_tco2": credited})  # fmt: skip
+    return out
 
 
 def _soc_tc_per_ha(samples: tuple[SoilSample, ...]) -> float:
@@ -306,6 +454,7 @@ class AccountingResult:
     net_tco2: float
     creditable_grams: int
     buffer_share: float
+    buffer_share_bps: int
     buffer_grams: int
     owner_grams: int
     issuable: bool
@@ -320,7 +469,25 @@ def input_hash(data: MonitoringData) -> str:
     return hashlib.sha256(f"{METHOD_VERSION}\n{factors.data_digest()}\n{body}".encode()).hexdigest()
 
 
-def compute_net_sink(data: MonitoringData) -> AccountingResult:
+def buffer_grams(creditable_grams: int, buffer_share_bps: int) -> int:
+    """The ledger's buffer share of an issuance: rounded up, exactly as Certificates.sol computes it."""
+    return (creditable_grams * buffer_share_bps + 9_999) // 10_000
+
+
+def _within(tco2: float, where: str, what: str) -> None:
+    if not math.isfinite(tco2) or abs(tco2) > MAX_QUANTITY_TCO2:
+        raise AccountingInputError(where, f"{what} exceeds {MAX_QUANTITY_TCO2:g} tCO2e: check counts and units")
+
+
+def compute_net_sink(data: MonitoringData, *, buffer_share_bps: int) -> AccountingResult:
+    """The period's net sink. `buffer_share_bps` is the registry's buffer share in force for the project
+    (basis points, as the ledger holds it): the caller reads it from the ledger, never from the data."""
+    if (
+        isinstance(buffer_share_bps, bool)
+        or not isinstance(buffer_share_bps, int)
+        or not 0 <= buffer_share_bps <= 10_000
+    ):
+        raise ValueError(f"buffer_share_bps must be whole basis points from 0 to 10000 (got {buffer_share_bps!r})")
     p = factors.parameters()
     cf, co2, k_open = p["carbon_fraction"].value, p["co2_per_c"].value, p["open_grown_adjustment"].value
     notes: list[str] = []
@@ -339,7 +506,10 @@ def compute_net_sink(data: MonitoringData) -> AccountingResult:
 
     stock_t1, _ = stock(data.trees_t1)
     stock_t2, species_t2 = stock(data.trees_t2)
+    _within(stock_t1, "trees.t1", "the tree stock")
+    _within(stock_t2, "trees.t2", "the tree stock")
     tree_delta = stock_t2 - stock_t1
+    # The tree census is one stratum with one U (trees.uncertainty).
     tree_credit, tree_deduction = _credited(tree_delta, data.tree_uncertainty)
     pools: dict[str, dict[str, Any]] = {
         "trees": {
@@ -353,16 +523,15 @@ def compute_net_sink(data: MonitoringData) -> AccountingResult:
         }
     }
 
-    shrub_delta = sum(s.area_m2 * (s.biomass_kg_m2_t2 - s.biomass_kg_m2_t1) for s in data.shrubs)
-    shrub_delta *= (1 + p["shrub_root_shoot"].value) * cf * co2 / 1000
-    shrub_u = max((s.uncertainty for s in data.shrubs), default=0.0)
-    shrub_credit, shrub_deduction = _credited(shrub_delta, shrub_u)
+    strata = shrub_strata(data.shrubs)
     pools["shrubs"] = {
-        "delta_tco2": shrub_delta,
-        "uncertainty": shrub_u,
-        "deduction_share": shrub_deduction,
-        "credited_tco2": shrub_credit,
+        "delta_tco2": sum(s["delta_tco2"] for s in strata),
+        "credited_tco2": sum(s["credited_tco2"] for s in strata),
+        "strata": strata,
     }
+    dropped = [i for i, s in enumerate(strata) if s["delta_tco2"] > 0 and s["credited_tco2"] == 0]
+    if dropped:
+        notes.append(f"shrub strata {dropped}: uncertainty above {p['uncertainty_max'].value:.0%}, gain not credited")
     pools["herbs"] = {
         "area_m2": data.herb_area_m2,
         "delta_tco2": 0.0,
@@ -377,6 +546,7 @@ def compute_net_sink(data: MonitoringData) -> AccountingResult:
         pools["soil"] = {
             "delta_tco2": soil_delta,
             "measured": True,
+            "uncertainty": soil.uncertainty,
             "deduction_share": soil_deduction,
             "credited_tco2": soil_credit,
             "held_back_tco2": 0.0,
@@ -413,10 +583,11 @@ def compute_net_sink(data: MonitoringData) -> AccountingResult:
 
     credited = sum(pool["credited_tco2"] for pool in pools.values())
     net = credited - maintenance["total_tco2e"] - data.baseline_tco2 - data.leakage_tco2
+    _within(net, "monitoring", "the net sink")
     creditable = math.floor(net * GRAMS_PER_TONNE) if net > 0 else 0  # never round a claim up
     if creditable == 0:
         notes.append("net sink is not positive: nothing is issuable for this period")
-    buffer = math.ceil(creditable * data.buffer_share)
+    buffer = buffer_grams(creditable, buffer_share_bps)
     return AccountingResult(
         method_version=METHOD_VERSION,
         input_hash=input_hash(data),
@@ -426,7 +597,8 @@ def compute_net_sink(data: MonitoringData) -> AccountingResult:
         leakage_tco2=data.leakage_tco2,
         net_tco2=net,
         creditable_grams=creditable,
-        buffer_share=data.buffer_share,
+        buffer_share=buffer_share_bps / 10_000,
+        buffer_share_bps=buffer_share_bps,
         buffer_grams=buffer,
         owner_grams=creditable - buffer,
         issuable=creditable > 0,

@@ -2,6 +2,8 @@
 ([V] seen in the source, [R] standard value to re-check, [A] assumption; see docs/accounting.md)."""
 
 import csv
+import re
+import unicodedata
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,6 +46,41 @@ def species() -> dict[str, dict[str, str]]:
         table[r["species"].lower()] = r
         table[r["name_zh"]] = r
     return table
+
+
+# Characters that print as nothing: a name carrying one is the same name.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
+
+
+def normalise_name(text: str) -> str:
+    """A name as the registry compares it: NFKC (full-width letters become ASCII), invisible characters
+    removed, runs of white space made one space, trimmed, case-folded."""
+    return " ".join(_INVISIBLE.sub("", unicodedata.normalize("NFKC", text)).split()).casefold()
+
+
+@cache
+def species_names() -> dict[str, str]:
+    """Every accepted spelling of a species (Latin, Chinese, the aliases of species_aliases.csv), normalised
+    -> the species' key, its Chinese name (one key per species: synonyms share it)."""
+    names: dict[str, str] = {}
+    for r in _rows("species.csv"):
+        names[normalise_name(r["species"])] = r["name_zh"]
+        names[normalise_name(r["name_zh"])] = r["name_zh"]
+    for r in _rows("species_aliases.csv"):
+        if normalise_name(r["name_zh"]) not in names:
+            raise ValueError(f"species_aliases.csv: {r['alias']} names an unknown species {r['name_zh']}")
+        names.setdefault(normalise_name(r["alias"]), r["name_zh"])
+    return names
+
+
+@cache
+def grid_regions() -> dict[str, str]:
+    """Every accepted name of a grid region (its code, Chinese and English names), normalised -> its code."""
+    names: dict[str, str] = {}
+    for r in _rows("grid.csv"):
+        for name in (r["region"], r["name_zh"], r["name_en"]):
+            names[normalise_name(name)] = r["region"]
+    return names
 
 
 @cache

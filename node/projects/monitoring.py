@@ -20,7 +20,7 @@ def submit_monitoring(
     judges it for an ecological loss against the project's previous period."""
     try:
         monitoring = parse_monitoring(report)
-        result = compute_net_sink(monitoring)
+        result = compute_net_sink(monitoring, buffer_share_bps=services.settings.buffer_share_bps)
     except AccountingInputError as refused:
         raise InvalidRequest("invalid_monitoring", str(refused)) from None
     document = json.dumps({"project_id": project_id, "report": report}, sort_keys=True, ensure_ascii=False).encode()
