@@ -65,6 +65,8 @@ class ProjectRecord(Out):
     batch_count: int
     registered_block: int
     registered_time: int
+    buffer_share_bps: int | None  # the project's own buffer share (basis points); null: it inherits the registry's
+    effective_buffer_share_bps: int | None  # the share its next issuance holds back: its own, else the registry's
 
 
 class Supply(Out):
@@ -95,6 +97,7 @@ class BatchRecord(Out):
     issued_block: int
     issued_time: int
     issued_tx: str
+    buffer_share_bps: int | None  # the share in force at issuance (basis points): buffer_amount is its ceiling
     supply: Supply
     serial_prefix: str
     serial_range: str
@@ -219,6 +222,7 @@ class Computation(Out):
     net_tco2: float | int
     creditable_grams: int
     buffer_share: float | int
+    buffer_share_bps: int | None = None  # the ledger's share in force for the project; absent in older records
     buffer_grams: int
     owner_grams: int
     issuable: bool

@@ -109,6 +109,18 @@ class ParticipantCreate(Strict):
     roles: Annotated[int, Field(ge=0, le=15, description="bits: admin 1, issuer 2, verifier 4, regulator 8")]
 
 
+class ProjectBufferShare(Strict):
+    share_bps: Annotated[
+        int | None,
+        Field(
+            ge=0,
+            le=10_000,
+            description="the project's own buffer share in basis points; null clears it (the registry's applies)",
+            examples=[1500, None],
+        ),
+    ]
+
+
 class FreezeAccountRequest(Strict):
     frozen: bool
     reason: Annotated[MultiLine, Field(min_length=1, max_length=500)]

@@ -8,9 +8,18 @@ from typing import Any
 
 from node.errors import InvalidRequest
 from node.evidence.bundle import create_bundle, save_bundle
+from node.index.queries import buffer_share_of
 from node.services import Services
 from node.supervision.ecoloss import judge_report
 from registry.accounting import AccountingInputError, compute_net_sink, parse_monitoring
+
+
+def buffer_share_in_force(services: Services, reader: sqlite3.Connection, project_id: int) -> int:
+    """The buffer share (basis points) the ledger will hold back from the project's next batch: the index's
+    copy of the project's own share or the registry's, else the contract's bufferShareOf. The report splits
+    at exactly this share, so report, statement, page and ledger agree to the gram."""
+    share = buffer_share_of(connection=reader, project_id=project_id)
+    return services.registry.buffer_share_of(project_id) if share is None else share
 
 
 def submit_monitoring(
@@ -20,7 +29,7 @@ def submit_monitoring(
     judges it for an ecological loss against the project's previous period."""
     try:
         monitoring = parse_monitoring(report)
-        result = compute_net_sink(monitoring, buffer_share_bps=services.settings.buffer_share_bps)
+        result = compute_net_sink(monitoring, buffer_share_bps=buffer_share_in_force(services, reader, project_id))
     except AccountingInputError as refused:
         raise InvalidRequest("invalid_monitoring", str(refused)) from None
     document = json.dumps({"project_id": project_id, "report": report}, sort_keys=True, ensure_ascii=False).encode()

@@ -1,10 +1,12 @@
-"""The plain ledger writes (register, issue, transfer, retire) as intent kinds: how each is answered once
-its transaction is mined. Their answer is the transaction (hash, block, gas) and what it created."""
+"""The plain ledger writes (register, a project's buffer share, issue, transfer, retire) as intent kinds: how
+each is answered once its transaction is mined. Their answer is the transaction (hash, block, gas) and what it
+created."""
 
 import sqlite3
 import time
 from typing import Any
 
+from node.chain.registry import INHERIT_BUFFER_SHARE
 from node.chain.sender import Receipt
 from node.writes.runner import kind
 
@@ -39,6 +41,15 @@ def _project(services: Any, intent: dict[str, Any], receipt: Receipt, db: sqlite
             (project_id, profile["name"], profile["region"], profile["kind"], intent["request"]["metadata_hash"]),
         )
     return tx_answer(receipt, project_id=project_id)
+
+
+@kind("set_project_buffer")
+def _project_buffer(services: Any, intent: dict[str, Any], receipt: Receipt, db: sqlite3.Connection) -> dict[str, Any]:
+    args = services.registry.event(receipt, "ProjectBufferShareSet").args
+    share = int(args["shareBps"])
+    return tx_answer(
+        receipt, project_id=int(args["projectId"]), share_bps=None if share == INHERIT_BUFFER_SHARE else share
+    )
 
 
 @kind("issue")

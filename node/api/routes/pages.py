@@ -36,6 +36,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "quantity": "签发量",
         "outstanding": "流通量",
         "retired": "已注销",
+        "buffer": "缓冲池留存",
         "period": "监测期",
         "serials": "序列号",
         "project": "项目",
@@ -74,6 +75,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "accounting": "碳汇核算",
         "method": "方法学",
         "net": "净碳汇（扣除缓冲前）",
+        "report_buffer": "核算中的缓冲池扣除",
         "pools": "各碳库计入量",
         "maintenance": "养护排放",
         "input_hash": "输入数据哈希",
@@ -99,6 +101,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "quantity": "Issued",
         "outstanding": "Outstanding",
         "retired": "Retired",
+        "buffer": "Held in the buffer pool",
         "period": "Monitoring period",
         "serials": "Serial range",
         "project": "Project",
@@ -137,6 +140,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "accounting": "Carbon accounting",
         "method": "Method",
         "net": "Net sink (before buffer)",
+        "report_buffer": "Buffer in the accounting",
         "pools": "Credited by pool",
         "maintenance": "Maintenance emissions",
         "input_hash": "Input data hash",
@@ -158,6 +162,14 @@ def _tonnes(grams: int | None) -> str:
     return "" if grams is None else format_tonnes(int(grams))
 
 
+def _share(bps: int | None) -> str:
+    """Basis points as an exact percentage: 2000 → "20 %", 1250 → "12.5 %"."""
+    if bps is None:
+        return ""
+    whole, rest = divmod(int(bps), 100)
+    return f"{whole}.{rest:02d}".rstrip("0").rstrip(".") + " %"
+
+
 def _day(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
 
@@ -174,7 +186,7 @@ def _page(request: Request, template: str, lang: str, **context: Any) -> HTMLRes
     return templates.TemplateResponse(
         request,
         template,
-        {"lang": lang, "t": TEXT[lang], "tonnes": _tonnes, "day": _day, "time": _time, **context},
+        {"lang": lang, "t": TEXT[lang], "tonnes": _tonnes, "share": _share, "day": _day, "time": _time, **context},
     )
 
 

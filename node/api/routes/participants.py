@@ -41,6 +41,7 @@ from node.api.responses import (
 from node.api.schemas import (
     IssueRequest,
     ParticipantCreate,
+    ProjectBufferShare,
     ProjectCreate,
     RetireRequest,
     TransferRequest,
@@ -137,6 +138,31 @@ def register_participant(body: ParticipantCreate, caller: AdminDep, services: Se
         body.model_dump(),
         lambda: services.registry.register_participant(sender, body.account, body.organisation, body.roles),
         201,
+    )
+
+
+@router.post(
+    "/admin/projects/{project_id}/buffer",
+    responses=WRITE_RESPONSES,
+    summary="Set a project's own buffer share, or clear it so the registry's applies (admin)",
+)
+def set_project_buffer(
+    project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)],
+    body: ProjectBufferShare,
+    caller: AdminDep,
+    services: ServicesDep,
+    reader: ReaderDep,
+) -> TxResult:
+    if get_project(connection=reader, project_id=project_id) is None:
+        raise not_found(f"project {project_id}")
+    sender = services.sender_for(caller.owner)
+    return _write(
+        services,
+        caller,
+        "set_project_buffer",
+        {"project_id": project_id, "share_bps": body.share_bps},
+        lambda: services.registry.set_project_buffer_share(sender, project_id, body.share_bps),
+        200,
     )
 
 
