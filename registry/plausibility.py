@@ -23,9 +23,11 @@ Cost: one pass over each census with dictionaries keyed by tag, so it stays a fr
 """
 
 import csv
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from operator import attrgetter
 from typing import Any
 
 from registry.accounting import AccountingInputError, MonitoringData, TreeRecord
@@ -167,14 +169,14 @@ def census_summary(trees: Iterable[TreeRecord]) -> dict[str, list[int]]:
     """Species -> [stems, Σ DBH, Σ DBH²] with DBH in hundredths of a cm: exact integers, whatever the order of
     the rows; rows of count 0 add nothing. Two censuses with equal summaries are the same census (to 0.01 cm)."""
     out: dict[str, list[int]] = {}
-    for tree in trees:
-        n = tree.count
+    for (species, dbh, n), rows in Counter(map(_ROW, trees)).items():
         if not n:
             continue
-        d = round(tree.dbh_cm * 100)
-        s = out.get(tree.species)
+        n *= rows
+        d = round(dbh * 100)
+        s = out.get(species)
         if s is None:
-            out[tree.species] = [n, n * d, n * d * d]
+            out[species] = [n, n * d, n * d * d]
         else:
             s[0] += n
             s[1] += n * d
@@ -185,16 +187,18 @@ def census_summary(trees: Iterable[TreeRecord]) -> dict[str, list[int]]:
 # the checks --------------------------------------------------------------------------------------
 
 
-def _split(trees: Sequence[TreeRecord]) -> tuple[dict[str, tuple[int, TreeRecord]], list[tuple[int, TreeRecord]]]:
-    tagged: dict[str, tuple[int, TreeRecord]] = {}
-    untagged: list[tuple[int, TreeRecord]] = []
-    for i, tree in enumerate(trees):
-        tag = tree.tag
-        if tag is None:
-            untagged.append((i, tree))
-        else:
-            tagged[tag] = (i, tree)
-    return tagged, untagged
+_TAG, _SPECIES, _DBH = attrgetter("tag"), attrgetter("species"), attrgetter("dbh_cm")
+_ROW = attrgetter("species", "dbh_cm", "count")
+_TAGGED_ROW = attrgetter("species", "dbh_cm")
+
+
+def _split(trees: Sequence[TreeRecord]) -> tuple[dict[str, int], list[tuple[int, TreeRecord]]]:
+    """(tag -> row index, untagged (row index, row)), built at C speed when every row is tagged."""
+    tags = list(map(_TAG, trees))
+    if None not in tags:
+        return dict(zip(tags, range(len(tags)), strict=True)), []
+    tagged = {tag: i for i, tag in enumerate(tags) if tag is not None}
+    return tagged, [(i, trees[i]) for i, tag in enumerate(tags) if tag is None]
 
 
 def _median(values: list[float]) -> float:
@@ -269,15 +273,15 @@ def check_plausibility(
     ratios1: list[float] = []
     ratios2: list[float] = []
     shrink = -SHRINK_CM
-    for tag, (i, tree) in tagged2.items():
-        high, top, group = bounds(tree.species)
-        dbh = tree.dbh_cm
-        if dbh > top:
-            out.flag(_too_large(f"trees.t2[{i}].dbh_cm", tag, dbh, top, group))
-        before = tagged1.get(tag)
-        if before is None:
+    limits = {species: bounds(species) for species in {*map(_SPECIES, t1), *map(_SPECIES, t2)}}
+    _largest(out, t1, "t1", limits)
+    _largest(out, t2, "t2", limits)
+    opening = tagged1.get
+    for tag, i in tagged2.items():
+        j = opening(tag)
+        if j is None:
             continue  # planted during the period
-        old = before[1]
+        tree, old = t2[i], t1[j]
         if old.species != tree.species:
             out.refuse(
                 Refusal(
@@ -289,17 +293,15 @@ def check_plausibility(
                 )
             )
             continue
-        ratios1.append(old.dbh_cm)
-        ratios2.append(dbh)
-        grown = dbh - old.dbh_cm
-        if grown > high:
+        a, b = old.dbh_cm, tree.dbh_cm
+        ratios1.append(a)
+        ratios2.append(b)
+        grown = b - a
+        if grown > limits[tree.species][0]:
+            high, _, group = limits[tree.species]
             out.flag(_growth(f"trees.t2[{i}].dbh_cm", tag, grown, high, group))
         elif grown < shrink:
             out.flag(_shrank(f"trees.t2[{i}].dbh_cm", tag, grown))
-    for tag, (i, tree) in tagged1.items():
-        high, top, group = bounds(tree.species)
-        if tree.dbh_cm > top:
-            out.flag(_too_large(f"trees.t1[{i}].dbh_cm", tag, tree.dbh_cm, top, group))
     if ratios1:
         m1, m2 = _median(ratios1), _median(ratios2)
         _unit_slip(out, m1, m2, "trees.t2[*].dbh_cm", "tagged trees present at t1 and t2")
@@ -348,7 +350,7 @@ def check_plausibility(
             )
             break
     if previous is not None and data.period_end > previous.period_end:
-        _continuity(out, previous, tagged1, untagged1)
+        _continuity(out, previous, t1, tagged1, untagged1)
     return out
 
 
@@ -378,6 +380,16 @@ def _unit_slip(out: Plausibility, m1: float, m2: float, where: str, what: str) -
                 f"the median DBH of the {what} goes from {m1:g} cm to {m2:g} cm (×{ratio:.2f}): check the unit (cm)",
             )
         )
+
+
+def _largest(out: Plausibility, trees: Sequence[TreeRecord], when: str, limits: dict[str, tuple]) -> None:
+    """DBH above the group's largest: rows are looked at one by one only if the census's largest DBH is."""
+    if not trees or max(map(_DBH, trees)) <= min(top for _, top, _ in limits.values()):
+        return
+    for i, tree in enumerate(trees):
+        _, top, group = limits[tree.species]
+        if tree.dbh_cm > top and tree.count:
+            out.flag(_too_large(f"trees.{when}[{i}].dbh_cm", tree.tag or tree.species, tree.dbh_cm, top, group))
 
 
 def _too_large(where: str, row: str, dbh: float, top: float, group: str) -> Flag:
@@ -427,12 +439,9 @@ def _untagged_growth(
     if not rows2:
         return
     means: list[dict[str, list[float]]] = []
-    for when, rows in (("t1", rows1), ("t2", rows2)):
+    for rows in (rows1, rows2):
         acc: dict[str, list[float]] = {}
-        for i, tree in rows:
-            high, top, group = bounds(tree.species)
-            if tree.dbh_cm > top and tree.count:
-                out.flag(_too_large(f"trees.{when}[{i}].dbh_cm", tree.species, tree.dbh_cm, top, group))
+        for _, tree in rows:
             a = acc.get(tree.species)
             if a is None:
                 acc[tree.species] = [tree.count, tree.count * tree.dbh_cm]
@@ -483,11 +492,13 @@ def _density(out: Plausibility, trees: Sequence[TreeRecord], area_m2: float) -> 
 def _continuity(
     out: Plausibility,
     previous: MonitoringData,
-    tagged1: dict[str, tuple[int, TreeRecord]],
+    t1: Sequence[TreeRecord],
+    tagged1: dict[str, int],
     untagged1: list[tuple[int, TreeRecord]],
 ) -> None:
     """The opening census of a later period is the closing census of the last issued one."""
-    before_tagged, before_untagged = _split(previous.trees_t2)
+    closing = previous.trees_t2
+    before_tagged, before_untagged = _split(closing)
     if before_tagged and not tagged1:
         out.refuse(
             Refusal(
@@ -499,7 +510,7 @@ def _continuity(
             )
         )
         return
-    if _tagged_differ(out, before_tagged, tagged1):
+    if _tagged_differ(out, closing, before_tagged, t1, tagged1):
         return
     _untagged_differ(out, before_untagged, untagged1)
 
@@ -515,18 +526,27 @@ def _discontinuity(where: str, row: str | None, zh: str, en: str) -> Refusal:
 
 
 def _tagged_differ(
-    out: Plausibility, before: dict[str, tuple[int, TreeRecord]], now: dict[str, tuple[int, TreeRecord]]
+    out: Plausibility,
+    closing: Sequence[TreeRecord],
+    before: dict[str, int],
+    opening: Sequence[TreeRecord],
+    now: dict[str, int],
 ) -> bool:
+    if len(before) == len(now):  # most often the opening census is the closing one copied: compared in C
+        same = dict(zip(map(_TAG, closing), map(_TAGGED_ROW, closing), strict=True))
+        if same == dict(zip(map(_TAG, opening), map(_TAGGED_ROW, opening), strict=True)):
+            return False
     found = False
-    for tag, (i, tree) in now.items():
-        old = before.get(tag)
-        if old is None:
+    for tag, i in now.items():
+        j = before.get(tag)
+        tree = opening[i]
+        if j is None:
             found = True
             out.refuse(
                 _discontinuity(f"trees.t1[{i}]", tag, f"编号 {tag} 不在上期期末清查中", f"tag {tag} is not in it")
             )
             continue
-        prev = old[1]
+        prev = closing[j]
         if prev.species != tree.species:
             found = True
             out.refuse(

@@ -20,6 +20,7 @@ from node.api.routes import (
     offsets,
     pages,
     participants,
+    plausibility,
     public,
     regulator,
     safeguards,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.add_middleware(RateLimits, settings=settings)
     app.include_router(public.router)
     app.include_router(participants.router)
+    app.include_router(plausibility.router)
     app.include_router(intents.router)
     app.include_router(regulator.router)
     app.include_router(offsets.router)

@@ -227,6 +227,8 @@ class Computation(Out):
     owner_grams: int
     issuable: bool
     notes: list[str]
+    # Plausibility flags and census summaries (registry.plausibility): absent from reports computed before them.
+    plausibility: dict[str, Any] | None = None
 
 
 class AccountingRecord(Out):
@@ -800,6 +802,17 @@ class ReconciliationCount(Out):
     differences: int
 
 
+class FlaggedVerification(Out):
+    """A report with plausibility flags whose verifier acknowledged them (node.projects.plausibility)."""
+
+    project_id: int
+    evidence_root: str
+    flags_count: int
+    verifier: str
+    acknowledged_at: int
+    batch_id: int | None
+
+
 class SupervisionReport(Out):
     since: str
     until: str
@@ -809,6 +822,7 @@ class SupervisionReport(Out):
     alerts: list[RuleOutcomes]
     measures: dict[str, int]
     reconciliation: ReconciliationCount
+    flagged_verifications: list[FlaggedVerification] = []
 
 
 # --- what routes declare besides their 200 --------------------------------------------------------------------

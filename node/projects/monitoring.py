@@ -9,6 +9,7 @@ from typing import Any
 from node.errors import InvalidRequest
 from node.evidence.bundle import create_bundle, save_bundle
 from node.index.queries import buffer_share_of
+from node.projects.plausibility import check_upload
 from node.services import Services
 from node.supervision.ecoloss import judge_report
 from registry.accounting import AccountingInputError, compute_net_sink, parse_monitoring
@@ -25,15 +26,19 @@ def buffer_share_in_force(services: Services, reader: sqlite3.Connection, projec
 def submit_monitoring(
     services: Services, reader: sqlite3.Connection, *, project_id: int, key_name: str, owner: str, report: Any
 ) -> dict[str, Any]:
-    """Validates and computes a report, stores it with its computation as one attested evidence bundle, and
-    judges it for an ecological loss against the project's previous period."""
+    """Validates and computes a report, checks its plausibility against what the project had issued (a refusal
+    stores nothing), stores it with its computation and its flags as one attested evidence bundle, and judges
+    it for an ecological loss against the project's previous period."""
     try:
         monitoring = parse_monitoring(report)
         result = compute_net_sink(monitoring, buffer_share_bps=buffer_share_in_force(services, reader, project_id))
     except AccountingInputError as refused:
         raise InvalidRequest("invalid_monitoring", str(refused)) from None
+    # The flags are part of the attested computation: the bundle's root covers them.
+    accounting = {**result.as_dict(), "plausibility": check_upload(services, reader, project_id=project_id,
+                                                                    monitoring=monitoring)}  # fmt: skip
     document = json.dumps({"project_id": project_id, "report": report}, sort_keys=True, ensure_ascii=False).encode()
-    computation = json.dumps(result.as_dict(), sort_keys=True, ensure_ascii=False).encode()
+    computation = json.dumps(accounting, sort_keys=True, ensure_ascii=False).encode()
     bundle = create_bundle(
         services.evidence,
         [("monitoring.json", document), ("accounting.json", computation)],
@@ -50,14 +55,14 @@ def submit_monitoring(
         project_id=project_id,
         creditable_grams=result.creditable_grams,
         input_hash=result.input_hash,
-        result=result.as_dict(),
+        result=accounting,
         period_end=monitoring.period_end.isoformat(),
     )
     alert = judge_report(
         services, reader, project_id=project_id, owner=owner, evidence_root=bundle.root_hex,
-        period_end=monitoring.period_end.isoformat(), result=result.as_dict(),
+        period_end=monitoring.period_end.isoformat(), result=accounting,
     )  # fmt: skip
-    return {"evidence_root": bundle.root_hex, "accounting": result.as_dict(), "bundle": bundle.as_dict(),
+    return {"evidence_root": bundle.root_hex, "accounting": accounting, "bundle": bundle.as_dict(),
             "alert": alert}  # fmt: skip
 
 

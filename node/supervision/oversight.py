@@ -286,6 +286,7 @@ def _day_bounds(since: str, until: str) -> tuple[int, int]:
 
 def supervision_report(services: Services, reader: sqlite3.Connection, since: str, until: str) -> dict[str, Any]:
     """Volumes, prices, alerts by rule and outcome, measures and the reconciliation, for a date range."""
+    from node.projects.plausibility import flagged_verifications
     from node.supervision.reconcile import reconcile
 
     start, end = _day_bounds(since, until)
@@ -332,6 +333,8 @@ def supervision_report(services: Services, reader: sqlite3.Connection, since: st
         "alerts": [{"rule": rule, **counts} for rule, counts in sorted(alerts.items())],
         "measures": {m["kind"]: m["n"] for m in measures},
         "reconciliation": {"checks": report["checks"], "differences": len(report["differences"])},
+        # Statements over reports with plausibility flags: whose flags a verifier acknowledged in the range.
+        "flagged_verifications": flagged_verifications(services, reader, start, end),
     }
 
 

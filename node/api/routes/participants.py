@@ -55,6 +55,7 @@ from node.chain.statements import (
     Signature,
     VerificationStatement,
     methodology_id,
+    recover_verifier,
     sign_verification,
     statement_digest,
 )
@@ -62,6 +63,7 @@ from node.evidence.bundle import create_bundle, load_bundle, save_bundle
 from node.index.queries import get_project, holdings, search_events
 from node.projects.issuance import check_statement
 from node.projects.monitoring import submit_monitoring
+from node.projects.plausibility import require_flags_acknowledged
 from node.projects.profiles import project_profile
 from node.public_text import check_public_text
 from node.services import Services
@@ -310,6 +312,7 @@ def project_accounting(project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)], 
 @router.post("/verifications", summary="A verifier signs a verification statement (EIP-712)")
 def sign_statement(body: VerificationStatementIn, caller: VerifierDep, services: ServicesDep) -> VerificationSigned:
     _check(services, body)
+    require_flags_acknowledged(services, evidence_root=body.evidence_root, verifier=caller.account)
     statement = _statement(body)
     domain = services.registry.domain()
     signature = sign_verification(services.account(caller.owner.key_name), domain, statement)
@@ -331,6 +334,8 @@ def issue_batch(body: IssueRequest, caller: IssuerDep, services: ServicesDep) ->
     # Refused before anything is recorded or sent: this node issues only what its monitoring data computes.
     _check(services, body.statement, issuing=True)
     signature = Signature(body.signature.v, _hex(body.signature.r), _hex(body.signature.s))
+    verifier = recover_verifier(services.registry.domain(), _statement(body.statement), signature)
+    require_flags_acknowledged(services, evidence_root=body.statement.evidence_root, verifier=verifier)
     sender = services.sender_for(caller.owner)
     return _write(
         services,

@@ -222,6 +222,7 @@ def report(
         rows += [{"section": "alerts", **a} for a in found["alerts"]]
         rows += [{"section": "measures", "kind": k, "count": n} for k, n in found["measures"].items()]
         rows += [{"section": "prices", **found["prices"]}, {"section": "reconciliation", **found["reconciliation"]}]
+        rows += [{"section": "flagged_verifications", **f} for f in found["flagged_verifications"]]
         columns: list[str] = []
         for row in rows:
             columns += [c for c in row if c not in columns]
