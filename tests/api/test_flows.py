@@ -113,8 +113,13 @@ def test_refuses_an_expired_statement_reused_evidence_and_an_overlapping_period(
     assert error_of(reply) == (409, "EvidenceRootAlreadyUsed")
 
     # A report of the last days of the period already issued (2025-12-31 was its last day), with a census of
-    # its own: the issued census again would be refused at upload (census_discontinuity).
-    overlapping = statement(project, upload_evidence(node, project, trees=49_999, period=("2025-12-20", "2025-12-25")))
+    # its own: the issued census again would be refused at upload (census_discontinuity). A centimetre in six
+    # days is flagged: the verifier acknowledges the flags before signing.
+    late = upload_evidence(node, project, trees=49_999, period=("2025-12-20", "2025-12-25"))
+    flags = node.ok("GET", f"/v1/verifications/{late}/flags", "verifier")
+    node.ok("POST", "/v1/verifications/acknowledgements", "verifier",
+            json={"evidence_root": late, "flags_hash": flags["flags_hash"]})  # fmt: skip
+    overlapping = statement(project, late)
     assert overlapping["period_start"] < first["period_end"]
     reply = node.call("POST", "/v1/batches", "issuer",
                       json={"statement": overlapping, "signature": sign(node, overlapping)})  # fmt: skip
