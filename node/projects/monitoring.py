@@ -85,3 +85,24 @@ def check_statement_quantity(services: Services, *, project_id: int, evidence_ro
             f"the statement claims {quantity} g; the monitoring data computes "
             f"{record['creditable_grams']} g (method {record['result']['method_version']})",
         )
+    check_buffer_share(services, project_id=project_id, evidence_root=evidence_root, result=record["result"])
+
+
+def check_buffer_share(services: Services, *, project_id: int, evidence_root: str, result: dict[str, Any]) -> None:
+    """The report's buffer split is the ledger's: if an admin changed the project's share (or the registry's)
+    since the report was computed, the report is computed again before a statement is signed or issued."""
+    computed = result.get("buffer_share_bps")
+    if computed is None:
+        return  # a report computed before the ledger's share was passed in: nothing to compare
+    reader = services.reader()
+    try:
+        in_force = buffer_share_in_force(services, reader, project_id)
+    finally:
+        reader.close()
+    if computed != in_force:
+        raise InvalidRequest(
+            "buffer_share_changed",
+            f"the report behind {evidence_root} holds back {computed} bps for the buffer; the ledger now holds "
+            f"back {in_force} bps for project {project_id}: upload the monitoring data again "
+            f"(POST /v1/projects/{project_id}/monitoring) so report and ledger agree to the gram",
+        )

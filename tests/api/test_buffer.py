@@ -16,14 +16,18 @@ def ceil_share(grams: int, bps: int) -> int:
     return -(-grams * bps // 10_000)
 
 
+def report_period(node) -> tuple[int, int]:
+    """The statement period of monitoring_report()'s 2025: 00:00 of 2025-01-01 to 00:00 of 2026-01-01, local."""
+    zone = ZoneInfo(node.settings.aggregate_timezone)
+    return int(datetime(2025, 1, 1, tzinfo=zone).timestamp()), int(datetime(2026, 1, 1, tzinfo=zone).timestamp())
+
+
 def issued_with_report(node, project: int) -> tuple[dict, int]:
     """Uploads a monitoring report for the project and issues the batch it computes: (accounting, batch id)."""
     uploaded = node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=monitoring_report(40_000))
     accounting = uploaded["accounting"]
-    # The statement covers the report's period (2025, in the node's time zone) and claims its creditable grams.
-    start, end = (
-        int(datetime(y, 1, 1, tzinfo=ZoneInfo(node.settings.aggregate_timezone)).timestamp()) for y in (2025, 2026)
-    )
+    # The statement covers the report's period and claims its creditable grams.
+    start, end = report_period(node)
     body = statement(project, uploaded["evidence_root"], start=start, end=end, quantity=accounting["creditable_grams"])
     return accounting, issue(node, body)
 
@@ -104,3 +108,17 @@ def test_monitoring_data_cannot_choose_its_own_buffer(node):
     report = {**monitoring_report(), "buffer_share": 0}
     reply = node.call("POST", f"/v1/projects/{project}/monitoring", "park", json=report)
     assert error_of(reply) == (422, "invalid_monitoring")
+
+
+def test_a_report_computed_before_the_share_changed_is_computed_again_before_it_is_signed(node):
+    project = new_project(node)
+    uploaded = node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=monitoring_report(30_000))
+    assert uploaded["accounting"]["buffer_share_bps"] == DEFAULT
+    assert set_share(node, project, 1000).status_code == 200
+    start, end = report_period(node)
+    body = statement(project, uploaded["evidence_root"], start=start, end=end,
+                     quantity=uploaded["accounting"]["creditable_grams"])  # fmt: skip
+    assert error_of(node.call("POST", "/v1/verifications", "verifier", json=body)) == (422, "buffer_share_changed")
+    accounting, batch = issued_with_report(node, project)
+    assert accounting["buffer_share_bps"] == 1000
+    assert node.ok("GET", f"/v1/batches/{batch}")["buffer_amount"] == accounting["buffer_grams"]
