@@ -1,5 +1,5 @@
 """Factors as data: every value is read from registry/data/*.csv, each row carrying its source and tag
-([V] seen in the source, [R] standard value to re-check, [A] assumption; see docs/accounting.md)."""
+([V] seen in the source, [R] standard value to re-check, [A] assumption; see docs/methodology.md)."""
 
 import csv
 import re

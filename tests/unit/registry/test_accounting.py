@@ -429,3 +429,12 @@ def test_grid_regions_by_chinese_or_english_name(name, code):
     by_code = copy.deepcopy(EXAMPLE_A)
     by_code["maintenance"]["grid_region"] = code
     assert compute(data).maintenance == compute(by_code).maintenance
+
+
+def test_the_second_stratum_variants_of_example_a_as_the_method_page_gives_them():
+    noisy = {"area_m2": 400, "biomass_kg_m2_t1": 1.60, "biomass_kg_m2_t2": 1.80, "uncertainty": 0.35}
+    burnt = {"area_m2": 500, "biomass_kg_m2_t1": 2.0, "biomass_kg_m2_t2": 0.5, "uncertainty": 0.60}
+    assert compute(with_shrubs(EXAMPLE_A["shrubs"][0], noisy)).creditable_grams == 2_494_918
+    result = compute(with_shrubs(EXAMPLE_A["shrubs"][0], burnt))
+    assert round(result.pools["shrubs"]["strata"][1]["credited_tco2"], 4) == -1.8095
+    assert result.creditable_grams == 685_418
