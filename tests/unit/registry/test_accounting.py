@@ -438,3 +438,33 @@ def test_the_second_stratum_variants_of_example_a_as_the_method_page_gives_them(
     result = compute(with_shrubs(EXAMPLE_A["shrubs"][0], burnt))
     assert round(result.pools["shrubs"]["strata"][1]["credited_tco2"], 4) == -1.8095
     assert result.creditable_grams == 685_418
+
+
+def leaves(data, path=()):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from leaves(value, (*path, key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from leaves(value, (*path, i))
+    yield path
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+PATHS = [p for p in leaves(EXAMPLE_A) if p]
+
+
+@given(st.sampled_from(PATHS), json_values)
+def test_any_value_anywhere_is_accepted_or_refused_by_name_never_a_crash(path, value):
+    data = copy.deepcopy(EXAMPLE_A)
+    set_(list(path), value)(data)
+    try:
+        result = compute(data)
+    except AccountingInputError as refused:
+        assert refused.where and str(refused).startswith(f"{refused.where}: ")
+        return
+    assert 0 <= result.creditable_grams <= 10**15 and 0 <= result.buffer_grams <= result.creditable_grams
