@@ -1,8 +1,20 @@
 """Units of the ledger: integer grams of CO2e, shown as tonnes with six decimals."""
 
+import time
 from decimal import Decimal
 
 GRAMS_PER_TONNE = 1_000_000
+# The registry's calendar is Asia/Shanghai (UTC+8 all year, no daylight saving): periods run from 00:00 of
+# their first day to 00:00 of the day after their last.
+CALENDAR_UTC_OFFSET_S = 8 * 3600
+# vintage_of() in SQL over a column named period_end (SQLite).
+VINTAGE_SQL = f"CAST(strftime('%Y', period_end - 1 + {CALENDAR_UTC_OFFSET_S}, 'unixepoch') AS INTEGER)"
+
+
+def vintage_of(period_end: int) -> int:
+    """A batch's vintage: the calendar year of the last day its period covers. The period ends at 00:00 of the
+    day after that day, so a calendar-2025 period, ending at 2026-01-01 00:00, is vintage 2025."""
+    return time.gmtime(period_end - 1 + CALENDAR_UTC_OFFSET_S).tm_year
 
 
 def tonnes_to_grams(tonnes: Decimal | int | str) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from node.index.models import DERIVED_TABLES
+from registry.units import VINTAGE_SQL
 
 _ORDER = {
     "ledger_settings": "id",
@@ -236,7 +237,7 @@ def list_batches(*, connection: sqlite3.Connection, project_id: int | None = Non
         clauses.append("verifier = ?")
         params.append(verifier.lower())
     if vintage is not None:
-        clauses.append("CAST(strftime('%Y', period_end, 'unixepoch') AS INTEGER) = ?")
+        clauses.append(f"{VINTAGE_SQL} = ?")
         params.append(vintage)
     rows = _rows(connection.execute(
         f"SELECT * FROM batch WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ? OFFSET ?", (*params, limit, offset)
@@ -290,7 +291,7 @@ def summary(*, connection: sqlite3.Connection, group_by: str, since_day: str | N
             params,
         ))  # fmt: skip
     if group_by in ("vintage", "issuer"):
-        key = "CAST(strftime('%Y', period_end, 'unixepoch') AS INTEGER)" if group_by == "vintage" else "issuer"
+        key = VINTAGE_SQL if group_by == "vintage" else "issuer"
         clauses, params = ["1 = 1"], []
         if since_day:
             clauses.append("issued_time >= CAST(strftime('%s', ?) AS INTEGER)")

@@ -25,7 +25,7 @@ from node.projects.profiles import project_profile
 from node.public_text import check_public_text
 from node.services import Services
 from node.supervision.oversight import APPROVED_PROJECTS, project_review
-from registry.units import deal_total_fen
+from registry.units import deal_total_fen, vintage_of
 
 RISK_STATEMENT = {
     "zh": "本挂牌不是金融产品，不承诺任何收益；价格由买卖双方自行约定，平台不定价、不撮合、不代收资金；"
@@ -189,7 +189,7 @@ def _insert_listing(
         "seller": seller,
         "price_fen_per_tonne": price_fen(body["price"]),
         "project_id": first["project_id"],
-        "vintage": time.gmtime(first["period_end"]).tm_year,
+        "vintage": vintage_of(first["period_end"]),
         "verifier": first["verifier"],
         "region": profile["region"],
         "kind": profile["kind"],

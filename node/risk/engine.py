@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from node.risk.config import load_rules
-from registry.units import deal_total_fen
+from registry.units import deal_total_fen, vintage_of
 
 GRAMS_PER_TONNE = 1_000_000
 ZERO_REF = "0x" + "00" * 32
@@ -296,7 +296,7 @@ class RiskEngine:
         holding[vintage] = holding.get(vintage, 0) + grams
 
     def _vintage(self, period_end: int) -> int:
-        return datetime.fromtimestamp(period_end, self.zone).year
+        return vintage_of(period_end)
 
     def _trade(self, args: dict[str, Any], block: int, log: int, tx: str, when: int) -> Trade:
         deal_ref = args.get("dealRef")

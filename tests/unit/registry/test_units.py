@@ -1,10 +1,12 @@
 """Grams and tonnes."""
 
+import sqlite3
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.units import format_tonnes, tonnes_to_grams
+from registry.units import VINTAGE_SQL, format_tonnes, tonnes_to_grams, vintage_of
 
 
 @given(st.integers(0, 10**15))
@@ -22,3 +24,17 @@ def test_refuses_fractions_of_a_gram_and_negatives():
         tonnes_to_grams("0.0000001")
     with pytest.raises(ValueError, match="negative"):
         tonnes_to_grams("-1")
+
+
+def test_a_calendar_year_period_is_its_own_vintage():
+    # 2025-01-01 .. 2025-12-31 is signed as 00:00 Asia/Shanghai of 2025-01-01 to 00:00 of 2026-01-01.
+    assert vintage_of(1_767_196_800) == 2025
+    assert vintage_of(1_767_196_800 + 1) == 2026  # one second into 2026 in Shanghai
+    assert vintage_of(1_767_196_800 - 8 * 3600) == 2025  # 2026-01-01 00:00 UTC is still 2025's last day there
+
+
+def test_sql_and_python_agree_on_vintages():
+    connection = sqlite3.connect(":memory:")
+    for period_end in (0, 1, 1_767_196_800, 1_767_196_801, 1_767_168_000, 1_735_660_800, 2_000_000_000):
+        (year,) = connection.execute(f"SELECT {VINTAGE_SQL} FROM (SELECT ? AS period_end)", (period_end,)).fetchone()
+        assert year == vintage_of(period_end), period_end
