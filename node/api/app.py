@@ -11,6 +11,7 @@ from node.api.docs import install_docs
 from node.api.errors import install_error_handlers, status_of
 from node.api.idempotency import IdempotencyMiddleware
 from node.api.limits import BodyLimitMiddleware, BodyLimits
+from node.api.monitoring_schema import install_monitoring_schema
 from node.api.ratelimit import RateLimits
 from node.api.routes import (
     campaigns,
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    install_monitoring_schema(app)  # the monitoring body's models, which no route parses with
     install_docs(app)
     install_security_headers(app, settings.public_url)  # last: outermost, so every answer carries them
     return app

@@ -22,6 +22,7 @@ from node.api.deps import (
     parse_cursor,
 )
 from node.api.errors import ApiError, not_found
+from node.api.monitoring_schema import MONITORING_REQUEST_BODY
 from node.api.responses import (
     BATCH_LINKS,
     EVIDENCE_LINKS,
@@ -274,7 +275,7 @@ def evidence_proof(
     response_model=MonitoringResult,
     response_model_exclude_unset=True,
     status_code=201,
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}},
+    openapi_extra=MONITORING_REQUEST_BODY,  # documents the body; registry.accounting.parse_monitoring parses it
     summary="Submit monitoring data: the node computes the net sink (SL-GS-001) and attests data and computation",
 )
 async def submit_monitoring_report(
