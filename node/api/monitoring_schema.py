@@ -106,7 +106,9 @@ class MonitoringTrees(Body):
     t1: list[TreeRow]
     t2: list[TreeRow]
     uncertainty: Fraction = Field(0.0, description="the census' relative uncertainty (a fraction)")
-    area_m2: Area = 0.0
+    area_m2: float | None = Field(
+        None, gt=0.0, le=acc.MAX_AREA_M2, description="m² the trees stand on, for stems per hectare (optional)"
+    )
 
 
 class MonitoringShrubStratum(Body):
