@@ -104,3 +104,16 @@ def test_a_report_within_bounds_is_still_accepted_and_stored(node):
     report["trees"]["t2"][0]["species"] = "Cinnamomum camphora"
     accepted = node.ok("POST", f"/v1/projects/{project}/monitoring", "park", json=report)
     assert accepted["accounting"]["creditable_grams"] > 0 and evidence_files(node) > before
+
+
+@pytest.mark.parametrize("literal", ["1e999", "-1E+999", "1" + "0" * 400])
+def test_a_number_past_the_floats_range_is_named_as_such(node, project, literal):
+    text = b'{"x": ' + literal.encode() + b"}"
+    error, message = refused(node, project, content=text, headers={"content-type": "application/json"})
+    assert error == (422, "validation_error")
+    assert message == "body: a number is out of range (infinite as a 64-bit float) at line 1 column 7"
+
+
+def test_a_body_that_is_not_json_says_so(node, project):
+    error, message = refused(node, project, content=b'{"x": NaN}', headers={"content-type": "application/json"})
+    assert error == (422, "validation_error") and message == "body: not JSON"

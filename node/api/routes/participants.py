@@ -270,6 +270,15 @@ def evidence_proof(
     return load_bundle(services.evidence, root).proof_document(digest)
 
 
+def not_json(error: orjson.JSONDecodeError) -> str:
+    """What is wrong with a body the JSON parser refused: a number past the 64-bit float's range (1e999, or an
+    integer of 310 digits) is named as such, with where it is; anything else is not JSON."""
+    if "infinity" in error.msg:
+        where = f"line {error.lineno} column {error.colno}"
+        return f"body: a number is out of range (infinite as a 64-bit float) at {where}"
+    return "body: not JSON"
+
+
 @router.post(
     "/projects/{project_id}/monitoring",
     response_model=MonitoringResult,
@@ -292,8 +301,8 @@ async def submit_monitoring_report(
         raise ApiError(403, "forbidden", "only the project's owner submits its monitoring data")
     try:
         report = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
-        raise ApiError(422, "validation_error", "body: not JSON") from None
+    except orjson.JSONDecodeError as error:
+        raise ApiError(422, "validation_error", not_json(error)) from None
     return await run_in_threadpool(
         submit_monitoring, services, reader, project_id=project_id, key_name=caller.owner.key_name,
         owner=caller.account, report=report,
