@@ -23,6 +23,7 @@ Cost: one pass over each census with dictionaries keyed by tag, so it stays a fr
 """
 
 import csv
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -473,8 +474,13 @@ def _density(out: Plausibility, trees: Sequence[TreeRecord], area_m2: float) -> 
     if not present:
         return
     low, high = min(r.low for r in present), max(r.high for r in present)
-    density = sum(stems.values()) / (area_m2 / 10_000)
+    hectares = area_m2 / 10_000
+    # An area of a fraction of a m² (5e-324 passes "more than 0") gives no hectares at all, or a density past
+    # the float's range: it is flagged at the largest float, never a division by zero or an infinity (which no
+    # JSON answer holds).
+    density = min(sum(stems.values()) / hectares, sys.float_info.max) if hectares else sys.float_info.max
     if not low <= density <= high:
+        shown = f"{density:.0f}" if density < 1e15 else f"{density:.3g}"
         out.flag(
             Flag(
                 "stems_per_ha_out_of_range",
@@ -483,8 +489,8 @@ def _density(out: Plausibility, trees: Sequence[TreeRecord], area_m2: float) -> 
                 _r(density),
                 (low, high),
                 "stems/ha",
-                f"t2 林木密度 {density:.0f} 株/公顷，超出合理范围 {low:g}–{high:g} 株/公顷",
-                f"{density:.0f} stems/ha at t2 is outside {low:g}–{high:g} stems/ha",
+                f"t2 林木密度 {shown} 株/公顷，超出合理范围 {low:g}–{high:g} 株/公顷",
+                f"{shown} stems/ha at t2 is outside {low:g}–{high:g} stems/ha",
             )
         )
 
