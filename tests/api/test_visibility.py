@@ -54,6 +54,7 @@ def _scenario(node) -> dict[str, object]:
         "campaign_id": campaign["id"],
         "subscription_id": made["first_id"],
         "root": evidence,
+        "evidence_root": evidence,
         "digest": files["files"][0]["digest"],
         "seller": node.addresses["park"],
         "holder": node.addresses["buyer"],
