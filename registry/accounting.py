@@ -16,9 +16,12 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
+from functools import reduce
+from json.encoder import encode_basestring_ascii
+from operator import add, attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,7 +69,7 @@ class AccountingInputError(InputRefused):
 # inputs ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a census holds hundreds of thousands (half the memory, no __dict__)
 class TreeRecord:
     species: str  # the species' key (its Chinese name in registry/data/species.csv), whatever spelling came in
     dbh_cm: float
@@ -127,6 +130,7 @@ class MonitoringData:
     maintenance: Maintenance = field(default_factory=Maintenance)
     baseline_tco2: float = 0.0
     leakage_tco2: float = 0.0
+    tree_area_m2: float | None = None  # the area the trees stand on (trees.area_m2), for stems per hectare
 
 
 # parsing and validation -----------------------------------------------------------------------------
@@ -190,51 +194,113 @@ def _tag(value: Any, where: str) -> str:
     return tag
 
 
+TREE_FIELDS = frozenset({"species", "dbh_cm", "count", "height_m", "tag"})
+
+
 def _trees(rows: Any, where: str) -> tuple[TreeRecord, ...]:
     """One census. Untagged rows may repeat a species and DBH class (a plot-scaled stratum does): they add
-    up exactly as one merged row would. A tag is one tree, so a tag may appear once per census."""
+    up exactly as one merged row would. A tag is one tree, so a tag may appear once per census.
+
+    Most rows of a large census are alike (a known species, float DBH and height, a plain ASCII tag): they go
+    through `_plain_tree`, which checks them in one go; any other row is validated field by field by
+    `_tree`, which names the first fault exactly as it always has."""
     out = []
     tagged: dict[str, int] = {}
+    # Each spelling of a species normalised once per census (not per row), and only the spellings this
+    # report holds: no cache outlives the report, so no one's names accumulate in the node's memory.
+    names: dict[str, str] = {}
     for i, row in enumerate(_list(rows, where, "trees")):
-        at = f"{where}[{i}]"
-        row = _fields(row, at, {"species", "dbh_cm", "count", "height_m", "tag"}, {"species", "dbh_cm"})
-        name = row["species"]
-        if not isinstance(name, str) or not factors.normalise_name(name):
-            raise AccountingInputError(f"{at}.species", "must name the species")
+        tree = _plain_tree(row, names)
+        if tree is None:
+            tree = _tree(row, where, i, tagged)
+        elif tree.tag is not None:
+            if tree.tag in tagged:
+                _tag_twice(tree.tag, where, tagged[tree.tag], i)
+            tagged[tree.tag] = i
+        out.append(tree)
+    return tuple(out)
+
+
+def _plain_tree(row: Any, names: dict[str, str]) -> TreeRecord | None:
+    """The row as a TreeRecord when every field is of the plain kind and within its bounds; None otherwise
+    (the row then goes through `_tree`, which refuses or accepts it naming the field). A row accepted here
+    gives the very record `_tree` would: a float is kept as is, an ASCII tag without surrounding spaces is
+    its own NFKC form, and the species key is the same lookup (remembered in `names`). Only a repeated tag is
+    left to the caller."""
+    if type(row) is not dict or not row.keys() <= TREE_FIELDS:
+        return None
+    name, dbh = row.get("species"), row.get("dbh_cm")
+    if type(name) is not str or type(dbh) is not float or not DBH_CM[0] <= dbh <= DBH_CM[1]:
+        return None  # NaN fails the comparison too
+    species = names.get(name)
+    if species is None:
         species = species_key(name)
         if species is None:
-            raise AccountingInputError(
-                f"{at}.species",
-                f"unknown species {name!r}: name one of registry/data/species.csv (Latin or Chinese) or its aliases",
-            )
-        count = row.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_TREES_PER_ROW:
-            raise AccountingInputError(
-                f"{at}.count", f"must be a whole number from 0 to {MAX_TREES_PER_ROW} (got {count!r})"
-            )
-        tag = None
-        if "tag" in row:
-            tag = _tag(row["tag"], f"{at}.tag")
-            if count != 1:
-                raise AccountingInputError(f"{at}.count", f"a tagged row is one tree: count must be 1 (got {count})")
-            if tag in tagged:
-                raise AccountingInputError(
-                    f"{at}.tag", f"tag {tag!r} appears twice in the census: {where}[{tagged[tag]}] and {at}"
-                )
-            tagged[tag] = i
-        height = row.get("height_m")
-        out.append(
-            TreeRecord(
-                species=species,
-                dbh_cm=_number(row["dbh_cm"], f"{at}.dbh_cm", low=DBH_CM[0], high=DBH_CM[1]),
-                count=count,
-                height_m=None
-                if height is None
-                else _number(height, f"{at}.height_m", low=HEIGHT_M[0], high=HEIGHT_M[1]),
-                tag=tag,
-            )
+            return None
+        names[name] = species
+    count = row.get("count", 1)
+    height = row.get("height_m")
+    if (
+        type(count) is not int
+        or not 0 <= count <= MAX_TREES_PER_ROW
+        or (height is not None and (type(height) is not float or not HEIGHT_M[0] <= height <= HEIGHT_M[1]))
+    ):
+        return None
+    tag = None
+    if "tag" in row:
+        tag = row["tag"]
+        if (
+            type(tag) is not str
+            or count != 1
+            or not 1 <= len(tag) <= MAX_TAG_CHARS
+            or not (tag.isascii() and tag.isprintable())
+            or tag[0] == " "
+            or tag[-1] == " "
+        ):
+            return None
+    return TreeRecord(species, dbh, count, height, tag)
+
+
+def _tag_twice(tag: str, where: str, first: int, again: int) -> None:
+    raise AccountingInputError(
+        f"{where}[{again}].tag", f"tag {tag!r} appears twice in the census: {where}[{first}] and {where}[{again}]"
+    )
+
+
+def _tree(row: Any, where: str, i: int, tagged: dict[str, int]) -> TreeRecord:
+    """One row validated field by field, refusing with the first field at fault (and recording its tag)."""
+    at = f"{where}[{i}]"
+    row = _fields(row, at, TREE_FIELDS, {"species", "dbh_cm"})
+    name = row["species"]
+    if not isinstance(name, str) or not factors.normalise_name(name):
+        raise AccountingInputError(f"{at}.species", "must name the species")
+    species = species_key(name)
+    if species is None:
+        raise AccountingInputError(
+            f"{at}.species",
+            f"unknown species {name!r}: name one of registry/data/species.csv (Latin or Chinese) or its aliases",
         )
-    return tuple(out)
+    count = row.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_TREES_PER_ROW:
+        raise AccountingInputError(
+            f"{at}.count", f"must be a whole number from 0 to {MAX_TREES_PER_ROW} (got {count!r})"
+        )
+    tag = None
+    if "tag" in row:
+        tag = _tag(row["tag"], f"{at}.tag")
+        if count != 1:
+            raise AccountingInputError(f"{at}.count", f"a tagged row is one tree: count must be 1 (got {count})")
+        if tag in tagged:
+            _tag_twice(tag, where, tagged[tag], i)
+        tagged[tag] = i
+    height = row.get("height_m")
+    return TreeRecord(
+        species=species,
+        dbh_cm=_number(row["dbh_cm"], f"{at}.dbh_cm", low=DBH_CM[0], high=DBH_CM[1]),
+        count=count,
+        height_m=None if height is None else _number(height, f"{at}.height_m", low=HEIGHT_M[0], high=HEIGHT_M[1]),
+        tag=tag,
+    )
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -375,7 +441,7 @@ def parse_monitoring(data: Any, *, today: date | None = None) -> MonitoringData:
         {"period", "trees"},
     )
     start, end = _period(top["period"], today or today_in_period_zone())
-    trees = _fields(top["trees"], "trees", {"t1", "t2", "uncertainty"}, {"t1", "t2"})
+    trees = _fields(top["trees"], "trees", {"t1", "t2", "uncertainty", "area_m2"}, {"t1", "t2"})
     herb_area = 0.0
     for i, row in enumerate(_list(top.get("herbs", []), "herbs", "herb strata")):
         at = f"herbs[{i}]"
@@ -392,6 +458,9 @@ def parse_monitoring(data: Any, *, today: date | None = None) -> MonitoringData:
         maintenance=_maintenance(top["maintenance"]) if "maintenance" in top else Maintenance(),
         baseline_tco2=_number(top.get("baseline_tco2", 0.0), "baseline_tco2", high=MAX_BASELINE_TCO2),
         leakage_tco2=_number(top.get("leakage_tco2", 0.0), "leakage_tco2", high=MAX_BASELINE_TCO2),
+        tree_area_m2=None
+        if trees.get("area_m2") is None
+        else _number(trees["area_m2"], "trees.area_m2", high=MAX_AREA_M2, strict_low=True),
     )
 
 
@@ -401,10 +470,48 @@ def parse_monitoring(data: Any, *, today: date | None = None) -> MonitoringData:
 def tree_biomass_kg(species: str, dbh_cm: float) -> tuple[float, str, bool]:
     """Whole-tree dry mass (kg) by the species' equation; (mass, equation group, used the generic fallback).
     A known species without an equation of its own is in the generic group by its row in species.csv."""
+    group, fallback = _equation_group(species)
+    return _biomass(group, dbh_cm), group, fallback
+
+
+def _equation_group(species: str) -> tuple[str, bool]:
+    """(equation group, used the generic fallback) of any spelling of a species."""
     key = species_key(species)
     row = factors.species().get(key) if key else None
-    group, fallback = (row["equation_group"], False) if row else (GENERIC_GROUP, True)
-    return sum(a * dbh_cm**b for _, a, b in factors.allometry()[group]), group, fallback
+    return (row["equation_group"], False) if row else (GENERIC_GROUP, True)
+
+
+def _biomass(group: str, dbh_cm: float) -> float:
+    """W = Σ_components a·D^b, the one expression every tree's mass comes from (summed in the file's order)."""
+    return sum(a * dbh_cm**b for _, a, b in factors.allometry()[group])
+
+
+_SPECIES_DBH_COUNT = attrgetter("species", "dbh_cm", "count")
+
+
+def _biomass_by_species(trees: Iterable[TreeRecord], fallbacks: list[str]) -> dict[str, float]:
+    """Species -> Σ W·count (kg), each species' rows added in their order, exactly as a row-by-row sum.
+
+    A census repeats species and DBH (tapes read to 0.1 cm): each species is resolved to its equation once,
+    and each (equation group, DBH) evaluated once, rather than normalising the name and evaluating the
+    equation for every row. Species met without an equation of their own are appended to `fallbacks`."""
+    # species -> (its equation group, that group's masses by DBH, W·count of the species' rows in row order)
+    species_rows: dict[str, tuple[str, dict[float, float], list[float]]] = {}
+    by_group: dict[str, dict[float, float]] = {}  # equation group -> W by DBH
+    for species, dbh, count in map(_SPECIES_DBH_COUNT, trees):
+        found = species_rows.get(species)
+        if found is None:
+            group, fallback = _equation_group(species)
+            if fallback:
+                fallbacks.append(species)
+            found = species_rows[species] = (group, by_group.setdefault(group, {}), [])
+        group, known, rows = found
+        mass = known.get(dbh)
+        if mass is None:
+            mass = known[dbh] = _biomass(group, dbh)
+        rows.append(mass * count)
+    # reduce(add, rows, 0.0) adds left to right as `total += x` does: the very float of a row-by-row sum.
+    return {species: reduce(add, rows, 0.0) for species, (_, _, rows) in species_rows.items()}
 
 
 def uncertainty_deduction(u: float) -> float | None:
@@ -465,8 +572,54 @@ class AccountingResult:
 
 
 def input_hash(data: MonitoringData) -> str:
-    body = json.dumps(asdict(data), sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(f"{METHOD_VERSION}\n{factors.data_digest()}\n{body}".encode()).hexdigest()
+    return hashlib.sha256(f"{METHOD_VERSION}\n{factors.data_digest()}\n{inputs_json(data)}".encode()).hexdigest()
+
+
+def inputs_json(data: MonitoringData) -> str:
+    """The text the input hash covers: `json.dumps(asdict(data), sort_keys=True, default=str,
+    separators=(",", ":"))`, except that `tree_area_m2` is left out when not given, so a report from before
+    that field hashes as it always did.
+
+    The two censuses are nearly all of it and are written by `_census_json` rather than through `asdict`,
+    which deep-copies every record (three quarters of the time a large report took). The rest goes through
+    json.dumps with empty censuses, whose two `[]` are then filled in: with sorted keys `trees_t1` comes
+    before `trees_t2`, and a quote inside a string value is escaped, so each `"trees_tN":[]` occurs once."""
+    rest = asdict(replace(data, trees_t1=(), trees_t2=()))
+    if rest["tree_area_m2"] is None:
+        del rest["tree_area_m2"]
+    text = json.dumps(rest, sort_keys=True, default=str, separators=(",", ":"))
+    for key, census in (("trees_t1", data.trees_t1), ("trees_t2", data.trees_t2)):
+        text = text.replace(f'"{key}":[]', f'"{key}":{_census_json(census)}', 1)
+    return text
+
+
+_RECORD_FIELDS = attrgetter("count", "dbh_cm", "height_m", "species", "tag")  # asdict's keys, sorted
+
+
+def _census_json(trees: Iterable[TreeRecord]) -> str:
+    """json.dumps([asdict(t) for t in trees], sort_keys=True, separators=(",", ":")), written row by row. A
+    census repeats its species, DBH, heights and counts: each distinct value is encoded once (float repr is
+    most of the cost) and looked up for the other rows; tags are encoded by json's own C function."""
+    encoded: dict[Any, str] = {}
+
+    def value(item: Any) -> str:
+        key = (type(item), item)  # the type too: True == 1 == 1.0, yet they are written apart
+        try:
+            text = encoded.get(key)
+        except TypeError:  # an unhashable value in a record built by hand: written, not remembered
+            return json.dumps(item, sort_keys=True, default=str, separators=(",", ":"))
+        if text is None:
+            text = encoded[key] = json.dumps(item, sort_keys=True, default=str, separators=(",", ":"))
+        return text
+
+    rows = []
+    for count, dbh, height, species, tag in map(_RECORD_FIELDS, trees):
+        tag_text = encode_basestring_ascii(tag) if type(tag) is str else value(tag)
+        rows.append(
+            f'{{"count":{value(count)},"dbh_cm":{value(dbh)},"height_m":{value(height)},'
+            f'"species":{value(species)},"tag":{tag_text}}}'
+        )
+    return f"[{','.join(rows)}]"
 
 
 def buffer_grams(creditable_grams: int, buffer_share_bps: int) -> int:
@@ -493,14 +646,12 @@ def compute_net_sink(data: MonitoringData, *, buffer_share_bps: int) -> Accounti
     notes: list[str] = []
 
     def stock(trees: tuple[TreeRecord, ...]) -> tuple[float, dict[str, float]]:
-        by_species: dict[str, float] = {}
-        for tree in trees:
-            mass, _, fallback = tree_biomass_kg(tree.species, tree.dbh_cm)
-            if fallback:
-                note = f"{tree.species}: no species equation, generic {GENERIC_GROUP} equation used"
-                if note not in notes:
-                    notes.append(note)
-            by_species[tree.species] = by_species.get(tree.species, 0.0) + mass * tree.count
+        fallbacks: list[str] = []
+        by_species = _biomass_by_species(trees, fallbacks)
+        for species in fallbacks:
+            note = f"{species}: no species equation, generic {GENERIC_GROUP} equation used"
+            if note not in notes:
+                notes.append(note)
         kg = sum(by_species.values())
         return kg * k_open * cf * co2 / 1000, by_species
 
