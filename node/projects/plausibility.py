@@ -73,7 +73,10 @@ def check_upload(
             census = {"t1": census_summary(data.trees_t1), "t2": census_summary(data.trees_t2)}
         censuses.append((census["t1"], census["t2"]))
     try:
-        return require_plausible(monitoring, previous, issued_censuses=censuses).as_dict()
+        # The report's own tree area (trees.area_m2, when given) for stems per hectare.
+        return require_plausible(
+            monitoring, previous, issued_censuses=censuses, tree_area_m2=monitoring.tree_area_m2
+        ).as_dict()
     except PlausibilityRefused as refused:
         raise InvalidRequest(refused.code, str(refused)) from None
 

@@ -125,3 +125,18 @@ def test_the_node_signs_the_acknowledgement_with_the_verifiers_key_when_none_is_
     node.ok("POST", "/v1/verifications/acknowledgements", "verifier",
             json={"evidence_root": root, "flags_hash": view["flags_hash"]})  # fmt: skip
     node.ok("POST", "/v1/verifications", "verifier", json=statement(project, root))
+
+
+def test_the_reports_tree_area_flags_an_implausible_density(node):
+    """trees.area_m2 reaches the density check on upload: 2,000 camphor trees on 0.5 ha are 4,000 stems/ha
+    (broadleaf range 5-2,000), flagged and part of the attested computation; on 10 ha (200/ha), no flag."""
+    project = new_project(node)
+    crowded = camphor(YEAR_1, 25.0, 26.0)
+    crowded["trees"]["area_m2"] = 5_000
+    section = upload(node, project, crowded)["accounting"]["plausibility"]
+    assert section["flag_counts"] == {"stems_per_ha_out_of_range": 1}
+    flag = section["flags"][0]
+    assert flag["field"] == "trees.area_m2" and flag["observed"] == 4_000.0 and flag["allowed"] == [5.0, 2000.0]
+    spacious = camphor(YEAR_1, 25.0, 26.0)
+    spacious["trees"]["area_m2"] = 100_000
+    assert upload(node, new_project(node), spacious)["accounting"]["plausibility"]["flags_total"] == 0

@@ -152,6 +152,23 @@ def test_an_untagged_census_continues_as_a_multiset():
     assert check_plausibility(zero_rows, first).refusals == [], "a row of no trees is no tree"
 
 
+def test_an_opening_census_copied_row_for_row_passes_and_any_change_in_it_is_still_found():
+    """The copied census is recognised by comparing rows in order; every other census is compared in full."""
+    first = parse_monitoring(EXAMPLE_A)
+    closing = first.trees_t2
+    grown = tuple(dataclasses.replace(t, dbh_cm=t.dbh_cm + 0.8) for t in closing)
+    assert check_plausibility(data(closing, grown, NEXT), first).refusals == []
+    one_more = data([*closing[:2], dataclasses.replace(closing[2], count=41)], grown, NEXT)
+    assert refused(check_plausibility(one_more, first), "census_discontinuity").row == "毛白杨"
+    tagged = park()
+    same = [tree(t.tag, t.species, t.dbh_cm) for t in tagged.trees_t2]
+    assert check_plausibility(data(same, same, NEXT), tagged).refusals == []
+    assert check_plausibility(data(same[::-1], same, NEXT), tagged).refusals == []
+    moved = [*same[:3], tree(same[3].tag, same[3].species, same[3].dbh_cm + 0.3), *same[4:]]
+    r = refused(check_plausibility(data(moved, same, NEXT), tagged), "census_discontinuity")
+    assert (r.field, r.row) == ("trees.t1[3].dbh_cm", "T3")
+
+
 def test_a_tagged_project_must_stay_tagged():
     first = park()
     follows = park(start=26.0, period=NEXT)
