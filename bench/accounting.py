@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from registry.accounting import compute_net_sink, parse_monitoring
+from registry.accounting import compute_net_sink, parse_monitoring, species_key
 from registry.plausibility import census_summary, check_plausibility, ranges, require_plausible, species_groups
 
 BUFFER_BPS = 2000
@@ -100,8 +100,6 @@ def make_report(trees: int, seed: int = 19, *, with_area: bool = True) -> tuple[
 
 def _increment_limit(name: str) -> float:
     """The most the name's growth group grows in one year (registry/data/plausibility.csv)."""
-    from registry.accounting import species_key
-
     group = species_groups().get(species_key(name) or "", "generic")
     return ranges()[(group, "dbh_increment")].high
 
