@@ -111,7 +111,7 @@ def bundle_batches(net: DevNetwork, now: int, size: int) -> list[int]:
             start + YEAR,
             1_000_000_000,
             (1000 + k).to_bytes(32, "big"),
-            methodology_id("SL-GS-001/1.0"),
+            methodology_id("SL-GS-001/1.1"),
             now + 3600,
             1000 + k,
         )
@@ -144,7 +144,7 @@ def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
                 start + YEAR,
                 1_250_000_000 + i,
                 (i + 1).to_bytes(32, "big") * 1,
-                methodology_id("SL-GS-001/1.0"),
+                methodology_id("SL-GS-001/1.1"),
                 now + 3600,
                 i,
             )

@@ -59,7 +59,7 @@ def main() -> None:
             "period_end": report_statement_period(report)[1],
             "quantity": monitoring["accounting"]["creditable_grams"],
             "evidence_root": monitoring["evidence_root"],
-            "methodology": "SL-GS-001/1.0",
+            "methodology": "SL-GS-001/1.1",
             "expiry": now + 3600,
         }
         signature = node.ok("POST", "/v1/verifications", "verifier", json=statement)["signature"]

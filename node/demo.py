@@ -124,7 +124,7 @@ def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
         "period_end": period_end,
         "quantity": quantity,
         "evidence_root": monitoring["evidence_root"],
-        "methodology": "SL-GS-001/1.0",
+        "methodology": "SL-GS-001/1.1",
         "expiry": now + 7 * DAY,
         "nonce": project,
     }

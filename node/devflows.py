@@ -62,7 +62,7 @@ def statement(project: int, root: str, *, start: int | None = None, end: int | N
     start = start if start is not None else period[0] if period and end == period[1] else end - 365 * DAY
     return {"project_id": project, "period_start": start, "period_end": end,
             "quantity": GRAMS[root] if quantity is None else quantity, "evidence_root": root,
-            "methodology": "SL-GS-001/1.0", "expiry": expiry if expiry is not None else now + 3600,
+            "methodology": "SL-GS-001/1.1", "expiry": expiry if expiry is not None else now + 3600,
             "nonce": next(_roots)}  # fmt: skip
 
 

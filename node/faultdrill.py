@@ -784,7 +784,7 @@ class Drill:
         start, end = report_statement_period(report)
         statement = {"project_id": project_id, "period_start": start, "period_end": end,
                      "quantity": monitoring["accounting"]["creditable_grams"], "evidence_root": root,
-                     "methodology": "SL-GS-001/1.0", "expiry": now + 3600, "nonce": rng.randint(1, 2**31)}  # fmt: skip
+                     "methodology": "SL-GS-001/1.1", "expiry": now + 3600, "nonce": rng.randint(1, 2**31)}  # fmt: skip
         signed = self._step(http, rng, "verification", "verifier", "POST", "/v1/verifications", statement)
         if signed is None:
             return None

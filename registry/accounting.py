@@ -29,7 +29,7 @@ from registry import factors
 from registry.errors import InputRefused
 from registry.units import GRAMS_PER_TONNE
 
-METHOD_VERSION = "SL-GS-001/1.0"
+METHOD_VERSION = "SL-GS-001/1.1"
 GENERIC_GROUP = "other_hardwoods"
 PERIOD_ZONE = ZoneInfo("Asia/Shanghai")  # a report's dates are days of this calendar
 

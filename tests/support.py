@@ -15,7 +15,7 @@ from node.errors import ContractRevert
 
 DAY = 86_400
 YEAR = 365 * DAY
-METHODOLOGY = methodology_id("SL-GS-001/1.0")
+METHODOLOGY = methodology_id("SL-GS-001/1.1")
 _roots = itertools.count(1)
 
 

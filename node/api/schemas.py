@@ -56,7 +56,7 @@ class VerificationStatementIn(Strict):
     period_end: Timestamp
     quantity: Grams
     evidence_root: Hash32
-    methodology: Annotated[SingleLine, Field(min_length=1, max_length=64, examples=["SL-GS-001/1.0"])]
+    methodology: Annotated[SingleLine, Field(min_length=1, max_length=64, examples=["SL-GS-001/1.1"])]
     expiry: Timestamp
     nonce: Annotated[int, Field(ge=0, le=2**63 - 1)] = 0
 

@@ -58,7 +58,7 @@ class DevNetwork:
             now - 86_400,
             quantity,
             evidence_root,
-            methodology_id("SL-GS-001/1.0"),
+            methodology_id("SL-GS-001/1.1"),
             now + 3600,
             0,
         )

@@ -62,7 +62,7 @@ class VerificationStatement:
 
 
 def methodology_id(name: str) -> bytes:
-    """A methodology's on-chain id: keccak256 of its name and version, e.g. 'SL-GS-001/1.0'."""
+    """A methodology's on-chain id: keccak256 of its name and version, e.g. 'SL-GS-001/1.1'."""
     return keccak(text=name)
 
 

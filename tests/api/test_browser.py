@@ -49,7 +49,7 @@ def test_the_qr_code_leads_to_a_provenance_page_a_person_can_read(node, tmp_path
             assert "已于区块" in page.locator("#chain-check").inner_text()
             issued = node.ok("GET", f"/v1/batches/{batch}")["quantity"]
             assert page.locator("#quantity").inner_text() == f"{format_tonnes(issued)} tCO2e"
-            assert "碳汇核算" in page.content() and "SL-GS-001/1.0" in page.locator("#accounting").inner_text()
+            assert "碳汇核算" in page.content() and "SL-GS-001/1.1" in page.locator("#accounting").inner_text()
             assert "不属于国家核证自愿减排量" in page.locator("#not-ccer").inner_text()
             history = page.locator("#history").inner_text()
             assert "签发" in history and "转让" in history and "注销" in history
@@ -93,7 +93,7 @@ def test_a_listing_page_tells_a_buyer_in_chinese_what_it_is_buying(node, tmp_pat
             assert page.locator("#quantity").inner_text() == "25.000000 tCO2e"
             assert page.locator("#price").inner_text() == "58.50"
             assert "滨江公园 (CN-SH, park)" in page.locator("#project").inner_text()
-            assert page.locator("#method").inner_text() == "SL-GS-001/1.0"
+            assert page.locator("#method").inner_text() == "SL-GS-001/1.1"
             assert page.locator("#seller").inner_text() == node.addresses["park"].lower()
             assert page.locator("#verifier").inner_text() == node.addresses["verifier"].lower()
             risk = page.locator("#risk").inner_text()

@@ -33,7 +33,7 @@ def test_a_listing_discloses_what_a_buyer_needs(node):
     created = node.ok("POST", "/v1/listings", "park", json=listing_body(batch, 100_000_000))
     assert created["status"] == "open" and created["price_cny_per_tonne"] == "58.50"
     assert created["verification"]["evidence_root"] == created["batch"]["evidence_root"]
-    assert created["accounting"]["method"] == "SL-GS-001/1.0" and created["project"]["id"] == project
+    assert created["accounting"]["method"] == "SL-GS-001/1.1" and created["project"]["id"] == project
     assert (
         "not a financial product" in created["risk_statement"]["en"]
         and "不是金融产品" in created["risk_statement"]["zh"]

@@ -81,7 +81,7 @@ contract Handler is CheatCodes, ISinkRegistryTypes {
             periodEnd: end,
             quantity: quantity,
             evidenceRoot: keccak256(abi.encode("evidence", _nonce)),
-            methodologyId: keccak256("SL-GS-001/1.0"),
+            methodologyId: keccak256("SL-GS-001/1.1"),
             expiry: end + 1 days,
             nonce: _nonce++
         });

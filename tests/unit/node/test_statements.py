@@ -42,7 +42,7 @@ def test_any_change_of_quantity_changes_the_digest(statement, delta):
 
 
 def test_the_domain_binds_chain_and_contract():
-    statement = VerificationStatement(1, 0, 10, 5, b"\x01" * 32, methodology_id("SL-GS-001/1.0"), 99, 0)
+    statement = VerificationStatement(1, 0, 10, 5, b"\x01" * 32, methodology_id("SL-GS-001/1.1"), 99, 0)
     other_chain = Eip712Domain("SinkLedger", "1", 1, DOMAIN.verifying_contract)
     other_contract = Eip712Domain("SinkLedger", "1", 31337, "0x" + "13" * 20)
     digests = {statement_digest(d, statement) for d in (DOMAIN, other_chain, other_contract)}
