@@ -1,5 +1,5 @@
 """The risk rules' configuration: one TOML file (node/risk/rules.toml by default) with every rule's
-meaning, thresholds, windows, severity and source."""
+meaning, thresholds, windows (and their kind), severity and source."""
 
 import tomllib
 from pathlib import Path
@@ -15,11 +15,16 @@ RULES = (
     "counterparty_concentration",
     "new_account_volume",
     "related_parties",
+    "intra_group_transfer",
     "disguised_financing",
     "holding_concentration",
     "ecological_loss",
     "issuance_not_backed",
 )
+
+# How a rule's window is measured: exact seconds ending at the judged event, Asia/Shanghai calendar days, or
+# no window at all.
+WINDOW_KINDS = ("rolling", "calendar_day", "none")
 
 
 def load_rules(path: Path | None = None) -> dict[str, dict[str, Any]]:
@@ -29,7 +34,9 @@ def load_rules(path: Path | None = None) -> dict[str, dict[str, Any]]:
     if missing:
         raise ValueError(f"{path or DEFAULT_RULES}: rules missing: {', '.join(missing)}")
     for name in RULES:
-        for key in ("meaning", "severity", "source"):
+        for key in ("meaning", "severity", "source", "window_kind"):
             if key not in rules[name]:
                 raise ValueError(f"rule {name}: {key} is required")
+        if rules[name]["window_kind"] not in WINDOW_KINDS:
+            raise ValueError(f"rule {name}: window_kind is one of {', '.join(WINDOW_KINDS)}")
     return rules
