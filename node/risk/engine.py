@@ -3,9 +3,12 @@
 The engine's verdicts depend only on the ordered events and the node's off-chain facts about them (deal
 prices, custodian receipts, monitoring data), never on how the events were cut into indexing ranges, so a
 restart, a reorg replay or a full re-index raises exactly the same alerts. Its working state (windows of
-recent trades, holdings per vintage, reference prices) lives in memory and is rebuilt from the index on
+recent trades, holdings per batch, reference prices) lives in memory and is rebuilt from the index on
 start (`warm`): every rule looks back at most `horizon` seconds, so the index's last `horizon` of trades,
-its balances and its alert keys are all it needs.
+its balances, every account's first transfer and its alert keys are all it needs.
+
+The rules' definitions, which this code must meet exactly (a reference implementation is compared with it
+alert for alert), are in docs/supervision.md and node/risk/rules.toml.
 
 Alerts are rows of the index table `alert` (derived state, like balances): rule, severity, the
 participants, the events and deals that are its evidence, and an explanation in Chinese and English.
@@ -18,6 +21,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from fractions import Fraction
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -117,6 +121,11 @@ class Trade:
         return {"block": self.block, "log": self.log, "tx": self.tx, "batch": self.batch}
 
 
+def _exact(value: float) -> Fraction:
+    """A share, band or tolerance of rules.toml as the decimal fraction written there (0.1 is 1/10)."""
+    return Fraction(str(value))
+
+
 def _median(values: list[int]) -> float:
     """As statistics.median: the middle value, or the mean of the two middle ones."""
     values.sort()
@@ -128,30 +137,32 @@ class Account:
     """One account's working state. Its recent trades are one time-ordered list of (time, counterparty,
     grams), read through two windows pruned on their own: the last 7 days (velocity) from `week_head` and
     the last 30 days by counterparty (concentration) from `month_head`. A window's figures only shrink when
-    it is pruned, so a figure below a bar before pruning is below it after, and most trades never prune."""
+    it is pruned, so a figure below a bar before pruning is below it after, and most trades never prune.
+    Velocity's baseline reads `days`: the account's transfers by day counted from its first transfer."""
 
-    __slots__ = ("bars_week", "bucket", "bucket_week", "count_bar", "count_median", "grams_bar", "holding", "last_in",
-                 "month_head", "organisation", "pair_sums", "pair_total", "registered", "trades", "trim_at",
-                 "volume_median", "week_count", "week_grams", "week_head", "weeks")  # fmt: skip
+    __slots__ = ("bars_day", "bucket", "bucket_day", "count_bar", "count_median", "days", "first", "grams_bar",
+                 "holding", "month_head", "organisation", "pair_sums", "pair_total", "registered", "trades",
+                 "trim_at", "velocity_week", "volume_median", "week_count", "week_grams", "week_head")  # fmt: skip
 
     def __init__(self) -> None:
         self.organisation: int | None = None
         self.registered: int | None = None
-        self.last_in = -1  # when it last received anything
-        self.holding: dict[int, int] = {}  # vintage -> grams held
+        self.first: int | None = None  # the time of its first transfer, sent or received
+        self.holding: dict[int, int] = {}  # batch -> grams held
         self.trades: list[tuple[int, str, int]] = []
         self.week_head = self.month_head = 0
         self.week_count = self.week_grams = 0
         self.pair_sums: dict[str, list[int]] = {}  # counterparty -> [deals, grams] in the 30 days
         self.pair_total = 0
-        self.weeks: dict[int, list[int]] = {}  # week counted from the epoch -> [deals, grams]
-        self.bucket_week = -1
-        self.bucket = [0, 0]  # weeks[bucket_week]
-        # The medians of the weeks before `bars_week` and the figures above which it is hot (the multiple
-        # of each median, or infinite without one), worked out once a week.
-        self.bars_week = -1
+        self.days: dict[int, list[int]] = {}  # day since the first transfer -> [transfers, grams]
+        self.bucket_day = -1
+        self.bucket = [0, 0]  # days[bucket_day]
+        # The medians of the baseline's samples as of day `bars_day` and the figures above which the account
+        # is hot (the multiple of each median), worked out once a day when the account is above a floor.
+        self.bars_day = -1
         self.count_median = self.volume_median = 0.0
         self.count_bar = self.grams_bar = math.inf
+        self.velocity_week = -1  # the last week (since the first transfer) known to have its alert
         self.trim_at = TRIM_AT
 
     def young(self, now: int, age_s: int) -> bool:
@@ -171,14 +182,26 @@ class RiskEngine:
         self.resale_floor = r["same_day_resale"]["min_grams"]
         self.price_window = r["price_band"]["window_s"]
         self.week_s = r["velocity"]["window_s"]
-        # A baseline reads the weeks from this many before the current one up to the one before last.
-        self.history_weeks = 1 + r["velocity"]["history_s"] // self.week_s
+        # Velocity's samples are 7-day sums ending at whole days since the account's first transfer: on day
+        # c the baseline is the samples k of max(week_days, c − history_days + 1) ≤ k ≤ c − week_days, each
+        # the days k − week_days … k − 1; days before c − keep_days are never read again.
+        if self.week_s % DAY or r["velocity"]["history_s"] % DAY:
+            raise ValueError("velocity: window_s and history_s are whole days")
+        self.week_days = self.week_s // DAY
+        self.history_days = r["velocity"]["history_s"] // DAY
+        self.keep_days = self.history_days + self.week_days - 1
+        self.velocity_warm_up = r["velocity"]["warm_up_s"]
         self.conc = r["counterparty_concentration"]
         self.conc_min_deals = self.conc["min_deals"]
+        self.conc_share = _exact(self.conc["share"])
         self.velocity_floor_count = r["velocity"]["floor_count"]
         self.velocity_floor_grams = r["velocity"]["floor_grams"]
-        self.holding_floor = r["holding_concentration"]["cap"] * r["holding_concentration"]["report_at"]
+        holding = r["holding_concentration"]
+        self.holding_share = _exact(holding["cap"]) * _exact(holding["report_at"])
         self.young_s = r["new_account_volume"]["age_s"]
+        self.new_warm_up = r["new_account_volume"]["warm_up_s"]
+        if self.wash_window > self.round_window:
+            raise ValueError("wash_loop: its windows are within round_trip's, whose window prunes the transfers")
         self.horizon = max(
             r["round_trip"]["window_s"],
             max(r["wash_loop"]["windows_s"]),
@@ -198,12 +221,13 @@ class RiskEngine:
         self.accounts: dict[str, Account] = {}
         self.buffer_accounts: set[str] = set()
         self.batch_group: dict[int, tuple[int, str]] = {}  # batch -> (vintage, project kind)
-        self.supply: defaultdict[int, int] = defaultdict(int)  # vintage -> grams issued
+        self.batch_issue: dict[int, tuple[int, str]] = {}  # batch -> (quantity issued, owner)
         self.stock: dict[int, int] = {}  # project -> tree stock of its latest batch
         self.sends: defaultdict[tuple[int, str], deque[Trade]] = defaultdict(deque)  # (batch, sender)
         self.received: dict[tuple[int, str], Trade] = {}  # (batch, receiver) -> latest arrival
-        self.out_edges: defaultdict[str, deque[Trade]] = defaultdict(deque)  # all batches, wash window
-        # Volume by UTC day and every account's 30-day sum as of the start of the current day (new accounts).
+        self.ledger_first: int | None = None  # the time of the ledger's first transfer
+        # Volume by Asia/Shanghai day and every account's 30-day sum as of the start of the current day
+        # (new accounts).
         self.day_volume: defaultdict[int, dict[str, int]] = defaultdict(dict)
         # (time, table, key) of every window key when it was last written, oldest first: a key whose
         # newest entry is older than the longest window is dropped, so memory follows the windows.
@@ -226,20 +250,37 @@ class RiskEngine:
         ):
             account = self._account(address)
             account.organisation, account.registered = organisation, registered
-        for batch, project, period_end, quantity, buffer_account, root in db.execute(
-            "SELECT id, project_id, period_end, quantity, buffer_account, evidence_root FROM batch ORDER BY id"
+        for batch, project, period_end, quantity, owner, buffer_account, root in db.execute(
+            "SELECT id, project_id, period_end, quantity, owner, buffer_account, evidence_root FROM batch ORDER BY id"
         ):
             vintage = self._vintage(period_end)
             self.batch_group[batch] = (vintage, self.facts.project_kind(project))
-            self.supply[vintage] += quantity
+            self.batch_issue[batch] = (quantity, owner)
             self.buffer_accounts.add(buffer_account)
             stock = self.facts.tree_stock(root)
             if stock is not None:
                 self.stock[project] = stock[1]
+        for (account,) in db.execute(
+            "SELECT DISTINCT account FROM chain_event WHERE name = 'BufferConfigured' AND account IS NOT NULL"
+        ):
+            self.buffer_accounts.add(account)
         for batch, account, amount in db.execute("SELECT batch_id, account, amount FROM balance"):
-            group = self.batch_group.get(batch)
-            if group is not None:
-                self._hold(account, group[0], amount)
+            if batch in self.batch_group:
+                self._hold(account, batch, amount)
+        # Every account's first transfer (velocity's days are counted from it), sent or received.
+        for column in ("account", "counterparty"):
+            for address, first in db.execute(
+                f"SELECT {column}, MIN(block_time) FROM chain_event WHERE name = 'CertificateTransferred'"
+                f" GROUP BY {column}"
+            ):
+                account = self._account(address)
+                if account.first is None or first < account.first:
+                    account.first = first
+        row = db.execute(
+            "SELECT block_time FROM chain_event WHERE name = 'CertificateTransferred'"
+            " ORDER BY block_number, log_index LIMIT 1"
+        ).fetchone()
+        self.ledger_first = row[0] if row else None
         row = db.execute("SELECT MAX(block_time) FROM chain_event").fetchone()
         latest = row[0] or 0
         for block, log, tx, when, args in db.execute(
@@ -258,19 +299,15 @@ class RiskEngine:
             self._transferred(self._trade(args, block, log, tx, when))
         elif name == "BatchIssued":
             self._issued(args, block, log, tx, when)
-        elif name == "CertificateRetired":
-            group = self.batch_group.get(args["batchId"])
-            if group is not None:
-                self._hold(args["holder"], group[0], -args["amount"])
+        elif name == "CertificateRetired" and args["batchId"] in self.batch_group:
+            self._hold(args["holder"], args["batchId"], -args["amount"])
         elif name == "ParticipantRegistered":
             account = self._account(args["account"])
             account.organisation, account.registered = args["organisation"], when
         elif name == "BufferConfigured":
             self.buffer_accounts.add(args["account"])
-        elif name == "ReversalRecorded":
-            group = self.batch_group.get(args["batchId"])
-            if group is not None:
-                self._hold(args["bufferAccount"], group[0], -args["amount"])
+        elif name == "ReversalRecorded" and args["batchId"] in self.batch_group:
+            self._hold(args["bufferAccount"], args["batchId"], -args["amount"])
 
     def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The alert and note rows raised since the last call, for the index to insert."""
@@ -291,9 +328,9 @@ class RiskEngine:
             account = self.accounts[address] = Account()
         return account
 
-    def _hold(self, address: str, vintage: int, grams: int) -> None:
+    def _hold(self, address: str, batch: int, grams: int) -> None:
         holding = self._account(address).holding
-        holding[vintage] = holding.get(vintage, 0) + grams
+        holding[batch] = holding.get(batch, 0) + grams
 
     def _vintage(self, period_end: int) -> int:
         return vintage_of(period_end)
@@ -307,10 +344,10 @@ class RiskEngine:
         batch, project = int(a["batchId"]), a["projectId"]
         vintage = self._vintage(a["periodEnd"])
         self.batch_group[batch] = (vintage, self.facts.project_kind(project))
-        self.supply[vintage] += a["quantity"]
+        self.batch_issue[batch] = (a["quantity"], a["owner"])
         self.buffer_accounts.add(a["bufferAccount"])
-        self._hold(a["bufferAccount"], vintage, a["bufferAmount"])
-        self._hold(a["owner"], vintage, a["quantity"] - a["bufferAmount"])
+        self._hold(a["bufferAccount"], batch, a["bufferAmount"])
+        self._hold(a["owner"], batch, a["quantity"] - a["bufferAmount"])
         ref = {"block": block, "log": log, "tx": tx, "batch": batch}
         self._not_backed(a, batch, ref, when)
         # An owner's own issuance is not an acquisition: holdings are judged when units are received.
@@ -363,37 +400,43 @@ class RiskEngine:
         accounts = self.accounts
         source = accounts.get(sender) or self._account(sender)
         target = accounts.get(receiver) or self._account(receiver)
+        if self.ledger_first is None:
+            self.ledger_first = now
         group = self.batch_group.get(batch)
         if group is not None:
-            vintage = group[0]
             held = source.holding
-            held[vintage] = held.get(vintage, 0) - grams
+            held[batch] = held.get(batch, 0) - grams
             held = target.holding
-            held[vintage] = held.get(vintage, 0) + grams
+            held[batch] = held.get(batch, 0) + grams
         arrival = self.received.get((batch, sender))
-        # A cycle back to the sender needs the sender to have received within the window: most senders
-        # (owners selling their own issuance) never have, and the searches are skipped.
+        # A cycle back to the sender needs the sender to have received this batch within the window: most
+        # senders (owners selling their own issuance) never have, and the searches are skipped.
+        returned = False
         if arrival is not None and arrival.time >= now - self.round_window:
-            self._round_trip(t)
+            returned = self._round_trip(t)
             if grams >= self.resale_floor and self._local_day(arrival.time) == self._local_day(now):
                 self._same_day_resale(t, arrival)
-        if source.last_in >= now - self.wash_window and self.out_edges.get(receiver):
-            self._wash_loop(t)
+            if arrival.time >= now - self.wash_window:
+                self._wash_loop(t, arrival)
         deal = t.deal
+        organisation = source.organisation
+        related = organisation is not None and organisation == target.organisation
+        if deal is not None and deal.price_fen_per_tonne > 0:
+            off_band = self._price_band(t, group)
+            if related:
+                self._related_parties(t, organisation, off_band, returned)
+        elif related:
+            self._intra_group(t, organisation)
         if deal is not None:
-            self._price_band(t, group)
-            if deal.price_fen_per_tonne > 0:
-                organisation = source.organisation
-                if organisation is not None and organisation == target.organisation:
-                    self._related_parties(t, organisation)
             self._disguised_financing(t)
         self._remember(t, source, target, check=True)
         if source.young(now, self.young_s) or target.young(now, self.young_s):
             self._new_account(t, source, target)
         if group is not None and receiver not in self.buffer_accounts:
-            supply = self.supply.get(vintage, 0)
-            if supply and held[vintage] >= self.holding_floor * supply:
-                self._holding_check(receiver, vintage, now, [t.ref])
+            quantity, owner = self.batch_issue[batch]
+            share = self.holding_share
+            if receiver != owner and held[batch] * share.denominator >= share.numerator * quantity:
+                self._holding_check(receiver, batch, quantity, held[batch], now, [t.ref])
 
     def _local_day(self, when: int) -> int:
         hour = when // 3_600
@@ -416,28 +459,25 @@ class RiskEngine:
         if key not in self.received:
             expiry.append((now, 1, key))
         self.received[key] = t
-        edges = self.out_edges.get(sender)
-        if edges is None:
-            edges = self.out_edges[sender] = deque()
-            expiry.append((now, 2, sender))
-        edges.append(t)
         # Every window filters by time when it is read, so keys expire in a batch a day late.
         if expiry[0][0] < now - self.horizon - DAY:
             self._expire_keys(now)
-        target.last_in = now
-        day = now // DAY
+        day = self._local_day(now)
         if day != self.volume_day:
             self._roll_days(day)
-        week = now // self.week_s
         volumes = self.day_volume[day]
         for account, own, other in ((source, sender, receiver), (target, receiver, sender)):
-            if account.bucket_week != week:
-                account.bucket_week = week
-                weeks = account.weeks
-                if len(weeks) > self.history_weeks:
-                    for old in [w for w in weeks if w < week - self.history_weeks]:
-                        del weeks[old]  # older than any baseline this week or later reads
-                account.bucket = weeks.setdefault(week, [0, 0])
+            first = account.first
+            if first is None:
+                first = account.first = now
+            since_first = (now - first) // DAY
+            if account.bucket_day != since_first:
+                account.bucket_day = since_first
+                days = account.days
+                if len(days) > self.keep_days:
+                    for old in [d for d in days if d < since_first - self.keep_days]:
+                        del days[old]  # older than any baseline today or later reads
+                account.bucket = days.setdefault(since_first, [0, 0])
             bucket = account.bucket
             bucket[0] += 1
             bucket[1] += grams
@@ -455,15 +495,15 @@ class RiskEngine:
             if len(account.trades) > account.trim_at:
                 self._trim(account, now)
             if check:
-                count, volume = account.week_count, account.week_grams
+                count, volume = account.week_count, account.week_grams  # before pruning: at least the figures
                 if (count >= self.velocity_floor_count or volume >= self.velocity_floor_grams) and (
-                    account.bars_week != week or count > account.count_bar or volume > account.grams_bar
+                    account.bars_day != since_first or count > account.count_bar or volume > account.grams_bar
                 ):
-                    self._velocity(t, own, account, week)
+                    self._velocity(t, own, account, since_first)
                 if pair[0] >= self.conc_min_deals:
                     self._concentration(t, own, other, account, pair)
         deal = t.deal
-        if deal is not None:
+        if deal is not None and deal.price_fen_per_tonne > 0:  # only priced deals: buy-backs and references
             key3 = (batch, sender, receiver)
             between = self.deals_between.get(key3)
             if between is None:
@@ -488,7 +528,7 @@ class RiskEngine:
                 newest = arrival.time if arrival is not None else None
                 windows: Any = self.received
             else:
-                windows = (self.sends, None, self.out_edges, self.deals_between)[table]
+                windows = (self.sends, None, None, self.deals_between)[table]
                 window = windows.get(key)
                 newest = window[-1].time if window else None
             if newest is None or newest < limit:
@@ -551,14 +591,13 @@ class RiskEngine:
         return window
 
     # rules ---------------------------------------------------------------------------------------
-    def _round_trip(self, t: Trade) -> None:
-        """t: X→Y of batch b. Did units of b leave Y and reach X through transfers of b, in time order,
+    def _round_trip(self, t: Trade) -> bool:
+        """t: X→Y of batch b. Did units of b leave Y and reach X through transfers of b, in chain order,
         within the window? Then they return to Y, an earlier holder."""
         rule = self.rules["round_trip"]
-        since = t.time - rule["window_s"]
-        path = self._time_path(t.batch, t.receiver, t.sender, since, rule["max_cycle_length"] - 1)
+        path = self._time_path(t, t.time - rule["window_s"], rule["max_cycle_length"] - 1)
         if path is None:
-            return
+            return False
         first = path[0]
         severity = "high" if t.time - first.time <= rule["high_within_s"] else rule["severity"]
         members = [first.sender, *[p.receiver for p in path]]
@@ -572,81 +611,82 @@ class RiskEngine:
             {"batch_id": t.batch, "cycle_length": len(path) + 1, "days": round(days, 2)},
             severity=severity,
         )  # fmt: skip
+        return True
 
-    def _time_path(self, batch: int, start: str, goal: str, since: int, depth: int) -> list[Trade] | None:
-        """A time-ordered chain of transfers of `batch` from `start` to `goal` after `since` (BFS)."""
-        frontier: list[tuple[str, int, list[Trade]]] = [(start, since, [])]
+    def _time_path(self, t: Trade, since: int, depth: int) -> list[Trade] | None:
+        """A chain of at most `depth` transfers of t's batch from t's receiver to t's sender, each later in
+        chain order than the one before and none before `since`: breadth first, each account's transfers in
+        chain order, the first to reach the goal ends the search; at most 256 partial chains go on to the
+        next step (the first made)."""
+        batch, goal, sends = t.batch, t.sender, self.sends
+        keep = t.time - self.round_window  # the longest window that reads `sends`: older ones are dropped
+        frontier: list[tuple[str, int, int, list[Trade]]] = [(t.receiver, -1, -1, [])]
         for _ in range(depth):
-            following: list[tuple[str, int, list[Trade]]] = []
-            for account, after, path in frontier:
-                for sent in self._recent(self.sends.get((batch, account), deque()), since):
-                    if sent.time < after:
+            following: list[tuple[str, int, int, list[Trade]]] = []
+            for account, block, log, path in frontier:
+                window = sends.get((batch, account))
+                if not window:
+                    continue
+                for sent in self._recent(window, keep):
+                    if sent.time < since or sent.block < block or (sent.block == block and sent.log <= log):
                         continue
                     if sent.receiver == goal:
                         return [*path, sent]
                     if len(following) < 256:
-                        following.append((sent.receiver, sent.time, [*path, sent]))
+                        following.append((sent.receiver, sent.block, sent.log, [*path, sent]))
             frontier = following
             if not frontier:
                 return None
         return None
 
-    def _wash_loop(self, t: Trade) -> None:
-        """t: X→Y. A loop Y→…→X (any batches) within 7 days closes a cycle; its members' net positions
-        over the smallest window holding the loop, among themselves, must stay within the tolerance."""
+    def _wash_loop(self, t: Trade, arrival: Trade) -> None:
+        """t: X→Y of batch b. For the smallest window w holding a chain of transfers of b from Y back to X
+        (as round_trip finds it), the members' net positions over the transfers of b among them in [t − w,
+        t], this one included, must all stay within the tolerance of their mean size."""
         rule = self.rules["wash_loop"]
-        windows = sorted(rule["windows_s"])
-        since = t.time - windows[-1]
-        path = self._any_path(t.receiver, t.sender, since, rule["max_cycle_length"] - 1)
+        depth = rule["max_cycle_length"] - 1
+        path = None
+        for window in sorted(rule["windows_s"]):
+            since = t.time - window
+            if arrival.time >= since:  # the chain's last transfer reaches X: X received b since then
+                path = self._time_path(t, since, depth)
+                if path is not None:
+                    break
         if path is None:
             return
         members = {t.sender, t.receiver, *[p.receiver for p in path]}
-        span = t.time - min(p.time for p in path)
-        window = next(w for w in windows if span <= w)
         # In chain order: the members are a set, whose order differs from process to process.
         inside = [
             trade
             for m in members
-            for trade in self.out_edges.get(m, ())
-            if trade.time >= t.time - window and trade.receiver in members
+            for trade in self.sends.get((t.batch, m), ())
+            if trade.time >= since and trade.receiver in members
         ]
         inside.sort(key=lambda trade: (trade.block, trade.log))
         inside.append(t)
         net: defaultdict[str, int] = defaultdict(int)
+        total = 0
         for trade in inside:
             net[trade.sender] -= trade.grams
             net[trade.receiver] += trade.grams
-        mean = sum(trade.grams for trade in inside) / len(inside)
+            total += trade.grams
         worst = max(abs(v) for v in net.values())
-        if worst > rule["net_tolerance"] * mean:
+        tolerance = _exact(rule["net_tolerance"])
+        # |net| ≤ tolerance × total / count, in integers
+        if worst * len(inside) * tolerance.denominator > tolerance.numerator * total:
             return
-        label = {3_600: "1 小时", 86_400: "1 天", 604_800: "7 天"}.get(window, f"{window} s")
+        mean = total / len(inside)
+        label = {3_600: "1 小时", 86_400: "1 天", 604_800: "7 天"}.get(window, f"{window} 秒")
         self._alert(
             "wash_loop", t.time, t.block, t.log, t.tx, sorted(members), [trade.ref for trade in inside],
             self._deal_ids(inside),
-            f"{len(members)} 个账户在 {label} 内循环交易 {len(inside)} 笔，各自净头寸不超过平均成交量的"
-            f" {rule['net_tolerance']:.0%}：疑似对倒。",
-            f"{len(members)} accounts traded {len(inside)} times in a loop within {window // 3600} h, each one's net"
-            f" position within {rule['net_tolerance']:.0%} of the mean deal size: a wash loop.",
-            {"window_s": window, "trades": len(inside), "max_net_grams": worst, "mean_grams": mean},
+            f"{len(members)} 个账户在 {label} 内以批次 {t.batch} 循环交易 {len(inside)} 笔，各自净头寸不超过平均"
+            f"成交量的 {rule['net_tolerance']:.0%}：疑似对倒。",
+            f"{len(members)} accounts traded batch {t.batch} {len(inside)} times in a loop within {window // 3600} h,"
+            f" each one's net position within {rule['net_tolerance']:.0%} of the mean transfer size: a wash loop.",
+            {"batch_id": t.batch, "window_s": window, "trades": len(inside), "max_net_grams": worst,
+             "mean_grams": mean},
         )  # fmt: skip
-
-    def _any_path(self, start: str, goal: str, since: int, depth: int) -> list[Trade] | None:
-        frontier: list[tuple[str, list[Trade]]] = [(start, [])]
-        seen = {start}
-        for _ in range(depth):
-            following: list[tuple[str, list[Trade]]] = []
-            for account, path in frontier:
-                for sent in self._recent(self.out_edges.get(account, deque()), since):
-                    if sent.receiver == goal:
-                        return [*path, sent]
-                    if sent.receiver not in seen and len(seen) < 512:
-                        seen.add(sent.receiver)
-                        following.append((sent.receiver, [*path, sent]))
-            frontier = following
-            if not frontier:
-                return None
-        return None
 
     def _same_day_resale(self, t: Trade, arrival: Trade) -> None:
         day = datetime.fromtimestamp(t.time, self.zone).date()
@@ -659,11 +699,13 @@ class RiskEngine:
             {"day": str(day), "batch_id": t.batch},
         )  # fmt: skip
 
-    def _price_band(self, t: Trade, group: tuple[int, str] | None) -> None:
+    def _price_band(self, t: Trade, group: tuple[int, str] | None) -> bool | None:
+        """A priced deal against the volume-weighted price of the earlier priced deals of its group in the
+        window: True when outside the band (alerted), False inside, None without a reference (noted)."""
         assert t.deal is not None
         rule = self.rules["price_band"]
         if group is None:
-            return
+            return None
         self._prune_prices(group, t.time)
         window = self.prices[group]
         weighted, grams = self.price_sums[group]
@@ -672,13 +714,15 @@ class RiskEngine:
                 ("price_band", t.block, t.log, t.tx, t.deal.deal_id,
                  f"no reference price for vintage {group[0]} {group[1] or '-'}: {len(window)} deal(s) in the window")
             )  # fmt: skip
-            return
-        reference = weighted / grams
+            return None
         block = t.grams >= rule["block_grams"]
         band = rule["block_band"] if block else rule["band"]
+        exact = _exact(band)
         price = t.deal.price_fen_per_tonne
-        if abs(price - reference) <= band * reference:
-            return
+        # |price − weighted / grams| > band × weighted / grams, in integers
+        if abs(price * grams - weighted) * exact.denominator <= exact.numerator * weighted:
+            return False
+        reference = weighted / grams
         off = (price - reference) / reference
         self._alert(
             "price_band", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref], [t.deal.deal_id],
@@ -689,21 +733,43 @@ class RiskEngine:
             {"price_fen": price, "reference_fen": round(reference), "band": band, "block": block,
              "vintage": group[0], "kind": group[1]},
         )  # fmt: skip
+        return True
 
-    def _related_parties(self, t: Trade, organisation: int) -> None:
+    def _related_parties(self, t: Trade, organisation: int, off_band: bool | None, returned: bool) -> None:
+        """A priced deal inside one organisation: a disclosure (medium), high when its price is off the
+        band or the units come back."""
         assert t.deal is not None
+        price = t.deal.price_fen_per_tonne / 100
+        why_zh = "，且价格偏离市场区间" if off_band else ""
+        why_zh += "，且碳汇回到原持有人" if returned else ""
+        why_en = ", off the market's price band" if off_band else ""
+        why_en += ", and the units came back" if returned else ""
         self._alert(
             "related_parties", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref], [t.deal.deal_id],
-            f"买卖双方同属组织 {organisation}，却以 {t.deal.price_fen_per_tonne / 100:.2f} 元/吨 成交（关联交易）。",
-            f"Both sides belong to organisation {organisation} yet the deal carries a price of"
-            f" {t.deal.price_fen_per_tonne / 100:.2f} CNY/t (related parties).",
-            {"organisation": organisation},
+            f"买卖双方同属组织 {organisation}，以 {price:.2f} 元/吨 成交（关联交易）{why_zh}。",
+            f"Both sides belong to organisation {organisation}; the deal carries a price of {price:.2f} CNY/t"
+            f" (related parties){why_en}.",
+            {"organisation": organisation, "off_band": bool(off_band), "returned": returned},
+            severity="high" if off_band or returned else None,
+        )  # fmt: skip
+
+    def _intra_group(self, t: Trade, organisation: int) -> None:
+        """Units moved at price 0 inside one organisation: disclosed, never a price."""
+        self._alert(
+            "intra_group_transfer", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref],
+            self._deal_ids([t]),
+            f"组织 {organisation} 在其账户之间无价划转批次 {t.batch} 的 {t.grams / GRAMS_PER_TONNE:.2f} 吨"
+            "（集团内划转）。",
+            f"Organisation {organisation} moved {t.grams / GRAMS_PER_TONNE:.2f} t of batch {t.batch} between its own"
+            " accounts at no price (an intra-group transfer).",
+            {"organisation": organisation, "batch_id": t.batch, "grams": t.grams},
         )  # fmt: skip
 
     def _disguised_financing(self, t: Trade) -> None:
         assert t.deal is not None
         rule = self.rules["disguised_financing"]
-        due = deal_total_fen(t.deal.price_fen_per_tonne, t.grams)
+        price = t.deal.price_fen_per_tonne
+        due = deal_total_fen(price, t.grams)
         paid = t.deal.receipt_amount_fen
         if paid is not None and abs(paid - due) > rule["receipt_tolerance_fen"]:
             self._alert(
@@ -711,8 +777,11 @@ class RiskEngine:
                 [t.deal.deal_id],
                 f"托管行回单金额 {paid / 100:.2f} 元与价格×数量 {due / 100:.2f} 元不符。",
                 f"The custodian's receipt says {paid / 100:.2f} CNY but price × quantity is {due / 100:.2f} CNY.",
-                {"kind": "receipt_mismatch", "receipt_fen": paid, "due_fen": round(due)},
+                {"kind": "receipt_mismatch", "receipt_fen": paid, "due_fen": due},
+                severity="high" if abs(paid - due) >= rule["receipt_high_fen"] else "medium",
             )  # fmt: skip
+        if price == 0:
+            return
         # t: X→Y. Did Y sell this batch to X within the window at a lower price? Then Y buys it back.
         earlier_deals = self.deals_between.get((t.batch, t.receiver, t.sender))
         if not earlier_deals:
@@ -720,9 +789,9 @@ class RiskEngine:
         since = t.time - rule["window_s"]
         for earlier in self._recent(earlier_deals, since):
             assert earlier.deal is not None
-            if earlier.deal.price_fen_per_tonne < t.deal.price_fen_per_tonne:
+            if earlier.deal.price_fen_per_tonne < price:
                 days = (t.time - earlier.time) / DAY
-                rate = t.deal.price_fen_per_tonne / earlier.deal.price_fen_per_tonne - 1
+                rate = price / earlier.deal.price_fen_per_tonne - 1
                 self._alert(
                     "disguised_financing", t.time, t.block, t.log, t.tx, [t.receiver, t.sender],
                     [earlier.ref, t.ref], [earlier.deal.deal_id, t.deal.deal_id],
@@ -734,40 +803,76 @@ class RiskEngine:
                 )  # fmt: skip
                 return
 
-    def _velocity(self, t: Trade, address: str, account: Account, week: int) -> None:
-        """The last 7 days' deals against the median of the account's weekly figures over the 90 days
-        before (weeks counted from the epoch, so the baseline is the same whenever it is computed); an
-        account with no baseline (median zero) is left to the new-account rule."""
+    def _velocity(self, t: Trade, address: str, account: Account, day: int) -> None:
+        """The account's last 7 days against the median of its own 7-day sums, one per day since its first
+        transfer, over the 90 days before (`day` is t's day counted from the first transfer)."""
         rule = self.rules["velocity"]
-        if account.bars_week != week:
-            weeks = account.weeks
-            history = [weeks.get(w, (0, 0)) for w in range(week - self.history_weeks, week - 1)]
-            account.bars_week = week
-            account.count_median = count_median = _median([c for c, _ in history])
-            account.volume_median = volume_median = _median([g for _, g in history])
-            multiple = rule["multiple"]
-            account.count_bar = multiple * count_median if count_median > 0 else math.inf
-            account.grams_bar = multiple * volume_median if volume_median > 0 else math.inf
-        count_median, volume_median = account.count_median, account.volume_median
-        count_bar, grams_bar = account.count_bar, account.grams_bar
-        if account.week_count <= count_bar and account.week_grams <= grams_bar:
-            return
+        assert account.first is not None
+        week = (t.time - account.first) // self.week_s
+        if account.velocity_week == week:
+            return  # this week's alert is raised
+        young = t.time - account.first < self.velocity_warm_up
+        if not young and account.bars_day != day:
+            self._velocity_bars(account, day, rule["multiple"])
         self._prune_week(account, t.time)
         count, grams = account.week_count, account.week_grams
-        hot_count = count >= rule["floor_count"] and count > count_bar
-        hot_volume = grams >= rule["floor_grams"] and grams > grams_bar
+        if young:
+            if count >= rule["floor_count"] or grams >= rule["floor_grams"]:
+                self.notes.append(
+                    ("velocity", t.block, t.log, t.tx, t.deal.deal_id if t.deal is not None else 0,
+                     f"{address}: {count} transfer(s), {grams} g in 7 days not judged: its first transfer is less"
+                     f" than {self.velocity_warm_up // DAY} days old")
+                )  # fmt: skip
+            return
+        hot_count = count >= rule["floor_count"] and count > account.count_bar
+        hot_volume = grams >= rule["floor_grams"] and grams > account.grams_bar
         if not (hot_count or hot_volume):
+            return
+        count_median, volume_median = account.count_median, account.volume_median
+        key = alert_key("velocity", f"{address}|{week}")
+        if key in self.keys:
+            account.velocity_week = week
             return
         self._alert(
             "velocity", t.time, t.block, t.log, t.tx, [address], [t.ref], self._deal_ids([t]),
-            f"{address[:10]} 近 7 天成交 {count} 笔、{grams / GRAMS_PER_TONNE:.1f} 吨，超过其此前 90 天周中位数"
-            f"（{count_median:g} 笔、{volume_median / GRAMS_PER_TONNE:.1f} 吨）的 {rule['multiple']:g} 倍。",
-            f"{address[:10]} made {count} deals, {grams / GRAMS_PER_TONNE:.1f} t in 7 days, over"
-            f" {rule['multiple']:g}× the median of its weeks in the 90 days before ({count_median:g} deals,"
+            f"{address[:10]} 近 7 天成交 {count} 笔、{grams / GRAMS_PER_TONNE:.1f} 吨，超过其此前 90 天每日 7 天合计的"
+            f"中位数（{count_median:g} 笔、{volume_median / GRAMS_PER_TONNE:.1f} 吨）的 {rule['multiple']:g} 倍。",
+            f"{address[:10]} made {count} transfers, {grams / GRAMS_PER_TONNE:.1f} t in 7 days, over"
+            f" {rule['multiple']:g}× the median of its own daily 7-day sums in the 90 days before ({count_median:g},"
             f" {volume_median / GRAMS_PER_TONNE:.1f} t).",
             {"count": count, "grams": grams, "median_count": count_median, "median_grams": volume_median},
             dedup=f"{address}|{week}",
         )  # fmt: skip
+        account.velocity_week = week
+
+    def _velocity_bars(self, account: Account, day: int, multiple: float) -> None:
+        """The medians of the samples k of max(7, day − 89) ≤ k ≤ day − 7, each the sum of days k − 7 … k − 1,
+        and the figures above which the account is hot."""
+        days, span = account.days, self.week_days
+        low, high = max(span, day - self.history_days + 1), day - span
+        counts: list[int] = []
+        volumes: list[int] = []
+        count = volume = 0
+        for d in range(low - span, low):
+            figures = days.get(d)
+            if figures is not None:
+                count += figures[0]
+                volume += figures[1]
+        for k in range(low, high + 1):
+            counts.append(count)
+            volumes.append(volume)
+            entering, leaving = days.get(k), days.get(k - span)
+            if entering is not None:
+                count += entering[0]
+                volume += entering[1]
+            if leaving is not None:
+                count -= leaving[0]
+                volume -= leaving[1]
+        account.bars_day = day
+        account.count_median = count_median = _median(counts) if counts else 0.0
+        account.volume_median = volume_median = _median(volumes) if volumes else 0.0
+        account.count_bar = multiple * count_median
+        account.grams_bar = multiple * volume_median
 
     def _concentration(self, t: Trade, address: str, other: str, account: Account, pair: list[int]) -> None:
         """Judged for the counterparty of the trade at hand, over the account's 30-day window."""
@@ -775,7 +880,10 @@ class RiskEngine:
         self._prune_pairs(account, t.time)
         count, grams = pair
         total = account.pair_total
-        if count < rule["min_deals"] or total < rule["min_grams"] or grams < rule["share"] * total:
+        share = self.conc_share
+        if count < rule["min_deals"] or total < rule["min_grams"]:
+            return
+        if grams * share.denominator < share.numerator * total:
             return
         self._alert(
             "counterparty_concentration", t.time, t.block, t.log, t.tx, [address, other], [t.ref],
@@ -789,7 +897,10 @@ class RiskEngine:
 
     def _new_account(self, t: Trade, source: Account, target: Account) -> None:
         rule = self.rules["new_account_volume"]
-        day = t.time // DAY
+        assert self.ledger_first is not None
+        if t.time < self.ledger_first + self.new_warm_up:
+            return  # the ledger's first 30 days: no population to compare with yet
+        day = self.volume_day  # t's Asia/Shanghai day: _remember rolled the days to it
         if day != self.percentile_day:  # month_volume only changes when the day rolls: once a day is enough
             self.percentile_day = day
             self.volume_percentile = self._percentile(rule)
@@ -803,18 +914,18 @@ class RiskEngine:
                 continue
             self._alert(
                 "new_account_volume", t.time, t.block, t.log, t.tx, [account], [t.ref], self._deal_ids([t]),
-                f"开户不足 30 天的账户 {account[:10]} 成交 {volume / GRAMS_PER_TONNE:.1f} 吨，超过全部账户 30 天"
+                f"开户不足 30 天的账户 {account[:10]} 成交 {volume / GRAMS_PER_TONNE:.1f} 吨，超过全部账户此前 30 天"
                 f"成交量的 {rule['percentile']:.0%} 分位（{self.volume_percentile / GRAMS_PER_TONNE:.1f} 吨）。",
                 f"{account[:10]}, registered less than 30 days ago, moved {volume / GRAMS_PER_TONNE:.1f} t, above the"
-                f" {rule['percentile']:.0%} percentile of all accounts' 30-day volume"
+                f" {rule['percentile']:.0%} percentile of all accounts' volume over the 30 days before today"
                 f" ({self.volume_percentile / GRAMS_PER_TONNE:.1f} t).",
                 {"grams": volume, "percentile_grams": self.volume_percentile},
                 dedup=account,
             )  # fmt: skip
 
     def _roll_days(self, day: int) -> None:
-        """Keeps month_volume = each account's volume over the 30 UTC days before `day`, moving a day at a
-        time: only the accounts active on the day that enters or leaves the window change."""
+        """Keeps month_volume = each account's volume over the 30 Asia/Shanghai days before `day`, moving a
+        day at a time: only the accounts active on the day that enters or leaves the window change."""
         if self.volume_day < 0:
             self.volume_day = day
         span = self.rules["new_account_volume"]["window_s"] // DAY
@@ -830,8 +941,8 @@ class RiskEngine:
             self.volume_day += 1
 
     def _percentile(self, rule: dict[str, Any]) -> float | None:
-        """The percentile of every active account's volume over the 30 UTC days before today: it changes
-        once a day and depends on the events alone."""
+        """The percentile of every active account's volume over the 30 days before today: it changes once a
+        day and depends on the events alone."""
         volumes = sorted(v for v in self.month_volume.values() if v > 0)
         if len(volumes) < rule["min_accounts"]:
             return None
@@ -840,23 +951,20 @@ class RiskEngine:
         high = min(low + 1, len(volumes) - 1)
         return volumes[low] + (volumes[high] - volumes[low]) * (position - low)
 
-    def _holding_check(self, account: str, vintage: int, when: int, refs: list[dict[str, Any]]) -> None:
+    def _holding_check(self, account: str, batch: int, quantity: int, held: int, when: int,
+                       refs: list[dict[str, Any]]) -> None:  # fmt: skip
         rule = self.rules["holding_concentration"]
-        if account in self.buffer_accounts:
-            return
-        supply = self.supply.get(vintage, 0)
-        held = self._account(account).holding.get(vintage, 0)
-        if supply == 0 or held < rule["cap"] * rule["report_at"] * supply:
-            return
+        share = held / quantity
         ref = refs[-1]
+        group = self.batch_group[batch]
         self._alert(
             "holding_concentration", when, ref["block"], ref["log"], ref["tx"], [account], refs, [],
-            f"{account[:10]} 持有 {vintage} 年份签发量的 {held / supply:.1%}，"
+            f"{account[:10]} 持有批次 {batch}（{group[0]} 年份）签发量的 {share:.1%}，"
             f"已达上限 {rule['cap']:.0%} 的一半（举牌）。",
-            f"{account[:10]} holds {held / supply:.1%} of vintage {vintage}'s issued supply, half of the"
+            f"{account[:10]} holds {share:.1%} of batch {batch}'s issued quantity (vintage {group[0]}), half of the"
             f" {rule['cap']:.0%} cap or more.",
-            {"vintage": vintage, "share": round(held / supply, 4)},
-            dedup=f"{account}|{vintage}",
+            {"batch_id": batch, "vintage": group[0], "share": round(share, 4), "grams": held, "quantity": quantity},
+            dedup=f"{account}|{batch}",
         )  # fmt: skip
 
     # ---------------------------------------------------------------------------------------------

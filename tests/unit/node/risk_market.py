@@ -13,6 +13,7 @@ from node.index.apply import Applier
 from node.index.db import connect_writer
 from node.index.decode import IndexedEvent, RawLog
 from node.risk.engine import Backing, DealFact, RiskEngine
+from registry.units import deal_total_fen
 
 T0 = 1_767_196_800  # 2026-01-01 00:00 in Asia/Shanghai (2025-12-31 16:00 UTC)
 DAY = 86_400
@@ -100,7 +101,7 @@ class Market:
             deal_id = next(self.deal_ids)
             deal_ref = "0x" + f"{deal_id:064x}"
             fen = round(float(price) * 100)
-            due = fen * grams // TONNE
+            due = deal_total_fen(fen, grams)
             self.facts.deals[deal_ref] = DealFact(deal_id, fen, due if receipt_fen is None else receipt_fen)
         return self._emit("CertificateTransferred", {"batchId": batch, "from": sender, "to": receiver,
                                                      "amount": grams, "dealRef": deal_ref}, at)  # fmt: skip

@@ -71,28 +71,52 @@ def test_a_longer_cycle_on_one_batch_is_a_round_trip(market):
     assert m.alerts("round_trip") == []
 
 
-def test_a_wash_loop_nets_to_nothing_and_a_two_percent_imbalance_does_not(market):
+def test_a_wash_loop_within_one_batch_nets_to_nothing_and_a_two_percent_imbalance_does_not(market):
     m = market()
-    b1, b2, b3 = batches(m, 3)
-    m.transfer(b1, A, B, 10 * TONNE, at=T0)
-    m.transfer(b2, B, C, 10 * TONNE, at=T0 + 600)
-    m.transfer(b3, C, A, 10 * TONNE, at=T0 + 1_200)
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    m.transfer(b, B, C, 10 * TONNE, at=T0 + 600)
+    m.transfer(b, C, A, 10 * TONNE, at=T0 + 1_200)
     (alert,) = m.alerts("wash_loop")
     assert alert["details"]["window_s"] == HOUR and set(alert["participants"]) == {A, B, C}
+    assert alert["severity"] == "high" and alert["details"]["batch_id"] == b
 
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    m.transfer(b, B, C, 10 * TONNE, at=T0 + 600)
+    m.transfer(b, C, A, 98 * TONNE // 10, at=T0 + 1_200)  # 0.2 t net is 2 % of the mean deal
+    assert m.alerts("wash_loop") == []
+
+    m = market()
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    m.transfer(b, B, C, 10 * TONNE, at=T0 + 4 * DAY)
+    m.transfer(b, C, A, 10 * TONNE, at=T0 + 7 * DAY + 1)  # the loop spans more than 7 days
+    assert m.alerts("wash_loop") == []
+
+
+def test_a_loop_across_unrelated_batches_is_no_wash_loop(market):
     m = market()
     b1, b2, b3 = batches(m, 3)
     m.transfer(b1, A, B, 10 * TONNE, at=T0)
     m.transfer(b2, B, C, 10 * TONNE, at=T0 + 600)
-    m.transfer(b3, C, A, 98 * TONNE // 10, at=T0 + 1_200)  # 0.2 t net is 2 % of the mean deal
-    assert m.alerts("wash_loop") == []
+    m.transfer(b3, C, A, 10 * TONNE, at=T0 + 1_200)  # equal amounts by coincidence, other units each time
+    assert m.alerts("wash_loop") == [] and m.alerts("round_trip") == []
 
+
+def test_a_two_by_two_loop_alerts_on_the_deal_that_closes_it(market):
+    """Netted over the smallest window holding the loop, ending at the closing deal: an earlier, unrelated
+    imbalance between the members three days before does not delay the alert to a later deal."""
     m = market()
-    b1, b2, b3 = batches(m, 3)
-    m.transfer(b1, A, B, 10 * TONNE, at=T0)
-    m.transfer(b2, B, C, 10 * TONNE, at=T0 + 4 * DAY)
-    m.transfer(b3, C, A, 10 * TONNE, at=T0 + 7 * DAY + 1)  # the loop spans more than 7 days
-    assert m.alerts("wash_loop") == []
+    (b,) = batches(m, 1)
+    m.transfer(b, A, B, 20 * TONNE, at=T0 - 10 * DAY)
+    m.transfer(b, B, A, 5 * TONNE, at=T0 - 3 * DAY)
+    m.transfer(b, A, B, 10 * TONNE, at=T0)
+    closing = m.transfer(b, B, A, 10 * TONNE, at=T0 + 30 * 60)
+    (alert,) = m.alerts("wash_loop")
+    assert alert["block_number"] == closing["block"] and alert["details"]["window_s"] == HOUR
+    assert alert["details"]["trades"] == 2 and set(alert["participants"]) == {A, B}
 
 
 def test_same_day_resale_is_judged_on_the_shanghai_calendar(market):
@@ -136,10 +160,27 @@ def test_price_band_ten_percent_and_thirty_for_block_deals(market):
     assert [a["details"]["block"] for a in m.alerts("price_band")] == [True]
 
 
+def test_a_zero_price_transfer_moves_no_reference_and_raises_no_price_band_alert(market):
+    m = market()
+    (b,) = batches(m, 1, grams=10_000 * TONNE)
+    for hour in range(3):
+        m.transfer(b, A, B, TONNE, at=T0 + hour * HOUR, price="50.00")
+    m.transfer(b, A, C, 100 * TONNE, at=T0 + 3 * HOUR, price="0.00")  # a gift: far below any band
+    m.transfer(b, A, C, 100 * TONNE, at=T0 + 4 * HOUR)  # no deal at all
+    notes = m.db.execute("SELECT COUNT(*) FROM risk_note WHERE rule = 'price_band'").fetchone()[0]
+    assert m.alerts("price_band") == [] and notes == 3, "neither judged nor noted"
+    m.transfer(b, A, D, TONNE, at=T0 + 5 * HOUR, price="54.90")  # +9.8 % of 50.00: the reference did not move
+    assert m.alerts("price_band") == []
+    m.transfer(b, A, D, TONNE, at=T0 + 6 * HOUR, price="58.00")  # +13 % of 51.225
+    (alert,) = m.alerts("price_band")
+    # (3 × 50.00 + 54.90) / 4 t: the zero-price 200 t are in no reference
+    assert alert["details"]["reference_fen"] == round((3 * 5_000 + 5_490) / 4)
+
+
 def test_velocity_five_times_the_own_median_above_the_floor(market):
     def history(m: Market, weekly: int, now_count: int) -> None:
         (b,) = batches(m, 1, grams=100_000 * TONNE)
-        now = (T0 // (7 * DAY) + 1) * 7 * DAY  # weeks are counted from the epoch: start a fresh one
+        now = T0 + 100 * DAY
         for week in range(12):
             for k in range(weekly):
                 m.transfer(b, A, account(0x100 + week * 10 + k), TONNE, at=now - (12 - week) * 7 * DAY + k * HOUR)
@@ -158,6 +199,23 @@ def test_velocity_five_times_the_own_median_above_the_floor(market):
     assert [a for a in m.alerts("velocity") if A in a["participants"]] == []
 
 
+def test_velocity_judges_no_account_younger_than_28_days_and_says_so(market):
+    """The weeks before an account's first transfer are not quiet weeks of its own: no baseline, no alert."""
+    m = market()
+    (b,) = batches(m, 1, grams=100_000 * TONNE)
+    m.transfer(b, A, B, TONNE, at=T0)  # B's first transfer
+    for k in range(30):
+        m.transfer(b, B, account(0x900 + k), 50 * TONNE, at=T0 + 20 * DAY + k * HOUR)  # 20 days old
+    assert [a for a in m.alerts("velocity") if B in a["participants"]] == []
+    notes = m.db.execute("SELECT note FROM risk_note WHERE rule = 'velocity'").fetchall()
+    assert notes and all("not judged" in n[0] for n in notes) and any(B in n[0] for n in notes)
+    # The same burst 28 days after its first transfer is judged: a median of 0 makes it hot.
+    for k in range(10):
+        m.transfer(b, B, account(0xA00 + k), TONNE, at=T0 + 28 * DAY + k * HOUR)
+    (alert,) = [a for a in m.alerts("velocity") if B in a["participants"]]
+    assert alert["details"]["median_count"] == 0 and alert["details"]["count"] == 10
+
+
 def test_counterparty_concentration_three_deals_and_half_the_volume(market):
     m = market()
     (b,) = batches(m, 1)
@@ -174,8 +232,9 @@ def test_counterparty_concentration_three_deals_and_half_the_volume(market):
 
 
 def test_a_new_account_above_the_95th_percentile(market):
-    def history(m: Market, registered_days_ago: int, tonnes: int) -> str:
+    def history(m: Market, registered_days_ago: int, tonnes: int, ledger_days: int = 60) -> str:
         (b,) = batches(m, 1, grams=100_000 * TONNE)
+        m.transfer(b, A, account(0x1FF), TONNE, at=T0 - ledger_days * DAY)  # the ledger's first transfer
         for n in range(30):  # thirty established accounts, 1..30 t each over the past weeks
             m.transfer(b, A, account(0x200 + n), (n + 1) * TONNE, at=T0 - 20 * DAY + n * HOUR)
         newcomer = account(0x999)
@@ -192,20 +251,46 @@ def test_a_new_account_above_the_95th_percentile(market):
     m = market()
     history(m, registered_days_ago=5, tonnes=28)  # below the 95th percentile (about 29.6 t)
     assert m.alerts("new_account_volume") == []
+    m = market()
+    history(m, registered_days_ago=5, tonnes=40, ledger_days=29)  # the ledger's first 30 days: not judged
+    assert m.alerts("new_account_volume") == []
 
 
-def test_related_parties_at_a_price(market):
+def test_related_parties_at_a_price_are_medium_high_off_the_band_or_returning(market):
     m = market()
     (b,) = batches(m, 1)
-    m.register(account(0x51), 42, at=T0 - 100 * DAY)
-    m.register(account(0x52), 42, at=T0 - 100 * DAY)
-    m.transfer(b, A, account(0x51), 10 * TONNE, at=T0)
-    m.transfer(b, account(0x51), account(0x52), 5 * TONNE, at=T0 + DAY, price="50.00")
+    x, y = account(0x51), account(0x52)
+    m.register(x, 42, at=T0 - 100 * DAY)
+    m.register(y, 42, at=T0 - 100 * DAY)
+    m.transfer(b, A, x, 100 * TONNE, at=T0)
+    m.transfer(b, x, y, 5 * TONNE, at=T0 + DAY, price="50.00")  # no reference yet
     (alert,) = m.alerts("related_parties")
-    assert alert["details"]["organisation"] == 42
-    m.transfer(b, account(0x51), account(0x52), TONNE, at=T0 + 2 * DAY, price="0.00")  # a free internal move
-    m.transfer(b, account(0x51), B, TONNE, at=T0 + 3 * DAY, price="50.00")  # another organisation
-    assert len(m.alerts("related_parties")) == 1
+    assert alert["details"]["organisation"] == 42 and alert["severity"] == "medium"
+    for hour in range(3):
+        m.transfer(b, A, B, TONNE, at=T0 + 2 * DAY + hour * HOUR, price="50.00")
+    m.transfer(b, x, y, 5 * TONNE, at=T0 + 3 * DAY, price="52.00")  # within the band
+    m.transfer(b, x, y, 5 * TONNE, at=T0 + 4 * DAY, price="70.00")  # off the band
+    assert [a["severity"] for a in m.alerts("related_parties")] == ["medium", "medium", "high"]
+    m.transfer(b, y, x, 5 * TONNE, at=T0 + 5 * DAY, price="50.00")  # the units come back
+    last = m.alerts("related_parties")[-1]
+    assert last["severity"] == "high" and last["details"]["returned"] is True
+    m.transfer(b, x, B, TONNE, at=T0 + 6 * DAY, price="50.00")  # another organisation
+    assert len(m.alerts("related_parties")) == 4
+
+
+def test_an_intra_group_transfer_at_price_0_is_a_low_disclosure(market):
+    m = market()
+    (b,) = batches(m, 1)
+    x, y = account(0x51), account(0x52)
+    m.register(x, 42, at=T0 - 100 * DAY)
+    m.register(y, 42, at=T0 - 100 * DAY)
+    m.transfer(b, A, x, 100 * TONNE, at=T0)
+    m.transfer(b, x, y, 5 * TONNE, at=T0 + DAY, price="0.00")  # a free internal move
+    m.transfer(b, x, y, 5 * TONNE, at=T0 + 2 * DAY)  # no deal
+    m.transfer(b, x, B, 5 * TONNE, at=T0 + 3 * DAY)  # to another organisation: nothing to disclose
+    alerts = m.alerts("intra_group_transfer")
+    assert [a["severity"] for a in alerts] == ["low", "low"] and all(a["participants"] == [x, y] for a in alerts)
+    assert m.alerts("related_parties") == [] and m.alerts("price_band") == []
 
 
 def test_disguised_financing_buy_back_and_receipt_mismatch(market):
@@ -225,23 +310,43 @@ def test_disguised_financing_buy_back_and_receipt_mismatch(market):
 
     m = market()
     (b,) = batches(m, 1)
-    m.transfer(b, A, B, 10 * TONNE, at=T0, price="50.00", receipt_fen=50_001)  # due 50,000 fen: within 1 fen
-    m.transfer(b, A, C, 10 * TONNE, at=T0 + DAY, price="50.00", receipt_fen=50_100)
+    m.transfer(b, A, B, 10 * TONNE, at=T0, price="50.00", receipt_fen=50_000)  # exact
+    m.transfer(b, A, B, 10 * TONNE, at=T0 + HOUR, price="50.00", receipt_fen=50_001)  # 0.01 CNY off
+    m.transfer(b, A, C, 10 * TONNE, at=T0 + DAY, price="50.00", receipt_fen=50_100)  # 1 CNY off
+    off_by_a_fen, off_by_a_yuan = m.alerts("disguised_financing")
+    assert off_by_a_fen["details"] == {"kind": "receipt_mismatch", "receipt_fen": 50_001, "due_fen": 50_000}
+    assert off_by_a_fen["severity"] == "medium" and off_by_a_yuan["severity"] == "high"
+
+
+def test_a_receipt_is_compared_with_the_shared_total_rounded_half_up(market):
+    m = market()
+    (b,) = batches(m, 1)
+    # 50.01 CNY/t × 1.5 t = 7,501.5 fen: the total is 7,502 fen, half up (deal_total_fen)
+    m.transfer(b, A, B, 1_500_000, at=T0, price="50.01", receipt_fen=7_502)
+    assert m.alerts("disguised_financing") == []
+    m.transfer(b, A, B, 1_500_000, at=T0 + HOUR, price="50.01", receipt_fen=7_501)
     (alert,) = m.alerts("disguised_financing")
-    assert alert["details"] == {"kind": "receipt_mismatch", "receipt_fen": 50_100, "due_fen": 50_000}
+    assert alert["details"]["due_fen"] == 7_502
 
 
-def test_holding_concentration_reported_at_half_the_cap(market):
+def test_holding_concentration_is_a_share_of_one_batch_among_many_projects(market):
     m = market()
     owners = [account(0x300 + i) for i in range(10)]
-    made = [m.issue(200 + i, owners[i], 100 * TONNE) for i in range(10)]
+    made = [m.issue(200 + i, owners[i], 100 * TONNE) for i in range(10)]  # one vintage, ten projects
     assert m.alerts("holding_concentration") == [], "an owner's own issuance is not an acquisition"
-    m.transfer(made[0], owners[0], B, 90 * TONNE, at=T0)
-    m.transfer(made[1], owners[1], B, 9 * TONNE, at=T0 + 1)  # B: 99 t, 9.9 %
-    assert m.alerts("holding_concentration") == []
-    m.transfer(made[1], owners[1], B, TONNE, at=T0 + 2)  # 100 t: 10 %, half of the 20 % cap
+    m.transfer(made[0], owners[0], B, 15 * TONNE, at=T0)  # 15 % of one batch, 1.5 % of the vintage
     (alert,) = m.alerts("holding_concentration")
-    assert alert["participants"] == [B] and alert["details"]["share"] == 0.1
+    assert alert["participants"] == [B] and alert["details"]["share"] == 0.15
+    assert alert["details"]["batch_id"] == made[0]
+    m.transfer(made[1], owners[1], C, 99 * TONNE // 10, at=T0 + 1)  # 9.9 %
+    m.transfer(made[2], owners[2], C, 9 * TONNE, at=T0 + 2)  # 9 % of another batch: no sum across batches
+    assert len(m.alerts("holding_concentration")) == 1
+    m.transfer(made[1], owners[1], C, TONNE // 10, at=T0 + 3)  # 10 %: half of the 20 % cap
+    assert [a["participants"] for a in m.alerts("holding_concentration")] == [[B], [C]]
+    m.transfer(made[1], owners[1], B, 20 * TONNE, at=T0 + 4)  # B again, another batch: its own alert
+    m.transfer(made[1], B, owners[1], 20 * TONNE, at=T0 + 5)  # the owner is not judged
+    m.transfer(made[0], owners[0], B, TONNE, at=T0 + 6)  # B's batch 0 alert is raised already
+    assert len(m.alerts("holding_concentration")) == 3
 
 
 def test_ecological_loss_against_the_previous_period(market):
