@@ -871,8 +871,9 @@ class RiskEngine:
         account.bars_day = day
         account.count_median = count_median = _median(counts) if counts else 0.0
         account.volume_median = volume_median = _median(volumes) if volumes else 0.0
-        account.count_bar = multiple * count_median
-        account.grams_bar = multiple * volume_median
+        # A median of 0 is no baseline: that figure is not judged (an account that trades less than weekly).
+        account.count_bar = multiple * count_median if count_median > 0 else math.inf
+        account.grams_bar = multiple * volume_median if volume_median > 0 else math.inf
 
     def _concentration(self, t: Trade, address: str, other: str, account: Account, pair: list[int]) -> None:
         """Judged for the counterparty of the trade at hand, over the account's 30-day window."""
