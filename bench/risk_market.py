@@ -197,13 +197,13 @@ class Generator:
         rng.shuffle(founders)
         parents = founders[:n_parents]
         givers = founders[n_parents : n_parents + n_givers]
+        next_move = {who: rng.randint(20, 120) for who in [*parents, *givers]}
         sisters: dict[str, list[str]] = {}
         for parent in parents:
             organisation = next(a["organisation"] for _, _, name, a in self.items if a.get("account") == parent)
             sisters[parent] = [self.new_account(START, organisation) for _ in range(rng.randint(1, 2))]
-        movers = set(parents) | set(givers)
-        gift_receivers = [who for who, at, _ in buyers if who not in movers and at == START]
-        next_move = {who: rng.randint(20, 120) for who in movers}
+        movers = [*parents, *givers]  # a list: the same order in every process
+        gift_receivers = [who for who, at, _ in buyers if who not in next_move and at == START]
 
         batches: list[int] = []
         for p, owner in enumerate(owners, start=1):
@@ -289,7 +289,7 @@ class Generator:
                             grams = min(grams, median)
                         grams = min(grams, held)
                         self.trade(at, batch, trader, buyer, grams, price)
-                        if buyer in movers:
+                        if buyer in next_move:
                             buyer_stock[buyer].append((batch, grams, day))
                         stock[0] = (batch, held - grams, bought_on)
                         if stock[0][1] == 0:
