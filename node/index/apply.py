@@ -4,11 +4,16 @@ High-volume effects (balances, supplies, daily aggregates) are summed per chunk 
 once per key with upserts; rare effects (registrations, statuses, freezes) are written in event order
 as they come. Balances that reach zero are removed, so the tables are the same however the history
 was cut into chunks.
+
+Risk rules in a process of their own (anything with a `submit`, node.risk.worker.RiskWorker) are handed a
+range's events at once, when its apply begins, or earlier: `apply(..., ahead=next_events)` submits the next
+range too, so that the rules check it while this range is written and committed. Either way a range's
+alerts are taken, and inserted in its transaction, only after its rows are written.
 """
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -53,6 +58,11 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def rule_events(events: Iterable[IndexedEvent]) -> list[tuple[Any, ...]]:
+    """Events as the rules observe them: (name, args, block, log index, tx hash, block time)."""
+    return [(e.name, e.args, e.log.block_number, e.log.log_index, e.log.tx_hash, e.log.block_time) for e in events]
+
+
 def encode_args(args: dict[str, Any]) -> str:
     return orjson.dumps({k: _json_safe(v) for k, v in args.items()}).decode()
 
@@ -72,6 +82,8 @@ class Applier:
     def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: Rules | None = None) -> None:
         self.db = connection
         self.risk = risk
+        # A range already submitted to the rules (by an earlier apply's `ahead`): the next apply must be of it.
+        self._submitted: Sequence[IndexedEvent] | None = None
         self.chain_id = chain_id
         self.day_of = day_function(timezone)
         self._handlers: dict[str, Callable[[IndexedEvent, Chunk], None]] = {
@@ -92,11 +104,36 @@ class Applier:
             "ReversalRecorded": self._reversal,
         }
 
-    def apply(self, events: Iterable[IndexedEvent], digest: str, *, store_events: bool = True) -> tuple[str, int]:
-        """Applies events in order; returns the new running digest and how many were applied."""
+    @property
+    def pipelined(self) -> bool:
+        """Whether the rules take whole ranges, and the next one ahead (a rule process)."""
+        return getattr(self.risk, "submit", None) is not None
+
+    @property
+    def submitted_ahead(self) -> bool:
+        """Whether the rules hold a range not applied yet (they must be warmed again if it never is)."""
+        return self._submitted is not None and getattr(self.risk, "submitted", 0) > 0
+
+    def apply(self, events: Sequence[IndexedEvent], digest: str, *, store_events: bool = True,
+              ahead: Sequence[IndexedEvent] | None = None) -> tuple[str, int]:  # fmt: skip
+        """Applies events in order; returns the new running digest and how many were applied.
+
+        `ahead`, the next range's events, goes to a rule process before this range's alerts are waited for;
+        the next call must then apply exactly that sequence (the same object)."""
         chunk = Chunk()
         count = 0
         risk = self.risk
+        if risk is not None and self.pipelined:
+            # The range went ahead unless the rules were reset or warmed since (which drops what they were sent).
+            if self._submitted is not events or not risk.submitted:  # type: ignore[attr-defined]
+                if self.submitted_ahead:
+                    raise RuntimeError("the rules were handed a range that was not applied: warm them again first")
+                risk.submit(rule_events(events))  # type: ignore[attr-defined]
+            self._submitted = None
+            if ahead is not None:
+                risk.submit(rule_events(ahead))  # type: ignore[attr-defined]
+                self._submitted = ahead
+            risk = None  # the events are on their way: nothing to observe one by one
         for event in events:
             digest = next_digest(digest, event.log)
             handler = self._handlers.get(event.name)
@@ -116,6 +153,7 @@ class Applier:
         chunk = Chunk()
         if self.risk is not None:
             self.risk.reset()
+            self._submitted = None
         for name, args_json, block, tx_hash, log_index, block_time in rows:
             handler = self._handlers.get(name)
             if handler is None:

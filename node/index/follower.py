@@ -23,7 +23,7 @@ from node.chain.rpc import RpcClient
 from node.errors import DeploymentError
 from node.index.apply import Applier
 from node.index.db import DERIVATION_VERSION, connect_writer, derivation_version, set_derivation_version
-from node.index.decode import EventDecoder
+from node.index.decode import EventDecoder, IndexedEvent
 from node.index.digest import genesis_digest
 from node.index.fetch import ChainMoved, FetchedRange, LogFetcher
 from node.index.models import DERIVED_TABLES
@@ -38,6 +38,7 @@ REORG_WINDOW = 1024
 RULE_RETRIES = 3
 log = logging.getLogger(__name__)
 _ZERO_HASH = "0x" + "00" * 32
+_NOTHING = object()
 
 
 @dataclass
@@ -190,19 +191,41 @@ class Indexer:
             except BaseException as exc:  # handed to the consumer, which re-raises it
                 ranges.put(exc)
 
+        if self.applier.submitted_ahead:
+            self._rewarm()  # the last run stopped with the rules a range ahead of the index
         worker = threading.Thread(target=fetch_ahead, args=(self.checkpoint.last_block + 1,), daemon=True)
         worker.start()
         began, events_before = time.perf_counter(), self.checkpoint.event_count
+        pipelined = self.applier.pipelined
+        held: object = _NOTHING  # the queue's next item, taken ahead
+        events: list[IndexedEvent] | None = None  # the range's events, if decoded ahead
         try:
             while not stop.is_set():
-                item = ranges.get()
+                item = ranges.get() if held is _NOTHING else held
+                held = _NOTHING
                 if item is None:
                     return
                 if isinstance(item, ChainMoved):
                     raise Reorg(str(item)) from item
                 if isinstance(item, BaseException):
                     raise item
-                self._commit_range(item)
+                assert isinstance(item, FetchedRange)
+                if events is None:
+                    events = self._decode(item)
+                # With the rules in a process of their own, the next range, if already fetched and continuing
+                # this one, is decoded now and handed to the rules before this range commits.
+                ahead: list[IndexedEvent] | None = None
+                if pipelined:
+                    with contextlib.suppress(queue.Empty):
+                        held = ranges.get_nowait()
+                    if (
+                        isinstance(held, FetchedRange)
+                        and held.start == item.end + 1
+                        and held.parent_hash == item.end_hash
+                    ):
+                        ahead = self._decode(held)
+                self._commit_range(item, events, ahead)
+                events = ahead
                 if progress is not None:
                     elapsed = max(time.perf_counter() - began, 1e-9)
                     progress(Progress(self.checkpoint.last_block, target, self.checkpoint.event_count,
@@ -215,19 +238,26 @@ class Indexer:
                     ranges.get(timeout=0.05)
             worker.join()
 
-    def _commit_range(self, fetched: FetchedRange) -> None:
-        checkpoint = self.checkpoint
-        if fetched.start != checkpoint.last_block + 1 or fetched.parent_hash != checkpoint.last_block_hash:
-            raise Reorg(f"blocks from {fetched.start} do not continue the indexed chain")
+    def _decode(self, fetched: FetchedRange) -> list[IndexedEvent]:
         began = time.perf_counter()
         events = [e for e in map(self.decoder.decode, fetched.logs) if e is not None]
+        self.timings["decode"] += time.perf_counter() - began
+        return events
+
+    def _commit_range(self, fetched: FetchedRange, events: list[IndexedEvent],
+                      ahead: list[IndexedEvent] | None = None) -> None:  # fmt: skip
+        """Commits one range; `ahead`, the next range's events, goes to a rule process before this one commits."""
+        checkpoint = self.checkpoint
+        if fetched.start != checkpoint.last_block + 1 or fetched.parent_hash != checkpoint.last_block_hash:
+            if self.applier.submitted_ahead:
+                self._rewarm()
+            raise Reorg(f"blocks from {fetched.start} do not continue the indexed chain")
         decoded = time.perf_counter()
         self.timings["rpc"] += fetched.seconds
-        self.timings["decode"] += decoded - began
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            digest, count = self.applier.apply(events, checkpoint.digest)
+            digest, count = self.applier.apply(events, checkpoint.digest, ahead=ahead)
             db.executemany(
                 "INSERT OR REPLACE INTO indexed_block (number, hash) VALUES (?, ?)", list(fetched.block_hashes.items())
             )

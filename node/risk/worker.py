@@ -1,11 +1,15 @@
 """The risk rules in a process of their own, so that they and the indexer's apply stage each have a core.
 
-The indexer hands every event to the worker as it applies it (in batches, through a pipe, written by a
-thread of its own so that the indexer never waits for the worker to read) and, before it commits a range,
-waits for that range's alerts, which go into the same transaction as its events: the rules check a range
-while the indexer applies it and writes its rows. The
-worker runs the same `RiskEngine`, in the same order, so the alerts are exactly those of the engine run
-in the indexer's own thread; only the time moves to the other core.
+The indexer hands a range's events to the worker (in batches, through a pipe, written by a thread of its
+own so that the indexer never waits for the worker to read) together with a request for their alerts and,
+before it commits the range, waits for that reply, whose alerts go into the same transaction as its
+events. It submits the next range as soon as it has it, before it waits for and commits the current one
+(`submit`; `take` answers the oldest submitted range): the rules check range N+1 while the indexer writes
+and commits range N, and the worker does not idle through the commit. The worker runs the same
+`RiskEngine`, on the same events in the same order, so the alerts are exactly those of the engine run in
+the indexer's own thread; only the time moves to the other core. Every request carries a sequence number
+its reply repeats: replies to requests made before a `reset` or `warm` (a range submitted ahead that will
+not be applied) are read and dropped.
 
 A worker that fails or dies fails the range it was checking: the indexer rolls that range back and warms
 the rules again, which starts a new worker if the old one is gone. A worker whose indexer is gone (even
@@ -19,7 +23,8 @@ import queue
 import sqlite3
 import threading
 import traceback
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -56,20 +61,22 @@ def _serve(connection: Connection, build: Callable[[], RiskEngine]) -> None:
                 except Exception:
                     failure = traceback.format_exc()
         elif kind == "take":
-            connection.send(("error", failure) if failure is not None else ("taken", *engine.take()))
+            seq = message[1]
+            connection.send(("error", seq, failure) if failure is not None else ("taken", seq, *engine.take()))
             gc.freeze()
         elif kind == "reset":
             engine.reset()
             failure = None
         elif kind == "warm":
+            seq = message[2]
             try:
                 with contextlib.closing(sqlite3.connect(f"{Path(message[1]).as_uri()}?mode=ro", uri=True)) as db:
                     engine.warm(db)
                 failure = None
-                connection.send(("warmed",))
+                connection.send(("warmed", seq))
             except Exception:
                 failure = traceback.format_exc()
-                connection.send(("error", failure))
+                connection.send(("error", seq, failure))
         elif kind == "stop":
             return
 
@@ -93,6 +100,8 @@ class RiskWorker:
         self._build = build
         self._batch = batch
         self._pending: list[tuple[Any, ...]] = []
+        self._seq = 0  # the last request's sequence number
+        self._asked: deque[int] = deque()  # the take requests sent and not yet answered, oldest first
         self._connection: Connection | None = None
         self._process: multiprocessing.process.BaseProcess | None = None
         self._outbox: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
@@ -102,6 +111,11 @@ class RiskWorker:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def submitted(self) -> int:
+        """Ranges submitted whose alerts were not taken yet (a reset or warm drops them)."""
+        return len(self._asked)
 
     @property
     def running(self) -> bool:
@@ -133,22 +147,45 @@ class RiskWorker:
             pending, self._pending = self._pending, []
             self._send(("events", pending))
 
+    def submit(self, events: Iterable[tuple[Any, ...]]) -> None:
+        """Hands over a range's events (name, args, block, log, tx, time) and asks for their alerts at once; a
+        later `take` returns them. Ranges may be submitted ahead: each `take` answers the oldest one."""
+        self.flush()
+        batch = self._batch
+        pending: list[tuple[Any, ...]] = []
+        for event in events:
+            pending.append(event)
+            if len(pending) >= batch:
+                self._send(("events", pending))
+                pending = []
+        if pending:
+            self._send(("events", pending))
+        self._ask()
+
     def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-        reply = self._call(("take",))
-        return reply[1], reply[2]
+        """The alerts and notes of the oldest submitted range, or else of every event observed since the last
+        take; waits for them."""
+        if not self._asked:
+            self._ask()
+        reply = self._receive(self._asked.popleft())
+        return reply[2], reply[3]
 
     def reset(self) -> None:
         self._pending = []
+        self._asked.clear()  # their replies, still on the way, are dropped when they come
         self._send(("reset",))
 
     def warm(self, db: sqlite3.Connection) -> None:
         """Rebuilds the rules' memory from what `db` has committed (starting a new worker if need be)."""
         self._pending = []
+        self._asked.clear()
         if not self.running:
             self._stop()
             self._start()
         path = db.execute("PRAGMA database_list").fetchone()[2]
-        self._call(("warm", path))
+        self._seq += 1
+        self._send(("warm", path, self._seq))
+        self._receive(self._seq)
 
     def close(self) -> None:
         if self._connection is not None:
@@ -161,21 +198,30 @@ class RiskWorker:
             raise RiskWorkerError("the risk rule process is not running")
         self._outbox.put(message)  # a worker that is gone shows when the reply to the next call does not come
 
-    def _call(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+    def _ask(self) -> None:
         self.flush()
-        self._send(message)
+        self._seq += 1
+        self._send(("take", self._seq))
+        self._asked.append(self._seq)
+
+    def _receive(self, seq: int) -> tuple[Any, ...]:
+        """The reply to request `seq`, dropping the replies to earlier requests (made before a reset or warm)."""
         connection, process = self._connection, self._process
-        assert connection is not None and process is not None
+        if connection is None or process is None:
+            raise RiskWorkerError("the risk rule process is not running")
         try:
-            # The pipe closes when the worker dies; the liveness check is for a death the pipe misses.
-            while not connection.poll(LIVENESS_S):
-                if not process.is_alive():
-                    raise EOFError(f"exit code {process.exitcode}")
-            reply: tuple[Any, ...] = connection.recv()
+            while True:
+                # The pipe closes when the worker dies; the liveness check is for a death the pipe misses.
+                while not connection.poll(LIVENESS_S):
+                    if not process.is_alive():
+                        raise EOFError(f"exit code {process.exitcode}")
+                reply: tuple[Any, ...] = connection.recv()
+                if reply[1] >= seq:
+                    break
         except (EOFError, ConnectionResetError, OSError) as error:
             raise RiskWorkerError(f"the risk rule process is gone ({error!r})") from error
         if reply[0] == "error":
-            raise RiskWorkerError(f"the risk rules failed:\n{reply[1]}")
+            raise RiskWorkerError(f"the risk rules failed:\n{reply[2]}")
         return reply
 
     def _stop(self) -> None:

@@ -36,26 +36,36 @@ def market() -> Generator:
     return generator
 
 
-def index_events(events: list[IndexedEvent], path: Path, rules: Rules, *, kill_at: int | None = None) -> None:
-    """Applies the events a range per transaction; at range `kill_at` the rule process is killed first."""
+def index_events(events: list[IndexedEvent], path: Path, rules: Rules, *, kill_at: int | None = None,
+                 ahead: bool = False) -> list[int]:  # fmt: skip
+    """Applies the events a range per transaction; at range `kill_at` the rule process is killed first. `ahead`:
+    each range goes to the rule process before the previous one commits, as the indexer hands them over.
+    Returns the ranges that failed (and were rolled back and applied again)."""
     db = connect_writer(path)
     applier = Applier(db, 31337, "Asia/Shanghai", rules)
+    ranges = [events[start : start + RANGE] for start in range(0, len(events), RANGE)]
     digest = "00" * 32
+    failed = []
     try:
-        for number, start in enumerate(range(0, len(events), RANGE)):
+        for number, range_ in enumerate(ranges):
+            following = ranges[number + 1] if ahead and number + 1 < len(ranges) else None
             if number == kill_at:
                 assert isinstance(rules, RiskWorker) and rules.pid is not None
                 kill(rules.pid)
-                db.execute("BEGIN")
-                with pytest.raises(RiskWorkerError, match="gone"):
-                    applier.apply(events[start : start + RANGE], digest)
+            db.execute("BEGIN")
+            try:
+                digest, _ = applier.apply(range_, digest, ahead=following)
+            except RiskWorkerError as error:
+                assert "gone" in str(error) and kill_at is not None
+                failed.append(number)
                 db.execute("ROLLBACK")
                 rules.warm(db)  # as the indexer does after a rollback: a new process, warmed from the index
-            db.execute("BEGIN")
-            digest, _ = applier.apply(events[start : start + RANGE], digest)
+                db.execute("BEGIN")
+                digest, _ = applier.apply(range_, digest, ahead=following)
             db.execute("COMMIT")
     finally:
         db.close()
+    return failed
 
 
 def alerts(path: Path) -> list[tuple[object, ...]]:
@@ -68,12 +78,13 @@ def kill(pid: int) -> None:
     process_ended(pid)
 
 
-def test_the_rule_process_raises_the_alerts_of_the_engine_in_the_thread(market, tmp_path):
+@pytest.mark.parametrize("ahead", [False, True], ids=["range_by_range", "next_range_ahead"])
+def test_the_rule_process_raises_the_alerts_of_the_engine_in_the_thread(market, tmp_path, ahead):
     events = market.stream()
     index_events(events, tmp_path / "thread.sqlite", RiskEngine(market.facts))
     worker = RiskWorker(functools.partial(RiskEngine, market.facts))
     try:
-        index_events(events, tmp_path / "process.sqlite", worker)
+        index_events(events, tmp_path / "process.sqlite", worker, ahead=ahead)
     finally:
         worker.close()
     in_thread = alerts(tmp_path / "thread.sqlite")
@@ -81,13 +92,17 @@ def test_the_rule_process_raises_the_alerts_of_the_engine_in_the_thread(market, 
     assert alerts(tmp_path / "process.sqlite") == in_thread
 
 
-def test_a_killed_rule_process_fails_its_range_and_a_new_one_warmed_from_the_index_goes_on(market, tmp_path):
+@pytest.mark.parametrize("ahead", [False, True], ids=["range_by_range", "next_range_ahead"])
+def test_a_killed_rule_process_fails_its_range_and_a_new_one_warmed_from_the_index_goes_on(market, tmp_path, ahead):
     events = market.stream()
     index_events(events, tmp_path / "thread.sqlite", RiskEngine(market.facts))
     worker = RiskWorker(functools.partial(RiskEngine, market.facts))
     first = worker.pid
     try:
-        index_events(events, tmp_path / "process.sqlite", worker, kill_at=len(events) // RANGE // 2)
+        kill_at = len(events) // RANGE // 2
+        failed = index_events(events, tmp_path / "process.sqlite", worker, kill_at=kill_at, ahead=ahead)
+        # A range whose alerts were on their way before the kill commits; the first one without them fails.
+        assert failed == [kill_at] if not ahead else failed in ([kill_at], [kill_at + 1])
         assert worker.pid not in (None, first)
     finally:
         worker.close()
@@ -104,6 +119,37 @@ def test_a_failing_event_fails_the_range_with_its_traceback_and_a_reset_recovers
             worker.take()
         worker.reset()
         assert worker.take() == ([], [])
+    finally:
+        worker.close()
+
+
+def test_ranges_submitted_ahead_are_answered_in_order_and_a_warm_drops_what_was_not_taken(market, tmp_path):
+    """`take` answers the oldest submitted range; replies to ranges submitted before a warm are dropped."""
+    events = [(e.name, e.args, e.log.block_number, e.log.log_index, e.log.tx_hash, e.log.block_time)
+              for e in market.stream()]  # fmt: skip
+    engine = RiskEngine(market.facts)
+    expected = []
+    for start in range(0, len(events), 5_000):
+        for event in events[start : start + 5_000]:
+            engine.observe(*event)
+        expected.append(engine.take())
+    assert sum(len(alerts) for alerts, _ in expected) > 0
+    worker = RiskWorker(functools.partial(RiskEngine, market.facts))
+    try:
+        worker.submit(events[:5_000])
+        worker.submit(events[5_000:10_000])
+        assert worker.submitted == 2
+        assert worker.take() == expected[0]
+        assert worker.take() == expected[1]
+        assert worker.submitted == 0
+        worker.submit(events[10_000:15_000])  # ahead of an index that never applies it
+        db = connect_writer(tmp_path / "empty.sqlite")
+        try:
+            worker.warm(db)
+        finally:
+            db.close()
+        assert worker.submitted == 0
+        assert worker.take() == ([], [])  # not the dropped range's alerts
     finally:
         worker.close()
 
