@@ -373,8 +373,9 @@ class Reference:
             medians = (statistics.median([n for n, _ in samples]), statistics.median([g for _, g in samples]))
             self.velocity_samples[(account, c)] = medians
         multiple = rule["multiple"]
-        hot = (count >= rule["floor_count"] and count > multiple * medians[0]) or (
-            grams >= rule["floor_grams"] and grams > multiple * medians[1]
+        # a median of 0 is no baseline: that figure is not judged
+        hot = (count >= rule["floor_count"] and medians[0] > 0 and count > multiple * medians[0]) or (
+            grams >= rule["floor_grams"] and medians[1] > 0 and grams > multiple * medians[1]
         )
         if hot:
             self.raise_alert("velocity", key, rule["severity"], t.block, t.log, t.time, [account],

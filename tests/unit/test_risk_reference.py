@@ -137,3 +137,13 @@ def test_the_engine_and_the_reference_agree_on_a_small_market():
     for rule, cases in g.truth.items():
         for case in cases:
             assert any(a.rule == rule and names(set(a.participants), [case]) for a in reference), rule
+
+
+def test_a_median_of_0_is_no_baseline():
+    """An account trading less than weekly: one deal of 5,000 t is no burst (docs/supervision.md, velocity)."""
+    g = market()
+    owner, seller = g.new_account(START), g.new_account(START)
+    batch = g.issue(START, 7, 1, owner, 100_000 * TONNE, VINTAGE_2024_END, (TONNE, TONNE))
+    g.trade(START + HOUR, batch, owner, seller, 6_000 * TONNE, 5_000)
+    g.trade(START + 60 * DAY, batch, seller, g.new_account(START), 5_000 * TONNE, 5_000)
+    assert rules_of(reference_alerts(g))["velocity"] == 0
