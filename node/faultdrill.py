@@ -54,7 +54,7 @@ from node.chain.manifest import DeploymentManifest, load_manifest
 from node.chain.rpc import RpcClient
 from node.demo import CAST, prepare_participants
 from node.devflows import custodian, custody_signature, deposit, issued_batch, monitoring_report
-from node.devnode import LocalNode
+from node.devnode import LocalNode, register_cast
 from node.index.follower import Indexer, open_reader
 from node.index.queries import dump_index
 from node.projects.issuance import report_statement_period
@@ -368,6 +368,29 @@ class NodeProcess:
                 process.wait(timeout=10)
 
 
+def child_node(home: Path, logs: Path, password: str, extra_env: dict[str, str]) -> tuple[NodeProcess, Settings]:
+    """A `NodeProcess` in `home` on free loopback ports with a keystore password in its environment, the
+    default settings otherwise (the caller's SINKNODE_* variables are not passed on) but for `extra_env`, and
+    the settings a client of it reads the same home with."""
+    anvil_port, api_port = free_port(), free_port()
+    build_cache = PROJECT_ROOT / "build" / "test-home" / "build"
+    overrides = {
+        "SINKNODE_HOME": str(home),
+        "SINKNODE_ANVIL_PORT": str(anvil_port),
+        "SINKNODE_API_PORT": str(api_port),
+        "SINKNODE_KEYSTORE_PASSWORD": password,
+        "SINKNODE_KEYSTORE_SCRYPT_N": "1024",
+        "SINKNODE_BUILD_CACHE_DIR": str(build_cache),
+        **extra_env,
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SINKNODE_")}
+    settings = load_settings(
+        home=home, anvil_port=anvil_port, api_port=api_port, keystore_password=password, keystore_scrypt_n=1024,
+        build_cache_dir=build_cache, rpc_url=None,
+    )  # fmt: skip
+    return NodeProcess({**env, **overrides}, home, logs), settings
+
+
 # the chain, read directly ---------------------------------------------------------------------------
 @dataclass
 class ChainFacts:
@@ -434,22 +457,10 @@ class Drill:
         self.home = workdir / "home"
         logs = workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        anvil_port, api_port = free_port(), free_port()
-        overrides = {
-            "SINKNODE_HOME": str(self.home),
-            "SINKNODE_ANVIL_PORT": str(anvil_port),
-            "SINKNODE_API_PORT": str(api_port),
-            "SINKNODE_KEYSTORE_PASSWORD": PASSWORD,
-            "SINKNODE_KEYSTORE_SCRYPT_N": "1024",
-            "SINKNODE_BUILD_CACHE_DIR": str(PROJECT_ROOT / "build" / "test-home" / "build"),
-            "SINKNODE_RATE_LIMIT_EXEMPT": '["127.0.0.1"]',  # the writers' throughput is what is measured
-        }
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SINKNODE_")}
-        self.node = NodeProcess({**env, **overrides}, self.home, logs)
-        self.settings: Settings = load_settings(
-            home=self.home, anvil_port=anvil_port, api_port=api_port, keystore_password=PASSWORD,
-            keystore_scrypt_n=1024, build_cache_dir=PROJECT_ROOT / "build" / "test-home" / "build", rpc_url=None,
-        )  # fmt: skip
+        # The writers' throughput is what is measured: their address is exempt from the rate limits.
+        self.node, self.settings = child_node(
+            self.home, logs, PASSWORD, {"SINKNODE_RATE_LIMIT_EXEMPT": '["127.0.0.1"]'}
+        )
         self.base = self.node.base
         self.tokens: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
@@ -484,10 +495,7 @@ class Drill:
         self.addresses = {name: keystore.address(name).lower() for name in CAST}
         with httpx.Client(base_url=self.base, timeout=120) as http:
             local = LocalNode(self.settings, self.base, self.tokens, self.addresses, http)
-            for name, (organisation, roles, _) in CAST.items():
-                if name != "admin":
-                    body = {"account": self.addresses[name], "organisation": organisation, "roles": roles}
-                    local.ok("POST", "/v1/admin/participants", "admin", json=body)
+            register_cast(local)
             self.signer = custodian(local)
             reply = deposit(local, "park")
             if reply.status_code != 201:

@@ -22,14 +22,12 @@ from typing import Any
 
 import httpx
 
-from node.chain.anvil import free_port
 from node.chain.keystore import Keystore
 from node.chain.rpc import RpcClient
 from node.demo import CAST, prepare_participants
 from node.devflows import custodian, deposit, issued_batch, listing_for
-from node.devnode import LocalNode
-from node.faultdrill import NodeProcess, children
-from node.settings import PROJECT_ROOT, Settings, load_settings
+from node.devnode import LocalNode, register_cast
+from node.faultdrill import child_node, children
 from node.store import Store
 
 PASSWORD = "hostile-drill-password"
@@ -74,24 +72,8 @@ class HostileNode:
         self.home = workdir / "home"
         logs = workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        anvil_port, api_port = free_port(), free_port()
-        overrides = {
-            "SINKNODE_HOME": str(self.home),
-            "SINKNODE_ANVIL_PORT": str(anvil_port),
-            "SINKNODE_API_PORT": str(api_port),
-            "SINKNODE_KEYSTORE_PASSWORD": PASSWORD,
-            "SINKNODE_KEYSTORE_SCRYPT_N": "1024",
-            "SINKNODE_BUILD_CACHE_DIR": str(PROJECT_ROOT / "build" / "test-home" / "build"),
-            "SINKNODE_MAX_UPLOAD_BYTES": str(UPLOAD_CAP),
-            "SINKNODE_SQL_TIME_LIMIT_S": "1",
-            **(extra_env or {}),
-        }
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SINKNODE_")}
-        self.process = NodeProcess({**env, **overrides}, self.home, logs)
-        self.settings: Settings = load_settings(
-            home=self.home, anvil_port=anvil_port, api_port=api_port, keystore_password=PASSWORD,
-            keystore_scrypt_n=1024, build_cache_dir=PROJECT_ROOT / "build" / "test-home" / "build", rpc_url=None,
-        )  # fmt: skip
+        limits = {"SINKNODE_MAX_UPLOAD_BYTES": str(UPLOAD_CAP), "SINKNODE_SQL_TIME_LIMIT_S": "1"}
+        self.process, self.settings = child_node(self.home, logs, PASSWORD, {**limits, **(extra_env or {})})
         self.base = self.process.base
         self.tokens: dict[str, str] = {}
         self.addresses: dict[str, str] = {}
@@ -121,10 +103,7 @@ class HostileNode:
         keystore = Keystore.from_settings(self.settings)
         self.addresses = {name: keystore.address(name).lower() for name in CAST}
         with self.client() as local:
-            for name, (organisation, roles, _) in CAST.items():
-                if name != "admin":
-                    body = {"account": self.addresses[name], "organisation": organisation, "roles": roles}
-                    local.ok("POST", "/v1/admin/participants", "admin", json=body)
+            register_cast(local)
             custodian(local)
             assert deposit(local, "park").status_code == 201
             # A seller whose whole deposit is one fen: it may not list a tonne of value.
