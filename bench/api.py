@@ -11,17 +11,16 @@ import random
 import sqlite3
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import orjson
-import uvicorn
 
 from node.api.app import create_app
 from node.chain.anvil import free_port
 from node.chain.manifest import CompilerInfo, ContractDeployment, DeploymentManifest
+from node.devnode import served
 from node.index.apply import day_function
 from node.index.db import connect_writer
 from node.settings import load_settings
@@ -179,37 +178,29 @@ def main() -> None:
         state = Store(settings.node_state_path)
         token = state.create_token(key_name="regulator", account=REGULATOR, label="bench")
         state.close()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, run_indexer=False), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            with httpx.Client(base_url=settings.base_url, timeout=60) as client:
-                bare = timed(client, "/healthz", requests)
-                first = client.get(f"/v1/batches/{LONG_BATCH}/provenance", params={"limit": 500}).json()
-                assert len(first["events"]) == 500
-                with sqlite3.connect(settings.index_path) as db:
-                    positions = db.execute(
-                        "SELECT block_number, log_index FROM chain_event WHERE batch_id = ? ORDER BY block_number,"
-                        " log_index",
-                        (LONG_BATCH,),
-                    ).fetchall()
-                from node.index.queries import encode_cursor
+        with (
+            served(create_app(settings, run_indexer=False), port, timeout_s=60, log_level="warning"),
+            httpx.Client(base_url=settings.base_url, timeout=60) as client,
+        ):
+            bare = timed(client, "/healthz", requests)
+            first = client.get(f"/v1/batches/{LONG_BATCH}/provenance", params={"limit": 500}).json()
+            assert len(first["events"]) == 500
+            with sqlite3.connect(settings.index_path) as db:
+                positions = db.execute(
+                    "SELECT block_number, log_index FROM chain_event WHERE batch_id = ? ORDER BY block_number,"
+                    " log_index",
+                    (LONG_BATCH,),
+                ).fetchall()
+            from node.index.queries import encode_cursor
 
-                middle = encode_cursor(*positions[len(positions) // 2])
-                last = encode_cursor(*positions[-501])
-                provenance: list[float] = []
-                for cursor in (None, middle, last):
-                    params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
-                    provenance += timed(client, f"/v1/batches/{LONG_BATCH}/provenance", requests, params=params)
-                headers = {"authorization": f"Bearer {token}"}
-                summary = timed(client, "/v1/regulator/summary", requests // 4, headers=headers)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+            middle = encode_cursor(*positions[len(positions) // 2])
+            last = encode_cursor(*positions[-501])
+            provenance: list[float] = []
+            for cursor in (None, middle, last):
+                params = {"limit": 500, **({"cursor": cursor} if cursor else {})}
+                provenance += timed(client, f"/v1/batches/{LONG_BATCH}/provenance", requests, params=params)
+            headers = {"authorization": f"Bearer {token}"}
+            summary = timed(client, "/v1/regulator/summary", requests // 4, headers=headers)
     (bp50, bp99), (pp50, pp99), (sp50, sp99) = percentiles(bare), percentiles(provenance), percentiles(summary)
     print(
         f"BENCH api provenance_p99_ms={pp99:.1f} summary_p99_ms={sp99:.1f} bare_p99_ms={bp99:.1f}"

@@ -13,20 +13,18 @@ import argparse
 import random
 import sqlite3
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import orjson
-import uvicorn
 
 from bench.api import PROJECTS, REGULATOR, fill_index, percentiles, placeholder_manifest, timed
 from node.api.app import create_app
 from node.api.schemas import PROJECT_KINDS
 from node.chain.anvil import free_port
 from node.devflows import deposit, issued_batch, listing_for, settlement
-from node.devnode import local_node
+from node.devnode import local_node, served
 from node.settings import load_settings
 from node.store import Store
 from registry.campaigns import verify_subscriber
@@ -104,25 +102,18 @@ def search_bench(listings: int, events: int, requests: int) -> tuple[float, floa
         fill_listings(settings, listings)
         print(f"index of {events} events and {listings} listings written in {time.perf_counter() - began:.1f}s")
         placeholder_manifest(settings.manifest_path)
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, run_indexer=False), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        try:
-            with httpx.Client(base_url=settings.base_url, timeout=60) as client:
-                bare = timed(client, "/healthz", requests)
-                found = client.get("/v1/listings").json()
-                assert len(found) == 50 and all(item["status"] == "open" for item in found), found[:1]
-                samples: list[float] = []
-                for params in SEARCHES:
-                    samples += timed(client, "/v1/listings", requests // len(SEARCHES) * 2, params=params)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+        app = create_app(settings, run_indexer=False)
+        with (
+            served(app, port, timeout_s=60, log_level="warning"),
+            httpx.Client(base_url=settings.base_url, timeout=60) as client,
+        ):
+            bare = timed(client, "/healthz", requests)
+            found = client.get("/v1/listings").json()
+            assert len(found) == 50 and all(item["status"] == "open" for item in found), found[:1]
+            samples: list[float] = []
+            for params in SEARCHES:
+                samples += timed(client, "/v1/listings", requests // len(SEARCHES) * 2, params=params)
+
     (_, bare99), (p50, p99) = percentiles(bare), percentiles(samples)
     return p99, p50, bare99
 

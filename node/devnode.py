@@ -65,26 +65,40 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
         tokens = prepare_participants(settings, state)
         state.close()
         app = create_app(settings)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=api_port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
+        with served(app, api_port, log_level="warning"):
+            keystore = Keystore.from_settings(settings)
+            http = httpx.Client(base_url=settings.base_url, timeout=300)
+            node = LocalNode(
+                settings, settings.base_url, tokens, {name: keystore.address(name) for name in CAST}, http, app
+            )
+            try:
+                register_cast(node)
+                yield node
+            finally:
+                http.close()
+
+
+def register_cast(node: LocalNode) -> None:
+    """The admin registers every other member of the demo cast on chain, with its organisation and roles."""
+    for name, (organisation, roles, _) in CAST.items():
+        if name != "admin":
+            body = {"account": node.addresses[name], "organisation": organisation, "roles": roles}
+            node.ok("POST", "/v1/admin/participants", "admin", json=body)
+
+
+@contextmanager
+def served(app: Any, port: int, *, timeout_s: float = 30.0, **config: Any) -> Iterator[uvicorn.Server]:
+    """`app` served by uvicorn on 127.0.0.1:`port` in a thread of this process, until the block ends."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout_s
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the API did not start")
-            time.sleep(0.05)
-        keystore = Keystore.from_settings(settings)
-        http = httpx.Client(base_url=settings.base_url, timeout=300)
-        node = LocalNode(
-            settings, settings.base_url, tokens, {name: keystore.address(name) for name in CAST}, http, app
-        )
-        try:
-            for name, (organisation, roles, _) in CAST.items():
-                if name != "admin":
-                    body = {"account": node.addresses[name], "organisation": organisation, "roles": roles}
-                    node.ok("POST", "/v1/admin/participants", "admin", json=body)
-            yield node
-        finally:
-            http.close()
-            server.should_exit = True
-            thread.join(timeout=30)
+            time.sleep(0.02)
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=timeout_s)

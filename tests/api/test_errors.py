@@ -3,18 +3,16 @@ line carries with the traceback; every response carries its request id. Over rea
 
 import logging
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from node.api.errors import install_error_handlers
 from node.chain.anvil import free_port
+from node.devnode import served
 from node.errors import ContractRevert
 
 SECRET = "password=hunter2 at /srv/secret/path"
@@ -47,18 +45,8 @@ def tiny_app() -> FastAPI:
 def base_url() -> Iterator[str]:
     port = free_port()
     # log_config=None: uvicorn leaves logging alone, so a second traceback from the server would reach caplog.
-    server = uvicorn.Server(uvicorn.Config(tiny_app(), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    try:
+    with served(tiny_app(), port, timeout_s=20, log_config=None):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 @pytest.fixture

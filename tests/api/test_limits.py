@@ -6,20 +6,17 @@ import select
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from node.api.errors import install_error_handlers
 from node.api.limits import BODY_KINDS, BodyLimitMiddleware, BodyLimits
 from node.chain.anvil import free_port
 from node.devflows import error_of
-from node.devnode import LocalNode
+from node.devnode import LocalNode, served
 
 MB = 1 << 20
 JSON = {"content-type": "application/json"}
@@ -182,19 +179,11 @@ def small_app() -> FastAPI:
 @pytest.fixture(scope="module")
 def small() -> Iterator[httpx.Client]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(small_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with (
+        served(small_app(), port, timeout_s=20, log_level="warning"),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
+        yield client
 
 
 def test_a_json_body_reaches_the_route_byte_for_byte(small):

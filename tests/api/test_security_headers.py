@@ -4,8 +4,6 @@ The app runs over real HTTP without its lifespan (no chain, no services): what n
 always, and a route that does need them fails with the node's real 500 `internal_error`.
 """
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from node.api.app import create_app
 from node.api.security import CONTENT_SECURITY_POLICY
 from node.chain.anvil import free_port
+from node.devnode import served
 from node.settings import load_settings
 
 
@@ -25,19 +23,11 @@ from node.settings import load_settings
 def serving(home: Path, **overrides: Any) -> Iterator[httpx.Client]:
     port = free_port()
     app = create_app(load_settings(home=home, api_port=port, **overrides))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
-        time.sleep(0.02)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with (
+        served(app, port, timeout_s=10, log_level="critical", lifespan="off"),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
+        yield client
 
 
 @pytest.fixture(scope="module")
