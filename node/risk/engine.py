@@ -17,12 +17,13 @@ participants, the events and deals that are its evidence, and an explanation in 
 import hashlib
 import math
 import sqlite3
+from bisect import bisect_left, insort
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -37,8 +38,10 @@ WEEK = 7 * DAY
 TRIM_AT = 512  # an account's trade list is pruned and compacted when it grows past this (or twice its size)
 
 
-@dataclass(frozen=True)
-class DealFact:
+class DealFact(NamedTuple):
+    """What the node knows of a deal. A tuple of plain values, like Trade, so that the collector stops
+    tracking it (the windows hold hundreds of thousands of them)."""
+
     deal_id: int
     price_fen_per_tonne: int
     receipt_amount_fen: int | None
@@ -106,15 +109,22 @@ class NoFacts:
         return None
 
 
-class Trade:
-    """One transfer as the rules see it (a plain slotted class: the engine makes one per event)."""
+class Trade(NamedTuple):
+    """One transfer as the rules see it. A tuple of plain values: the engine makes one per event and keeps
+    those of its windows, and the cyclic collector stops tracking a tuple that holds no container, so they
+    cost no collection time (a slotted class is tracked for ever)."""
 
-    __slots__ = ("batch", "block", "deal", "grams", "log", "receiver", "sender", "time", "tx")
-
-    def __init__(self, time: int, block: int, log: int, tx: str, batch: int, sender: str, receiver: str,
-                 grams: int, deal: DealFact | None) -> None:  # fmt: skip
-        self.time, self.block, self.log, self.tx, self.batch = time, block, log, tx, batch
-        self.sender, self.receiver, self.grams, self.deal = sender, receiver, grams, deal
+    time: int
+    block: int
+    log: int
+    tx: str
+    batch: int
+    sender: str
+    receiver: str
+    grams: int
+    deal_id: int | None  # None: no deal known for the transfer
+    price: int  # fen per tonne; 0 without a deal
+    receipt: int | None  # the custodian receipt's amount in fen, when there is one
 
     @property
     def ref(self) -> dict[str, Any]:
@@ -126,9 +136,8 @@ def _exact(value: float) -> Fraction:
     return Fraction(str(value))
 
 
-def _median(values: list[int]) -> float:
-    """As statistics.median: the middle value, or the mean of the two middle ones."""
-    values.sort()
+def _median_of_sorted(values: list[int]) -> float:
+    """As statistics.median of a sorted list: the middle value, or the mean of the two middle ones."""
     middle = len(values) // 2
     return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
 
@@ -140,9 +149,35 @@ class Account:
     it is pruned, so a figure below a bar before pruning is below it after, and most trades never prune.
     Velocity's baseline reads `days`: the account's transfers by day counted from its first transfer."""
 
-    __slots__ = ("bars_day", "bucket", "bucket_day", "count_bar", "count_median", "days", "first", "grams_bar",
-                 "holding", "month_head", "organisation", "pair_sums", "pair_total", "registered", "trades",
-                 "trim_at", "velocity_week", "volume_median", "week_count", "week_grams", "week_head")  # fmt: skip
+    __slots__ = (
+        "bars_day",
+        "bucket",
+        "bucket_day",
+        "count_bar",
+        "count_median",
+        "days",
+        "first",
+        "grams_bar",
+        "holding",
+        "month_head",
+        "next_sample",
+        "noted_week",
+        "organisation",
+        "pair_sums",
+        "pair_total",
+        "registered",
+        "sample_counts",
+        "sample_grams",
+        "sampled_to",
+        "samples",
+        "trades",
+        "trim_at",
+        "velocity_week",
+        "volume_median",
+        "week_count",
+        "week_grams",
+        "week_head",
+    )
 
     def __init__(self) -> None:
         self.organisation: int | None = None
@@ -163,6 +198,14 @@ class Account:
         self.count_median = self.volume_median = 0.0
         self.count_bar = self.grams_bar = math.inf
         self.velocity_week = -1  # the last week (since the first transfer) known to have its alert
+        self.noted_week = -1  # the last week noted as not judged (velocity's warm-up)
+        # The baseline's samples in day order, (k, count, grams), and the same figures kept sorted (for the
+        # medians); a sample k sums days k − 7 … k − 1, all past once it is read, so it never changes.
+        self.samples: deque[tuple[int, int, int]] = deque()
+        self.sample_counts: list[int] = []
+        self.sample_grams: list[int] = []
+        self.sampled_to = -1  # the last sample taken
+        self.next_sample = (0, 0)  # the sums of sample sampled_to + 1
         self.trim_at = TRIM_AT
 
     def young(self, now: int, age_s: int) -> bool:
@@ -181,6 +224,10 @@ class RiskEngine:
         self.wash_window = max(r["wash_loop"]["windows_s"])
         self.resale_floor = r["same_day_resale"]["min_grams"]
         self.price_window = r["price_band"]["window_s"]
+        self.block_grams = r["price_band"]["block_grams"]
+        self.band = _exact(r["price_band"]["band"]).as_integer_ratio()
+        self.block_band = _exact(r["price_band"]["block_band"]).as_integer_ratio()
+        self.min_reference_deals = r["price_band"]["min_reference_deals"]
         self.week_s = r["velocity"]["window_s"]
         # Velocity's samples are 7-day sums ending at whole days since the account's first transfer: on day
         # c the baseline is the samples k of max(week_days, c − history_days + 1) ≤ k ≤ c − week_days, each
@@ -198,6 +245,7 @@ class RiskEngine:
         self.velocity_floor_grams = r["velocity"]["floor_grams"]
         holding = r["holding_concentration"]
         self.holding_share = _exact(holding["cap"]) * _exact(holding["report_at"])
+        self.holding_ratio = self.holding_share.as_integer_ratio()
         self.young_s = r["new_account_volume"]["age_s"]
         self.new_warm_up = r["new_account_volume"]["warm_up_s"]
         if self.wash_window > self.round_window:
@@ -223,7 +271,8 @@ class RiskEngine:
         self.batch_group: dict[int, tuple[int, str]] = {}  # batch -> (vintage, project kind)
         self.batch_issue: dict[int, tuple[int, str]] = {}  # batch -> (quantity issued, owner)
         self.stock: dict[int, int] = {}  # project -> tree stock of its latest batch
-        self.sends: defaultdict[tuple[int, str], deque[Trade]] = defaultdict(deque)  # (batch, sender)
+        # Lists, not deques: a deque takes a 64-slot block, and most of these windows hold one or two trades.
+        self.sends: dict[tuple[int, str], list[Trade]] = {}  # (batch, sender)
         self.received: dict[tuple[int, str], Trade] = {}  # (batch, receiver) -> latest arrival
         self.ledger_first: int | None = None  # the time of the ledger's first transfer
         # Volume by Asia/Shanghai day and every account's 30-day sum as of the start of the current day
@@ -234,7 +283,7 @@ class RiskEngine:
         self.expiry: deque[tuple[int, int, Any]] = deque()
         self.month_volume: defaultdict[str, int] = defaultdict(int)
         self.volume_day = -1
-        self.deals_between: defaultdict[tuple[int, str, str], deque[Trade]] = defaultdict(deque)
+        self.deals_between: dict[tuple[int, str, str], list[Trade]] = {}
         self.prices: defaultdict[tuple[int, str], deque[Trade]] = defaultdict(deque)
         self.price_sums: defaultdict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])  # Σp·g, Σg
         self.percentile_day = -1
@@ -290,6 +339,17 @@ class RiskEngine:
         ):
             trade = self._trade(orjson.loads(args), block, log, tx, when)
             self._remember(trade, self._account(trade.sender), self._account(trade.receiver))
+        # Velocity notes one young account once a week; the weeks already noted come back from the notes
+        # themselves (each starts with the account's address), so a restart writes no second note.
+        for note, when in db.execute(
+            "SELECT n.note, e.block_time FROM risk_note n JOIN chain_event e"
+            " ON e.block_number = n.block_number AND e.log_index = n.log_index"
+            " WHERE n.rule = 'velocity' AND e.block_time >= ?",
+            (latest - self.week_s,),
+        ):
+            noted = self.accounts.get(note.split(":", 1)[0])
+            if noted is not None and noted.first is not None:
+                noted.noted_week = max(noted.noted_week, (when - noted.first) // self.week_s)
         self.latest = latest
 
     # events --------------------------------------------------------------------------------------
@@ -338,7 +398,10 @@ class RiskEngine:
     def _trade(self, args: dict[str, Any], block: int, log: int, tx: str, when: int) -> Trade:
         deal_ref = args.get("dealRef")
         deal = self.facts.deal(deal_ref) if deal_ref and deal_ref != ZERO_REF else None
-        return Trade(when, block, log, tx, int(args["batchId"]), args["from"], args["to"], args["amount"], deal)
+        batch, sender, receiver, grams = int(args["batchId"]), args["from"], args["to"], args["amount"]
+        if deal is None:
+            return Trade(when, block, log, tx, batch, sender, receiver, grams, None, 0, None)
+        return Trade(when, block, log, tx, batch, sender, receiver, grams, *deal)
 
     def _issued(self, a: dict[str, Any], block: int, log: int, tx: str, when: int) -> None:
         batch, project = int(a["batchId"]), a["projectId"]
@@ -418,24 +481,25 @@ class RiskEngine:
                 self._same_day_resale(t, arrival)
             if arrival.time >= now - self.wash_window:
                 self._wash_loop(t, arrival)
-        deal = t.deal
-        organisation = source.organisation
-        related = organisation is not None and organisation == target.organisation
-        if deal is not None and deal.price_fen_per_tonne > 0:
+        organisation = source.organisation if source.organisation == target.organisation else None
+        if t.price > 0:
             off_band = self._price_band(t, group)
-            if related:
+            if organisation is not None:  # both sides of one organisation
                 self._related_parties(t, organisation, off_band, returned)
-        elif related:
+        elif organisation is not None:
             self._intra_group(t, organisation)
-        if deal is not None:
+        if t.deal_id is not None:
             self._disguised_financing(t)
         self._remember(t, source, target, check=True)
-        if source.young(now, self.young_s) or target.young(now, self.young_s):
+        young_since = now - self.young_s  # registered after this: young (inlined Account.young)
+        if (source.registered is not None and source.registered > young_since) or (
+            target.registered is not None and target.registered > young_since
+        ):
             self._new_account(t, source, target)
         if group is not None and receiver not in self.buffer_accounts:
             quantity, owner = self.batch_issue[batch]
-            share = self.holding_share
-            if receiver != owner and held[batch] * share.denominator >= share.numerator * quantity:
+            numerator, denominator = self.holding_ratio
+            if receiver != owner and held[batch] * denominator >= numerator * quantity:
                 self._holding_check(receiver, batch, quantity, held[batch], now, [t.ref])
 
     def _local_day(self, when: int) -> int:
@@ -452,7 +516,7 @@ class RiskEngine:
         key = (batch, sender)
         sends = self.sends.get(key)
         if sends is None:
-            sends = self.sends[key] = deque()
+            sends = self.sends[key] = []
             expiry.append((now, 0, key))
         sends.append(t)
         key = (batch, receiver)
@@ -474,7 +538,7 @@ class RiskEngine:
             if account.bucket_day != since_first:
                 account.bucket_day = since_first
                 days = account.days
-                if len(days) > self.keep_days:
+                if len(days) > 2 * self.keep_days:  # twice: each scan drops at least half
                     for old in [d for d in days if d < since_first - self.keep_days]:
                         del days[old]  # older than any baseline today or later reads
                 account.bucket = days.setdefault(since_first, [0, 0])
@@ -502,19 +566,19 @@ class RiskEngine:
                     self._velocity(t, own, account, since_first)
                 if pair[0] >= self.conc_min_deals:
                     self._concentration(t, own, other, account, pair)
-        deal = t.deal
-        if deal is not None and deal.price_fen_per_tonne > 0:  # only priced deals: buy-backs and references
+        price = t.price
+        if price > 0:  # only priced deals: buy-backs and references
             key3 = (batch, sender, receiver)
             between = self.deals_between.get(key3)
             if between is None:
-                between = self.deals_between[key3] = deque()
+                between = self.deals_between[key3] = []
                 expiry.append((now, 3, key3))
             between.append(t)
             group = self.batch_group.get(batch)
             if group is not None:
                 self.prices[group].append(t)
                 sums = self.price_sums[group]
-                sums[0] += deal.price_fen_per_tonne * grams
+                sums[0] += price * grams
                 sums[1] += grams
 
     def _expire_keys(self, now: int) -> None:
@@ -574,20 +638,14 @@ class RiskEngine:
             head += 1
         account.month_head = head
 
-    def _prune_prices(self, group: tuple[int, str], now: int) -> None:
-        """A group's price window, pruned when it is read."""
-        window, sums = self.prices[group], self.price_sums[group]
-        limit = now - self.price_window
-        while window and window[0].time < limit:
-            old = window.popleft()
-            assert old.deal is not None
-            sums[0] -= old.deal.price_fen_per_tonne * old.grams
-            sums[1] -= old.grams
-
     @staticmethod
-    def _recent(window: deque[Trade], since: int) -> deque[Trade]:
-        while window and window[0].time < since:
-            window.popleft()
+    def _recent(window: list[Trade], since: int) -> list[Trade]:
+        """The window without its trades before `since` (dropped for good: `since` only grows)."""
+        if window and window[0].time < since:
+            end, stale = len(window), 1
+            while stale < end and window[stale].time < since:
+                stale += 1
+            del window[:stale]
         return window
 
     # rules ---------------------------------------------------------------------------------------
@@ -702,30 +760,34 @@ class RiskEngine:
     def _price_band(self, t: Trade, group: tuple[int, str] | None) -> bool | None:
         """A priced deal against the volume-weighted price of the earlier priced deals of its group in the
         window: True when outside the band (alerted), False inside, None without a reference (noted)."""
-        assert t.deal is not None
         rule = self.rules["price_band"]
         if group is None:
             return None
-        self._prune_prices(group, t.time)
         window = self.prices[group]
-        weighted, grams = self.price_sums[group]
-        if len(window) < rule["min_reference_deals"] or grams == 0:
+        sums = self.price_sums[group]
+        limit = t.time - self.price_window
+        while window and window[0].time < limit:  # the window, pruned when it is read
+            old = window.popleft()
+            sums[0] -= old.price * old.grams
+            sums[1] -= old.grams
+        weighted, grams = sums
+        if len(window) < self.min_reference_deals or grams == 0:
             self.notes.append(
-                ("price_band", t.block, t.log, t.tx, t.deal.deal_id,
+                ("price_band", t.block, t.log, t.tx, t.deal_id,
                  f"no reference price for vintage {group[0]} {group[1] or '-'}: {len(window)} deal(s) in the window")
             )  # fmt: skip
             return None
-        block = t.grams >= rule["block_grams"]
-        band = rule["block_band"] if block else rule["band"]
-        exact = _exact(band)
-        price = t.deal.price_fen_per_tonne
+        block = t.grams >= self.block_grams
+        numerator, denominator = self.block_band if block else self.band
+        price = t.price
         # |price − weighted / grams| > band × weighted / grams, in integers
-        if abs(price * grams - weighted) * exact.denominator <= exact.numerator * weighted:
+        if abs(price * grams - weighted) * denominator <= numerator * weighted:
             return False
+        band = rule["block_band"] if block else rule["band"]
         reference = weighted / grams
         off = (price - reference) / reference
         self._alert(
-            "price_band", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref], [t.deal.deal_id],
+            "price_band", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref], self._deal_ids([t]),
             f"成交价 {price / 100:.2f} 元/吨 偏离同年份同类型近 30 天成交量加权均价 {reference / 100:.2f} 元/吨"
             f" {off:+.1%}（允许 ±{band:.0%}{'，大宗交易' if block else ''}）。",
             f"Price {price / 100:.2f} CNY/t is {off:+.1%} from the 30-day volume-weighted {reference / 100:.2f} CNY/t"
@@ -738,14 +800,13 @@ class RiskEngine:
     def _related_parties(self, t: Trade, organisation: int, off_band: bool | None, returned: bool) -> None:
         """A priced deal inside one organisation: a disclosure (medium), high when its price is off the
         band or the units come back."""
-        assert t.deal is not None
-        price = t.deal.price_fen_per_tonne / 100
+        price = t.price / 100
         why_zh = "，且价格偏离市场区间" if off_band else ""
         why_zh += "，且碳汇回到原持有人" if returned else ""
         why_en = ", off the market's price band" if off_band else ""
         why_en += ", and the units came back" if returned else ""
         self._alert(
-            "related_parties", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref], [t.deal.deal_id],
+            "related_parties", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref], self._deal_ids([t]),
             f"买卖双方同属组织 {organisation}，以 {price:.2f} 元/吨 成交（关联交易）{why_zh}。",
             f"Both sides belong to organisation {organisation}; the deal carries a price of {price:.2f} CNY/t"
             f" (related parties){why_en}.",
@@ -766,15 +827,13 @@ class RiskEngine:
         )  # fmt: skip
 
     def _disguised_financing(self, t: Trade) -> None:
-        assert t.deal is not None
         rule = self.rules["disguised_financing"]
-        price = t.deal.price_fen_per_tonne
-        due = deal_total_fen(price, t.grams)
-        paid = t.deal.receipt_amount_fen
+        price, paid = t.price, t.receipt
+        due = deal_total_fen(price, t.grams) if paid is not None else 0
         if paid is not None and abs(paid - due) > rule["receipt_tolerance_fen"]:
             self._alert(
                 "disguised_financing", t.time, t.block, t.log, t.tx, [t.sender, t.receiver], [t.ref],
-                [t.deal.deal_id],
+                self._deal_ids([t]),
                 f"托管行回单金额 {paid / 100:.2f} 元与价格×数量 {due / 100:.2f} 元不符。",
                 f"The custodian's receipt says {paid / 100:.2f} CNY but price × quantity is {due / 100:.2f} CNY.",
                 {"kind": "receipt_mismatch", "receipt_fen": paid, "due_fen": due},
@@ -788,13 +847,12 @@ class RiskEngine:
             return
         since = t.time - rule["window_s"]
         for earlier in self._recent(earlier_deals, since):
-            assert earlier.deal is not None
-            if earlier.deal.price_fen_per_tonne < price:
+            if earlier.price < price:
                 days = (t.time - earlier.time) / DAY
-                rate = price / earlier.deal.price_fen_per_tonne - 1
+                rate = price / earlier.price - 1
                 self._alert(
                     "disguised_financing", t.time, t.block, t.log, t.tx, [t.receiver, t.sender],
-                    [earlier.ref, t.ref], [earlier.deal.deal_id, t.deal.deal_id],
+                    [earlier.ref, t.ref], self._deal_ids([earlier, t]),
                     f"{t.receiver[:10]} 在 {days:.0f} 天后以高 {rate:.1%} 的价格从同一买方回购批次 {t.batch}："
                     "疑似变相融资。",
                     f"{t.receiver[:10]} bought batch {t.batch} back from the same buyer {days:.0f} days later at a"
@@ -812,14 +870,22 @@ class RiskEngine:
         if account.velocity_week == week:
             return  # this week's alert is raised
         young = t.time - account.first < self.velocity_warm_up
-        if not young and account.bars_day != day:
-            self._velocity_bars(account, day, rule["multiple"])
+        if young:
+            if account.noted_week == week:
+                return  # noted this week
+        else:
+            if account.bars_day != day:
+                self._velocity_bars(account, day, rule["multiple"])
+            if account.week_count <= account.count_bar and account.week_grams <= account.grams_bar:
+                return  # not hot before pruning, so not after
         self._prune_week(account, t.time)
         count, grams = account.week_count, account.week_grams
         if young:
-            if count >= rule["floor_count"] or grams >= rule["floor_grams"]:
+            # One note per account and week (its alert's identity), not one per transfer of a busy week.
+            if account.noted_week != week and (count >= rule["floor_count"] or grams >= rule["floor_grams"]):
+                account.noted_week = week
                 self.notes.append(
-                    ("velocity", t.block, t.log, t.tx, t.deal.deal_id if t.deal is not None else 0,
+                    ("velocity", t.block, t.log, t.tx, t.deal_id or 0,
                      f"{address}: {count} transfer(s), {grams} g in 7 days not judged: its first transfer is less"
                      f" than {self.velocity_warm_up // DAY} days old")
                 )  # fmt: skip
@@ -847,30 +913,43 @@ class RiskEngine:
 
     def _velocity_bars(self, account: Account, day: int, multiple: float) -> None:
         """The medians of the samples k of max(7, day − 89) ≤ k ≤ day − 7, each the sum of days k − 7 … k − 1,
-        and the figures above which the account is hot."""
-        days, span = account.days, self.week_days
+        and the figures above which the account is hot. The samples are kept from one call to the next (sorted
+        as well as in day order): each day adds the new ones and drops those that left the 90 days."""
+        span = self.week_days
         low, high = max(span, day - self.history_days + 1), day - span
-        counts: list[int] = []
-        volumes: list[int] = []
-        count = volume = 0
-        for d in range(low - span, low):
-            figures = days.get(d)
-            if figures is not None:
-                count += figures[0]
-                volume += figures[1]
-        for k in range(low, high + 1):
-            counts.append(count)
-            volumes.append(volume)
-            entering, leaving = days.get(k), days.get(k - span)
-            if entering is not None:
-                count += entering[0]
-                volume += entering[1]
-            if leaving is not None:
-                count -= leaving[0]
-                volume -= leaving[1]
+        samples, counts, volumes = account.samples, account.sample_counts, account.sample_grams
+        while samples and samples[0][0] < low:
+            _, count, volume = samples.popleft()
+            del counts[bisect_left(counts, count)]
+            del volumes[bisect_left(volumes, volume)]
+        start = max(account.sampled_to + 1, low)
+        if start <= high:
+            days = account.days
+            if start == account.sampled_to + 1:
+                count, volume = account.next_sample  # the sums of sample `start`, kept by the last call
+            else:
+                count = volume = 0
+                for d in range(start - span, start):
+                    figures = days.get(d)
+                    if figures is not None:
+                        count += figures[0]
+                        volume += figures[1]
+            for k in range(start, high + 1):
+                samples.append((k, count, volume))
+                insort(counts, count)
+                insort(volumes, volume)
+                entering, leaving = days.get(k), days.get(k - span)
+                if entering is not None:
+                    count += entering[0]
+                    volume += entering[1]
+                if leaving is not None:
+                    count -= leaving[0]
+                    volume -= leaving[1]
+            account.sampled_to = high
+            account.next_sample = (count, volume)  # days high − 6 … high: all past, as every sample's days
         account.bars_day = day
-        account.count_median = count_median = _median(counts) if counts else 0.0
-        account.volume_median = volume_median = _median(volumes) if volumes else 0.0
+        account.count_median = count_median = _median_of_sorted(counts) if counts else 0.0
+        account.volume_median = volume_median = _median_of_sorted(volumes) if volumes else 0.0
         # A median of 0 is no baseline: that figure is not judged (an account that trades less than weekly).
         account.count_bar = multiple * count_median if count_median > 0 else math.inf
         account.grams_bar = multiple * volume_median if volume_median > 0 else math.inf
@@ -971,7 +1050,7 @@ class RiskEngine:
     # ---------------------------------------------------------------------------------------------
     @staticmethod
     def _deal_ids(trades: Iterable[Trade]) -> list[int]:
-        return sorted({t.deal.deal_id for t in trades if t.deal is not None})
+        return sorted({t.deal_id for t in trades if t.deal_id is not None})
 
     def _alert(
         self,
