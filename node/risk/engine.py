@@ -36,6 +36,11 @@ ZERO_REF = "0x" + "00" * 32
 DAY = 86_400
 WEEK = 7 * DAY
 TRIM_AT = 512  # an account's trade list is pruned and compacted when it grows past this (or twice its size)
+# A (transfers, grams) pair packed in one int, grams · 2³² + transfers: a dict of ints is not tracked by the cyclic
+# collector (a dict of [n, g] lists is, with every list), and sums of packed pairs are the packed sums as long
+# as a count stays below 2³² (an account's transfers in 90 days).
+COUNT_BITS = 32  # one transfer of g grams: g << COUNT_BITS | 1
+COUNT_MASK = (1 << COUNT_BITS) - 1
 
 
 class DealFact(NamedTuple):
@@ -151,7 +156,6 @@ class Account:
 
     __slots__ = (
         "bars_day",
-        "bucket",
         "bucket_day",
         "count_bar",
         "count_median",
@@ -187,11 +191,10 @@ class Account:
         self.trades: list[tuple[int, str, int]] = []
         self.week_head = self.month_head = 0
         self.week_count = self.week_grams = 0
-        self.pair_sums: dict[str, list[int]] = {}  # counterparty -> [deals, grams] in the 30 days
+        self.pair_sums: dict[str, int] = {}  # counterparty -> deals and grams in the 30 days, packed
         self.pair_total = 0
-        self.days: dict[int, list[int]] = {}  # day since the first transfer -> [transfers, grams]
-        self.bucket_day = -1
-        self.bucket = [0, 0]  # days[bucket_day]
+        self.days: dict[int, int] = {}  # day since the first transfer -> transfers and grams, packed
+        self.bucket_day = -1  # the day of its latest transfer
         # The medians of the baseline's samples as of day `bars_day` and the figures above which the account
         # is hot (the multiple of each median), worked out once a day when the account is above a floor.
         self.bars_day = -1
@@ -205,7 +208,7 @@ class Account:
         self.sample_counts: list[int] = []
         self.sample_grams: list[int] = []
         self.sampled_to = -1  # the last sample taken
-        self.next_sample = (0, 0)  # the sums of sample sampled_to + 1
+        self.next_sample = 0  # the packed sums of sample sampled_to + 1
         self.trim_at = TRIM_AT
 
     def young(self, now: int, age_s: int) -> bool:
@@ -224,6 +227,7 @@ class RiskEngine:
         self.wash_window = max(r["wash_loop"]["windows_s"])
         self.resale_floor = r["same_day_resale"]["min_grams"]
         self.price_window = r["price_band"]["window_s"]
+        self.financing_window = r["disguised_financing"]["window_s"]
         self.block_grams = r["price_band"]["block_grams"]
         self.band = _exact(r["price_band"]["band"]).as_integer_ratio()
         self.block_band = _exact(r["price_band"]["block_band"]).as_integer_ratio()
@@ -519,6 +523,8 @@ class RiskEngine:
             sends = self.sends[key] = []
             expiry.append((now, 0, key))
         sends.append(t)
+        if sends[0].time < now - self.round_window:  # the longest window that reads it: a month, not the horizon
+            self._recent(sends, now - self.round_window)
         key = (batch, receiver)
         if key not in self.received:
             expiry.append((now, 1, key))
@@ -530,30 +536,24 @@ class RiskEngine:
         if day != self.volume_day:
             self._roll_days(day)
         volumes = self.day_volume[day]
+        packed = grams << COUNT_BITS | 1
         for account, own, other in ((source, sender, receiver), (target, receiver, sender)):
             first = account.first
             if first is None:
                 first = account.first = now
             since_first = (now - first) // DAY
+            days = account.days
             if account.bucket_day != since_first:
                 account.bucket_day = since_first
-                days = account.days
                 if len(days) > 2 * self.keep_days:  # twice: each scan drops at least half
                     for old in [d for d in days if d < since_first - self.keep_days]:
                         del days[old]  # older than any baseline today or later reads
-                account.bucket = days.setdefault(since_first, [0, 0])
-            bucket = account.bucket
-            bucket[0] += 1
-            bucket[1] += grams
+            days[since_first] = days.get(since_first, 0) + packed
             account.trades.append((now, other, grams))
             account.week_count += 1
             account.week_grams += grams
             pair_sums = account.pair_sums
-            pair = pair_sums.get(other)
-            if pair is None:
-                pair = pair_sums[other] = [0, 0]
-            pair[0] += 1
-            pair[1] += grams
+            pair_sums[other] = pair = pair_sums.get(other, 0) + packed
             account.pair_total += grams
             volumes[own] = volumes.get(own, 0) + grams
             if len(account.trades) > account.trim_at:
@@ -564,8 +564,8 @@ class RiskEngine:
                     account.bars_day != since_first or count > account.count_bar or volume > account.grams_bar
                 ):
                     self._velocity(t, own, account, since_first)
-                if pair[0] >= self.conc_min_deals:
-                    self._concentration(t, own, other, account, pair)
+                if pair & COUNT_MASK >= self.conc_min_deals:
+                    self._concentration(t, own, other, account)
         price = t.price
         if price > 0:  # only priced deals: buy-backs and references
             key3 = (batch, sender, receiver)
@@ -574,6 +574,8 @@ class RiskEngine:
                 between = self.deals_between[key3] = []
                 expiry.append((now, 3, key3))
             between.append(t)
+            if between[0].time < now - self.financing_window:
+                self._recent(between, now - self.financing_window)
             group = self.batch_group.get(batch)
             if group is not None:
                 self.prices[group].append(t)
@@ -629,11 +631,11 @@ class RiskEngine:
         end = len(trades)
         while head < end and trades[head][0] < limit:
             _, gone, grams = trades[head]
-            old = pair_sums[gone]
-            old[0] -= 1
-            old[1] -= grams
+            left = pair_sums[gone] - (grams << COUNT_BITS | 1)
             account.pair_total -= grams
-            if old[0] == 0:
+            if left & COUNT_MASK:
+                pair_sums[gone] = left
+            else:
                 del pair_sums[gone]
             head += 1
         account.month_head = head
@@ -926,27 +928,17 @@ class RiskEngine:
         if start <= high:
             days = account.days
             if start == account.sampled_to + 1:
-                count, volume = account.next_sample  # the sums of sample `start`, kept by the last call
+                running = account.next_sample  # the packed sums of sample `start`, kept by the last call
             else:
-                count = volume = 0
-                for d in range(start - span, start):
-                    figures = days.get(d)
-                    if figures is not None:
-                        count += figures[0]
-                        volume += figures[1]
+                running = sum(days.get(d, 0) for d in range(start - span, start))
             for k in range(start, high + 1):
+                count, volume = running & COUNT_MASK, running >> COUNT_BITS
                 samples.append((k, count, volume))
                 insort(counts, count)
                 insort(volumes, volume)
-                entering, leaving = days.get(k), days.get(k - span)
-                if entering is not None:
-                    count += entering[0]
-                    volume += entering[1]
-                if leaving is not None:
-                    count -= leaving[0]
-                    volume -= leaving[1]
+                running += days.get(k, 0) - days.get(k - span, 0)
             account.sampled_to = high
-            account.next_sample = (count, volume)  # days high − 6 … high: all past, as every sample's days
+            account.next_sample = running  # days high − 6 … high: all past, as every sample's days
         account.bars_day = day
         account.count_median = count_median = _median_of_sorted(counts) if counts else 0.0
         account.volume_median = volume_median = _median_of_sorted(volumes) if volumes else 0.0
@@ -954,11 +946,12 @@ class RiskEngine:
         account.count_bar = multiple * count_median if count_median > 0 else math.inf
         account.grams_bar = multiple * volume_median if volume_median > 0 else math.inf
 
-    def _concentration(self, t: Trade, address: str, other: str, account: Account, pair: list[int]) -> None:
+    def _concentration(self, t: Trade, address: str, other: str, account: Account) -> None:
         """Judged for the counterparty of the trade at hand, over the account's 30-day window."""
         rule = self.conc
         self._prune_pairs(account, t.time)
-        count, grams = pair
+        pair = account.pair_sums[other]
+        count, grams = pair & COUNT_MASK, pair >> COUNT_BITS
         total = account.pair_total
         share = self.conc_share
         if count < rule["min_deals"] or total < rule["min_grams"]:

@@ -10,8 +10,9 @@ so a re-index that raises the same alerts keeps their handling.
 
 import sqlite3
 import time
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -273,15 +274,18 @@ APPROVED_PROJECTS = (
 
 
 # the periodic review -----------------------------------------------------------------------------
-def _day_bounds(since: str, until: str) -> tuple[int, int]:
+def report_bounds(since: str, until: str, timezone: str) -> tuple[int, int]:
+    """The seconds from the start of `since` to the end of `until`, days of the aggregates' calendar (the
+    daily statistics' days), so that every figure of a report covers the same days."""
+    zone = ZoneInfo(timezone)
     try:
-        start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=UTC)
-        end = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=UTC)
+        start = datetime.strptime(since, "%Y-%m-%d").replace(tzinfo=zone)
+        end = datetime.strptime(until, "%Y-%m-%d").replace(tzinfo=zone) + timedelta(days=1)
     except ValueError:
         raise InvalidRequest("validation_error", "since, until: real calendar dates, YYYY-MM-DD") from None
-    if end < start:
+    if end <= start:
         raise InvalidRequest("validation_error", "until: on or after since")
-    return int(start.timestamp()), int(end.timestamp()) + 86_400
+    return int(start.timestamp()), int(end.timestamp())
 
 
 def supervision_report(services: Services, reader: sqlite3.Connection, since: str, until: str) -> dict[str, Any]:
@@ -289,7 +293,7 @@ def supervision_report(services: Services, reader: sqlite3.Connection, since: st
     from node.projects.plausibility import flagged_verifications
     from node.supervision.reconcile import reconcile
 
-    start, end = _day_bounds(since, until)
+    start, end = report_bounds(since, until, services.settings.aggregate_timezone)
     days = reader.execute(
         "SELECT day, SUM(issued), SUM(transferred), SUM(transfers), SUM(retired), SUM(retirements)"
         " FROM daily_project_stats WHERE day >= ? AND day <= ? GROUP BY day ORDER BY day",

@@ -2,6 +2,8 @@
 regulator; measures that change exactly what they say; pre-listing review; the report; re-running rules."""
 
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -15,6 +17,8 @@ from node.devflows import (
     new_project,
     payment,
 )
+from node.errors import InvalidRequest
+from node.supervision.oversight import report_bounds
 from tests.api.test_browser import CHROMIUM_ARGS
 
 ZERO = "0x" + "00" * 32
@@ -23,6 +27,21 @@ ZERO = "0x" + "00" * 32
 @pytest.fixture(autouse=True, scope="module")
 def _park_has_a_deposit(node):
     assert deposit(node, "park").status_code == 201
+
+
+def local_today(node) -> str:
+    """Today in the calendar of the node's daily aggregates, the days a report's dates name."""
+    return datetime.now(ZoneInfo(node.settings.aggregate_timezone)).strftime("%Y-%m-%d")
+
+
+def test_a_report_day_is_a_day_of_the_aggregates_calendar():
+    # 2026-12-02 in Asia/Shanghai began at 16:00 UTC the day before: alerts and prices are counted over the
+    # same day as the daily volumes, whatever the hour of the request.
+    start, end = report_bounds("2026-12-02", "2026-12-02", "Asia/Shanghai")
+    assert start == int(datetime.fromisoformat("2026-12-01T16:00:00+00:00").timestamp())
+    assert end - start == 86_400
+    with pytest.raises(InvalidRequest):
+        report_bounds("2026-12-02", "2026-12-01", "Asia/Shanghai")
 
 
 def send(node, who: str, batch: int, to: str, grams: int) -> None:
@@ -145,7 +164,7 @@ def test_a_projects_listings_go_public_only_after_review(node):
 
 
 def test_the_report_and_a_rerun_of_the_rules(node, tmp_path):
-    today = time.strftime("%Y-%m-%d", time.gmtime())
+    today = local_today(node)
     report = node.ok("GET", "/v1/regulator/report", "regulator", params={"since": today, "until": today})
     assert report["totals"]["issued"] > 0 and report["reconciliation"]["differences"] == 0
     assert {a["rule"] for a in report["alerts"]} >= {"round_trip"}
@@ -215,7 +234,7 @@ def test_a_monitoring_report_showing_a_loss_raises_an_alert_when_it_arrives(node
     handled = node.ok("POST", f"/v1/regulator/alerts/{alert['key']}/actions", "regulator",
                       json={"action": "acknowledge", "note": "site visit booked"})  # fmt: skip
     assert handled["status"] == "acknowledged"
-    today = time.strftime("%Y-%m-%d", time.gmtime())
+    today = local_today(node)
     report = node.ok("GET", "/v1/regulator/report", "regulator", params={"since": today, "until": today})
     counts = next(r for r in report["alerts"] if r["rule"] == "ecological_loss")
     assert counts["acknowledged"] >= 1
