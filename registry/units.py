@@ -34,6 +34,21 @@ def format_tonnes(grams: int) -> str:
     return f"{sign}{whole}.{rest:06d}"
 
 
+def format_co2e(grams: int) -> str:
+    """Grams of CO2e for people, exact: tonnes with up to six decimals (trailing zeros trimmed) and thousands
+    separators from a tonne up, exact kilograms or grams below, so that no gram is ever rounded away:
+    1_234_567_000_000 → "1,234,567 tCO2e", 1_500_001 → "1.500001 tCO2e", 1_210 → "1.21 kgCO2e",
+    350 → "350 gCO2e"."""
+    sign = "-" if grams < 0 else ""
+    grams = abs(grams)
+    if grams < 1_000:
+        return f"{sign}{grams} gCO2e"
+    scale, digits, unit = (GRAMS_PER_TONNE, 6, "t") if grams >= GRAMS_PER_TONNE else (1_000, 3, "kg")
+    whole, rest = divmod(grams, scale)
+    fraction = f"{rest:0{digits}d}".rstrip("0")
+    return f"{sign}{whole:,}{'.' if fraction else ''}{fraction} {unit}CO2e"
+
+
 def deal_total_fen(price_fen_per_tonne: int, grams: int) -> int:
     """What a deal costs in fen: price per tonne × grams / 1,000,000, rounded half up.
 

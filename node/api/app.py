@@ -5,7 +5,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 
 from node.api.docs import install_docs
 from node.api.errors import install_error_handlers, status_of
@@ -85,10 +84,6 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(supervision.router)
     app.include_router(supervision.pages)
     app.include_router(pages.router)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
 
     @app.get("/healthz", tags=["public"], summary="Liveness: answers without touching the chain or the index")
     def healthz() -> dict[str, str]:

@@ -14,11 +14,12 @@ from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from node.api.site import error_page, wants_page
 from node.errors import (
     ChainUnavailable,
     CodedError,
@@ -177,7 +178,7 @@ def install_request_ids(app: FastAPI) -> None:
     app.build_middleware_stack = lambda: RequestIds(build())  # type: ignore[method-assign]
 
 
-async def internal_error(request: Request, error: Exception) -> JSONResponse:
+async def internal_error(request: Request, error: Exception) -> Response:
     """The catch-all: the traceback to the log under the request id, the id alone to the client."""
     request_id = request_id_of(request.scope)
     log.error(
@@ -189,6 +190,10 @@ async def internal_error(request: Request, error: Exception) -> JSONResponse:
         extra={"request_id": request_id},
     )
     message = f"an internal error happened; it is logged under request id {request_id}"
+    if wants_page(request):
+        answer: Response = error_page(request, 500, "internal_error", message)
+        answer.headers[REQUEST_ID_HEADER] = request_id
+        return answer
     return JSONResponse(error_body("internal_error", message), status_code=500, headers={REQUEST_ID_HEADER: request_id})
 
 
@@ -197,21 +202,27 @@ def install_error_handlers(app: FastAPI) -> None:
     install_request_ids(app)
     app.add_exception_handler(Exception, internal_error)
 
+    def answer(request: Request, status: int, code: str, message: str) -> Response:
+        """The error as JSON, or as the site's error page for a browser asking for a page."""
+        if wants_page(request):
+            return error_page(request, status, code, message)
+        return JSONResponse(error_body(code, message), status_code=status)
+
     @app.exception_handler(SinkError)
-    async def _sink_error(_: Request, error: SinkError) -> JSONResponse:
+    async def _sink_error(request: Request, error: SinkError) -> Response:
         if isinstance(error, IntentAccepted):
             # Not an error: the write is journalled and may still be mined; its intent tells its fate.
             return JSONResponse(error.view, status_code=202)
-        return JSONResponse(error_body(error.code, error.message), status_code=status_of(error))
+        return answer(request, status_of(error), error.code, error.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, error: RequestValidationError) -> Response:
         first = error.errors()[0] if error.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()))
-        return JSONResponse(error_body("validation_error", f"{where}: {first.get('msg')}"), status_code=422)
+        return answer(request, 422, "validation_error", f"{where}: {first.get('msg')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
         codes = {
             400: "bad_request",
             401: "unauthenticated",
@@ -221,4 +232,4 @@ def install_error_handlers(app: FastAPI) -> None:
         }
         code = codes.get(error.status_code, "http_error")
         status = 422 if error.status_code == 400 else error.status_code  # a malformed body is bad input
-        return JSONResponse(error_body(code, str(error.detail)), status_code=status)
+        return answer(request, status, code, str(error.detail))

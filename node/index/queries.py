@@ -311,3 +311,46 @@ def summary(*, connection: sqlite3.Connection, group_by: str, since_day: str | N
             " ORDER BY held DESC"
         ))  # fmt: skip
     raise ValueError(f"unknown grouping {group_by!r}")
+
+
+def registry_totals(*, connection: sqlite3.Connection) -> dict[str, int]:
+    """The registry at a glance: grams issued, retired and circulating (outstanding in batches that are not
+    revoked), and how many projects, batches and participants there are."""
+    issued, retired, circulating, batches = connection.execute(
+        "SELECT COALESCE(SUM(quantity), 0), COALESCE(SUM(retired), 0),"
+        " COALESCE(SUM(CASE WHEN status != 2 THEN quantity - retired - reversed ELSE 0 END), 0), COUNT(*) FROM batch"
+    ).fetchone()
+    projects = connection.execute("SELECT COUNT(*) FROM project").fetchone()[0]
+    participants = connection.execute("SELECT COUNT(*) FROM participant").fetchone()[0]
+    return {"issued": issued, "retired": retired, "circulating": circulating, "batches": batches,
+            "projects": projects, "participants": participants}  # fmt: skip
+
+
+def latest_retirements(*, connection: sqlite3.Connection, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest retirements first, with their batch's serial prefix."""
+    rows = _rows(connection.execute(
+        "SELECT r.id, r.batch_id, r.amount, r.beneficiary, r.block_time, b.project_id, b.period_index"
+        " FROM retirement r JOIN batch b ON b.id = r.batch_id ORDER BY r.id DESC LIMIT ?", (limit,)
+    ))  # fmt: skip
+    for row in rows:
+        row["serial_prefix"] = serial_prefix(row)
+    return rows
+
+
+def batch_by_serial(*, connection: sqlite3.Connection, project_id: int, period_index: int) -> int | None:
+    row = connection.execute(
+        "SELECT id FROM batch WHERE project_id = ? AND period_index = ?", (project_id, period_index)
+    ).fetchone()
+    return row[0] if row else None
+
+
+def event_of_transaction(*, connection: sqlite3.Connection, chain_id: int, tx_hash: str) -> dict[str, Any] | None:
+    """The first indexed event of a transaction: its name, batch and, for a retirement, the retirement's id."""
+    found = _one(connection.execute(
+        "SELECT name, batch_id FROM chain_event WHERE chain_id = ? AND tx_hash = ? ORDER BY log_index LIMIT 1",
+        (chain_id, tx_hash.lower()),
+    ))  # fmt: skip
+    if found is not None and found["name"] == "CertificateRetired":
+        row = connection.execute("SELECT id FROM retirement WHERE tx_hash = ? LIMIT 1", (tx_hash.lower(),)).fetchone()
+        found["retirement_id"] = row[0] if row else None
+    return found

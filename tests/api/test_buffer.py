@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from node.devflows import error_of, issue, monitoring_report, new_project, statement
 from node.settings import Settings
-from registry.units import format_tonnes
+from registry.units import format_co2e
 
 DEFAULT = Settings.model_fields["buffer_share_bps"].default  # 2,000 bps
 
@@ -36,7 +36,7 @@ def page_figures(node, batch: int) -> dict[str, str]:
     html = node.call("GET", f"/batches/{batch}", params={"lang": "en"}).text
     found = {}
     for name in ("buffer-amount", "report-buffer-amount"):
-        found[name] = re.search(rf'id="{name}">([^<]+)<', html).group(1)
+        found[name] = re.search(rf'id="{name}" data-grams="(\d+)">([^<]+)<', html).groups()
     for name in ("buffer-share", "report-buffer-share"):
         found[name] = re.search(rf'id="{name}" data-bps="(\d+)">([^<]+)<', html).groups()
     return found
@@ -76,7 +76,8 @@ def test_report_ledger_and_page_agree_for_the_default_and_a_project_share(node):
         assert buffer == record["buffer_amount"]
         # And the page shows those figures, and that share.
         shown = page_figures(node, batch)
-        assert shown["buffer-amount"] == shown["report-buffer-amount"] == format_tonnes(accounting["buffer_grams"])
+        grams = accounting["buffer_grams"]
+        assert shown["buffer-amount"] == shown["report-buffer-amount"] == (str(grams), format_co2e(grams))
         assert shown["buffer-share"] == shown["report-buffer-share"] == (str(share), f"{share / 100:g} %")
 
 

@@ -1,23 +1,22 @@
 """Listings over HTTP: a holder lists part of a batch; anyone searches and reads them (JSON and page)."""
 
-import time
-from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse, Response
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
+from node.api.labels import LABELS
 from node.api.responses import IMAGES, LISTING_LINKS, Listing, PriceStatistics
 from node.api.routes.pages import _qr_svg
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import PROJECT_KINDS, ListingCreate
-from node.market.listings import create_listing, public_listing, search_listings
+from node.api.site import page
+from node.market.listings import create_listing, delivered_parts, public_listing, search_listings
 from node.market.prices import price_statistics
 from node.projects.profiles import project_profile
-from registry.units import format_tonnes
 
 router = APIRouter(tags=["listings"])
 ListingPath = Annotated[int, ApiPath(ge=1, le=2**62)]
@@ -130,72 +129,23 @@ def listing_qr(
     return qr_image(f"{services.settings.base_url}/listings/{listing_id}", image)
 
 
-_LABELS = {
-    "zh": {
-        "listing": "挂牌", "status": "状态", "quantity": "数量", "price": "卖方报价（元/吨）",
-        "min_lot": "最小成交量", "seller": "卖方", "project": "项目", "method": "核算方法",
-        "computed": "核算碳汇量", "verifier": "核查机构", "evidence": "证据根哈希", "attestation": "证据签名证明",
-        "provenance": "完整溯源", "risk": "风险提示", "constituents": "打包组成", "validity": "有效期",
-    },
-    "en": {
-        "listing": "Listing", "status": "Status", "quantity": "Quantity", "price": "Seller's quote (CNY/t)",
-        "min_lot": "Minimum lot", "seller": "Seller", "project": "Project", "method": "Accounting method",
-        "computed": "Computed sink", "verifier": "Verifier", "evidence": "Evidence root",
-        "attestation": "Evidence attestation", "provenance": "Full provenance", "risk": "Risk statement",
-        "constituents": "Bundle constituents", "validity": "Valid",
-    },
-}  # fmt: skip
-
-
 @router.get("/listings/{listing_id}", response_class=HTMLResponse, include_in_schema=False)
-def listing_page(listing_id: ListingPath, services: ServicesDep, reader: ReaderDep, lang: str = "zh") -> HTMLResponse:
+def listing_page(
+    request: Request,
+    listing_id: ListingPath,
+    services: ServicesDep,
+    reader: ReaderDep,
+    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+) -> HTMLResponse:
     record = public_listing(services, reader, listing_id)
-    zh = lang != "en"
-    label = _LABELS["zh" if zh else "en"]
     batch = record["batch"]
-    profile = project_profile(services, batch["project_id"]) if batch else None
-    project = f"#{batch['project_id']}" + (
-        f" {profile['name']} ({profile['region']}, {profile['kind']})" if profile else ""
+    return page(
+        request,
+        "listing.html",
+        title=f"{LABELS[lang]['listing']} #{listing_id}",
+        l=record,
+        batch=batch,
+        profile=project_profile(services, batch["project_id"]) if batch else None,
+        delivered=sum(delivered_parts(services, listing_id).values()),
+        qr_svg=_qr_svg(f"{services.settings.base_url}/listings/{listing_id}"),
     )
-    accounting = record["accounting"] or {}
-    base = services.settings.base_url
-    rows = [
-        ("status", f"{record['status']} {record['status_reason']}".strip()),
-        ("quantity", f"{format_tonnes(record['quantity'])} tCO2e"),
-        ("price", record["price_cny_per_tonne"]),
-        ("min_lot", f"{format_tonnes(record['min_lot'])} tCO2e"),
-        ("validity", f"{_day(record['valid_from'])} – {_day(record['valid_until'])}"),
-        ("seller", record["seller"]),
-        ("project", project),
-        ("method", accounting.get("method", "")),
-        ("computed", f"{format_tonnes(accounting['creditable_grams'])} tCO2e" if accounting else ""),
-        ("verifier", batch["verifier"]),
-        ("evidence", batch["evidence_root"]),
-    ]
-    body = "".join(f"<dt>{escape(label[k])}</dt><dd id='{k}'>{escape(str(v))}</dd>" for k, v in rows)
-    links = (
-        f"<p><a id='provenance' href='{escape(record['provenance'])}'>{label['provenance']}</a> · "
-        f"<a id='attestation' href='{base}/v1/evidence/{batch['evidence_root']}'>{label['attestation']}</a></p>"
-    )
-    parts = ""
-    if record["bundle"]:
-        items = "".join(
-            f"<li><a href='{escape(c['provenance'])}'>#{c['batch_id']}</a> {format_tonnes(c['quantity'])} tCO2e</li>"
-            for c in record["constituents"]
-        )
-        parts = f"<h2>{label['constituents']}</h2><ul id='constituents'>{items}</ul>"
-    other = f"?lang={'en' if zh else 'zh'}"
-    page = (
-        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'><title>listing</title></head><body>"
-        f"<p><a href='{other}'>{'English' if zh else '中文'}</a></p>"
-        f"<h1 id='title'>{label['listing']} #{record['id']}: {escape(record['title'])}</h1>"
-        f"<p>{escape(record['description'])}</p><dl>{body}</dl>{links}{parts}"
-        f"<p id='risk'><strong>{label['risk']}</strong>: {escape(record['risk_statement']['zh' if zh else 'en'])}</p>"
-        f"<div class='qr'>{_qr_svg(base + f'/listings/{listing_id}')}</div></body></html>"
-    )
-    return HTMLResponse(page)
-
-
-def _day(at: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(at))

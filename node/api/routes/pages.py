@@ -1,199 +1,176 @@
-"""HTML pages for people, in Chinese and English: a batch's provenance and a retirement certificate.
-Each page re-checks the batch against the chain when it is rendered and says so."""
+"""HTML pages for people, in Chinese and English: the home page and its search, a batch's provenance and a
+retirement certificate. A batch or retirement page re-checks the batch against the chain when it is rendered
+and says so."""
 
-from datetime import UTC, datetime
-from pathlib import Path
+import re
+import sqlite3
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as ApiPath
-from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from node.api.deps import ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
-from node.index.queries import get_batch, get_retirement
+from node.api.labels import LABELS
+from node.api.site import page
+from node.index.queries import (
+    BATCH_STATUS,
+    batch_by_serial,
+    event_of_transaction,
+    get_batch,
+    get_project,
+    get_retirement,
+    index_digest,
+    latest_retirements,
+    list_batches,
+    list_projects,
+    registry_totals,
+)
+from node.market.listings import search_listings
 from node.projects.issuance import backing
+from node.projects.profiles import project_profile
 from node.projects.provenance import chain_check, provenance
-from registry.units import format_tonnes
+from node.services import Services
+from node.supervision.oversight import project_review
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 Lang = Annotated[str, Query(pattern=r"^(zh|en)$")]
+RecordId = Annotated[int, ApiPath(ge=1, le=2**63 - 1)]  # a project, batch or retirement number
 
-TEXT: dict[str, dict[str, Any]] = {
-    "zh": {
-        "brand": "园林碳汇溯源",
-        "other_language": "English",
-        "batch": "碳汇批次",
-        "certificate": "证书信息",
-        "active": "状态：有效",
-        "frozen": "状态：已冻结——监管机构已暂停该批次的转让和注销",
-        "revoked": "状态：已撤销——该批次经核查无效，不能转让或注销",
-        "checked": "已于区块 {block} 与链上数据核对一致",
-        "mismatch": "与链上数据不一致（区块 {block}，链上状态：{status}）",
-        "quantity": "签发量",
-        "outstanding": "流通量",
-        "retired": "已注销",
-        "buffer": "缓冲池留存",
-        "period": "监测期",
-        "serials": "序列号",
-        "project": "项目",
-        "owner": "项目业主",
-        "verification": "核查与签发",
-        "verifier": "核查机构",
-        "evidence_root": "证据根哈希",
-        "attested_by": "证据证明签署方",
-        "files": "个文件",
-        "digest": "核查声明摘要",
-        "issued": "签发",
-        "block": "区块",
-        "history": "流转记录",
-        "when": "时间",
-        "event": "事件",
-        "amount": "数量",
-        "tx": "交易",
-        "more": "更多记录",
-        "scan": "扫码查看",
-        "names": {
-            "BatchIssued": "签发",
-            "CertificateTransferred": "转让",
-            "CertificateRetired": "注销",
-            "BatchStatusChanged": "状态变更",
-            "ReversalRecorded": "缓冲池冲销",
-        },
-        "retirement_certificate": "碳汇注销证明",
-        "retired_final": "已注销：这些碳汇已永久注销，不会再流转",
-        "beneficiary": "受益方",
-        "private": "（受益方选择不公开，哈希）",
-        "reason": "注销原因",
-        "consumption": "消费期间与地区",
-        "retired_on": "注销时间",
-        "not_ccer": "本证书为自愿减排/碳普惠园林碳汇，不属于国家核证自愿减排量（CCER）："
-        "CCER-14-001 方法学不含城市绿化。",
-        "accounting": "碳汇核算",
-        "method": "方法学",
-        "net": "净碳汇（扣除缓冲前）",
-        "report_buffer": "核算中的缓冲池扣除",
-        "pools": "各碳库计入量",
-        "maintenance": "养护排放",
-        "input_hash": "输入数据哈希",
-        "backing": "签发量与核算结果",
-        "backing_issued": "链上签发量",
-        "backing_computed": "本节点依监测数据核算",
-        "backing_none": "本节点无监测报告",
-        "backing_warning": {
-            "differs": "警告：链上签发量与本节点依监测数据核算的结果不符。该批次的核查声明可能未经本节点签署或发送。",
-            "no_report": "警告：本节点没有该批次证据对应的监测报告，无法核对其签发量。该批次可能未经本节点核算即签发。",
-        },
-    },
-    "en": {
-        "brand": "Garden carbon-sink provenance",
-        "other_language": "中文",
-        "batch": "Batch",
-        "certificate": "Certificate",
-        "active": "Status: active",
-        "frozen": "Status: FROZEN: a regulator has suspended transfers and retirements",
-        "revoked": "Status: REVOKED: this batch was found invalid and can neither move nor be retired",
-        "checked": "Re-checked against the chain at block {block}: consistent",
-        "mismatch": "Does NOT match the chain (block {block}, status on chain: {status})",
-        "quantity": "Issued",
-        "outstanding": "Outstanding",
-        "retired": "Retired",
-        "buffer": "Held in the buffer pool",
-        "period": "Monitoring period",
-        "serials": "Serial range",
-        "project": "Project",
-        "owner": "Project owner",
-        "verification": "Verification and issuance",
-        "verifier": "Verifier",
-        "evidence_root": "Evidence root",
-        "attested_by": "Evidence attested by",
-        "files": "files",
-        "digest": "Verification digest",
-        "issued": "Issued",
-        "block": "block",
-        "history": "History",
-        "when": "When",
-        "event": "Event",
-        "amount": "Amount",
-        "tx": "Transaction",
-        "more": "More events",
-        "scan": "Scan to open",
-        "names": {
-            "BatchIssued": "Issued",
-            "CertificateTransferred": "Transferred",
-            "CertificateRetired": "Retired",
-            "BatchStatusChanged": "Status changed",
-            "ReversalRecorded": "Buffer reversal",
-        },
-        "retirement_certificate": "Retirement certificate",
-        "retired_final": "Retired: these units are cancelled for good",
-        "beneficiary": "Beneficiary",
-        "private": "(kept private by the holder; hash)",
-        "reason": "Reason",
-        "consumption": "Consumption period and region",
-        "retired_on": "Retired",
-        "not_ccer": "A voluntary, carbon-inclusion (碳普惠) green-space sink certificate, not a CCER credit: "
-        "CCER-14-001 excludes urban greening.",
-        "accounting": "Carbon accounting",
-        "method": "Method",
-        "net": "Net sink (before buffer)",
-        "report_buffer": "Buffer in the accounting",
-        "pools": "Credited by pool",
-        "maintenance": "Maintenance emissions",
-        "input_hash": "Input data hash",
-        "backing": "Issued and computed",
-        "backing_issued": "Issued on chain",
-        "backing_computed": "Computed by this node from the monitoring data",
-        "backing_none": "no monitoring report on this node",
-        "backing_warning": {
-            "differs": "Warning: the quantity issued on chain is not what this node computes from the monitoring data."
-            " The verification statement may have been signed or sent without this node.",
-            "no_report": "Warning: this node holds no monitoring report for this batch's evidence, so its quantity"
-            " cannot be checked. The batch may have been issued without this node.",
-        },
-    },
-}
-
-
-def _tonnes(grams: int | None) -> str:
-    return "" if grams is None else format_tonnes(int(grams))
-
-
-def _share(bps: int | None) -> str:
-    """Basis points as an exact percentage: 2000 → "20 %", 1250 → "12.5 %"."""
-    if bps is None:
-        return ""
-    whole, rest = divmod(int(bps), 100)
-    return f"{whole}.{rest:02d}".rstrip("0").rstrip(".") + " %"
-
-
-def _day(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
-
-
-def _time(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+TEXT = LABELS  # node/api/labels.toml
 
 
 def _qr_svg(url: str) -> str:
     return segno.make(url, error="m").svg_inline(scale=4, border=2)
 
 
-def _page(request: Request, template: str, lang: str, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
+@router.get("/", response_class=HTMLResponse)
+def home_page(request: Request, reader: ReaderDep, lang: Lang = "zh") -> HTMLResponse:
+    last_block, _, _ = index_digest(connection=reader)
+    return page(
         request,
-        template,
-        {"lang": lang, "t": TEXT[lang], "tonnes": _tonnes, "share": _share, "day": _day, "time": _time, **context},
+        "home.html",
+        title=TEXT[lang]["home_title"],
+        totals=registry_totals(connection=reader),
+        retirements=latest_retirements(connection=reader),
+        last_block=last_block,
+    )
+
+
+SERIAL = re.compile(r"^SL-(\d{1,18})-(\d{1,18})(?:-\d{1,30})?$", re.IGNORECASE)
+RETIREMENT = re.compile(r"^(?:#|no\.?\s*)?(\d{1,18})$", re.IGNORECASE)
+TX_HASH = re.compile(r"^0x[0-9a-f]{64}$", re.IGNORECASE)
+
+
+def search_target(services: Services, reader: sqlite3.Connection, query: str) -> str | None:
+    """The page a search names: a batch serial (or one unit's serial), a retirement number, a transaction
+    hash (its batch, or its retirement) or an offset order id; None when nothing matches."""
+    if match := SERIAL.match(query):
+        batch = batch_by_serial(connection=reader, project_id=int(match[1]), period_index=int(match[2]))
+        return f"/batches/{batch}" if batch is not None else None
+    if match := RETIREMENT.match(query):
+        found = get_retirement(connection=reader, retirement_id=int(match[1]))
+        return f"/retirements/{found['id']}" if found is not None else None
+    if TX_HASH.match(query):
+        event = event_of_transaction(connection=reader, chain_id=services.manifest.chain_id, tx_hash=query)
+        if event is None:
+            return None
+        if event.get("retirement_id") is not None:
+            return f"/retirements/{event['retirement_id']}"
+        return f"/batches/{event['batch_id']}" if event["batch_id"] is not None else None
+    if services.state.order(query) is not None:
+        return f"/offsets/orders/{quote(query, safe='')}"
+    return None
+
+
+@router.get("/search", response_class=HTMLResponse, responses={303: {"description": "the page found"}})
+def search_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    lang: Lang = "zh",
+) -> Response:
+    query = " ".join(q.split())
+    target = search_target(services, reader, query) if query else None
+    if target is not None:
+        return RedirectResponse(target + (f"?lang={lang}" if lang != "zh" else ""), status_code=303)
+    return page(request, "search.html", status_code=404 if query else 200, title=TEXT[lang]["search_label"],
+                query=query)  # fmt: skip
+
+
+REGISTRY_PAGE = 50
+
+
+@router.get("/registry", response_class=HTMLResponse)
+def registry_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    view: Annotated[str, Query(pattern=r"^(projects|batches)$")] = "projects",
+    status: Annotated[str, Query(pattern=r"^(|active|suspended|closed|frozen|revoked)$")] = "",
+    vintage: Annotated[int | None, Query(ge=1970, le=9999)] = None,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=1_000_000)] = 1,
+    lang: Lang = "zh",
+) -> HTMLResponse:
+    """Projects or batches, filtered and paged (one row more than a page is read to know if one follows)."""
+    offset = (page_number - 1) * REGISTRY_PAGE
+    rows: list[dict[str, Any]]
+    if view == "projects":
+        rows = list_projects(connection=reader, status=status or None, limit=REGISTRY_PAGE + 1, offset=offset)
+        for row in rows:
+            row["profile"] = project_profile(services, row["id"])
+    else:
+        rows = list_batches(
+            connection=reader, status=status or None, vintage=vintage, limit=REGISTRY_PAGE + 1, offset=offset
+        )
+    return page(
+        request,
+        "registry.html",
+        title=TEXT[lang]["registry_title"],
+        view=view,
+        status=status,
+        vintage=vintage,
+        rows=rows[:REGISTRY_PAGE],
+        more=len(rows) > REGISTRY_PAGE,
+        page_number=page_number,
+    )
+
+
+@router.get("/projects/{project_id}", response_class=HTMLResponse)
+def project_page(
+    request: Request,
+    project_id: RecordId,
+    services: ServicesDep,
+    reader: ReaderDep,
+    lang: Lang = "zh",
+) -> HTMLResponse:
+    project = get_project(connection=reader, project_id=project_id)
+    if project is None:
+        raise not_found(f"project {project_id}")
+    batches = list_batches(connection=reader, project_id=project_id, limit=500)
+    for batch in batches:
+        batch["accounting"] = services.state.accounting(batch["evidence_root"])
+    profile = project_profile(services, project_id)
+    return page(
+        request,
+        "project.html",
+        title=f"{TEXT[lang]['project_title']} #{project_id}" + (f" · {profile['name']}" if profile else ""),
+        project=project,
+        profile=profile,
+        review=project_review(services, project_id),
+        batches=batches,
+        listings=search_listings(services, reader, status=None, project_id=project_id, limit=100),
     )
 
 
 @router.get("/batches/{batch_id}", response_class=HTMLResponse)
 def batch_page(
     request: Request,
-    batch_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
+    batch_id: RecordId,
     services: ServicesDep,
     reader: ReaderDep,
     lang: Lang = "zh",
@@ -201,10 +178,9 @@ def batch_page(
 ) -> HTMLResponse:
     record = provenance(services, reader, batch_id, after=parse_cursor(cursor), limit=100, check_chain=True)
     url = f"{services.settings.base_url}/batches/{batch_id}"
-    return _page(
+    return page(
         request,
         "batch.html",
-        lang,
         title=record["batch"]["serial_prefix"],
         batch=record["batch"],
         project=record["project"],
@@ -214,6 +190,7 @@ def batch_page(
         next_cursor=record["next_cursor"],
         check=record["chain_check"],
         backing=backing(services, record["batch"]),
+        status_names=BATCH_STATUS,
         qr_svg=_qr_svg(url),
     )
 
@@ -221,7 +198,7 @@ def batch_page(
 @router.get("/retirements/{retirement_id}", response_class=HTMLResponse)
 def retirement_page(
     request: Request,
-    retirement_id: Annotated[int, ApiPath(ge=1, le=2**63 - 1)],
+    retirement_id: RecordId,
     services: ServicesDep,
     reader: ReaderDep,
     lang: Lang = "zh",
@@ -234,10 +211,9 @@ def retirement_page(
     chain_check(services, batch)
     region = bytes.fromhex(record["region"][2:]).rstrip(b"\0").decode("ascii", errors="replace")
     url = f"{services.settings.base_url}/retirements/{retirement_id}"
-    return _page(
+    return page(
         request,
         "retirement.html",
-        lang,
         title=f"#{retirement_id}",
         r=record,
         batch=batch,

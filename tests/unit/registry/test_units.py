@@ -1,12 +1,13 @@
 """Grams and tonnes."""
 
 import sqlite3
+from decimal import Decimal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.units import VINTAGE_SQL, format_tonnes, tonnes_to_grams, vintage_of
+from registry.units import VINTAGE_SQL, format_co2e, format_tonnes, tonnes_to_grams, vintage_of
 
 
 @given(st.integers(0, 10**15))
@@ -38,3 +39,29 @@ def test_sql_and_python_agree_on_vintages():
     for period_end in (0, 1, 1_767_196_800, 1_767_196_801, 1_767_168_000, 1_735_660_800, 2_000_000_000):
         (year,) = connection.execute(f"SELECT {VINTAGE_SQL} FROM (SELECT ? AS period_end)", (period_end,)).fetchone()
         assert year == vintage_of(period_end), period_end
+
+
+@pytest.mark.parametrize(
+    ("grams", "shown"),
+    [
+        (0, "0 gCO2e"),
+        (350, "350 gCO2e"),
+        (1_000, "1 kgCO2e"),
+        (1_210, "1.21 kgCO2e"),
+        (999_999, "999.999 kgCO2e"),
+        (1_000_000, "1 tCO2e"),
+        (1_500_001, "1.500001 tCO2e"),
+        (20_000_000, "20 tCO2e"),
+        (1_234_567_000_000, "1,234,567 tCO2e"),
+        (-1_210, "-1.21 kgCO2e"),
+    ],
+)
+def test_quantities_for_people(grams, shown):
+    assert format_co2e(grams) == shown
+
+
+@given(st.integers(min_value=-(10**18), max_value=10**18))
+def test_quantities_for_people_are_exact(grams):
+    number, unit = format_co2e(grams).split(" ")
+    scale = {"tCO2e": 1_000_000, "kgCO2e": 1_000, "gCO2e": 1}[unit]
+    assert Decimal(number.replace(",", "")) * scale == grams
