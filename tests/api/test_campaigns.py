@@ -1,7 +1,10 @@
 """Subscription campaigns: 10,000 small subscribers, paid by settlement receipts, retired once, every
 proof verifying against the root on chain; and a campaign that misses its deadline retires nothing."""
 
+import html
+import json
 import random
+import re
 import time
 
 import pytest
@@ -96,7 +99,11 @@ def test_ten_thousand_subscribers_are_retired_once_and_every_proof_verifies(node
     rebates = [e for e in node.ok("GET", "/v1/me/points", "park")["entries"] if e["source"].startswith("rebate")]
     assert rebates[0]["points"] == target // 100 and rebates[0]["source"] == f"rebate: campaign {cid}"
     page = node.call("GET", f"/campaigns/{cid}/subscriptions/{ids[0]}").text
-    assert "碳汇众筹证书" in page and "<svg" in page and retired["root"] in page
+    assert "碳汇众筹认购证书" in page and "<svg" in page and retired["root"] in page
+    assert 'id="check" data-verified="true"' in page and 'name="viewport"' in page
+    assert f'href="/retirements/{retired["retirement_id"]}"' in page
+    proof = re.search(r'<pre id="proof" class="mono">(.*?)</pre>', page, re.S)[1]
+    assert json.loads(html.unescape(proof)) == served[0]["proof"]  # JSON, not a Python dict
     qr = node.call("GET", f"/v1/qr/campaigns/{cid}/subscriptions/{ids[0]}.svg")
     assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg")
 

@@ -2,12 +2,14 @@
 
 import json
 import random
+import re
 import subprocess
 import sys
 
 from node.devflows import error_of, issued_batch
 from registry.merkle import InclusionProof
 from registry.offsets import OffsetTree, verify_order
+from registry.units import format_co2e
 
 
 def orders(count: int, prefix: str, seed: int = 1) -> list[dict]:
@@ -53,7 +55,10 @@ def test_ten_thousand_orders_are_offset_by_one_retirement_with_provable_inclusio
     assert not verify_order("T-004242", one["grams"] + 1, proof, root), "tampered grams must fail"
     assert not verify_order("T-004243", one["grams"], proof, root)
     page = node.call("GET", "/offsets/orders/T-004242", params={"lang": "en"}).text
-    assert "included in the Merkle root retired on chain" in page
+    assert 'id="check" data-verified="true"' in page and "Checked: this order is one of those" in page
+    assert re.search(r'id="grams">([^<]+)<', page)[1] == format_co2e(one["grams"])
+    assert f'href="/retirements/{retirement["retirement_id"]}?lang=en"' in page
+    assert 'id="download" href="/v1/offsets/orders/T-004242"' in page
 
     again = node.call("POST", "/v1/offsets/logistics", "platform", json={"orders": orders(1, "T")})
     assert error_of(again) == (409, "order_already_offset")

@@ -179,6 +179,7 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
         "/registry?view=batches",
         f"/projects/{market['project']}",
         f"/listings/{market['listing']}",
+        f"/offsets/orders/{market['order']}",
         f"/batches/{market['batch']}",
         f"/retirements/{market['retirement']}",
         "/search",
@@ -205,8 +206,8 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
                         wrong = en_only if lang == "zh" else zh_only
                         assert not [label for label in wrong if label in chrome], (path, lang)
                         checked |= _same_site_links(page, node.url)
-                        if viewport is PHONE and path in ("/", f"/batches/{market['batch']}"):
-                            name = "home" if path == "/" else "batch"
+                        if viewport is PHONE:
+                            name = re.sub(r"[^A-Za-z0-9]+", "-", path.strip("/")) or "home"
                             page.screenshot(path=tmp_path / f"{name}-{lang}-phone.png", full_page=True)
                     assert csp_violations(console) == [], console
                     page.close()

@@ -1,7 +1,6 @@
 """Subscription campaigns over HTTP: opened by a seller, subscribed in bulk by channels, paid through a
 custodian's settlement receipts, retired once, with a certificate and proof per subscriber."""
 
-from html import escape
 from typing import Annotated, Any
 
 import orjson
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
+from node.api.labels import LABELS
 from node.api.responses import (
     CAMPAIGN_LINKS,
     IMAGES,
@@ -22,9 +22,10 @@ from node.api.responses import (
     SubscriptionCertificate,
     SubscriptionsAdded,
 )
-from node.api.routes.pages import _qr_svg
+from node.api.routes.pages import proof_certificate_page
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import CampaignCreate, SettlementReceipt, SubscriptionIn, SubscriptionsBody
+from node.index.queries import get_retirement
 from node.market.campaigns import (
     campaign_view,
     certificate,
@@ -34,7 +35,9 @@ from node.market.campaigns import (
     record_payments,
     subscribe,
 )
-from registry.units import format_tonnes
+from registry.campaigns import verify_subscriber
+from registry.merkle import InclusionProof
+from registry.units import format_co2e
 
 router = APIRouter(tags=["campaigns"])
 Id = Annotated[int, ApiPath(ge=1, le=2**62)]
@@ -167,27 +170,46 @@ def certificate_qr(
 @router.get(
     "/campaigns/{campaign_id}/subscriptions/{subscription_id}", response_class=HTMLResponse, include_in_schema=False
 )
-def certificate_page(campaign_id: Id, subscription_id: Id, services: ServicesDep, lang: str = "zh") -> HTMLResponse:
+def certificate_page(
+    request: Request,
+    campaign_id: Id,
+    subscription_id: Id,
+    services: ServicesDep,
+    reader: ReaderDep,
+    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+) -> HTMLResponse:
     record = certificate(services, campaign_id, subscription_id)
-    zh = lang != "en"
-    title = "碳汇众筹证书" if zh else "Subscription certificate"
-    labels = ("认购人", "数量", "状态", "积分", "注销编号", "默克尔根") if zh else (
-        "Subscriber", "Quantity", "State", "Points", "Retirement", "Merkle root")  # fmt: skip
+    t = LABELS[lang]
+    retired = record["state"] == "retired"
+    verified = None
+    if retired:
+        proof = InclusionProof.from_dict(record["proof"])
+        verified = verify_subscriber(record["subscriber"], record["grams"], proof, bytes.fromhex(record["root"][2:]))
+    state = t["subscription_states"].get(record["state"].replace(" ", "_"), record["state"])
     rows = [
-        (labels[0], record["subscriber"]),
-        (labels[1], f"{format_tonnes(record['grams'])} tCO2e ({record['grams']} g)"),
-        (labels[2], record["state"]),
-        (labels[3], record.get("points", 0)),
-        (labels[4], record.get("retirement_id", "")),
-        (labels[5], record.get("root", "")),
+        (t["subscriber"], record["subscriber"], "subscriber"),
+        (t["subscribed"], format_co2e(record["grams"]), "grams"),
+        (t["status"], state, "state"),
     ]
-    body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in rows)
-    url = services.settings.base_url + f"/campaigns/{campaign_id}/subscriptions/{subscription_id}"
-    proof = escape(str(record.get("proof", "")))
-    page = (
-        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
-        f"<title>{title}</title></head><body><h1>{title}</h1><dl>{body}</dl>"
-        f"<details><summary>proof</summary><pre id='proof'>{proof}</pre></details>"
-        f"<div class='qr'>{_qr_svg(url)}</div></body></html>"
-    )
-    return HTMLResponse(page)
+    if retired:
+        rows += [(t["points"], f"{record['points']:,}", "points"), (t["merkle_root"], record["root"], "root")]
+    return proof_certificate_page(
+        request,
+        reader,
+        heading=t["subscription_certificate"],
+        verified=verified,
+        verified_text=t["subscription_verified"],
+        rows=rows,
+        retirements=[{"retirement_id": record["retirement_id"], "batch_id": record["batch_id"],
+                      "amount": _retired_amount(reader, record["retirement_id"]), "tx_hash": record["tx_hash"]}]
+        if retired else [],
+        proof=record["proof"] if retired else None,
+        download=f"/v1/campaigns/{campaign_id}/subscriptions/{subscription_id}",
+        download_name=f"subscription-{campaign_id}-{subscription_id}.json",
+        url=f"{services.settings.base_url}/campaigns/{campaign_id}/subscriptions/{subscription_id}",
+    )  # fmt: skip
+
+
+def _retired_amount(reader: Any, retirement_id: int) -> int | None:
+    found = get_retirement(connection=reader, retirement_id=retirement_id)
+    return found["amount"] if found is not None else None

@@ -1,21 +1,24 @@
 """Checkout offsets over HTTP: offset a list of orders, and each order's certificate (JSON, page, QR)."""
 
-from html import escape
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
+from node.api.labels import LABELS
 from node.api.responses import IMAGES, WRITE_RESPONSES, Offset, OffsetLeaves, OrderCertificate
+from node.api.routes.pages import proof_certificate_page
 from node.api.routes.public import _qr
 from node.offsets.orders import certificate, offset_leaves, offset_orders
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
+from registry.units import format_co2e
 
 router = APIRouter(tags=["offsets"])
 OrderId = Annotated[str, ApiPath(min_length=1, max_length=128)]
@@ -145,28 +148,32 @@ def order_qr(
 
 
 @router.get("/offsets/orders/{order_id}", response_class=HTMLResponse, include_in_schema=False)
-def order_page(order_id: OrderId, services: ServicesDep, lang: str = "zh") -> HTMLResponse:
+def order_page(
+    request: Request,
+    order_id: OrderId,
+    services: ServicesDep,
+    reader: ReaderDep,
+    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+) -> HTMLResponse:
     record = certificate(services, order_id)
     ok = verify_order(
         order_id, record["grams"], InclusionProof.from_dict(record["proof"]), bytes.fromhex(record["root"][2:])
     )
-    zh = lang != "en"
-    title = "零碳配送证明" if zh else "Zero-carbon delivery certificate"
-    checked = (
-        ("订单已包含在链上注销的默克尔根中" if zh else "This order is included in the Merkle root retired on chain")
-        if ok
-        else "PROOF FAILED"
+    t = LABELS[lang]
+    return proof_certificate_page(
+        request,
+        reader,
+        heading=t["order_certificate"],
+        verified=ok,
+        verified_text=t["order_verified"],
+        rows=[
+            (t["order_id"], order_id, "order"),
+            (t["order_offset"], format_co2e(record["grams"]), "grams"),
+            (t["merkle_root"], record["root"], "root"),
+        ],
+        retirements=record["retirements"],
+        proof=record["proof"],
+        download=f"/v1/offsets/orders/{quote(order_id, safe='')}",
+        download_name=f"order-{order_id}.json",
+        url=record["page"],
     )
-    rows = "".join(
-        f"<tr><td>{r['retirement_id']}</td><td>{r['amount']} g</td><td class='mono'>{escape(r['tx_hash'])}</td></tr>"
-        for r in record["retirements"]
-    )
-    body = (
-        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{title}</title><link rel='stylesheet' href='/static/order.css'></head><body>"
-        f"<h1 id='title'>{title}</h1><p id='order'>{escape(order_id)}: {record['grams']} g CO2e</p>"
-        f"<p id='check'>{checked}</p><p class='mono'>root {escape(record['root'])}</p>"
-        f"<table>{rows}</table></body></html>"
-    )
-    return HTMLResponse(body)

@@ -7,6 +7,7 @@ import sqlite3
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import orjson
 import segno
 from fastapi import APIRouter, Query, Request
 from fastapi import Path as ApiPath
@@ -218,5 +219,44 @@ def retirement_page(
         r=record,
         batch=batch,
         region=region,
+        qr_svg=_qr_svg(url),
+    )
+
+
+def proof_certificate_page(
+    request: Request,
+    reader: sqlite3.Connection,
+    *,
+    heading: str,
+    verified: bool | None,
+    verified_text: str,
+    rows: list[tuple[str, str, str]],
+    retirements: list[dict[str, Any]],
+    proof: dict[str, Any] | None,
+    download: str,
+    download_name: str,
+    url: str,
+) -> HTMLResponse:
+    """An offset order's or a subscription's certificate: the check in plain words (None: not retired yet),
+    the figures, the retirements on chain whose Merkle root holds it, the proof, a JSON download and a QR."""
+    serials = {}
+    for retired in retirements:
+        found = get_batch(connection=reader, batch_id=retired["batch_id"]) if retired.get("batch_id") else None
+        if found is not None:
+            serials[found["id"]] = found["serial_prefix"]
+    return page(
+        request,
+        "proof_certificate.html",
+        title=heading,
+        heading=heading,
+        verified=verified,
+        verified_text=verified_text,
+        retirement_numbers=", ".join(f"#{r['retirement_id']}" for r in retirements),
+        rows=rows,
+        retirements=retirements,
+        serials=serials,
+        proof_json=orjson.dumps(proof, option=orjson.OPT_INDENT_2).decode() if proof is not None else None,
+        download=download,
+        download_name=download_name,
         qr_svg=_qr_svg(url),
     )
