@@ -152,6 +152,30 @@ def test_a_listing_page_says_what_is_left_after_a_delivery_in_the_page_language(
     assert LABELS["en"]["remaining"] in english and LABELS["zh"]["remaining"] not in english
 
 
+def test_buyers_search_open_listings_with_the_forms_blank_fields_ignored(node, market):
+    listing = node.ok("GET", f"/v1/listings/{market['listing']}")
+    blank = {"region": "", "kind": "", "vintage": "", "verifier": "", "min_tonnes": "", "min_price": "",
+             "max_price": "", "sort": "newest"}  # fmt: skip
+    html = node.call("GET", "/market", params=blank, headers=PAGE)
+    assert html.status_code == 200 and f'href="/listings/{listing["id"]}"' in html.text
+    price = listing["price_cny_per_tonne"]
+    for found, params in [
+        (True, {"max_price": price, "min_price": price}),
+        (False, {"min_price": f"{float(price) + 0.01:.2f}"}),
+        (True, {"min_tonnes": "10", "vintage": str(listing["vintage"])}),
+        (False, {"min_tonnes": "10.000001"}),
+        (True, {"verifier": listing["batch"]["verifier"]}),
+        (False, {"kind": "wetland"}),
+        (False, {"region": "cn-xj"}),
+    ]:
+        text = node.call("GET", "/market", params={**blank, **params}).text
+        assert (f'href="/listings/{listing["id"]}"' in text) is found, params
+    assert 'id="nothing"' in node.call("GET", "/market", params={"min_price": "999999999"}).text
+    for bad in ({"vintage": "abc"}, {"min_tonnes": "1.0000001"}, {"sort": "seller"}):
+        reply = node.call("GET", "/market", params=bad, headers=PAGE)
+        assert reply.status_code == 422 and 'data-code="validation_error"' in reply.text, bad
+
+
 def test_browsers_get_error_pages_and_api_clients_json(node):
     for path in ("/batches/999999", "/retirements/999999", "/no/such/page"):
         page = node.call("GET", path, headers=PAGE)
@@ -177,6 +201,7 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
         "/",
         "/registry",
         "/registry?view=batches",
+        "/market",
         f"/projects/{market['project']}",
         f"/listings/{market['listing']}",
         f"/offsets/orders/{market['order']}",

@@ -17,6 +17,7 @@ from node.api.site import page
 from node.market.listings import create_listing, delivered_parts, public_listing, search_listings
 from node.market.prices import price_statistics
 from node.projects.profiles import project_profile
+from registry.units import tonnes_to_grams
 
 router = APIRouter(tags=["listings"])
 ListingPath = Annotated[int, ApiPath(ge=1, le=2**62)]
@@ -127,6 +128,59 @@ def listing_qr(
 ) -> Response:
     public_listing(services, reader, listing_id)
     return qr_image(f"{services.settings.base_url}/listings/{listing_id}", image)
+
+
+MARKET_PAGE = 50
+
+
+@router.get("/market", response_class=HTMLResponse, include_in_schema=False)
+def market_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    region: Annotated[str, Query(pattern=r"^(|[A-Za-z]{2}(-[A-Za-z0-9]{1,6}){0,2})$")] = "",
+    kind: Annotated[str, Query(pattern="^(|" + "|".join(PROJECT_KINDS) + ")$")] = "",
+    vintage: Annotated[str, Query(pattern=r"^(|\d{4})$")] = "",
+    verifier: Annotated[str, Query(pattern=r"^(|0x[0-9a-fA-F]{40})$")] = "",
+    min_tonnes: Annotated[str, Query(pattern=r"^(|\d{1,12}(\.\d{1,6})?)$")] = "",
+    min_price: Annotated[str, Query(pattern=r"^(|\d{1,9}(\.\d{1,2})?)$")] = "",
+    max_price: Annotated[str, Query(pattern=r"^(|\d{1,9}(\.\d{1,2})?)$")] = "",
+    sort: Annotated[str, Query(pattern=r"^(price|quantity|newest|vintage)$")] = "newest",
+    descending: bool = False,
+    page_number: Annotated[int, Query(alias="page", ge=1, le=200_000)] = 1,
+    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+) -> HTMLResponse:
+    """Open listings for a buyer, by the same search as GET /v1/listings, a page of 50 at a time; a blank
+    field of the form is no filter."""
+    rows = search_listings(
+        services,
+        reader,
+        status="open",
+        vintage=int(vintage) if vintage else None,
+        verifier=verifier or None,
+        region=region.upper() or None,
+        kind=kind or None,
+        min_quantity=tonnes_to_grams(min_tonnes) if min_tonnes and tonnes_to_grams(min_tonnes) > 0 else None,
+        min_price=min_price or None,
+        max_price=max_price or None,
+        sort=sort,
+        descending=descending,
+        limit=MARKET_PAGE + 1,
+        offset=(page_number - 1) * MARKET_PAGE,
+    )
+    filters = {"region": region, "kind": kind, "vintage": vintage, "verifier": verifier, "min_tonnes": min_tonnes,
+               "min_price": min_price, "max_price": max_price, "sort": sort, "descending": descending}  # fmt: skip
+    return page(
+        request,
+        "market.html",
+        title=LABELS[lang]["market_title"],
+        f=filters,
+        kinds=PROJECT_KINDS,
+        sorts=("newest", "price", "quantity", "vintage"),
+        rows=rows[:MARKET_PAGE],
+        more=len(rows) > MARKET_PAGE,
+        page_number=page_number,
+    )
 
 
 @router.get("/listings/{listing_id}", response_class=HTMLResponse, include_in_schema=False)
