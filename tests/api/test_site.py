@@ -176,6 +176,13 @@ def test_buyers_search_open_listings_with_the_forms_blank_fields_ignored(node, m
         assert reply.status_code == 422 and 'data-code="validation_error"' in reply.text, bad
 
 
+def test_an_empty_blacklist_says_so(node):
+    assert node.ok("GET", "/v1/blacklist") == []
+    zh = node.call("GET", "/blacklist").text
+    assert 'id="empty"' in zh and LABELS["zh"]["blacklist_empty"] in zh and "<table" not in zh
+    assert LABELS["en"]["blacklist_empty"] in node.call("GET", "/blacklist", params={"lang": "en"}).text
+
+
 def test_browsers_get_error_pages_and_api_clients_json(node):
     for path in ("/batches/999999", "/retirements/999999", "/no/such/page"):
         page = node.call("GET", path, headers=PAGE)
@@ -202,6 +209,7 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
         "/registry",
         "/registry?view=batches",
         "/market",
+        "/blacklist",
         f"/projects/{market['project']}",
         f"/listings/{market['listing']}",
         f"/offsets/orders/{market['order']}",

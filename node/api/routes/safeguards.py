@@ -1,17 +1,18 @@
 """Deposits, the blacklist and compensation cases over HTTP."""
 
-from html import escape
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse
 
 from node.api.deps import CallerDep, ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError
+from node.api.labels import LABELS
 from node.api.responses import WRITE_RESPONSES, Blacklisted, BlacklistEntry, BlacklistLifted, CompensationCase, Deposits
 from node.api.routes.regulator import measure
 from node.api.schemas import BlacklistBody, CaseResolution, DepositBody, ReasonBody
+from node.api.site import page
 from node.chain.registry import ROLE_REGULATOR
 from node.index.queries import get_participant
 from node.market.safeguards import (
@@ -100,19 +101,10 @@ def blacklist_json(services: ServicesDep) -> list[dict[str, Any]]:
 
 
 @router.get("/blacklist", response_class=HTMLResponse, include_in_schema=False)
-def blacklist_page(services: ServicesDep, lang: str = "zh") -> HTMLResponse:
-    zh = lang != "en"
-    rows = "".join(
-        f"<tr><td>{escape(e['account'])}</td><td>{escape(e['reason'])}</td><td>{e['listed_at']}</td></tr>"
-        for e in public_blacklist(services)
-    )
-    head = ("黑名单", "账户", "原因", "列入时间") if zh else ("Blacklist", "Account", "Reason", "Listed at")
-    page = (
-        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'><title>{head[0]}</title>"
-        f"</head><body><h1>{head[0]}</h1><table id='blacklist'><tr><th>{head[1]}</th><th>{head[2]}</th>"
-        f"<th>{head[3]}</th></tr>{rows}</table></body></html>"
-    )
-    return HTMLResponse(page)
+def blacklist_page(
+    request: Request, services: ServicesDep, lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh"
+) -> HTMLResponse:
+    return page(request, "blacklist.html", title=LABELS[lang]["blacklist_title"], entries=public_blacklist(services))
 
 
 @router.get(
