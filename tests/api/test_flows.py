@@ -64,7 +64,7 @@ def test_the_whole_flow_of_issuer_holder_and_public(node):
     assert certificate["beneficiary"] == "Acme 有限公司" and certificate["amount"] == 200_000_000
 
     exported = node.call("GET", "/v1/registry/batches", params={"project_id": project, "format": "csv"})
-    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
     assert exported.headers["content-type"].startswith("text/csv") and rows[0]["id"] == str(batch)
     assert rows[0]["status"] == "active" and rows[0]["serial_prefix"] == f"SL-{project}-1"
 

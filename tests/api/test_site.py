@@ -2,7 +2,10 @@
 browsers (JSON still for API clients), the layout on a phone and a desktop in both languages, and every
 link on a page answering."""
 
+import csv
+import io
 import re
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import pytest
@@ -181,6 +184,25 @@ def test_an_empty_blacklist_says_so(node):
     zh = node.call("GET", "/blacklist").text
     assert 'id="empty"' in zh and LABELS["zh"]["blacklist_empty"] in zh and "<table" not in zh
     assert LABELS["en"]["blacklist_empty"] in node.call("GET", "/blacklist", params={"lang": "en"}).text
+
+
+def test_csv_downloads_carry_units_times_and_regions_a_spreadsheet_reads(node, market):
+    reply = node.call("GET", "/v1/registry/retirements", params={"format": "csv"})
+    assert reply.content.startswith(b"\xef\xbb\xbf")  # the UTF-8 byte-order mark
+    rows = list(csv.DictReader(io.StringIO(reply.content.decode("utf-8-sig"))))
+    ours = next(row for row in rows if row["id"] == str(market["retirement"]))
+    assert ours["amount (gCO2e)"] == "1210" and ours["region"] == "CN-ZJ"
+    assert ours["beneficiary"] == "杭州快递有限公司"
+    assert ours["block_time (ISO 8601)"].endswith("+08:00")
+    assert datetime.fromisoformat(ours["consumption_start (ISO 8601)"]).timestamp() == 1_700_000_000
+    batches = node.call("GET", "/v1/registry/batches", params={"format": "csv"}).content.decode("utf-8-sig")
+    header = next(csv.reader(io.StringIO(batches)))
+    units = {"quantity (gCO2e)", "outstanding (gCO2e)", "period_end (ISO 8601)", "buffer_share_bps (basis points)"}
+    assert units <= set(header)
+    # No row at all: still the header, so a spreadsheet or a script knows the columns.
+    empty = node.call("GET", "/v1/registry/retirements", params={"format": "csv", "batch_id": 999_999})
+    columns = next(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
+    assert list(csv.reader(io.StringIO(empty.content.decode("utf-8-sig")))) == [columns]
 
 
 def test_browsers_get_error_pages_and_api_clients_json(node):

@@ -1,13 +1,15 @@
 """Public reads, no token: batches and their provenance, retirement certificates, the registry, QR codes."""
 
-import csv
 import io
+from collections.abc import Sequence
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as ApiPath
 
+from node.api.csv_export import csv_response, scalar_fields
 from node.api.deps import CursorQuery, ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
 from node.api.responses import (
@@ -37,18 +39,11 @@ from node.services import Services
 
 router = APIRouter(prefix="/v1", tags=["public"])
 BatchPath = Annotated[int, ApiPath(ge=1, le=2**63 - 1)]
-CSV_HEADERS = {"content-type": "text/csv; charset=utf-8"}
 
 
-def as_csv(rows: list[dict[str, Any]], name: str) -> Response:
-    buffer = io.StringIO()
-    if rows:
-        flat = [{k: v for k, v in row.items() if not isinstance(v, dict)} for row in rows]
-        writer = csv.DictWriter(buffer, fieldnames=list(flat[0].keys()))
-        writer.writeheader()
-        writer.writerows(flat)
-    headers = {**CSV_HEADERS, "content-disposition": f'attachment; filename="{name}.csv"'}
-    return Response(buffer.getvalue(), headers=headers)
+def as_csv(rows: list[dict[str, Any]], name: str, columns: Sequence[str], services: Services) -> Response:
+    """A CSV download (node.api.csv_export) with times in the node's calendar."""
+    return csv_response(rows, name, columns, ZoneInfo(services.settings.aggregate_timezone))
 
 
 @router.get(
@@ -137,6 +132,7 @@ def retirement(
     summary="Every project (JSON or CSV)",
 )
 def registry_projects(
+    services: ServicesDep,
     reader: ReaderDep,
     owner: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
     status: Annotated[str | None, Query(pattern=r"^(active|suspended|closed)$")] = None,
@@ -145,7 +141,7 @@ def registry_projects(
     format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
 ) -> Any:
     rows = list_projects(connection=reader, owner=owner, status=status, limit=limit, offset=offset)
-    return as_csv(rows, "projects") if format == "csv" else rows
+    return as_csv(rows, "projects", scalar_fields(ProjectRecord), services) if format == "csv" else rows
 
 
 @router.get(
@@ -156,6 +152,7 @@ def registry_projects(
     summary="Every batch with status, supply and serial range (JSON or CSV)",
 )
 def registry_batches(
+    services: ServicesDep,
     reader: ReaderDep,
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     status: Annotated[str | None, Query(pattern=r"^(active|frozen|revoked)$")] = None,
@@ -174,7 +171,11 @@ def registry_batches(
         limit=limit,
         offset=offset,
     )
-    return as_csv(rows, "batches") if format == "csv" else rows
+    if format == "csv":
+        for row in rows:
+            row["outstanding"] = row["supply"]["outstanding"]
+        return as_csv(rows, "batches", [*scalar_fields(BatchRecord), "outstanding"], services)
+    return rows
 
 
 @router.get(
@@ -185,6 +186,7 @@ def registry_batches(
     summary="Every retirement (JSON or CSV)",
 )
 def registry_retirements(
+    services: ServicesDep,
     reader: ReaderDep,
     batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     holder: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
@@ -193,7 +195,7 @@ def registry_retirements(
     format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
 ) -> Any:
     rows = list_retirements(connection=reader, batch_id=batch_id, holder=holder, limit=limit, offset=offset)
-    return as_csv(rows, "retirements") if format == "csv" else rows
+    return as_csv(rows, "retirements", scalar_fields(RetirementRecord), services) if format == "csv" else rows
 
 
 def _qr(url: str, image: str) -> Response:

@@ -113,7 +113,9 @@ def regulator_events(
         },
     )
     if format == "csv":
-        return as_csv([{**e, "args": str(e["args"])} for e in events], "events")
+        columns = ["block_number", "log_index", "block_time", "tx_hash", "name", "account", "counterparty", "amount",
+                   "args"]  # fmt: skip
+        return as_csv(events, "events", columns, services)
     return {"events": events, "next_cursor": next_cursor}
 
 

@@ -226,7 +226,7 @@ def report(
         columns: list[str] = []
         for row in rows:
             columns += [c for c in row if c not in columns]
-        return as_csv([{c: row.get(c, "") for c in columns} for row in rows], "supervision-report")
+        return as_csv(rows, "supervision-report", columns, services)
     return found
 
 
