@@ -1,13 +1,22 @@
 """`sinknode`: the node's command line. Thin: each command calls one function of the package."""
 
+# ruff: noqa: E402 (the signal disposition below must be set before the slow imports)
+
+import signal
+
+# Ctrl-C while the imports below load (a second or two) ends the process quietly; main() then turns it back
+# into KeyboardInterrupt, which it reports in one line after the command's own clean-up ran. A process the
+# node spawns (the risk rules) imports this module again as __mp_main__: a Ctrl-C to the terminal's process
+# group must not kill it while it starts, as its parent stops it.
+signal.signal(signal.SIGINT, signal.SIG_IGN if __name__ == "__mp_main__" else signal.SIG_DFL)
+
 import contextlib
 import json
-import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
@@ -16,7 +25,9 @@ from rich.console import Console
 from node.chain.anvil import AnvilProcess, local_chain_config
 from node.chain.deploy import ensure_deployed, source_matches_chain
 from node.chain.keystore import Keystore
-from node.chain.manifest import load_manifest
+from node.chain.manifest import DeploymentManifest, load_manifest
+from node.chain.registry import ProjectStatus, RegistryClient
+from node.chain.rpc import RpcClient
 from node.demo import prepare_participants, run_demo, write_tokens
 from node.errors import ChainUnavailable, SinkError
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify_proof_document
@@ -25,6 +36,7 @@ from node.index.follower import Indexer, Progress
 from node.recursion import restore_recursion_limit
 from node.settings import Settings, load_settings
 from node.store import Store
+from registry.campaigns import verify_subscriber
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
 
@@ -41,6 +53,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(offsets_app, name="offsets")
 console = Console(soft_wrap=True)
+errors = Console(soft_wrap=True, stderr=True)
 
 
 def _wait_for_signal(alive: Callable[[], bool] = lambda: True, every: Callable[[], None] = lambda: None) -> None:
@@ -141,6 +154,7 @@ def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: N
     )
     server = uvicorn.Server(config)
     marker = settings.home / "demo-tokens.json"
+    links = settings.home / "demo-links.txt"  # the demo's pages, printed again on every later start
 
     def load_demo() -> None:
         deadline = time.monotonic() + 60
@@ -152,6 +166,7 @@ def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: N
             state.close()
             result = run_demo(settings, tokens)
             write_tokens(settings, tokens)
+            links.write_text("\n".join(result.links) + "\n", encoding="utf-8")
             console.print("demo loaded: open", highlight=False)
             for link in result.links:
                 console.print(f"  {link}", highlight=False)
@@ -162,6 +177,11 @@ def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: N
     if demo and not marker.exists():
         threading.Thread(target=load_demo, name="demo", daemon=True).start()
     console.print(f"API on {settings.base_url} (docs at {settings.base_url}/docs); Ctrl-C stops", highlight=False)
+    console.print(f"the registry's site: {settings.base_url}/", highlight=False)
+    if links.exists() and not (demo and not marker.exists()):
+        console.print("demo pages:", highlight=False)
+        for link in links.read_text(encoding="utf-8").split():
+            console.print(f"  {link}", highlight=False)
     # The server runs in a thread so that the signals stay ours: uvicorn re-raises a captured SIGTERM after
     # its shutdown, which would kill this process before the chain below it is stopped and saved.
     serving = threading.Thread(target=server.run, name="api", daemon=True)
@@ -316,8 +336,13 @@ def evidence_add(
     key: Annotated[str, typer.Option(help="keystore that signs the attestation")] = "attestor",
 ) -> None:
     """Stores files as one bundle, signs its Merkle root (EIP-712) and prints the root."""
+    for path in files:
+        if not path.is_file():
+            _fail(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     settings = load_settings()
     manifest = load_manifest(settings.manifest_path)
+    if not project_registered(settings, manifest, project):
+        _fail(f"project {project} is not registered on the ledger {manifest.registry.address}")
     store = EvidenceStore.from_settings(settings)
     attestor = Keystore.from_settings(settings).load_or_create(key)
     with contextlib.ExitStack() as opened:  # files are read in chunks, not loaded whole
@@ -362,31 +387,65 @@ def evidence_verify(
 
 @offsets_app.command("verify")
 def offsets_verify(certificate: Path) -> None:
-    """Checks an order's zero-carbon delivery certificate (JSON) against its Merkle root, offline."""
-    record = json.loads(certificate.read_text())
-    ok = verify_order(
-        record["order_id"],
-        int(record["grams"]),
-        InclusionProof.from_dict(record["proof"]),
-        bytes.fromhex(record["root"].removeprefix("0x")),
-    )
-    retirements = ", ".join(str(r["retirement_id"]) for r in record.get("retirements", []))
+    """Checks a zero-carbon delivery certificate (an order) or a campaign subscription certificate (JSON)
+    against its Merkle root, offline."""
+    try:
+        record = json.loads(certificate.read_text(encoding="utf-8"))
+    except OSError as error:
+        _fail(f"{certificate}: {error.strerror or error}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        _fail(f"{certificate}: not a JSON certificate")
+    try:
+        if isinstance(record, dict) and "order_id" in record:
+            what = f"order {record['order_id']}"
+            ok = verify_order(record["order_id"], int(record["grams"]), InclusionProof.from_dict(record["proof"]),
+                              bytes.fromhex(record["root"].removeprefix("0x")))  # fmt: skip
+            retired = ", ".join(str(r["retirement_id"]) for r in record.get("retirements", []))
+        elif isinstance(record, dict) and "subscriber" in record and "proof" in record:
+            what = f"subscription of {record['subscriber']}"
+            ok = verify_subscriber(record["subscriber"], int(record["grams"]),
+                                   InclusionProof.from_dict(record["proof"]),
+                                   bytes.fromhex(record["root"].removeprefix("0x")))  # fmt: skip
+            retired = str(record.get("retirement_id", ""))
+        else:
+            _fail(f"{certificate}: neither an order's nor a subscription's certificate (no proof in it)")
+    except (KeyError, TypeError, ValueError) as error:
+        _fail(f"{certificate}: a certificate with a malformed field ({error})")
     if not ok:
-        console.print(f"order {record['order_id']} ({record['grams']} g) is NOT in root {record['root']}", markup=False)
+        console.print(f"{what} ({record['grams']} g) is NOT in root {record['root']}", markup=False)
         raise typer.Exit(1)
     console.print(
-        f"order {record['order_id']} ({record['grams']} g) is in root {record['root']}, retired on chain as "
-        f"retirement {retirements}: compare the root with that retirement's beneficiary hash",
+        f"{what} ({record['grams']} g) is in root {record['root']}, retired on chain as retirement {retired}:"
+        " compare the root with that retirement's beneficiary hash",
         markup=False,
     )
 
 
+def project_registered(settings: Settings, manifest: DeploymentManifest, project_id: int) -> bool:
+    """Is the project on the ledger? Asked of the chain: the CLI keeps no index of its own."""
+    if not 0 < project_id < 2**64:
+        return False
+    registry = RegistryClient(RpcClient(settings.effective_rpc_url), manifest.registry_abi(), manifest.registry.address)
+    return registry.project(project_id).status != ProjectStatus.NONE
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on standard error and exit status 2: bad input to a command, never a traceback."""
+    errors.print(f"error: {message}", markup=False, style="red")
+    raise typer.Exit(2)
+
+
 def main() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except SinkError as error:
-        console.print(f"error [{error.code}]: {error.message}", markup=False, style="red")
+        errors.print(f"error [{error.code}]: {error.message}", markup=False, style="red")
         raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        # Ctrl-C before a command's own handler was installed (during start-up): stop quietly.
+        console.print("stopped", highlight=False)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -107,7 +107,12 @@ class Services:
         indexer = self.indexer
         indexer.on_rollback = self._rolled_back
         self.guard.on_sent = indexer.poke  # the block of a write just sent is worth looking for at once
-        indexer.sync()  # the first answers already see the whole chain
+        try:
+            indexer.sync()  # the first answers already see the whole chain
+        except ChainUnavailable as error:
+            # The API starts anyway (chain-bound answers say 503 until the chain is back; the follower below
+            # catches up then), as recovery does: a chain restarting under the node is no reason to exit.
+            log.warning("the first sync is postponed, the chain does not answer: %s", error.message)
 
         def run() -> None:
             while not self._stop.is_set():

@@ -20,6 +20,7 @@ import contextlib
 import gc
 import multiprocessing
 import queue
+import signal
 import sqlite3
 import threading
 import traceback
@@ -45,6 +46,9 @@ def _serve(connection: Connection, build: Callable[[], RiskEngine]) -> None:
     # reference counting frees. After each range its objects are frozen out of the collector's sight, so
     # that a collection walks only what the current range made (a sixth of the rules' time otherwise).
     gc.set_threshold(50_000, 20, 20)
+    # A terminal's Ctrl-C goes to the whole process group: the indexer stops this process (or its end of the
+    # pipe closes), so the signal must not kill it under a range being checked, nor print a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = build()
     failure: str | None = None  # once an event fails, the engine's state is unknown until reset or warmed
     while True:

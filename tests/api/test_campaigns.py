@@ -5,6 +5,8 @@ import html
 import json
 import random
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -24,7 +26,7 @@ def _retirements(node) -> int:
     return len(node.ok("GET", "/v1/registry/retirements"))
 
 
-def test_ten_thousand_subscribers_are_retired_once_and_every_proof_verifies(node):
+def test_ten_thousand_subscribers_are_retired_once_and_every_proof_verifies(node, tmp_path):
     _, batch = issued_batch(node)
     listing = node.ok("POST", "/v1/listings", "park", json=listing_for(batch, 1_000_000_000))
     rng = random.Random(11)
@@ -104,6 +106,15 @@ def test_ten_thousand_subscribers_are_retired_once_and_every_proof_verifies(node
     assert f'href="/retirements/{retired["retirement_id"]}"' in page
     proof = re.search(r'<pre id="proof" class="mono">(.*?)</pre>', page, re.S)[1]
     assert json.loads(html.unescape(proof)) == served[0]["proof"]  # JSON, not a Python dict
+    # The certificate a subscriber downloads checks offline with the CLI, as an order's does.
+    downloaded = node.ok("GET", f"/v1/campaigns/{cid}/subscriptions/{ids[0]}")
+    path = tmp_path / "subscription.json"
+    path.write_text(json.dumps(downloaded))
+    command = [sys.executable, "-m", "node.cli", "offsets", "verify", str(path)]
+    checked = subprocess.run(command, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
+    assert checked.returncode == 0 and "is in root" in checked.stdout, checked.stdout + checked.stderr
+    path.write_text(json.dumps({**downloaded, "grams": downloaded["grams"] + 1}))
+    assert subprocess.run(command, capture_output=True, text=True, timeout=60).returncode == 1
     qr = node.call("GET", f"/v1/qr/campaigns/{cid}/subscriptions/{ids[0]}.svg")
     assert qr.status_code == 200 and qr.headers["content-type"].startswith("image/svg")
 

@@ -23,7 +23,7 @@ from node.devflows import (
     upload_evidence,
 )
 from node.projects.issuance import statement_period
-from registry.units import format_tonnes
+from registry.units import format_co2e
 
 HOUR = 3_600
 
@@ -140,7 +140,7 @@ def test_a_batch_issued_around_the_node_for_another_figure_raises_an_alert_and_i
     en = node.call("GET", f"/batches/{batch}", params={"lang": "en"}).text
     assert 'data-state="differs"' in zh and "警告：链上签发量与本节点依监测数据核算的结果不符" in zh
     assert "Warning: the quantity issued on chain is not what this node computes" in en
-    assert format_tonnes(GRAMS[root]) in en and format_tonnes(GRAMS[root] + 5_000_000) in en
+    assert format_co2e(GRAMS[root]) in en and format_co2e(GRAMS[root] + 5_000_000) in en
 
 
 @pytest.fixture(scope="module")

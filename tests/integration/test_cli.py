@@ -125,7 +125,7 @@ def test_the_manifest_records_what_the_node_needs(env, chain):
 def test_deploy_without_a_chain_fails_with_a_named_error(env):
     result = run(env, "deploy")
     assert result.returncode == 1
-    assert "chain_unavailable" in result.stdout
+    assert "chain_unavailable" in result.stderr and "Traceback" not in result.stdout + result.stderr
 
 
 def test_config_masks_secrets(env):
@@ -193,6 +193,7 @@ def test_up_runs_chain_deployment_api_and_demo_until_stopped(env):
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=60)
         assert process.returncode == 0 and "demo loaded" not in output, output
+        assert f"{base}/batches/" in output and f"{base}/" in output, "every start prints the links to open"
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)  # it and the anvil it started
@@ -262,6 +263,23 @@ def ups(env: dict[str, str]) -> Iterator[Callable[[], Up]]:
     finally:
         for handle in started:
             handle.kill()
+
+
+def test_ctrl_c_at_any_moment_of_the_start_prints_no_traceback(env):
+    env = {**env, "SINKNODE_API_PORT": str(free_port())}
+    for delay in (0.2, 1.0, 2.5, 6.0):
+        process = subprocess.Popen([*SINKNODE, "up", "--no-demo"], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+        try:
+            time.sleep(delay)
+            os.killpg(process.pid, signal.SIGINT)  # as a terminal's Ctrl-C: to the whole process group
+            output, _ = process.communicate(timeout=60)
+            assert "Traceback" not in output, (delay, output)
+            assert process.returncode in (0, 130, -signal.SIGINT), (delay, process.returncode, output)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate(timeout=10)
 
 
 def test_up_refuses_a_chain_on_its_port_that_is_not_its_own(env, ups):
