@@ -74,15 +74,16 @@ def prepare_participants(settings: Settings, state: Store) -> dict[str, str]:
 def run_demo(settings: Settings, tokens: dict[str, str]) -> DemoResult:
     keystore = Keystore.from_settings(settings)
     api = DemoClient(settings.base_url, tokens)
-    for name, (organisation, roles, _) in CAST.items():
+    for name, (organisation, roles, display_name) in CAST.items():
         if name == "admin":
             continue
         api.call(
             "POST",
             "/v1/admin/participants",
             "admin",
-            json={"account": keystore.address(name), "organisation": organisation, "roles": roles},
-        )
+            json={"account": keystore.address(name), "organisation": organisation, "roles": roles,
+                  "display_name": display_name},
+        )  # fmt: skip
     profile = {"name": "滨江公园 Riverside Park (demo)", "region": "CN-ZJ", "kind": "park"}
     project = api.call("POST", "/v1/projects", "park", json={"profile": profile})["result"]["project_id"]
     review = {"decision": "approved", "reason": "monitoring plan, land rights and maintenance records complete"}

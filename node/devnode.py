@@ -80,9 +80,10 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
 
 def register_cast(node: LocalNode) -> None:
     """The admin registers every other member of the demo cast on chain, with its organisation and roles."""
-    for name, (organisation, roles, _) in CAST.items():
+    for name, (organisation, roles, display_name) in CAST.items():
         if name != "admin":
-            body = {"account": node.addresses[name], "organisation": organisation, "roles": roles}
+            body = {"account": node.addresses[name], "organisation": organisation, "roles": roles,
+                    "display_name": display_name}  # fmt: skip
             node.ok("POST", "/v1/admin/participants", "admin", json=body)
 
 

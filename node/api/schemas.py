@@ -107,6 +107,10 @@ class ParticipantCreate(Strict):
     account: Address
     organisation: Annotated[int, Field(ge=1, le=2**32 - 1)]
     roles: Annotated[int, Field(ge=0, le=15, description="bits: admin 1, issuer 2, verifier 4, regulator 8")]
+    display_name: Annotated[
+        SingleLine | None,
+        Field(min_length=1, max_length=80, description="the name the pages show beside the address (off chain)"),
+    ] = None
 
 
 class ProjectBufferShare(Strict):

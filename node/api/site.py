@@ -1,6 +1,7 @@
 """What every page of the node's site shares: the language and its labels, numbers and times written for
 people, the layout's links, and the HTML error page a browser gets where an API client gets the JSON error."""
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,8 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from node.api.labels import LABELS, LANGUAGES
+from node.index.queries import organisations_of
+from node.projects.profiles import display_names
 from registry.units import format_co2e, format_tonnes
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -99,6 +102,7 @@ def page(request: Request, template: str, *, status_code: int = 200, **context: 
             "time": lambda ts: local_time(ts, zone),
             "number": lambda n: f"{int(n):,}",
             "percent": percent,
+            "people": {},  # address → {name, organisation}: people_of(), for the pages that name participants
             # A label with markup in its fields (an address's span): the label is trusted, a plain field escaped.
             "fmt": lambda label, **fields: Markup(label).format(**fields),
             **context,
@@ -118,3 +122,12 @@ def error_page(request: Request, status_code: int, code: str, message: str) -> H
     """The site's error page: what happened in the page's language, the node's own message, a way home."""
     return page(request, "error.html", status_code=status_code, title=str(status_code), status=status_code,
                 code=code, message=message)  # fmt: skip
+
+
+def people_of(services: Any, reader: Any, addresses: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What a page knows of each participant it shows: the display name this node holds and the organisation
+    the ledger gives it (either may be missing)."""
+    wanted = [address.lower() for address in addresses if address]
+    names = display_names(services, wanted)
+    organisations = organisations_of(connection=reader, addresses=wanted)
+    return {a: {"name": names.get(a), "organisation": organisations.get(a)} for a in set(wanted)}

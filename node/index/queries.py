@@ -354,3 +354,13 @@ def event_of_transaction(*, connection: sqlite3.Connection, chain_id: int, tx_ha
         row = connection.execute("SELECT id FROM retirement WHERE tx_hash = ? LIMIT 1", (tx_hash.lower(),)).fetchone()
         found["retirement_id"] = row[0] if row else None
     return found
+
+
+def organisations_of(*, connection: sqlite3.Connection, addresses: list[str]) -> dict[str, int]:
+    """address → organisation, for the addresses registered on the ledger."""
+    wanted = sorted({address.lower() for address in addresses if address})
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    rows = connection.execute(f"SELECT address, organisation FROM participant WHERE address IN ({marks})", wanted)
+    return {address: organisation for address, organisation in rows}

@@ -56,8 +56,13 @@ def _journal_indexes(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0003_journal_indexes.sql"))
 
 
+def _participant_profiles(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0004_participant_profiles.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
     Migration(3, "journal indexes for the reconciler and recoveries", _journal_indexes),
+    Migration(4, "participants' display names", _participant_profiles),
 )

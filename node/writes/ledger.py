@@ -28,7 +28,13 @@ def _event_arg(services: Any, receipt: Receipt, event: str, arg: str) -> Any:
 
 @kind("register_participant")
 def _participant(services: Any, intent: dict[str, Any], receipt: Receipt, db: sqlite3.Connection) -> dict[str, Any]:
-    return tx_answer(receipt, account=intent["request"]["account"].lower())
+    account, name = intent["request"]["account"].lower(), intent["request"].get("display_name")
+    if name is not None:
+        db.execute(
+            "INSERT OR REPLACE INTO participant_profile (account, display_name, set_at) VALUES (?,?,?)",
+            (account, name, int(time.time())),
+        )
+    return tx_answer(receipt, account=account)
 
 
 @kind("register_project")

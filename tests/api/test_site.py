@@ -9,10 +9,12 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import pytest
+from eth_account import Account
 from playwright.sync_api import sync_playwright
 
 from node.api.labels import LABELS
-from node.devflows import bought, deposit, issued_batch, listing_for
+from node.demo import CAST
+from node.devflows import bought, deposit, error_of, issued_batch, listing_for
 from registry.units import format_co2e, vintage_of
 from tests.api.test_browser import CHROMIUM_ARGS, csp_violations
 from tests.api.test_offsets import orders
@@ -203,6 +205,28 @@ def test_csv_downloads_carry_units_times_and_regions_a_spreadsheet_reads(node, m
     empty = node.call("GET", "/v1/registry/retirements", params={"format": "csv", "batch_id": 999_999})
     columns = next(csv.reader(io.StringIO(reply.content.decode("utf-8-sig"))))
     assert list(csv.reader(io.StringIO(empty.content.decode("utf-8-sig")))) == [columns]
+
+
+def test_pages_name_participants_by_display_name_or_by_organisation(node, market):
+    batch = market["batch"]
+    page = node.call("GET", f"/batches/{batch}", params={"lang": "en"}).text
+    moved = " ".join(re.findall(r'<tr data-event="CertificateTransferred">(.*?)</tr>', page, re.S))
+    assert CAST["buyer"][2] in moved and CAST["park"][2] in moved  # the names the administrator gave them
+    # An account registered without a name: its address and the organisation the ledger gives it.
+    stranger = Account.create().address
+    node.ok("POST", "/v1/admin/participants", "admin", json={"account": stranger, "organisation": 77, "roles": 0})
+    node.ok("POST", "/v1/transfers", "park", json={"batch_id": batch, "to": stranger, "amount": 1_000})
+    page = node.call("GET", f"/batches/{batch}", params={"lang": "en"}).text
+    row = re.findall(r'<tr data-event="CertificateTransferred">(.*?)</tr>', page, re.S)[-1]
+    assert f'title="{stranger.lower()}"' in row and "(organisation 77)" in row
+    zh = node.call("GET", f"/batches/{batch}").text
+    assert "(组织 77)" in zh
+    # A display name is public text: the wording and control-character rules apply, and nothing is sent.
+    for name, code in (("保本保息碳汇基金", "financial_wording"), ("Acme\u202eCo", "validation_error")):
+        body = {"account": Account.create().address, "organisation": 78, "roles": 0, "display_name": name}
+        reply = node.call("POST", "/v1/admin/participants", "admin", json=body)
+        assert error_of(reply)[1] == code, (name, reply.text)
+        assert node.app.state.services.registry.participant(body["account"]).registered is False
 
 
 def test_browsers_get_error_pages_and_api_clients_json(node):

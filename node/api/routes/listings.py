@@ -13,7 +13,7 @@ from node.api.responses import IMAGES, LISTING_LINKS, Listing, PriceStatistics
 from node.api.routes.pages import _qr_svg
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import PROJECT_KINDS, ListingCreate
-from node.api.site import page
+from node.api.site import page, people_of
 from node.market.listings import create_listing, delivered_parts, public_listing, search_listings
 from node.market.prices import price_statistics
 from node.projects.profiles import project_profile
@@ -179,6 +179,7 @@ def market_page(
         sorts=("newest", "price", "quantity", "vintage"),
         rows=rows[:MARKET_PAGE],
         more=len(rows) > MARKET_PAGE,
+        people=people_of(services, reader, [row["seller"] for row in rows]),
         page_number=page_number,
     )
 
@@ -201,5 +202,6 @@ def listing_page(
         batch=batch,
         profile=project_profile(services, batch["project_id"]) if batch else None,
         delivered=sum(delivered_parts(services, listing_id).values()),
+        people=people_of(services, reader, [record["seller"], batch["verifier"] if batch else ""]),
         qr_svg=_qr_svg(f"{services.settings.base_url}/listings/{listing_id}"),
     )

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from node.api.deps import ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
 from node.api.labels import LABELS
-from node.api.site import page
+from node.api.site import page, people_of
 from node.index.queries import (
     BATCH_STATUS,
     batch_by_serial,
@@ -162,6 +162,7 @@ def project_page(
         title=f"{TEXT[lang]['project_title']} #{project_id}" + (f" · {profile['name']}" if profile else ""),
         project=project,
         profile=profile,
+        people=people_of(services, reader, [project["owner"]]),
         review=project_review(services, project_id),
         batches=batches,
         listings=search_listings(services, reader, status=None, project_id=project_id, limit=100),
@@ -192,8 +193,21 @@ def batch_page(
         check=record["chain_check"],
         backing=backing(services, record["batch"]),
         status_names=BATCH_STATUS,
+        people=people_of(services, reader, _addresses_of(record)),
         qr_svg=_qr_svg(url),
     )
+
+
+def _addresses_of(record: dict[str, Any]) -> list[str]:
+    """Every participant a batch page names: its owner, verifier and issuer, and both sides of each event."""
+    batch = record["batch"]
+    found = [batch["owner"], batch["verifier"], batch["issuer"]]
+    for event in record["events"]:
+        found += [v for k, v in event["args"].items() if k in PARTY_ARGS and isinstance(v, str)]
+    return found
+
+
+PARTY_ARGS = ("from", "to", "owner", "holder", "bufferAccount", "regulator")
 
 
 @router.get("/retirements/{retirement_id}", response_class=HTMLResponse)
@@ -218,6 +232,7 @@ def retirement_page(
         title=f"#{retirement_id}",
         r=record,
         batch=batch,
+        people=people_of(services, reader, [record["holder"]]),
         region=region,
         qr_svg=_qr_svg(url),
     )

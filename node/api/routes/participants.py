@@ -133,6 +133,8 @@ def me(caller: CallerDep) -> dict[str, object]:
     "/admin/participants", responses=WRITE_RESPONSES, status_code=201, summary="Register a participant (admin)"
 )
 def register_participant(body: ParticipantCreate, caller: AdminDep, services: ServicesDep) -> TxResult:
+    if body.display_name is not None:
+        check_public_text({"display_name": body.display_name})
     sender = services.sender_for(caller.owner)
     return _write(
         services,
