@@ -15,6 +15,7 @@ from playwright.sync_api import sync_playwright
 from node.api.labels import LABELS
 from node.demo import CAST
 from node.devflows import bought, deposit, error_of, issued_batch, listing_for
+from node.settings import PROJECT_ROOT
 from registry.units import format_co2e, vintage_of
 from tests.api.test_browser import CHROMIUM_ARGS, csp_violations
 from tests.api.test_offsets import orders
@@ -299,3 +300,32 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
     broken = [link for link in sorted(checked) if node.call("GET", link).status_code != 200]
     assert broken == []
     assert (tmp_path / "home-zh-phone.png").stat().st_size > 10_000
+
+
+AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def test_no_page_has_a_serious_accessibility_violation(node, market):
+    """axe-core (from npm) run in each page kind, in both languages: no serious or critical violation."""
+    pages = ["/", "/registry", "/market", "/blacklist", "/search?q=nothing-here", f"/projects/{market['project']}",
+             f"/batches/{market['batch']}", f"/retirements/{market['retirement']}", f"/listings/{market['listing']}",
+             f"/offsets/orders/{market['order']}", "/batches/999999"]  # fmt: skip
+    source = AXE.read_text(encoding="utf-8")
+    found = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            # The site's policy forbids injected scripts, as it should: axe runs with the policy bypassed.
+            context = browser.new_context(viewport=PHONE, bypass_csp=True)
+            page = context.new_page()
+            for path in pages:
+                for lang in ("zh", "en"):
+                    page.goto(f"{node.url}{path}{'&' if '?' in path else '?'}lang={lang}")
+                    page.evaluate(source)
+                    result = page.evaluate("async () => { const r = await axe.run(document); return [r.passes.length,"
+                                           " r.violations.map(v => [v.id, v.impact, v.nodes.length])]; }")  # fmt: skip
+                    assert result[0] > 10, "axe ran its checks"
+                    found += [(path, lang, *v) for v in result[1] if v[1] in ("serious", "critical")]
+        finally:
+            browser.close()
+    assert found == []
