@@ -23,6 +23,7 @@ from node.api.routes import (
     plausibility,
     public,
     regulator,
+    regulator_pages,
     safeguards,
     supervision,
 )
@@ -82,7 +83,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(safeguards.router)
     app.include_router(campaigns.router)
     app.include_router(supervision.router)
-    app.include_router(supervision.pages)
+    app.include_router(regulator_pages.router)
     app.include_router(pages.router)
 
     @app.get("/healthz", tags=["public"], summary="Liveness: answers without touching the chain or the index")

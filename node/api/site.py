@@ -112,8 +112,9 @@ def page(request: Request, template: str, *, status_code: int = 200, **context: 
 
 
 def wants_page(request: Request) -> bool:
-    """A browser asking for a page (not an API client, not an asset): its errors are pages too."""
-    if request.method not in ("GET", "HEAD") or request.url.path.startswith(API_PREFIXES):
+    """A browser asking for a page or sending one of the site's forms (not an API client, not an asset): its
+    errors are pages too."""
+    if request.method not in ("GET", "HEAD", "POST") or request.url.path.startswith(API_PREFIXES):
         return False
     return "text/html" in request.headers.get("accept", "")
 

@@ -60,9 +60,14 @@ def _participant_profiles(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0004_participant_profiles.sql"))
 
 
+def _web_sessions(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0005_web_sessions.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
     Migration(3, "journal indexes for the reconciler and recoveries", _journal_indexes),
     Migration(4, "participants' display names", _participant_profiles),
+    Migration(5, "the site's sign-in sessions", _web_sessions),
 )

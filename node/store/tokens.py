@@ -1,4 +1,5 @@
-"""API tokens, stored as SHA-256 hashes: each acts for one keystore account."""
+"""API tokens, stored as SHA-256 hashes: each acts for one keystore account; and the site's sign-in sessions, each
+standing for one token (revoking the token ends them)."""
 
 import hashlib
 import secrets
@@ -47,3 +48,33 @@ class Tokens(StoreBase):
         with self.reading() as db:
             rows = db.execute("SELECT key_name, account, label, created_at, revoked FROM api_token").fetchall()
         return [dict(zip(("key_name", "account", "label", "created_at", "revoked"), r, strict=True)) for r in rows]
+
+    # the site's sessions ------------------------------------------------------------------------------
+    def open_session(self, token: str, lifetime_s: int) -> tuple[str, str] | None:
+        """A session for a valid token: (the cookie's value, the session's CSRF token), both random; None for
+        an unknown or revoked token. Only their hashes and the CSRF token are stored."""
+        if self.owner_of(token) is None:
+            return None
+        session, csrf, now = secrets.token_urlsafe(32), secrets.token_urlsafe(24), int(time.time())
+        with self.transaction() as db:
+            db.execute("DELETE FROM web_session WHERE expires_at <= ?", (now,))
+            db.execute(
+                "INSERT INTO web_session (session_hash, token_hash, csrf, created_at, expires_at) VALUES (?,?,?,?,?)",
+                (token_hash(session), token_hash(token), csrf, now, now + lifetime_s),
+            )
+        return session, csrf
+
+    def session(self, session: str) -> tuple[TokenOwner, str] | None:
+        """The token owner and CSRF token of a live session whose token is not revoked."""
+        with self.reading() as db:
+            row = db.execute(
+                "SELECT t.key_name, t.account, t.label, s.csrf FROM web_session s"
+                " JOIN api_token t ON t.token_hash = s.token_hash"
+                " WHERE s.session_hash = ? AND s.expires_at > ? AND t.revoked = 0",
+                (token_hash(session), int(time.time())),
+            ).fetchone()
+        return (TokenOwner(*row[:3]), row[3]) if row else None
+
+    def close_session(self, session: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM web_session WHERE session_hash = ?", (token_hash(session),))

@@ -257,6 +257,7 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
         "/registry?view=batches",
         "/market",
         "/blacklist",
+        "/regulator/sign-in",
         f"/projects/{market['project']}",
         f"/listings/{market['listing']}",
         f"/offsets/orders/{market['order']}",
@@ -307,7 +308,7 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 def test_no_page_has_a_serious_accessibility_violation(node, market):
     """axe-core (from npm) run in each page kind, in both languages: no serious or critical violation."""
-    pages = ["/", "/registry", "/market", "/blacklist", "/search?q=nothing-here", f"/projects/{market['project']}",
+    pages = ["/", "/registry", "/market", "/blacklist", "/regulator/sign-in", "/search?q=nothing-here", f"/projects/{market['project']}",
              f"/batches/{market['batch']}", f"/retirements/{market['retirement']}", f"/listings/{market['listing']}",
              f"/offsets/orders/{market['order']}", "/batches/999999"]  # fmt: skip
     source = AXE.read_text(encoding="utf-8")

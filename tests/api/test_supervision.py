@@ -1,13 +1,16 @@
 """Supervision over real HTTP against a real chain: alerts raised as the index follows, handled by a
 regulator; measures that change exactly what they say; pre-listing review; the report; re-running rules."""
 
+import re
 import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from playwright.sync_api import sync_playwright
 
+from node.demo import CAST
 from node.devflows import (
     approve,
     deposit,
@@ -187,12 +190,18 @@ def test_the_report_and_a_rerun_of_the_rules(node, tmp_path):
             assert page.locator("#title").inner_text().startswith("监管复盘报告")
             assert page.locator("#volumes svg rect.bar").count() >= 2
             assert page.locator("#alerts svg rect.bar").count() >= 1
-            assert "0 differences" in page.locator("#reconciliation").inner_text()
+            assert page.locator("#reconciliation").get_attribute("data-differences") == "0"
+            assert "差异 0 项" in page.locator("#reconciliation").inner_text()
             page.screenshot(path=tmp_path / "supervision-report.png", full_page=True)
         finally:
             browser.close()
     assert (tmp_path / "supervision-report.png").stat().st_size > 10_000
-    assert node.call("GET", f"/regulator/report?since={today}&until={today}").status_code == 401
+    anonymous = node.call("GET", f"/regulator/report?since={today}&until={today}")
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/regulator/sign-in?next=")
+    stranger = node.call("GET", "/regulator/report", headers={"authorization": "Bearer slk_nobody"})
+    assert stranger.status_code == 401
+    buyer = node.call("GET", "/regulator/report", "buyer")
+    assert buyer.status_code == 403
 
 
 def camphor(start: str, end: str, trees_t1: int, trees_t2: int, dbh_t1: float, dbh_t2: float) -> dict:
@@ -248,3 +257,81 @@ def test_a_monitoring_report_showing_a_loss_raises_an_alert_when_it_arrives(node
     assert over["alert"] is not None and over["alert"]["loss_grams"] == stock_t2(near) - stock_t2(over)
     # Judged against the previous period, not the order of upload: a late report for 2020 has no predecessor.
     assert upload(camphor("2020-01-01", "2020-12-31", 20_000, 20_000, 24.0, 25.0))["alert"] is None
+
+
+def test_a_regulator_signs_in_handles_an_alert_reads_the_report_and_signs_out(node, tmp_path):
+    assert node.ok("GET", "/v1/regulator/alerts", "regulator", params={"status": "open"}), "there are open alerts"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844})
+            page = context.new_page()
+            page.goto(f"{node.url}/regulator/alerts?lang=en")
+            page.wait_for_url("**/regulator/sign-in?**")  # no session: to the sign-in form
+            page.fill("#token", node.tokens["buyer"])  # not a regulator
+            page.click("#sign-in")
+            assert page.locator("#failed").is_visible()
+            page.fill("#token", node.tokens["regulator"])
+            page.click("#sign-in")
+            page.wait_for_url("**/regulator/alerts?**")
+            cookie = next(c for c in context.cookies() if c["name"] == "sl_session")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/regulator"
+            assert cookie["expires"] > time.time() + 7 * 3600
+            assert CAST["regulator"][2] in page.locator("#signed-in").inner_text()
+            first = page.locator("section.alert").first
+            key = first.get_attribute("id").removeprefix("alert-")
+            first.locator("select").select_option("acknowledge")
+            first.locator("input[name=note]").fill("site visit booked")
+            first.locator("button").click()
+            page.wait_for_url("**done=acknowledged**")
+            assert page.locator("#done").is_visible()
+            assert node.ok("GET", f"/v1/regulator/alerts/{key}", "regulator")["status"] == "acknowledged"
+            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1]
+
+            page.goto(f"{node.url}/regulator/report")  # no dates: the last 30 days
+            today = local_today(node)
+            assert page.locator("#until").input_value() == today
+            assert page.locator("#title").inner_text().startswith("监管复盘报告")
+            legends = page.locator("#alerts svg").text_content()
+            assert "待处理" in legends or "已确认" in legends  # outcomes in the page's language
+            assert "round_trip" not in legends and "回转交易" in legends
+            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], "the charts fit a phone"
+            page.screenshot(path=tmp_path / "report-phone.png", full_page=True)
+
+            page.locator("#sign-out").click()
+            page.wait_for_url(f"{node.url}/")
+            assert not [c for c in context.cookies() if c["name"] == "sl_session"]
+            page.goto(f"{node.url}/regulator/alerts")
+            page.wait_for_url("**/regulator/sign-in?**")
+        finally:
+            browser.close()
+
+
+def test_regulator_forms_refuse_a_missing_csrf_token_and_a_stolen_cookie_after_sign_out(node):
+    with httpx.Client(base_url=node.url, timeout=30) as browser:  # keeps cookies, as a browser does
+        form = browser.get("/regulator/sign-in")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)[1]
+        assert browser.cookies["sl_sign_in"] == csrf
+        forged = browser.post("/regulator/sign-in", data={"token": node.tokens["regulator"], "csrf": "forged"},
+                              headers={"accept": "text/html"})  # fmt: skip
+        assert forged.status_code == 403 and 'data-code="csrf_failed"' in forged.text
+        signed = browser.post("/regulator/sign-in", data={"token": node.tokens["regulator"], "csrf": csrf})
+        assert signed.status_code == 303 and "sl_session" in browser.cookies
+        session = browser.cookies["sl_session"]
+        page = browser.get("/regulator/alerts", params={"status": ""})
+        assert page.status_code == 200
+        session_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+        key = re.search(r'id="alert-([0-9a-f]{32})"', page.text)[1]
+        before = node.ok("GET", f"/v1/regulator/alerts/{key}", "regulator")["status"]
+        for csrf_given in ("", "x" * 32):
+            reply = browser.post(f"/regulator/alerts/{key}/action",
+                                 data={"action": "escalate", "note": "n", "csrf": csrf_given})  # fmt: skip
+            assert reply.status_code in (403, 422), reply.status_code
+        assert node.ok("GET", f"/v1/regulator/alerts/{key}", "regulator")["status"] == before, "nothing changed"
+        assert browser.post("/regulator/sign-out", data={"csrf": session_csrf}).status_code == 303
+    with httpx.Client(base_url=node.url, timeout=30) as thief:
+        thief.cookies.set("sl_session", session, path="/regulator")
+        stolen = thief.get("/regulator/alerts")
+        assert stolen.status_code == 303, "a signed-out session is gone on the server, not only in the browser"

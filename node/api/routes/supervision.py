@@ -1,13 +1,11 @@
 """Supervision over HTTP: alerts and their handling, measures, pre-listing review, re-running the rules, and
 the supervision report (JSON, CSV and an HTML page with server-drawn charts). Regulators only."""
 
-from html import escape
 from typing import Annotated, Any
 
 from eth_utils import keccak
 from fastapi import APIRouter, Query
 from fastapi import Path as ApiPath
-from fastapi.responses import HTMLResponse
 
 from node.api.deps import ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError, not_found
@@ -18,7 +16,6 @@ from node.api.schemas import AlertAction, MeasureRequest, ReviewDecision, RiskRe
 from node.index.queries import get_batch, get_participant, get_project
 from node.market.safeguards import add_to_blacklist
 from node.risk.config import RULES
-from node.supervision.charts import bar_chart
 from node.supervision.oversight import (
     act_on_alert,
     alert_detail,
@@ -32,7 +29,6 @@ from node.supervision.oversight import (
 from node.text import Day as CalendarDay
 
 router = APIRouter(prefix="/v1/regulator", tags=["supervision"])
-pages = APIRouter(tags=["supervision"])
 Day = Annotated[CalendarDay, Query(description="YYYY-MM-DD (UTC), a real calendar date")]
 Account = Annotated[str, ApiPath(pattern=r"^0x[0-9a-fA-F]{40}$")]
 
@@ -228,40 +224,3 @@ def report(
             columns += [c for c in row if c not in columns]
         return as_csv(rows, "supervision-report", columns, services)
     return found
-
-
-@pages.get("/regulator/report", response_class=HTMLResponse, include_in_schema=False)
-def report_page(
-    caller: RegulatorDep, services: ServicesDep, reader: ReaderDep, since: Day, until: Day, lang: str = "zh"
-) -> HTMLResponse:
-    data = supervision_report(services, reader, since, until)
-    zh = lang != "en"
-    t = (
-        ("监管复盘报告", "成交量（吨）", "各规则预警及处理结果", "监管措施", "成交价格", "对账", "签发", "转让", "注销")
-        if zh
-        else ("Supervision report", "Volumes (t)", "Alerts by rule and outcome", "Measures", "Prices",
-              "Reconciliation", "issued", "transferred", "retired")
-    )  # fmt: skip
-    days = [v["day"] for v in data["volumes"]]
-    volumes = bar_chart(
-        t[1], days,
-        {t[6]: [v["issued"] / 1e6 for v in data["volumes"]], t[7]: [v["transferred"] / 1e6 for v in data["volumes"]],
-         t[8]: [v["retired"] / 1e6 for v in data["volumes"]]},
-        unit=" t",
-    )  # fmt: skip
-    outcomes = ("open", "acknowledged", "escalated", "closed", "false_positive")
-    rules = [a["rule"] for a in data["alerts"]]
-    alerts = bar_chart(t[2], rules, {o: [a.get(o, 0) for a in data["alerts"]] for o in outcomes})
-    measures = "".join(f"<tr><td>{escape(k)}</td><td>{n}</td></tr>" for k, n in data["measures"].items())
-    prices = "".join(f"<tr><td>{escape(k)}</td><td>{escape(str(v))}</td></tr>" for k, v in data["prices"].items())
-    recon = data["reconciliation"]
-    page = (
-        f"<!doctype html><html lang='{'zh-CN' if zh else 'en'}'><head><meta charset='utf-8'>"
-        f"<title>{t[0]}</title></head><body><h1 id='title'>{t[0]} {escape(since)} – {escape(until)}</h1>"
-        f"<section id='volumes'>{volumes}</section><section id='alerts'>{alerts}</section>"
-        f"<h2>{t[3]}</h2><table id='measures'>{measures}</table>"
-        f"<h2>{t[4]}</h2><table id='prices'>{prices}</table>"
-        f"<h2>{t[5]}</h2><p id='reconciliation'>{recon['checks']} checks, {recon['differences']} differences</p>"
-        "</body></html>"
-    )
-    return HTMLResponse(page)

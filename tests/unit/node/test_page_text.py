@@ -48,7 +48,7 @@ def test_every_label_a_template_names_is_in_the_label_file():
     named = set()
     for template in TEMPLATES.glob("*.html"):
         for name in re.findall(r"\bt\.([a-z_]+(?:\.[a-z_]+)*)", template.read_text("utf-8")):
-            named.add(re.sub(r"\.(format|get)$", "", name))  # a label's str.format, a table's dict.get
+            named.add(re.sub(r"\.(format|get|items)$", "", name))  # str.format, dict.get, dict.items on a label
     known = _paths(LABELS["zh"])
     prefixes = {path.rsplit(".", 1)[0] for path in known if "." in path}
     missing = sorted(name for name in named if name not in known and name not in prefixes)
@@ -60,3 +60,14 @@ def test_a_label_without_one_of_its_languages_is_refused():
         split_languages({"home": {"zh": "首页"}})
     with pytest.raises(ValueError, match=r"nested\.home has no zh text"):
         split_languages({"nested": {"home": {"zh": " ", "en": "Home"}}})
+
+
+def test_every_rule_measure_and_status_the_pages_show_has_its_label():
+    from node.api.schemas import MEASURE_KINDS, PROJECT_KINDS
+    from node.risk.config import RULES
+
+    for lang in ("zh", "en"):
+        labels = LABELS[lang]
+        assert set(RULES) <= set(labels["rules"]), lang
+        assert set(MEASURE_KINDS) <= set(labels["measure_kinds"]), lang
+        assert set(PROJECT_KINDS) <= set(labels["kinds"]), lang

@@ -1,0 +1,237 @@
+"""The regulator in a browser: sign in with an API token (a session cookie: HttpOnly, SameSite=Strict, for
+/regulator only, expiring; a CSRF token in every form), then the alerts with their handling forms and the
+supervision report with its date range, and sign out. The report page also still takes a bearer token."""
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi import Path as ApiPath
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials
+
+from node.actors import Caller
+from node.api.deps import ReaderDep, ServicesDep, current_caller
+from node.api.errors import ApiError
+from node.api.labels import LABELS
+from node.api.schemas import AlertAction
+from node.api.site import page, people_of
+from node.chain.registry import ROLE_REGULATOR
+from node.index.queries import get_participant
+from node.risk.config import RULES
+from node.services import Services
+from node.supervision.charts import bar_chart
+from node.supervision.oversight import act_on_alert, list_alerts, supervision_report
+
+router = APIRouter(include_in_schema=False)
+SESSION_COOKIE = "sl_session"
+SIGN_IN_COOKIE = "sl_sign_in"  # the sign-in form's CSRF token (double submit), before there is a session
+SESSION_S = 8 * 3600
+REPORT_DAYS = 30
+Lang = Annotated[str, Query(pattern=r"^(zh|en)$")]
+FormLang = Annotated[str, Form(pattern=r"^(zh|en)$")]
+
+
+def _cookie(response: Response, services: Services, name: str, value: str, max_age: int) -> None:
+    secure = services.settings.base_url.startswith("https://")
+    response.set_cookie(name, value, max_age=max_age, path="/regulator", httponly=True, samesite="strict",
+                        secure=secure)  # fmt: skip
+
+
+def signed_in(request: Request, services: Services, reader: Any) -> tuple[Caller, str] | None:
+    """The regulator this browser signed in as, and the session's CSRF token; None without a live session of
+    a regulator's unrevoked token."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = services.state.session(cookie) if cookie else None
+    if found is None:
+        return None
+    owner, csrf = found
+    participant = get_participant(connection=reader, address=owner.account)
+    if participant is None:
+        return None
+    caller = Caller(owner, participant["roles"], participant["organisation"], bool(participant["frozen"]))
+    return (caller, csrf) if caller.has(ROLE_REGULATOR) else None
+
+
+def _to_sign_in(request: Request, lang: str) -> RedirectResponse:
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    suffix = "&lang=en" if lang == "en" else ""
+    return RedirectResponse(f"/regulator/sign-in?next={quote(here, safe='')}{suffix}", status_code=303)
+
+
+def _check_csrf(expected: str | None, given: str) -> None:
+    if not expected or not secrets.compare_digest(expected.encode(), given.encode()):
+        raise ApiError(403, "csrf_failed", "the form's CSRF token does not match this session: reload the page")
+
+
+def _safe_next(target: str) -> str:
+    """Only a regulator page of this site (no open redirect)."""
+    return target if target.startswith("/regulator/") and not target.startswith("//") else "/regulator/alerts"
+
+
+@router.get("/regulator", response_class=HTMLResponse)
+def regulator_home(lang: Lang = "zh") -> RedirectResponse:
+    return RedirectResponse("/regulator/alerts" + ("?lang=en" if lang == "en" else ""), status_code=303)
+
+
+@router.get("/regulator/sign-in", response_class=HTMLResponse)
+def sign_in_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    next_page: Annotated[str, Query(alias="next", max_length=500)] = "/regulator/alerts",
+    lang: Lang = "zh",
+) -> Response:
+    if signed_in(request, services, reader) is not None:  # already signed in: where the form would lead
+        return RedirectResponse(_safe_next(next_page) + ("?lang=en" if lang == "en" and "?" not in next_page else ""),
+                                status_code=303)  # fmt: skip
+    csrf = secrets.token_urlsafe(24)
+    response = page(request, "signin.html", title=LABELS[lang]["sign_in_title"], csrf=csrf, next=_safe_next(next_page),
+                    failed=False)  # fmt: skip
+    _cookie(response, services, SIGN_IN_COOKIE, csrf, 600)
+    return response
+
+
+@router.post("/regulator/sign-in", response_class=HTMLResponse)
+def sign_in(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    token: Annotated[str, Form(min_length=1, max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)],
+    next_page: Annotated[str, Form(alias="next", max_length=500)] = "/regulator/alerts",
+    lang: FormLang = "zh",
+) -> Response:
+    _check_csrf(request.cookies.get(SIGN_IN_COOKIE), csrf)
+    owner = services.state.owner_of(token)
+    participant = get_participant(connection=reader, address=owner.account) if owner else None
+    opened = (
+        services.state.open_session(token, SESSION_S) if participant and participant["roles"] & ROLE_REGULATOR else None
+    )
+    if opened is None:
+        fresh = secrets.token_urlsafe(24)
+        response = page(request, "signin.html", status_code=401, title=LABELS[lang]["sign_in_title"], csrf=fresh,
+                        next=_safe_next(next_page), failed=True)  # fmt: skip
+        _cookie(response, services, SIGN_IN_COOKIE, fresh, 600)
+        return response
+    session, _ = opened
+    target = _safe_next(next_page)
+    if lang == "en" and "lang=" not in target:
+        target += ("&" if "?" in target else "?") + "lang=en"
+    response = RedirectResponse(target, status_code=303)
+    _cookie(response, services, SESSION_COOKIE, session, SESSION_S)
+    response.delete_cookie(SIGN_IN_COOKIE, path="/regulator")
+    return response
+
+
+@router.post("/regulator/sign-out", response_class=HTMLResponse)
+def sign_out(
+    request: Request, services: ServicesDep, reader: ReaderDep, csrf: Annotated[str, Form(max_length=100)]
+) -> Response:
+    found = signed_in(request, services, reader)
+    if found is not None:
+        _check_csrf(found[1], csrf)
+        services.state.close_session(request.cookies[SESSION_COOKIE])
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/regulator")
+    return response
+
+
+@router.get("/regulator/alerts", response_class=HTMLResponse)
+def alerts_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    rule: Annotated[str, Query(pattern="^(|" + "|".join(RULES) + ")$")] = "",
+    severity: Annotated[str, Query(pattern=r"^(|low|medium|high)$")] = "",
+    status: Annotated[str, Query(pattern=r"^(|open|acknowledged|escalated|closed|false_positive)$")] = "open",
+    done: Annotated[str, Query(pattern=r"^(|acknowledged|escalated|closed|false_positive)$")] = "",
+    lang: Lang = "zh",
+) -> Response:
+    found = signed_in(request, services, reader)
+    if found is None:
+        return _to_sign_in(request, lang)
+    caller, csrf = found
+    rows = list_alerts(services, reader, rule=rule or None, severity=severity or None, status=status or None,
+                       participant=None, since=None, until=None, limit=100, offset=0)  # fmt: skip
+    services.state.log_query(account=caller.account, endpoint="alerts page",
+                             params={"rule": rule, "severity": severity, "status": status},
+                             outcome=f"{len(rows)} alerts")  # fmt: skip
+    addresses = [caller.account, *[p for row in rows for p in row["participants"]]]
+    return page(request, "alerts.html", title=LABELS[lang]["alerts_title"], caller=caller, csrf=csrf, alerts=rows,
+                f={"rule": rule, "severity": severity, "status": status}, done=done,
+                people=people_of(services, reader, addresses))  # fmt: skip
+
+
+OUTCOME = {
+    "acknowledge": "acknowledged",
+    "escalate": "escalated",
+    "close": "closed",
+    "false_positive": "false_positive",
+}
+
+
+@router.post("/regulator/alerts/{key}/action", response_class=HTMLResponse)
+def alert_action_form(
+    request: Request,
+    key: Annotated[str, ApiPath(pattern=r"^[0-9a-f]{32}$")],
+    services: ServicesDep,
+    reader: ReaderDep,
+    action: Annotated[str, Form(pattern=r"^(acknowledge|escalate|close|false_positive)$")],
+    note: Annotated[str, Form(min_length=1, max_length=2000)],
+    csrf: Annotated[str, Form(max_length=100)],
+    lang: FormLang = "zh",
+) -> Response:
+    found = signed_in(request, services, reader)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
+    caller, expected = found
+    _check_csrf(expected, csrf)
+    checked = AlertAction(action=action, note=note)  # the API's own rules for the note (control characters)
+    act_on_alert(services, reader, caller, key, checked.action, checked.note)
+    suffix = "&lang=en" if lang == "en" else ""
+    return RedirectResponse(f"/regulator/alerts?done={OUTCOME[action]}{suffix}", status_code=303)
+
+
+@router.get("/regulator/report", response_class=HTMLResponse)
+def report_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    since: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
+    until: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
+    lang: Lang = "zh",
+) -> Response:
+    """The supervision report for a date range, the last 30 days (in the aggregates' calendar) by default;
+    for a signed-in regulator, or a request with a regulator's bearer token."""
+    found = signed_in(request, services, reader)
+    caller, csrf = found if found is not None else (None, "")
+    if caller is None:
+        if "authorization" not in request.headers:
+            return _to_sign_in(request, lang)
+        bearer = request.headers["authorization"].removeprefix("Bearer ").strip()
+        caller = current_caller(services, reader, HTTPAuthorizationCredentials(scheme="Bearer", credentials=bearer))
+        if not caller.has(ROLE_REGULATOR):
+            raise ApiError(403, "forbidden", f"{caller.account} does not hold the regulator role")
+    today = datetime.now(ZoneInfo(services.settings.aggregate_timezone)).date()
+    until = until or today.isoformat()
+    since = since or (today - timedelta(days=REPORT_DAYS - 1)).isoformat()
+    data = supervision_report(services, reader, since, until)
+    services.state.log_query(account=caller.account, endpoint="report page", params={"since": since, "until": until},
+                             outcome=f"{len(data['alerts'])} rules alerted")  # fmt: skip
+    t = LABELS[lang]
+    days = [v["day"] for v in data["volumes"]]
+    series = {
+        t[f"{kind}_series"]: [v[kind] / 1e6 for v in data["volumes"]] for kind in ("issued", "transferred", "retired")
+    }
+    volumes = bar_chart(t["volumes_chart"], days, series, unit=" t")
+    outcomes = ("open", "acknowledged", "escalated", "closed", "false_positive")
+    rules = [t["rules"].get(a["rule"], a["rule"]) for a in data["alerts"]]
+    by_outcome = {t["alert_statuses"][o]: [a.get(o, 0) for a in data["alerts"]] for o in outcomes}
+    alerts = bar_chart(t["alerts_chart"], rules, by_outcome, whole=True)
+    return page(request, "report.html", title=t["report_title"], caller=caller if found else None, csrf=csrf,
+                since=since, until=until, data=data, volumes_svg=volumes, alerts_svg=alerts,
+                people=people_of(services, reader, [caller.account]))  # fmt: skip
