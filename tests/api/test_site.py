@@ -308,7 +308,8 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 def test_no_page_has_a_serious_accessibility_violation(node, market):
     """axe-core (from npm) run in each page kind, in both languages: no serious or critical violation."""
-    pages = ["/", "/registry", "/market", "/blacklist", "/regulator/sign-in", "/search?q=nothing-here", f"/projects/{market['project']}",
+    pages = ["/", "/registry", "/market", "/blacklist", "/regulator/sign-in", "/search?q=nothing-here",
+             f"/projects/{market['project']}",
              f"/batches/{market['batch']}", f"/retirements/{market['retirement']}", f"/listings/{market['listing']}",
              f"/offsets/orders/{market['order']}", "/batches/999999"]  # fmt: skip
     source = AXE.read_text(encoding="utf-8")
