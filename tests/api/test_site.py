@@ -90,6 +90,19 @@ def test_one_search_box_finds_serials_retirements_transactions_and_orders(node, 
     assert empty.status_code == 200 and 'id="nothing"' not in empty.text
 
 
+def test_a_project_page_leads_to_the_rest_of_its_listings(node, market, monkeypatch):
+    import node.api.routes.pages as pages
+
+    monkeypatch.setattr(pages, "PROJECT_LISTINGS", 0)
+    html = node.call("GET", f"/projects/{market['project']}", params={"lang": "en"}).text
+    more = re.search(r'id="more-listings" href="([^"]+)"', html)[1].replace("&amp;", "&")
+    assert more == f"/market?project_id={market['project']}&lang=en"
+    found = node.call("GET", more).text
+    assert f'href="/listings/{market["listing"]}?lang=en"' in found
+    others = node.call("GET", "/market", params={"project_id": "999999"}).text
+    assert 'id="nothing"' in others
+
+
 def test_a_project_page_shows_its_profile_batches_listings_and_review(node, market):
     project, batch = market["project"], market["batch"]
     html = node.call("GET", f"/projects/{project}", headers=PAGE).text

@@ -138,6 +138,7 @@ def market_page(
     request: Request,
     services: ServicesDep,
     reader: ReaderDep,
+    project_id: Annotated[str, Query(pattern=r"^(|\d{1,10})$")] = "",
     region: Annotated[str, Query(pattern=r"^(|[A-Za-z]{2}(-[A-Za-z0-9]{1,6}){0,2})$")] = "",
     kind: Annotated[str, Query(pattern="^(|" + "|".join(PROJECT_KINDS) + ")$")] = "",
     vintage: Annotated[str, Query(pattern=r"^(|\d{4})$")] = "",
@@ -156,6 +157,7 @@ def market_page(
         services,
         reader,
         status="open",
+        project_id=int(project_id) if project_id else None,
         vintage=int(vintage) if vintage else None,
         verifier=verifier or None,
         region=region.upper() or None,
@@ -168,8 +170,9 @@ def market_page(
         limit=MARKET_PAGE + 1,
         offset=(page_number - 1) * MARKET_PAGE,
     )
-    filters = {"region": region, "kind": kind, "vintage": vintage, "verifier": verifier, "min_tonnes": min_tonnes,
-               "min_price": min_price, "max_price": max_price, "sort": sort, "descending": descending}  # fmt: skip
+    filters = {"project_id": project_id, "region": region, "kind": kind, "vintage": vintage, "verifier": verifier,
+               "min_tonnes": min_tonnes, "min_price": min_price, "max_price": max_price, "sort": sort,
+               "descending": descending}  # fmt: skip
     return page(
         request,
         "market.html",

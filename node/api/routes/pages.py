@@ -104,6 +104,7 @@ def search_page(
 
 
 REGISTRY_PAGE = 50
+PROJECT_LISTINGS = 20  # the project page's newest listings; the rest are a search away (/market)
 
 
 @router.get("/registry", response_class=HTMLResponse)
@@ -165,7 +166,8 @@ def project_page(
         people=people_of(services, reader, [project["owner"]]),
         review=project_review(services, project_id),
         batches=batches,
-        listings=search_listings(services, reader, status=None, project_id=project_id, limit=100),
+        listings=search_listings(services, reader, status=None, project_id=project_id, limit=PROJECT_LISTINGS + 1),
+        listings_shown=PROJECT_LISTINGS,
     )
 
 
