@@ -81,15 +81,37 @@ def with_query(request: Request, **changes: str | None) -> str:
     return request.url.path + (f"?{urlencode(params)}" if params else "")
 
 
+def who(address: str | None, people: dict[str, dict[str, Any]], labels: dict[str, Any], short: bool = True) -> Markup:
+    """A participant as people read it: its display name with the address second, or, for an account this
+    node has no name for, the address and the organisation the ledger gives it. `short`: the address cut to
+    its ends (in tables), whole in a title; else whole. (A function, not a template macro: a batch page
+    names hundreds of participants.)"""
+    if not address:
+        return Markup("")
+    known = people.get(address.lower()) or {}
+    name, organisation = known.get("name"), known.get("organisation")
+    parts = [Markup('<span class="who">{}</span> ').format(name)] if name else []
+    if short:
+        parts.append(Markup('<span class="mono" title="{}">{}…{}</span>').format(address, address[:8], address[-6:]))
+    else:
+        parts.append(Markup('<span class="mono address">{}</span>').format(address))
+    if not name and organisation:
+        parts.append(Markup(" <small>({})</small>").format(labels["organisation_n"].format(n=organisation)))
+    return Markup("").join(parts)
+
+
 def page(request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     """A page of the site in the request's language, with the layout's links and the formatting helpers."""
     lang = language_of(request)
     zone = zone_of(request)
     other = "en" if lang == "zh" else "zh"
+    people = context.pop("people", {})
+    labels = LABELS[lang]
     return templates.TemplateResponse(
         request,
         template,
         {
+            "who": lambda address, short=True: who(address, people, labels, short),
             "lang": lang,
             "t": LABELS[lang],
             "other_language_url": with_query(request, lang=other),
@@ -102,7 +124,6 @@ def page(request: Request, template: str, *, status_code: int = 200, **context: 
             "time": lambda ts: local_time(ts, zone),
             "number": lambda n: f"{int(n):,}",
             "percent": percent,
-            "people": {},  # address → {name, organisation}: people_of(), for the pages that name participants
             # A label with markup in its fields (an address's span): the label is trusted, a plain field escaped.
             "fmt": lambda label, **fields: Markup(label).format(**fields),
             **context,
