@@ -1,5 +1,6 @@
 """Deposits before listing, the blacklist, and compensation cases when a sold batch is revoked."""
 
+import re
 import sqlite3
 
 from eth_account import Account
@@ -144,6 +145,12 @@ def test_public_price_statistics_cover_closed_months_with_five_deals_or_more(nod
                  for s in stats]  # fmt: skip
     assert published == [("park", 5, "55.00", "50.00", "70.00")], "the 4 wetland deals stay unpublished"
     assert "61.00" not in node.call("GET", "/v1/market/prices").text
+    # The same figures on the public page, in both languages.
+    page = node.call("GET", "/prices").text
+    row = re.search(r'<table class="records" id="prices">.*?</tr>\s*<tr>(.*?)</tr>', page, re.S)[1]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[2:] == ["公园", "5", "55.00", "50.00", "70.00"] and "61.00" not in page
+    assert "Monthly deal prices" in node.call("GET", "/prices", params={"lang": "en"}).text
 
 
 def test_a_signature_that_is_not_one_is_refused_not_a_crash(node):

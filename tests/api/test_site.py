@@ -17,7 +17,7 @@ from node.demo import CAST
 from node.devflows import bought, deposit, error_of, issued_batch, listing_for
 from node.settings import PROJECT_ROOT
 from registry.units import format_co2e, vintage_of
-from tests.api.test_browser import CHROMIUM_ARGS, csp_violations
+from tests.api.test_browser import CHROMIUM_ARGS, csp_violations, decode_qr
 from tests.api.test_offsets import orders
 
 PAGE = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # as a browser asks
@@ -195,7 +195,9 @@ def test_buyers_search_open_listings_with_the_forms_blank_fields_ignored(node, m
         assert reply.status_code == 422 and 'data-code="validation_error"' in reply.text, bad
 
 
-def test_an_empty_blacklist_says_so(node):
+def test_an_empty_blacklist_and_no_price_statistics_say_so(node):
+    assert node.ok("GET", "/v1/market/prices") == []
+    assert 'id="nothing"' in node.call("GET", "/prices").text
     assert node.ok("GET", "/v1/blacklist") == []
     zh = node.call("GET", "/blacklist").text
     assert 'id="empty"' in zh and LABELS["zh"]["blacklist_empty"] in zh and "<table" not in zh
@@ -269,6 +271,7 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
         "/registry",
         "/registry?view=batches",
         "/market",
+        "/prices",
         "/blacklist",
         "/regulator/sign-in",
         f"/projects/{market['project']}",
@@ -321,7 +324,7 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 def test_no_page_has_a_serious_accessibility_violation(node, market):
     """axe-core (from npm) run in each page kind, in both languages: no serious or critical violation."""
-    pages = ["/", "/registry", "/market", "/blacklist", "/regulator/sign-in", "/search?q=nothing-here",
+    pages = ["/", "/registry", "/market", "/prices", "/blacklist", "/regulator/sign-in", "/search?q=nothing-here",
              f"/projects/{market['project']}",
              f"/batches/{market['batch']}", f"/retirements/{market['retirement']}", f"/listings/{market['listing']}",
              f"/offsets/orders/{market['order']}", "/batches/999999"]  # fmt: skip
@@ -344,3 +347,17 @@ def test_no_page_has_a_serious_accessibility_violation(node, market):
         finally:
             browser.close()
     assert found == []
+
+
+def test_the_qr_code_of_each_certificate_leads_to_its_page(node, market):
+    paths = [f"/retirements/{market['retirement']}", f"/offsets/orders/{market['order']}",
+             f"/listings/{market['listing']}", f"/batches/{market['batch']}"]  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=PHONE)
+            for path in paths:
+                page.goto(f"{node.url}{path}?lang=en")
+                assert decode_qr(page.locator(".qr").screenshot()) == f"{node.url}{path}", path
+        finally:
+            browser.close()

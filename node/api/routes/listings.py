@@ -15,7 +15,7 @@ from node.api.routes.public import _qr as qr_image
 from node.api.schemas import PROJECT_KINDS, ListingCreate
 from node.api.site import page, people_of
 from node.market.listings import create_listing, delivered_parts, public_listing, search_listings
-from node.market.prices import price_statistics
+from node.market.prices import MIN_DEALS, price_statistics
 from node.projects.profiles import project_profile
 from registry.units import tonnes_to_grams
 
@@ -88,6 +88,14 @@ def find_listings(
 )
 def market_prices(services: ServicesDep) -> list[dict[str, Any]]:
     return price_statistics(services)
+
+
+@router.get("/prices", response_class=HTMLResponse, include_in_schema=False)
+def prices_page(
+    request: Request, services: ServicesDep, lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh"
+) -> HTMLResponse:
+    return page(request, "prices.html", title=LABELS[lang]["prices_title"], rows=price_statistics(services),
+                min_deals=MIN_DEALS)  # fmt: skip
 
 
 @router.get(
