@@ -330,6 +330,22 @@ def test_regulator_forms_refuse_a_missing_csrf_token_and_a_stolen_cookie_after_s
                                  data={"action": "escalate", "note": "n", "csrf": csrf_given})  # fmt: skip
             assert reply.status_code in (403, 422), reply.status_code
         assert node.ok("GET", f"/v1/regulator/alerts/{key}", "regulator")["status"] == before, "nothing changed"
+        # The SQL console and the reconciliation from the browser: the API's limits, the audit log.
+        console = browser.get("/regulator/sql")
+        assert console.status_code == 200 and "chain_event" in console.text
+        ran = browser.post("/regulator/sql", data={"query": "SELECT COUNT(*) AS n FROM chain_event",
+                                                   "csrf": session_csrf})  # fmt: skip
+        assert ran.status_code == 200 and "<th>n</th>" in ran.text
+        events = node.ok("GET", "/v1/status")["index"]["events"]
+        assert f'<td class="mono">{events}</td>' in ran.text
+        refused = browser.post("/regulator/sql", data={"query": "DELETE FROM balance", "csrf": session_csrf})
+        assert refused.status_code in (403, 422) and 'id="refused"' in refused.text
+        forged = browser.post("/regulator/sql", data={"query": "SELECT 1", "csrf": "forged"})
+        assert forged.status_code == 403
+        logged = [e["endpoint"] for e in node.ok("GET", "/v1/regulator/query-log", "regulator")]
+        assert "sql page" in logged
+        recon = browser.get("/regulator/reconciliation")
+        assert recon.status_code == 200 and 'data-differences="0"' in recon.text
         assert browser.post("/regulator/sign-out", data={"csrf": session_csrf}).status_code == 303
     with httpx.Client(base_url=node.url, timeout=30) as thief:
         thief.cookies.set("sl_session", session, path="/regulator")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import orjson
 from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -15,16 +16,19 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from node.actors import Caller
 from node.api.deps import ReaderDep, ServicesDep, current_caller
-from node.api.errors import ApiError
+from node.api.errors import ApiError, status_of
 from node.api.labels import LABELS
-from node.api.schemas import AlertAction
+from node.api.schemas import AlertAction, SqlRequest
 from node.api.site import page, people_of
 from node.chain.registry import ROLE_REGULATOR
+from node.errors import CodedError
 from node.index.queries import get_participant
 from node.risk.config import RULES
 from node.services import Services
 from node.supervision.charts import bar_chart
 from node.supervision.oversight import act_on_alert, list_alerts, supervision_report
+from node.supervision.reconcile import reconcile
+from node.supervision.sqlschema import index_schema
 
 router = APIRouter(include_in_schema=False)
 SESSION_COOKIE = "sl_session"
@@ -235,3 +239,63 @@ def report_page(
     return page(request, "report.html", title=t["report_title"], caller=caller if found else None, csrf=csrf,
                 since=since, until=until, data=data, volumes_svg=volumes, alerts_svg=alerts,
                 people=people_of(services, reader, [caller.account]))  # fmt: skip
+
+
+def _session_or_sign_in(request: Request, services: Services, reader: Any, lang: str) -> tuple[Caller, str] | Response:
+    found = signed_in(request, services, reader)
+    return found if found is not None else _to_sign_in(request, lang)
+
+
+@router.get("/regulator/sql", response_class=HTMLResponse)
+def sql_page(request: Request, services: ServicesDep, reader: ReaderDep, lang: Lang = "zh") -> Response:
+    found = _session_or_sign_in(request, services, reader, lang)
+    if isinstance(found, Response):
+        return found
+    caller, csrf = found
+    return page(request, "sql.html", title=LABELS[lang]["sql_title"], caller=caller, csrf=csrf, query="",
+                result=None, refused=None, schema=index_schema(reader),
+                people=people_of(services, reader, [caller.account]))  # fmt: skip
+
+
+@router.post("/regulator/sql", response_class=HTMLResponse)
+def sql_run(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    query: Annotated[str, Form(min_length=1, max_length=10_000)],
+    csrf: Annotated[str, Form(max_length=100)],
+    lang: FormLang = "zh",
+) -> Response:
+    """The API's console (POST /v1/regulator/sql) from a form: the same worker, limits and audit log."""
+    found = signed_in(request, services, reader)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
+    caller, expected = found
+    _check_csrf(expected, csrf)
+    checked = SqlRequest(query=query)
+    result, refused, status = None, None, 200
+    try:
+        answer = services.sql_pool().run(checked.query)
+        result = orjson.loads(answer.body)
+        outcome = f"{answer.rows} rows"
+    except (ApiError, CodedError) as error:
+        refused, status = {"code": error.code, "message": error.message}, status_of(error)
+        outcome = f"refused: {error.code}"
+    services.state.log_query(account=caller.account, endpoint="sql page", params={"query": checked.query},
+                             outcome=outcome)  # fmt: skip
+    return page(request, "sql.html", status_code=status, title=LABELS[lang]["sql_title"], caller=caller, csrf=expected,
+                query=checked.query, result=result, refused=refused, schema=index_schema(reader),
+                people=people_of(services, reader, [caller.account]))  # fmt: skip
+
+
+@router.get("/regulator/reconciliation", response_class=HTMLResponse)
+def reconciliation_page(request: Request, services: ServicesDep, reader: ReaderDep, lang: Lang = "zh") -> Response:
+    found = _session_or_sign_in(request, services, reader, lang)
+    if isinstance(found, Response):
+        return found
+    caller, csrf = found
+    report = reconcile(services, reader)
+    outcome = f"{len(report['differences'])} differences in {report['checks']} checks"
+    services.state.log_query(account=caller.account, endpoint="reconciliation page", params={}, outcome=outcome)
+    return page(request, "reconciliation.html", title=LABELS[lang]["reconciliation_section"], caller=caller,
+                csrf=csrf, report=report, people=people_of(services, reader, [caller.account]))  # fmt: skip
