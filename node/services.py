@@ -95,28 +95,18 @@ class Services:
     def start_indexer(self) -> None:
         s = self.settings
         self.recover()
-        self.indexer = Indexer(
-            s.effective_rpc_url,
-            self.manifest,
-            s.index_path,
-            confirmations=s.confirmations,
-            max_range=s.index_range_blocks,
-            timezone=s.aggregate_timezone,
-            risk=risk_rules(s),
-        )
-        indexer = self.indexer
-        indexer.on_rollback = self._rolled_back
-        self.guard.on_sent = indexer.poke  # the block of a write just sent is worth looking for at once
+        # The API starts even when the chain does not answer (chain-bound answers say 503 until it does, and
+        # the follower opens the index and catches up then), as recovery does: a chain restarting under the
+        # node, or stopped with it by a terminal's Ctrl-C, is no reason to fail the start.
         try:
-            indexer.sync()  # the first answers already see the whole chain
+            self._open_index()
         except ChainUnavailable as error:
-            # The API starts anyway (chain-bound answers say 503 until the chain is back; the follower below
-            # catches up then), as recovery does: a chain restarting under the node is no reason to exit.
-            log.warning("the first sync is postponed, the chain does not answer: %s", error.message)
+            log.warning("the index opens when the chain answers: %s", error.message)
 
         def run() -> None:
             while not self._stop.is_set():
                 try:
+                    indexer = self.indexer or self._open_index()
                     indexer.follow(self._stop, poll_s=min(s.index_poll_s, 0.2))
                 except ChainUnavailable:
                     self._stop.wait(1.0)
@@ -127,6 +117,33 @@ class Services:
             target=self.reconciler.run, args=(self._stop,), name="reconciler", daemon=True
         )
         self._reconciler_thread.start()
+
+    def _open_index(self) -> Indexer:
+        """The indexer over the index file, synced once so that the first answers see the whole chain."""
+        s = self.settings
+        risk = risk_rules(s)
+        try:
+            indexer = Indexer(
+                s.effective_rpc_url,
+                self.manifest,
+                s.index_path,
+                confirmations=s.confirmations,
+                max_range=s.index_range_blocks,
+                timezone=s.aggregate_timezone,
+                risk=risk,
+            )
+        except BaseException:
+            if risk is not None:
+                risk.close()
+            raise
+        indexer.on_rollback = self._rolled_back
+        self.guard.on_sent = indexer.poke  # the block of a write just sent is worth looking for at once
+        self.indexer = indexer
+        try:
+            indexer.sync()
+        except ChainUnavailable as error:
+            log.warning("the first sync is postponed, the chain does not answer: %s", error.message)
+        return indexer
 
     def recover(self) -> None:
         """Re-sends every journalled transaction the chain lacks (pending ones, and mined ones in blocks the

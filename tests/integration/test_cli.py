@@ -296,8 +296,8 @@ def test_up_refuses_a_chain_on_its_port_that_is_not_its_own(env, ups):
 
         result = run({**env, "SINKNODE_API_PORT": str(free_port())}, "up", "--no-demo")
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "chain_unavailable" in result.stdout and "not this node's chain" in result.stdout
-        assert "SINKNODE_ANVIL_PORT" in result.stdout and f"SINKNODE_RPC_URL={foreign.url}" in result.stdout
+        assert "chain_unavailable" in result.stderr and "not this node's chain" in result.stderr
+        assert "SINKNODE_ANVIL_PORT" in result.stderr and f"SINKNODE_RPC_URL={foreign.url}" in result.stderr
         assert "Traceback" not in result.stdout + result.stderr
         assert foreign.process.poll() is None, "the other chain is left alone"
         with RpcClient(foreign.url) as rpc:
