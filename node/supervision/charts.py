@@ -9,14 +9,14 @@ PALETTE = ("#2e7d32", "#1565c0", "#ef6c00", "#6a1b9a", "#c62828", "#00838f")
 def nice_scale(peak: float, *, whole: bool = False, steps: int = 4) -> tuple[float, list[float], int]:
     """The axis top, its ticks and the decimals to print them with: a step of 1, 2 or 5 × 10^k, so that every
     tick reads differently (never "1, 1, 0, 0, 0"); `whole`: counts, whose step is at least 1."""
-    if peak <= 0:
+    if not peak > 1e-9:  # nothing (or less than a milligram): an axis from 0 to 1
         peak = 1.0
     raw = peak / steps
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     if whole:
         step = max(1.0, math.ceil(step))
-    top = step * math.ceil(peak / step - 1e-9)
+    top = step * max(1, math.ceil(peak / step - 1e-9))
     ticks = [step * i for i in range(round(top / step) + 1)]
     decimals = 0 if whole or step >= 1 else max(0, -math.floor(math.log10(step)))
     return top, ticks, decimals
