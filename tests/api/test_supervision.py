@@ -344,6 +344,15 @@ def test_regulator_forms_refuse_a_missing_csrf_token_and_a_stolen_cookie_after_s
         assert forged.status_code == 403
         logged = [e["endpoint"] for e in node.ok("GET", "/v1/regulator/query-log", "regulator")]
         assert "sql page" in logged
+        # Pre-listing review from the browser: a new project waits, a form approves it.
+        waiting = new_project(node)
+        reviews = browser.get("/regulator/reviews")
+        assert f'id="project-{waiting}" data-state="pending"' in reviews.text
+        decided = browser.post(f"/regulator/reviews/{waiting}", data={"decision": "approved", "reason": "complete",
+                                                                     "csrf": session_csrf})  # fmt: skip
+        assert decided.status_code == 303
+        assert node.ok("GET", f"/v1/projects/{waiting}")["review"]["state"] == "approved"
+        assert f'id="project-{waiting}"' not in browser.get("/regulator/reviews").text
         recon = browser.get("/regulator/reconciliation")
         assert recon.status_code == 200 and 'data-differences="0"' in recon.text
         assert browser.post("/regulator/sign-out", data={"csrf": session_csrf}).status_code == 303

@@ -18,15 +18,23 @@ from node.actors import Caller
 from node.api.deps import ReaderDep, ServicesDep, current_caller
 from node.api.errors import ApiError, status_of
 from node.api.labels import LABELS
-from node.api.schemas import AlertAction, SqlRequest
+from node.api.schemas import AlertAction, ReviewDecision, SqlRequest
 from node.api.site import page, people_of
 from node.chain.registry import ROLE_REGULATOR
 from node.errors import CodedError
-from node.index.queries import get_participant
+from node.index.queries import get_participant, get_project, list_projects
+from node.projects.profiles import project_profile
 from node.risk.config import RULES
 from node.services import Services
 from node.supervision.charts import bar_chart
-from node.supervision.oversight import act_on_alert, list_alerts, supervision_report
+from node.supervision.oversight import (
+    APPROVED_PROJECTS,
+    act_on_alert,
+    list_alerts,
+    project_review,
+    review_project,
+    supervision_report,
+)
 from node.supervision.reconcile import reconcile
 from node.supervision.sqlschema import index_schema
 
@@ -299,3 +307,53 @@ def reconciliation_page(request: Request, services: ServicesDep, reader: ReaderD
     services.state.log_query(account=caller.account, endpoint="reconciliation page", params={}, outcome=outcome)
     return page(request, "reconciliation.html", title=LABELS[lang]["reconciliation_section"], caller=caller,
                 csrf=csrf, report=report, people=people_of(services, reader, [caller.account]))  # fmt: skip
+
+
+REVIEW_PAGE = 100
+
+
+@router.get("/regulator/reviews", response_class=HTMLResponse)
+def reviews_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    done: Annotated[str, Query(pattern=r"^(|\d{1,10})$")] = "",
+    lang: Lang = "zh",
+) -> Response:
+    """The projects whose review has not approved them (pending or rejected), oldest first, with a form each."""
+    found = _session_or_sign_in(request, services, reader, lang)
+    if isinstance(found, Response):
+        return found
+    caller, csrf = found
+    approved = {row["project_id"] for row in services.state.rows(APPROVED_PROJECTS)}
+    waiting = [p for p in list_projects(connection=reader, limit=5_000) if p["id"] not in approved][:REVIEW_PAGE]
+    for project in waiting:
+        project["profile"] = project_profile(services, project["id"])
+        project["review"] = project_review(services, project["id"])
+    return page(request, "reviews.html", title=LABELS[lang]["reviews_title"], caller=caller, csrf=csrf,
+                projects=waiting, done=done,
+                people=people_of(services, reader, [caller.account, *[p["owner"] for p in waiting]]))  # fmt: skip
+
+
+@router.post("/regulator/reviews/{project_id}", response_class=HTMLResponse)
+def review_form(
+    request: Request,
+    project_id: Annotated[int, ApiPath(ge=1, le=2**31 - 1)],
+    services: ServicesDep,
+    reader: ReaderDep,
+    decision: Annotated[str, Form(pattern=r"^(approved|rejected)$")],
+    reason: Annotated[str, Form(min_length=1, max_length=2000)],
+    csrf: Annotated[str, Form(max_length=100)],
+    lang: FormLang = "zh",
+) -> Response:
+    found = signed_in(request, services, reader)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
+    caller, expected = found
+    _check_csrf(expected, csrf)
+    checked = ReviewDecision(decision=decision, reason=reason)  # the API's own rules for the reason
+    if get_project(connection=reader, project_id=project_id) is None:
+        raise ApiError(404, "not_found", f"project {project_id} does not exist")
+    review_project(services, caller, project_id, checked.decision, checked.reason)
+    suffix = "&lang=en" if lang == "en" else ""
+    return RedirectResponse(f"/regulator/reviews?done={project_id}{suffix}", status_code=303)
