@@ -353,6 +353,26 @@ def test_regulator_forms_refuse_a_missing_csrf_token_and_a_stolen_cookie_after_s
         assert decided.status_code == 303
         assert node.ok("GET", f"/v1/projects/{waiting}")["review"]["state"] == "approved"
         assert f'id="project-{waiting}"' not in browser.get("/regulator/reviews").text
+        # A measure from the browser, and what the API's models refuse is a 422 page, never a 500.
+        buyer = node.addresses["buyer"].lower()
+        taken = browser.post("/regulator/measures", data={"participant": buyer, "kind": "written_warning",
+                                                          "reason": "late reports", "csrf": session_csrf})  # fmt: skip
+        assert taken.status_code == 303
+        history = browser.get(taken.headers["location"])
+        assert "late reports" in history.text and 'id="done"' in history.text
+        assert (
+            node.ok("GET", f"/v1/regulator/participants/{buyer}/measures", "regulator")[-1]["reason"] == "late reports"
+        )
+        for path, data in (
+            (f"/regulator/alerts/{key}/action", {"action": "escalate", "note": "a\u202eb"}),
+            ("/regulator/measures", {"participant": "0x12", "kind": "interview", "reason": "r"}),
+            ("/regulator/measures", {"participant": buyer, "kind": "freeze_batch", "reason": "r"}),
+        ):
+            refused = browser.post(path, data={**data, "csrf": session_csrf}, headers={"accept": "text/html"})
+            assert refused.status_code == 422 and 'data-code="validation_error"' in refused.text, (
+                path,
+                refused.text[-300:],
+            )
         recon = browser.get("/regulator/reconciliation")
         assert recon.status_code == 200 and 'data-differences="0"' in recon.text
         assert browser.post("/regulator/sign-out", data={"csrf": session_csrf}).status_code == 303

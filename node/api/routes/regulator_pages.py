@@ -4,7 +4,7 @@ supervision report with its date range, and sign out. The report page also still
 
 import secrets
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -13,12 +13,14 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel, ValidationError
 
 from node.actors import Caller
 from node.api.deps import ReaderDep, ServicesDep, current_caller
 from node.api.errors import ApiError, status_of
 from node.api.labels import LABELS
-from node.api.schemas import AlertAction, ReviewDecision, SqlRequest
+from node.api.routes.supervision import new_measure
+from node.api.schemas import MEASURE_KINDS, AlertAction, MeasureRequest, ReviewDecision, SqlRequest
 from node.api.site import page, people_of
 from node.chain.registry import ROLE_REGULATOR
 from node.errors import CodedError
@@ -31,6 +33,7 @@ from node.supervision.oversight import (
     APPROVED_PROJECTS,
     act_on_alert,
     list_alerts,
+    measures_of,
     project_review,
     review_project,
     supervision_report,
@@ -39,6 +42,7 @@ from node.supervision.reconcile import reconcile
 from node.supervision.sqlschema import index_schema
 
 router = APIRouter(include_in_schema=False)
+ModelT = TypeVar("ModelT", bound=BaseModel)
 SESSION_COOKIE = "sl_session"
 SIGN_IN_COOKIE = "sl_sign_in"  # the sign-in form's CSRF token (double submit), before there is a session
 SESSION_S = 8 * 3600
@@ -77,6 +81,16 @@ def _to_sign_in(request: Request, lang: str) -> RedirectResponse:
 def _check_csrf(expected: str | None, given: str) -> None:
     if not expected or not secrets.compare_digest(expected.encode(), given.encode()):
         raise ApiError(403, "csrf_failed", "the form's CSRF token does not match this session: reload the page")
+
+
+def _checked(model: type[ModelT], **fields: Any) -> ModelT:
+    """A form's fields through the API's own request model: its refusals are 422, as the API's are."""
+    try:
+        return model(**fields)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        raise ApiError(422, "validation_error", f"{where}: {first.get('msg')}") from None
 
 
 def _safe_next(target: str) -> str:
@@ -202,7 +216,7 @@ def alert_action_form(
         raise ApiError(401, "unauthenticated", "sign in again: the session is over")
     caller, expected = found
     _check_csrf(expected, csrf)
-    checked = AlertAction(action=action, note=note)  # the API's own rules for the note (control characters)
+    checked = _checked(AlertAction, action=action, note=note)  # the API's own rules for the note (control characters)
     act_on_alert(services, reader, caller, key, checked.action, checked.note)
     suffix = "&lang=en" if lang == "en" else ""
     return RedirectResponse(f"/regulator/alerts?done={OUTCOME[action]}{suffix}", status_code=303)
@@ -280,7 +294,7 @@ def sql_run(
         raise ApiError(401, "unauthenticated", "sign in again: the session is over")
     caller, expected = found
     _check_csrf(expected, csrf)
-    checked = SqlRequest(query=query)
+    checked = _checked(SqlRequest, query=query)
     result, refused, status = None, None, 200
     try:
         answer = services.sql_pool().run(checked.query)
@@ -351,9 +365,63 @@ def review_form(
         raise ApiError(401, "unauthenticated", "sign in again: the session is over")
     caller, expected = found
     _check_csrf(expected, csrf)
-    checked = ReviewDecision(decision=decision, reason=reason)  # the API's own rules for the reason
+    checked = _checked(ReviewDecision, decision=decision, reason=reason)  # the API's own rules for the reason
     if get_project(connection=reader, project_id=project_id) is None:
         raise ApiError(404, "not_found", f"project {project_id} does not exist")
     review_project(services, caller, project_id, checked.decision, checked.reason)
     suffix = "&lang=en" if lang == "en" else ""
     return RedirectResponse(f"/regulator/reviews?done={project_id}{suffix}", status_code=303)
+
+
+Number = Annotated[str, Form(pattern=r"^(|\d{1,20})$")]  # a form's optional number: blank is none
+
+
+@router.get("/regulator/measures", response_class=HTMLResponse)
+def measures_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    participant: Annotated[str, Query(pattern=r"^(|0x[0-9a-fA-F]{40})$")] = "",
+    done: Annotated[str, Query(pattern="^(|" + "|".join(MEASURE_KINDS) + ")$")] = "",
+    lang: Lang = "zh",
+) -> Response:
+    """The measure form, and the measures already taken on a participant (after one is taken)."""
+    found = _session_or_sign_in(request, services, reader, lang)
+    if isinstance(found, Response):
+        return found
+    caller, csrf = found
+    history = measures_of(services, participant.lower()) if participant else []
+    return page(request, "measures.html", title=LABELS[lang]["measures_section"], caller=caller, csrf=csrf,
+                done=done, participant=participant, history=history,
+                people=people_of(services, reader, [caller.account]))  # fmt: skip
+
+
+@router.post("/regulator/measures", response_class=HTMLResponse)
+def measure_form(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    participant: Annotated[str, Form(max_length=42)],
+    kind: Annotated[str, Form(max_length=32)],
+    reason: Annotated[str, Form(min_length=1, max_length=2000)],
+    csrf: Annotated[str, Form(max_length=100)],
+    batch_id: Number = "",
+    amount: Number = "",
+    loss_project_id: Number = "",
+    lang: FormLang = "zh",
+) -> Response:
+    """The API's measure (POST /v1/regulator/measures) from a form: the same checks, ledger calls and log."""
+    found = signed_in(request, services, reader)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
+    caller, expected = found
+    _check_csrf(expected, csrf)
+    body = _checked(
+        MeasureRequest,
+        participant=participant, kind=kind, reason=reason, batch_id=int(batch_id) if batch_id else None,
+        amount=int(amount) if amount else None, loss_project_id=int(loss_project_id) if loss_project_id else None,
+    )  # fmt: skip
+    new_measure(body, caller, services, reader)
+    suffix = "&lang=en" if lang == "en" else ""
+    return RedirectResponse(f"/regulator/measures?done={kind}&participant={participant.lower()}{suffix}",
+                            status_code=303)  # fmt: skip
