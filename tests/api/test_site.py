@@ -119,6 +119,10 @@ def test_a_project_page_shows_its_profile_batches_listings_and_review(node, mark
     # The batch page names both sides of a movement and links to its project and its retirements.
     page = node.call("GET", f"/batches/{batch}", params={"lang": "en"}).text
     assert f'href="/projects/{project}?lang=en"' in page
+    assert f'id="listings-link" href="/market?project_id={project}&amp;lang=en"' in page
+    assert f'href="/batches/{batch}?lang=en#verification"' in english  # each batch's evidence, from the project
+    listing = node.call("GET", f"/listings/{market['listing']}").text
+    assert f'id="attestation-page" href="/batches/{batch}#verification"' in listing
     moved = re.findall(r'<tr data-event="CertificateTransferred">(.*?)</tr>', page, re.S)
     buyer = node.addresses["buyer"].lower()
     assert any(f'title="{buyer}"' in row for row in moved)
