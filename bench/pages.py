@@ -4,8 +4,9 @@ search over bench.market's query mix and the regulator's report page, beside a b
 server; then axe-core in headless Chromium over each page kind, in both languages.
 
 There is no chain behind this index (it is written straight into SQLite), so the two parts of a page that
-ask the chain are replaced by fixed answers and not measured here: the batch page's re-check of its batch
-(three JSON-RPC calls) and the report's reconciliation of every balance against the chain.
+ask the chain are replaced by fixed answers there: the batch page's re-check of its batch (three JSON-RPC
+calls) and the report's reconciliation of every balance against the chain. The re-check is measured apart,
+first, on a node with its chain (anvil, one issued batch): alone, and within that node's whole batch page.
 
     python -m bench.pages [--quick]
 """
@@ -27,7 +28,9 @@ from bench.api import LONG_BATCH, REGULATOR, YEAR_START, fill_index, percentiles
 from bench.market import fill_listings
 from node.api.app import create_app
 from node.chain.anvil import free_port
-from node.devnode import served
+from node.devflows import issued_batch
+from node.devnode import local_node, served
+from node.index.queries import get_batch
 from node.settings import PROJECT_ROOT, load_settings
 from node.store import Store
 
@@ -71,6 +74,29 @@ def no_chain() -> None:
     reconciliation.reconcile = lambda services, reader: {"checks": 0, "differences": []}  # type: ignore[assignment]
 
 
+def chain_recheck(requests: int) -> tuple[list[float], list[float]]:
+    """Measured apart, on a node with its chain (anvil, the registry deployed, one batch issued): the batch
+    page's re-check against the chain alone (`chain_check`, three JSON-RPC calls) and the whole batch page
+    with it, in ms."""
+    with tempfile.TemporaryDirectory() as tmp, local_node(Path(tmp), rate_limit_exempt=["127.0.0.1"]) as node:
+        _, batch = issued_batch(node)
+        services = node.app.state.services
+        reader = services.reader()
+        try:
+            record = get_batch(connection=reader, batch_id=batch)
+        finally:
+            reader.close()
+        assert record is not None
+        alone = []
+        for _ in range(requests + 5):
+            began = time.perf_counter()
+            assert provenance.chain_check(services, record)["matches_index"]
+            alone.append((time.perf_counter() - began) * 1000)
+        with httpx.Client(base_url=node.url, timeout=60, headers=PAGE) as client:
+            whole = timed(client, f"/batches/{batch}", requests)
+    return alone[5:], whole
+
+
 def accessibility(base: str, paths: list[str]) -> int:
     """Serious and critical axe-core violations over the pages, in both languages."""
     source = AXE.read_text(encoding="utf-8")
@@ -95,6 +121,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 events, 10,000 listings, fewer requests")
     args = parser.parse_args()
     events, listings, requests = (100_000, 10_000, 40) if args.quick else (1_000_000, 100_000, 200)
+    recheck, with_chain = chain_recheck(requests)
     no_chain()
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
@@ -128,7 +155,7 @@ def main() -> None:
                                                            "/registry", "/listings/1"])  # fmt: skip
     figures = {name: percentiles(samples) for name, samples in
                (("home", home), ("project", project), ("batch", batch), ("search", search), ("report", report),
-                ("bare", bare))}  # fmt: skip
+                ("bare", bare), ("chain_recheck", recheck), ("small_batch_with_chain", with_chain))}  # fmt: skip
     print(
         "BENCH pages "
         + " ".join(f"{name}_p99_ms={p99:.1f}" for name, (_, p99) in figures.items())
