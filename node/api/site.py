@@ -5,11 +5,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -20,6 +20,7 @@ from node.projects.profiles import display_names
 from registry.units import format_co2e, format_tonnes
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+Lang = Annotated[str, Query(pattern=r"^(zh|en)$")]  # a page's ?lang= (language_of reads it for the layout)
 DEFAULT_ZONE = "Asia/Shanghai"
 # Paths that only ever answer machines: an error there is JSON whatever the client accepts.
 API_PREFIXES = ("/v1/", "/static/", "/docs", "/openapi.json", "/healthz", "/qr/")

@@ -25,6 +25,7 @@ from node.api.responses import (
 from node.api.routes.pages import proof_certificate_page
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import CampaignCreate, SettlementReceipt, SubscriptionIn, SubscriptionsBody
+from node.api.site import Lang
 from node.index.queries import get_retirement
 from node.market.campaigns import (
     campaign_view,
@@ -176,7 +177,7 @@ def certificate_page(
     subscription_id: Id,
     services: ServicesDep,
     reader: ReaderDep,
-    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+    lang: Lang = "zh",
 ) -> HTMLResponse:
     record = certificate(services, campaign_id, subscription_id)
     t = LABELS[lang]

@@ -13,7 +13,7 @@ from node.api.responses import IMAGES, LISTING_LINKS, Listing, PriceStatistics
 from node.api.routes.pages import _qr_svg
 from node.api.routes.public import _qr as qr_image
 from node.api.schemas import PROJECT_KINDS, ListingCreate
-from node.api.site import page, people_of
+from node.api.site import Lang, page, people_of
 from node.market.listings import create_listing, delivered_parts, public_listing, search_listings
 from node.market.prices import MIN_DEALS, price_statistics
 from node.projects.profiles import project_profile
@@ -91,9 +91,7 @@ def market_prices(services: ServicesDep) -> list[dict[str, Any]]:
 
 
 @router.get("/prices", response_class=HTMLResponse, include_in_schema=False)
-def prices_page(
-    request: Request, services: ServicesDep, lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh"
-) -> HTMLResponse:
+def prices_page(request: Request, services: ServicesDep, lang: Lang = "zh") -> HTMLResponse:
     return page(request, "prices.html", title=LABELS[lang]["prices_title"], rows=price_statistics(services),
                 min_deals=MIN_DEALS)  # fmt: skip
 
@@ -157,7 +155,7 @@ def market_page(
     sort: Annotated[str, Query(pattern=r"^(price|quantity|newest|vintage)$")] = "newest",
     descending: bool = False,
     page_number: Annotated[int, Query(alias="page", ge=1, le=200_000)] = 1,
-    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+    lang: Lang = "zh",
 ) -> HTMLResponse:
     """Open listings for a buyer, by the same search as GET /v1/listings, a page of 50 at a time; a blank
     field of the form is no filter."""
@@ -201,7 +199,7 @@ def listing_page(
     listing_id: ListingPath,
     services: ServicesDep,
     reader: ReaderDep,
-    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+    lang: Lang = "zh",
 ) -> HTMLResponse:
     record = public_listing(services, reader, listing_id)
     batch = record["batch"]

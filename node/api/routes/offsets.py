@@ -4,7 +4,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
@@ -15,6 +15,7 @@ from node.api.labels import LABELS
 from node.api.responses import IMAGES, WRITE_RESPONSES, Offset, OffsetLeaves, OrderCertificate
 from node.api.routes.pages import proof_certificate_page
 from node.api.routes.public import _qr
+from node.api.site import Lang
 from node.offsets.orders import certificate, offset_leaves, offset_orders
 from registry.merkle import InclusionProof
 from registry.offsets import verify_order
@@ -153,7 +154,7 @@ def order_page(
     order_id: OrderId,
     services: ServicesDep,
     reader: ReaderDep,
-    lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh",
+    lang: Lang = "zh",
 ) -> HTMLResponse:
     record = certificate(services, order_id)
     ok = verify_order(

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from node.api.deps import ReaderDep, ServicesDep, parse_cursor
 from node.api.errors import not_found
 from node.api.labels import LABELS
-from node.api.site import page, people_of
+from node.api.site import Lang, page, people_of
 from node.index.queries import (
     BATCH_STATUS,
     batch_by_serial,
@@ -39,10 +39,7 @@ from node.services import Services
 from node.supervision.oversight import project_review
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-Lang = Annotated[str, Query(pattern=r"^(zh|en)$")]
 RecordId = Annotated[int, ApiPath(ge=1, le=2**63 - 1)]  # a project, batch or retirement number
-
-TEXT = LABELS  # node/api/labels.toml
 
 
 @functools.lru_cache(maxsize=4096)
@@ -57,7 +54,7 @@ def home_page(request: Request, reader: ReaderDep, lang: Lang = "zh") -> HTMLRes
     return page(
         request,
         "home.html",
-        title=TEXT[lang]["home_title"],
+        title=LABELS[lang]["home_title"],
         totals=registry_totals(connection=reader),
         retirements=latest_retirements(connection=reader),
         last_block=last_block,
@@ -102,7 +99,7 @@ def search_page(
     target = search_target(services, reader, query) if query else None
     if target is not None:
         return RedirectResponse(target + (f"?lang={lang}" if lang != "zh" else ""), status_code=303)
-    return page(request, "search.html", status_code=404 if query else 200, title=TEXT[lang]["search_label"],
+    return page(request, "search.html", status_code=404 if query else 200, title=LABELS[lang]["search_label"],
                 query=query)  # fmt: skip
 
 
@@ -135,7 +132,7 @@ def registry_page(
     return page(
         request,
         "registry.html",
-        title=TEXT[lang]["registry_title"],
+        title=LABELS[lang]["registry_title"],
         view=view,
         status=status,
         vintage=vintage,
@@ -163,7 +160,7 @@ def project_page(
     return page(
         request,
         "project.html",
-        title=f"{TEXT[lang]['project_title']} #{project_id}" + (f" · {profile['name']}" if profile else ""),
+        title=f"{LABELS[lang]['project_title']} #{project_id}" + (f" · {profile['name']}" if profile else ""),
         project=project,
         profile=profile,
         people=people_of(services, reader, [project["owner"]]),

@@ -21,7 +21,7 @@ from node.api.errors import ApiError, status_of
 from node.api.labels import LABELS
 from node.api.routes.supervision import new_measure
 from node.api.schemas import MEASURE_KINDS, AlertAction, MeasureRequest, ReviewDecision, SqlRequest
-from node.api.site import page, people_of
+from node.api.site import Lang, page, people_of
 from node.chain.registry import ROLE_REGULATOR
 from node.errors import CodedError
 from node.index.queries import get_participant, get_project, list_projects
@@ -47,7 +47,6 @@ SESSION_COOKIE = "sl_session"
 SIGN_IN_COOKIE = "sl_sign_in"  # the sign-in form's CSRF token (double submit), before there is a session
 SESSION_S = 8 * 3600
 REPORT_DAYS = 30
-Lang = Annotated[str, Query(pattern=r"^(zh|en)$")]
 FormLang = Annotated[str, Form(pattern=r"^(zh|en)$")]
 
 
@@ -74,13 +73,40 @@ def signed_in(request: Request, services: Services, reader: Any) -> tuple[Caller
 
 def _to_sign_in(request: Request, lang: str) -> RedirectResponse:
     here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    suffix = "&lang=en" if lang == "en" else ""
-    return RedirectResponse(f"/regulator/sign-in?next={quote(here, safe='')}{suffix}", status_code=303)
+    return _back(f"/regulator/sign-in?next={quote(here, safe='')}", lang)
 
 
 def _check_csrf(expected: str | None, given: str) -> None:
     if not expected or not secrets.compare_digest(expected.encode(), given.encode()):
         raise ApiError(403, "csrf_failed", "the form's CSRF token does not match this session: reload the page")
+
+
+def _session_or_sign_in(request: Request, services: Services, reader: Any, lang: str) -> tuple[Caller, str] | Response:
+    """A regulator page's session, or the way to the sign-in form (and back)."""
+    found = signed_in(request, services, reader)
+    return found if found is not None else _to_sign_in(request, lang)
+
+
+def _form_caller(request: Request, services: Services, reader: Any, csrf: str) -> tuple[Caller, str]:
+    """Who sent a regulator's form, its CSRF token checked against the session's: (caller, that token)."""
+    found = signed_in(request, services, reader)
+    if found is None:
+        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
+    _check_csrf(found[1], csrf)
+    return found
+
+
+def _back(target: str, lang: str) -> RedirectResponse:
+    """After a form: 303 to a regulator page (whose query `target` carries), in the form's language."""
+    return RedirectResponse(target + ("&lang=en" if lang == "en" else ""), status_code=303)
+
+
+def _regulator_page(request: Request, services: Services, reader: Any, template: str, caller: Caller, csrf: str,
+                    addresses: list[str] | None = None, **context: Any) -> HTMLResponse:  # fmt: skip
+    """A signed-in regulator's page: the bar with who is signed in and the sign-out form, and the names of
+    the participants it shows."""
+    people = people_of(services, reader, [caller.account, *(addresses or [])])
+    return page(request, template, caller=caller, csrf=csrf, people=people, **context)
 
 
 def _checked(model: type[ModelT], **fields: Any) -> ModelT:
@@ -177,19 +203,19 @@ def alerts_page(
     done: Annotated[str, Query(pattern=r"^(|acknowledged|escalated|closed|false_positive)$")] = "",
     lang: Lang = "zh",
 ) -> Response:
-    found = signed_in(request, services, reader)
-    if found is None:
-        return _to_sign_in(request, lang)
+    found = _session_or_sign_in(request, services, reader, lang)
+    if isinstance(found, Response):
+        return found
     caller, csrf = found
     rows = list_alerts(services, reader, rule=rule or None, severity=severity or None, status=status or None,
                        participant=None, since=None, until=None, limit=100, offset=0)  # fmt: skip
     services.state.log_query(account=caller.account, endpoint="alerts page",
                              params={"rule": rule, "severity": severity, "status": status},
                              outcome=f"{len(rows)} alerts")  # fmt: skip
-    addresses = [caller.account, *[p for row in rows for p in row["participants"]]]
-    return page(request, "alerts.html", title=LABELS[lang]["alerts_title"], caller=caller, csrf=csrf, alerts=rows,
-                f={"rule": rule, "severity": severity, "status": status}, done=done,
-                people=people_of(services, reader, addresses))  # fmt: skip
+    named = [p for row in rows for p in row["participants"]]
+    filters = {"rule": rule, "severity": severity, "status": status}
+    return _regulator_page(request, services, reader, "alerts.html", caller, csrf, named,
+                           title=LABELS[lang]["alerts_title"], alerts=rows, f=filters, done=done)  # fmt: skip
 
 
 OUTCOME = {
@@ -211,15 +237,10 @@ def alert_action_form(
     csrf: Annotated[str, Form(max_length=100)],
     lang: FormLang = "zh",
 ) -> Response:
-    found = signed_in(request, services, reader)
-    if found is None:
-        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
-    caller, expected = found
-    _check_csrf(expected, csrf)
+    caller, _ = _form_caller(request, services, reader, csrf)
     checked = _checked(AlertAction, action=action, note=note)  # the API's own rules for the note (control characters)
     act_on_alert(services, reader, caller, key, checked.action, checked.note)
-    suffix = "&lang=en" if lang == "en" else ""
-    return RedirectResponse(f"/regulator/alerts?done={OUTCOME[action]}{suffix}", status_code=303)
+    return _back(f"/regulator/alerts?done={OUTCOME[action]}", lang)
 
 
 @router.get("/regulator/report", response_class=HTMLResponse)
@@ -263,20 +284,14 @@ def report_page(
                 people=people_of(services, reader, [caller.account]))  # fmt: skip
 
 
-def _session_or_sign_in(request: Request, services: Services, reader: Any, lang: str) -> tuple[Caller, str] | Response:
-    found = signed_in(request, services, reader)
-    return found if found is not None else _to_sign_in(request, lang)
-
-
 @router.get("/regulator/sql", response_class=HTMLResponse)
 def sql_page(request: Request, services: ServicesDep, reader: ReaderDep, lang: Lang = "zh") -> Response:
     found = _session_or_sign_in(request, services, reader, lang)
     if isinstance(found, Response):
         return found
     caller, csrf = found
-    return page(request, "sql.html", title=LABELS[lang]["sql_title"], caller=caller, csrf=csrf, query="",
-                result=None, refused=None, schema=index_schema(reader),
-                people=people_of(services, reader, [caller.account]))  # fmt: skip
+    return _regulator_page(request, services, reader, "sql.html", caller, csrf, title=LABELS[lang]["sql_title"],
+                           query="", result=None, refused=None, schema=index_schema(reader))  # fmt: skip
 
 
 @router.post("/regulator/sql", response_class=HTMLResponse)
@@ -289,11 +304,7 @@ def sql_run(
     lang: FormLang = "zh",
 ) -> Response:
     """The API's console (POST /v1/regulator/sql) from a form: the same worker, limits and audit log."""
-    found = signed_in(request, services, reader)
-    if found is None:
-        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
-    caller, expected = found
-    _check_csrf(expected, csrf)
+    caller, expected = _form_caller(request, services, reader, csrf)
     checked = _checked(SqlRequest, query=query)
     result, refused, status = None, None, 200
     try:
@@ -305,9 +316,9 @@ def sql_run(
         outcome = f"refused: {error.code}"
     services.state.log_query(account=caller.account, endpoint="sql page", params={"query": checked.query},
                              outcome=outcome)  # fmt: skip
-    return page(request, "sql.html", status_code=status, title=LABELS[lang]["sql_title"], caller=caller, csrf=expected,
-                query=checked.query, result=result, refused=refused, schema=index_schema(reader),
-                people=people_of(services, reader, [caller.account]))  # fmt: skip
+    return _regulator_page(request, services, reader, "sql.html", caller, expected, status_code=status,
+                           title=LABELS[lang]["sql_title"], query=checked.query, result=result, refused=refused,
+                           schema=index_schema(reader))  # fmt: skip
 
 
 @router.get("/regulator/reconciliation", response_class=HTMLResponse)
@@ -319,8 +330,8 @@ def reconciliation_page(request: Request, services: ServicesDep, reader: ReaderD
     report = reconcile(services, reader)
     outcome = f"{len(report['differences'])} differences in {report['checks']} checks"
     services.state.log_query(account=caller.account, endpoint="reconciliation page", params={}, outcome=outcome)
-    return page(request, "reconciliation.html", title=LABELS[lang]["reconciliation_section"], caller=caller,
-                csrf=csrf, report=report, people=people_of(services, reader, [caller.account]))  # fmt: skip
+    return _regulator_page(request, services, reader, "reconciliation.html", caller, csrf,
+                           title=LABELS[lang]["reconciliation_section"], report=report)  # fmt: skip
 
 
 REVIEW_PAGE = 100
@@ -344,9 +355,8 @@ def reviews_page(
     for project in waiting:
         project["profile"] = project_profile(services, project["id"])
         project["review"] = project_review(services, project["id"])
-    return page(request, "reviews.html", title=LABELS[lang]["reviews_title"], caller=caller, csrf=csrf,
-                projects=waiting, done=done,
-                people=people_of(services, reader, [caller.account, *[p["owner"] for p in waiting]]))  # fmt: skip
+    return _regulator_page(request, services, reader, "reviews.html", caller, csrf, [p["owner"] for p in waiting],
+                           title=LABELS[lang]["reviews_title"], projects=waiting, done=done)  # fmt: skip
 
 
 @router.post("/regulator/reviews/{project_id}", response_class=HTMLResponse)
@@ -360,17 +370,12 @@ def review_form(
     csrf: Annotated[str, Form(max_length=100)],
     lang: FormLang = "zh",
 ) -> Response:
-    found = signed_in(request, services, reader)
-    if found is None:
-        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
-    caller, expected = found
-    _check_csrf(expected, csrf)
+    caller, _ = _form_caller(request, services, reader, csrf)
     checked = _checked(ReviewDecision, decision=decision, reason=reason)  # the API's own rules for the reason
     if get_project(connection=reader, project_id=project_id) is None:
         raise ApiError(404, "not_found", f"project {project_id} does not exist")
     review_project(services, caller, project_id, checked.decision, checked.reason)
-    suffix = "&lang=en" if lang == "en" else ""
-    return RedirectResponse(f"/regulator/reviews?done={project_id}{suffix}", status_code=303)
+    return _back(f"/regulator/reviews?done={project_id}", lang)
 
 
 Number = Annotated[str, Form(pattern=r"^(|\d{1,20})$")]  # a form's optional number: blank is none
@@ -391,9 +396,9 @@ def measures_page(
         return found
     caller, csrf = found
     history = measures_of(services, participant.lower()) if participant else []
-    return page(request, "measures.html", title=LABELS[lang]["measures_section"], caller=caller, csrf=csrf,
-                done=done, participant=participant, history=history,
-                people=people_of(services, reader, [caller.account]))  # fmt: skip
+    return _regulator_page(request, services, reader, "measures.html", caller, csrf,
+                           title=LABELS[lang]["measures_section"], done=done, participant=participant,
+                           history=history)  # fmt: skip
 
 
 @router.post("/regulator/measures", response_class=HTMLResponse)
@@ -411,17 +416,11 @@ def measure_form(
     lang: FormLang = "zh",
 ) -> Response:
     """The API's measure (POST /v1/regulator/measures) from a form: the same checks, ledger calls and log."""
-    found = signed_in(request, services, reader)
-    if found is None:
-        raise ApiError(401, "unauthenticated", "sign in again: the session is over")
-    caller, expected = found
-    _check_csrf(expected, csrf)
+    caller, _ = _form_caller(request, services, reader, csrf)
     body = _checked(
         MeasureRequest,
         participant=participant, kind=kind, reason=reason, batch_id=int(batch_id) if batch_id else None,
         amount=int(amount) if amount else None, loss_project_id=int(loss_project_id) if loss_project_id else None,
     )  # fmt: skip
     new_measure(body, caller, services, reader)
-    suffix = "&lang=en" if lang == "en" else ""
-    return RedirectResponse(f"/regulator/measures?done={kind}&participant={participant.lower()}{suffix}",
-                            status_code=303)  # fmt: skip
+    return _back(f"/regulator/measures?done={kind}&participant={participant.lower()}", lang)

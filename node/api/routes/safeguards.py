@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse
 
@@ -12,7 +12,7 @@ from node.api.labels import LABELS
 from node.api.responses import WRITE_RESPONSES, Blacklisted, BlacklistEntry, BlacklistLifted, CompensationCase, Deposits
 from node.api.routes.regulator import measure
 from node.api.schemas import BlacklistBody, CaseResolution, DepositBody, ReasonBody
-from node.api.site import page
+from node.api.site import Lang, page
 from node.chain.registry import ROLE_REGULATOR
 from node.index.queries import get_participant
 from node.market.safeguards import (
@@ -101,9 +101,7 @@ def blacklist_json(services: ServicesDep) -> list[dict[str, Any]]:
 
 
 @router.get("/blacklist", response_class=HTMLResponse, include_in_schema=False)
-def blacklist_page(
-    request: Request, services: ServicesDep, lang: Annotated[str, Query(pattern=r"^(zh|en)$")] = "zh"
-) -> HTMLResponse:
+def blacklist_page(request: Request, services: ServicesDep, lang: Lang = "zh") -> HTMLResponse:
     return page(request, "blacklist.html", title=LABELS[lang]["blacklist_title"], entries=public_blacklist(services))
 
 
