@@ -12,6 +12,8 @@ signal.signal(signal.SIGINT, signal.SIG_IGN if __name__ == "__mp_main__" else si
 
 import contextlib
 import json
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +35,7 @@ from node.errors import ChainUnavailable, SinkError
 from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify_proof_document
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, Progress
+from node.network.besu import BESU_IMAGE, NetworkRequest, check_request, decrypt_node_key, init_network
 from node.recursion import restore_recursion_limit
 from node.settings import Settings, load_settings
 from node.store import Store
@@ -52,6 +55,8 @@ app.add_typer(chain_app, name="chain")
 app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(offsets_app, name="offsets")
+network_app = typer.Typer(no_args_is_help=True, help="a Besu QBFT network of several organisations")
+app.add_typer(network_app, name="network")
 console = Console(soft_wrap=True)
 errors = Console(soft_wrap=True, stderr=True)
 
@@ -419,6 +424,57 @@ def offsets_verify(certificate: Path) -> None:
         " compare the root with that retirement's beneficiary hash",
         markup=False,
     )
+
+
+def _network_password(settings: Settings, out: Path) -> str:
+    """The password of the network's encrypted keys: SINKNODE_KEYSTORE_PASSWORD, else one made for it and
+    kept in <out>/.password (0600), which an operator moves somewhere safer."""
+    if settings.keystore_password is not None:
+        return settings.keystore_password.get_secret_value()
+    path = out / ".password"
+    if path.is_file():
+        return path.read_text().strip()
+    out.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    console.print(f"no SINKNODE_KEYSTORE_PASSWORD: the keys' password is in {path}; keep it elsewhere", highlight=False)
+    return password
+
+
+@network_app.command("init")
+def network_init(
+    orgs: Annotated[int, typer.Option(help="organisations, each with a node its sinknode talks to")],
+    validators: Annotated[int, typer.Option(help="QBFT validators (4 or more tolerate one faulty validator)")],
+    chain_id: Annotated[int, typer.Option(help="the consortium's own chain id")] = 20261,
+    block_period: Annotated[int, typer.Option(help="seconds between blocks")] = 2,
+    out: Annotated[Path | None, typer.Option(help="directory to write; default <home>/network")] = None,
+    besu_image: Annotated[str, typer.Option(help="the Besu container image of the compose file")] = BESU_IMAGE,
+) -> None:
+    """Writes a Besu QBFT network: genesis, encrypted node keys, static nodes, allowlists, configs, compose."""
+    settings = load_settings()
+    target = out or settings.home / "network"
+    request = NetworkRequest(orgs=orgs, validators=validators, chain_id=chain_id, block_period_s=block_period,
+                             besu_image=besu_image)  # fmt: skip
+    check_request(request)
+    written = init_network(target, request, _network_password(settings, target), scrypt_n=settings.keystore_scrypt_n)
+    console.print(f"wrote a QBFT network for chain {chain_id} in {target}", highlight=False)
+    console.print(f"validators: {', '.join(written['validators'])}", highlight=False)  # type: ignore[arg-type]
+    if validators < 4:
+        console.print("fewer than 4 validators: one faulty validator stops the network", highlight=False)
+
+
+@network_app.command("node-key")
+def network_node_key(
+    name: str,
+    out: Annotated[Path | None, typer.Option(help="the network's directory; default <home>/network")] = None,
+) -> None:
+    """Decrypts node NAME's key into nodes/NAME/secret/key (0600), on the host that runs that node."""
+    settings = load_settings()
+    target = out or settings.home / "network"
+    path = decrypt_node_key(target, name, _network_password(settings, target))
+    console.print(f"wrote {path}", highlight=False)
 
 
 def project_registered(settings: Settings, manifest: DeploymentManifest, project_id: int) -> bool:

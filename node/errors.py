@@ -37,6 +37,10 @@ class ConfigError(SinkError):
     code = "config_error"
 
 
+class NetworkConfigError(ConfigError):
+    code = "network_config_error"
+
+
 class BuildError(SinkError):
     code = "build_error"
 

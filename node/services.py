@@ -22,6 +22,7 @@ from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, open_reader
 from node.index.queries import index_digest
+from node.network.allowlist import AllowlistKeeper
 from node.settings import Settings
 from node.store import Store, TokenOwner
 from node.store.sealed import Sealer
@@ -137,6 +138,10 @@ class Services:
                 risk.close()
             raise
         indexer.on_rollback = self._rolled_back
+        if s.permissions_file is not None:
+            keeper = AllowlistKeeper(s.permissions_file, self.rpc)
+            keeper.sync(indexer.db)  # an index already at the head commits nothing more until the next block
+            indexer.after_commit.append(keeper.sync)
         self.guard.on_sent = indexer.poke  # the block of a write just sent is worth looking for at once
         self.indexer = indexer
         try:

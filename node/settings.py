@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     risk_process: bool = Field(
         default=True, description="run the risk rules in a process of their own (a second core), not the indexer's"
     )
+    permissions_file: Path | None = Field(
+        default=None,
+        description="Besu permissioning file whose account allowlist follows registered, unfrozen participants",
+    )
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
     aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")
     api_host: str = "127.0.0.1"

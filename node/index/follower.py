@@ -94,6 +94,9 @@ class Indexer:
         self.reorgs = 0
         # Called with the block the index rolled back to (a reorg, or a chain that lost blocks).
         self.on_rollback: Callable[[int], None] | None = None
+        # Called in this thread with the index connection after each commit (the account allowlist keeper);
+        # one that fails is logged and does not stop the index.
+        self.after_commit: list[Callable[[sqlite3.Connection], object]] = []
         # A writer waiting for its block pokes the follower instead of waiting out its poll, and is told
         # when a range commits.
         self._wake = threading.Event()
@@ -161,6 +164,11 @@ class Indexer:
         self._wake.set()
 
     def _advanced(self) -> None:
+        for hook in self.after_commit:
+            try:
+                hook(self.db)
+            except Exception:
+                log.exception("an after-commit hook failed")
         with self.advanced:
             self.advanced.notify_all()
 

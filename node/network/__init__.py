@@ -1,0 +1,1 @@
+"""A permissioned network for several organisations: Besu QBFT genesis, node keys and allowlists."""
