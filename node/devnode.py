@@ -1,6 +1,12 @@
 """A whole node on this machine for tests and benchmarks: anvil, a deployment, the demo cast with
 keystores and API tokens, registered on chain through the API, and the API itself in a thread."""
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +17,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from pydantic import SecretStr
 
 from node.api.app import create_app
 from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
@@ -45,13 +52,11 @@ class LocalNode:
         return reply.json()
 
 
-@contextmanager
-def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
-    anvil_port, api_port = free_port(), free_port()
+def _test_settings(home: Path, anvil_port: int, api_port: int, **overrides: Any) -> Settings:
     # Tests and benchmarks send thousands of requests from 127.0.0.1: unlimited unless the caller says otherwise
     # (other loopback addresses such as 127.0.0.2 stay limited, for the tests of the limits themselves).
     overrides.setdefault("rate_limit_exempt", ["127.0.0.1"])
-    settings = load_settings(
+    return load_settings(
         home=home,
         anvil_port=anvil_port,
         api_port=api_port,
@@ -59,6 +64,12 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
         build_cache_dir=PROJECT_ROOT / "build" / "test-home" / "build",
         **overrides,
     )
+
+
+@contextmanager
+def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
+    anvil_port, api_port = free_port(), free_port()
+    settings = _test_settings(home, anvil_port, api_port, **overrides)
     with AnvilProcess(AnvilConfig(binary=anvil_binary(PROJECT_ROOT), port=anvil_port)):
         ensure_deployed(settings)
         state = Store(settings.node_state_path)
@@ -76,6 +87,107 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
                 yield node
             finally:
                 http.close()
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The SINKNODE_ variables that give another process these settings (those set explicitly)."""
+    env: dict[str, str] = {}
+    for name in settings.model_fields_set:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        elif isinstance(value, list | dict):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        env[f"SINKNODE_{name.upper()}"] = text
+    return env
+
+
+@dataclass
+class WorkerPool:
+    """`sinknode`'s API as several uvicorn worker processes (a process of their own, stopped by PID)."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def worker_pids(self) -> list[int]:
+        """The live API workers (not multiprocessing's resource tracker, also a child)."""
+        pids = []
+        for pid in _children(self.process.pid):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"resource_tracker" not in command:
+                pids.append(pid)
+        return pids
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(child) for child in path.read_text().split()]
+    except OSError:
+        return []
+
+
+@contextmanager
+def local_node_workers(home: Path, workers: int = 2, **overrides: Any) -> Iterator[tuple[LocalNode, WorkerPool]]:
+    """A node whose API runs as `workers` uvicorn worker processes on one data directory (one indexes)."""
+    anvil_port, api_port = free_port(), free_port()
+    settings = _test_settings(home, anvil_port, api_port, api_workers=workers, **overrides)
+    with AnvilProcess(AnvilConfig(binary=anvil_binary(PROJECT_ROOT), port=anvil_port)):
+        ensure_deployed(settings)
+        state = Store(settings.node_state_path)
+        tokens = prepare_participants(settings, state)
+        state.close()
+        env = {**os.environ, **settings_environment(settings)}
+        log = home / "workers.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "node.api.app:app_from_environment", "--factory",
+                 "--host", "127.0.0.1", "--port", str(api_port), "--workers", str(workers), "--log-level", "warning"],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+            )  # fmt: skip
+        pool = WorkerPool(process, log)
+        http = httpx.Client(base_url=settings.base_url, timeout=300)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.get("/healthz").status_code == 200 and len(pool.worker_pids()) == workers:
+                        break
+                except httpx.TransportError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the API workers did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
+            keystore = Keystore.from_settings(settings)
+            node = LocalNode(settings, settings.base_url, tokens, {name: keystore.address(name) for name in CAST}, http)
+            register_cast(node)
+            yield node, pool
+        finally:
+            http.close()
+            stop_process_tree(process)
+
+
+def stop_process_tree(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """SIGTERM to the process (uvicorn's supervisor stops its workers), SIGKILL to all if that is not enough."""
+    if process.poll() is not None:
+        return
+    pids = _children(process.pid)
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout_s)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def register_cast(node: LocalNode) -> None:

@@ -6,6 +6,9 @@ its receipt's block and the next read sees it (read-your-writes), and the reconc
 """
 
 import logging
+import os
+import secrets
+import socket
 import sqlite3
 import threading
 import time
@@ -17,7 +20,7 @@ from node.chain.keystore import Keystore
 from node.chain.manifest import DeploymentManifest, load_manifest
 from node.chain.registry import RegistryClient
 from node.chain.rpc import RpcClient
-from node.chain.sender import TransactionSender
+from node.chain.sender import SEND_GATE, TransactionSender
 from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, open_reader
@@ -30,6 +33,7 @@ from node.supervision.facts import risk_rules
 from node.supervision.sqlpool import SqlPool
 from node.writes import ledger as _ledger_kinds  # noqa: F401  (registers the ledger's intent kinds)
 from node.writes.guard import JournalGuard
+from node.writes.locks import FileLock
 from node.writes.reconciler import Reconciler
 from node.writes.recovery import Recovery
 from node.writes.runner import Writes
@@ -63,6 +67,7 @@ class Services:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reconciler_thread: threading.Thread | None = None
     _sql_pool: SqlPool | None = None
+    _indexer_lock: FileLock | None = None
 
     def __post_init__(self) -> None:
         self.state.sealer = self.sealer  # kept answers are sealed at rest with the confidential-field key
@@ -95,16 +100,27 @@ class Services:
     # index --------------------------------------------------------------------------------------
     def start_indexer(self) -> None:
         s = self.settings
+        if s.api_workers > 1:
+            self._join_workers()
         self.recover()
         # The API starts even when the chain does not answer (chain-bound answers say 503 until it does, and
         # the follower opens the index and catches up then), as recovery does: a chain restarting under the
         # node, or stopped with it by a terminal's Ctrl-C, is no reason to fail the start.
-        try:
-            self._open_index()
-        except ChainUnavailable as error:
-            log.warning("the index opens when the chain answers: %s", error.message)
+        if self._indexer_lock is None:
+            try:
+                self._open_index()
+            except ChainUnavailable as error:
+                log.warning("the index opens when the chain answers: %s", error.message)
 
         def run() -> None:
+            if self._indexer_lock is not None:
+                # One worker indexes; the others wait here and the first to get the lock takes over when it dies
+                # (the kernel frees a dead process's lock at once; a waiting worker looks twice a second).
+                while not self._indexer_lock.try_acquire():
+                    if self._stop.wait(0.5):
+                        return
+                self._indexer_lock.note(f"{os.getpid()} {self.state.worker_id}\n")
+                log.info("worker %s indexes", self.state.worker_id)
             while not self._stop.is_set():
                 try:
                     indexer = self.indexer or self._open_index()
@@ -118,6 +134,26 @@ class Services:
             target=self.reconciler.run, args=(self._stop,), name="reconciler", daemon=True
         )
         self._reconciler_thread.start()
+        if self._indexer_lock is not None:
+            self._wait_for_first_sync()
+
+    def _wait_for_first_sync(self) -> None:
+        """A worker serves once the index holds the chain as it was when the worker started, as a lone node
+        does after its first sync (whichever worker indexes); a chain that does not answer is no reason to wait."""
+        try:
+            head = self.rpc.block_number() - self.settings.confirmations
+            self.wait_indexed(head, timeout_s=60.0)
+        except ChainUnavailable as error:
+            log.warning("serving before the index caught up: %s", error.message)
+
+    def _join_workers(self) -> None:
+        """One of several API workers on this data directory: the send gate becomes a lock across them, the
+        worker says who it is in the store, and the indexer runs in whichever worker holds the index lock."""
+        home = self.settings.home
+        self.state.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.state.register_worker(self.state.worker_id)
+        SEND_GATE.share(FileLock(home / "send.lock"))
+        self._indexer_lock = FileLock(home / "indexer.lock")
 
     def _open_index(self) -> Indexer:
         """The indexer over the index file, synced once so that the first answers see the whole chain."""
@@ -170,11 +206,14 @@ class Services:
         a commit), else read from the index."""
         if self.indexer is not None:
             return self.indexer.checkpoint.last_block
-        db = self.reader()
         try:
-            return int(index_digest(connection=db)[0])
-        finally:
-            db.close()
+            db = self.reader()
+            try:
+                return int(index_digest(connection=db)[0])
+            finally:
+                db.close()
+        except sqlite3.OperationalError:
+            return -1  # another worker indexes and has not created the index yet
 
     def close(self) -> None:
         self._stop.set()
@@ -183,6 +222,8 @@ class Services:
                 thread.join(timeout=30)
         if self.indexer is not None:
             self.indexer.close()
+        if self._indexer_lock is not None:
+            self._indexer_lock.close()  # closing the file frees the lock for the next worker
         if self._sql_pool is not None:
             self._sql_pool.close()
         self.state.close()

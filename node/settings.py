@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     )
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
     aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")
+    api_workers: int = Field(
+        default=1, ge=1, le=32, description="API worker processes; above 1 they share the store and index, one indexing"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     public_url: str | None = Field(

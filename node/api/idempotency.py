@@ -104,9 +104,9 @@ class IdempotencyMiddleware:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         fingerprint = request_hash(scope["method"], scope["path"], scope.get("query_string", b""), body, content_type)
         store: Store = self.store_of()
-        claim = await run_in_threadpool(
-            store.claim_key, scope=scope_id, key=key, request_hash=fingerprint, boot=self.boot
-        )
+        # With several workers, a claim names the worker (the store knows which are alive); alone, this boot.
+        boot = store.worker_id or self.boot
+        claim = await run_in_threadpool(store.claim_key, scope=scope_id, key=key, request_hash=fingerprint, boot=boot)
         if claim.outcome == "mismatch":
             await _answer(send, *_error(422, "idempotency_key_reused",
                                         "this Idempotency-Key was used with another request"))  # fmt: skip

@@ -23,6 +23,7 @@ from eth_utils import to_checksum_address
 from node.chain.abi import ContractAbi
 from node.chain.rpc import RpcClient, RpcError
 from node.errors import ChainUnavailable, TransactionError, TransactionPending, TransactionTimeout
+from node.writes.locks import SendGate
 
 GasMode = Literal["eip1559", "legacy"]
 _GAS_MARGIN = 1.25
@@ -38,8 +39,9 @@ _FEE_TTL_S = 2.0
 _HEAD_FRESH_S = 0.1
 
 
-# Held while a transaction is journalled and sent, and by a recovery for as long as it re-sends.
-SEND_GATE = threading.RLock()
+# Held while a transaction is journalled and sent, and by a recovery for as long as it re-sends; shared by
+# the node's processes when it runs several API workers (node.writes.locks).
+SEND_GATE = SendGate()
 _INTENT: ContextVar[int | None] = ContextVar("sinknode_intent", default=None)
 
 
@@ -196,6 +198,10 @@ class TransactionSender:
                     head = self.rpc.block_number()  # the one read with the estimate is too old to trust
                 self.journal.check_chain(head)
                 with self.nonces.lock:
+                    if SEND_GATE.shared:
+                        # Another process may have sent for this account since: the nonce is read again
+                        # (the chain's count, never below the shared journal's).
+                        self.nonces.reset()
                     tx_hash = self._sign_and_send(to, data, gas)
             self.journal.tx_sent(tx_hash)
         try:

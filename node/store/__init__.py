@@ -18,9 +18,10 @@ from node.store.offsets import Offsets
 from node.store.points import Points
 from node.store.querylog import QueryLog
 from node.store.tokens import TokenOwner, Tokens
+from node.store.workers import Workers
 
 
-class Store(Tokens, Accounting, Listings, Offsets, Points, QueryLog, Intents, Journal, Idempotency):
+class Store(Tokens, Accounting, Listings, Offsets, Points, QueryLog, Intents, Journal, Idempotency, Workers):
     """The node's store: open it with the path of node.sqlite; migrations run on open."""
 
 

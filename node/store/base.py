@@ -28,6 +28,9 @@ class StoreBase:
         # Seals what must not sit in clear at rest (set by whoever holds the key: the services); without
         # one, kept answers are stored as they are.
         self.sealer: Sealer | None = None
+        # The process serving through this store, when the node runs several (node.store.workers); recorded on
+        # each intent it begins.
+        self.worker_id: str | None = None
         self.migrate()
 
     # schema ---------------------------------------------------------------------------------------

@@ -48,6 +48,8 @@ class Idempotency(StoreBase):
                 return Claim("replay", row)
             if row["boot"] == boot:
                 return Claim("running", row)
+            if self.worker_id is not None and row["boot"] in self.live_workers():
+                return Claim("running", row)  # another worker of this node carries it and is alive
             # Claimed by a process that is gone: this process takes the key over.
             db.execute("UPDATE idempotency_key SET boot = ? WHERE scope = ? AND key = ?", (boot, scope, key))
             return Claim("orphaned", row)

@@ -14,7 +14,7 @@ from node.store.base import StoreBase
 
 LIVE = ("reserved", "sent")
 _COLUMNS = "id, kind, actor, key_name, subject, request, state, status, answer, idem_scope, idem_key, created_at," \
-    " updated_at"  # fmt: skip
+    " updated_at, worker"  # fmt: skip
 
 
 class Intents(StoreBase):
@@ -44,8 +44,9 @@ class Intents(StoreBase):
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO intent (kind, actor, key_name, subject, request, state, status, idem_scope, idem_key,"
-                " created_at, updated_at) VALUES (?,?,?,?,?, 'reserved', ?,?,?,?,?)",
-                (kind, actor, key_name, subject, orjson.dumps(request).decode(), status, scope, key, now, now),
+                " created_at, updated_at, worker) VALUES (?,?,?,?,?, 'reserved', ?,?,?,?,?,?)",
+                (kind, actor, key_name, subject, orjson.dumps(request).decode(), status, scope, key, now, now,
+                 self.worker_id),
             )
         return int(cursor.lastrowid or 0)
 

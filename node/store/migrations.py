@@ -64,10 +64,17 @@ def _web_sessions(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0005_web_sessions.sql"))
 
 
+def _workers(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0006_workers.sql"))
+    if "worker" not in dialect.columns(db, "intent"):
+        db.execute("ALTER TABLE intent ADD COLUMN worker TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
     Migration(3, "journal indexes for the reconciler and recoveries", _journal_indexes),
     Migration(4, "participants' display names", _participant_profiles),
     Migration(5, "the site's sign-in sessions", _web_sessions),
+    Migration(6, "the node's worker processes, and the one carrying each intent", _workers),
 )

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 
 from node.chain.rpc import RpcClient
+from node.chain.sender import SEND_GATE
 from node.store import Store
 from node.writes.recovery import Recovery
 
@@ -27,7 +28,9 @@ class JournalGuard:
         """Re-sends what the chain lost, if its head fell below the node's highest mined transaction."""
         if head is None:
             head = self.rpc.block_number()
-        if head < self.highest_block:
+        # With several processes sending, another one's transactions count too: read from the shared journal.
+        highest = self.store.highest_mined_block() if SEND_GATE.shared else self.highest_block
+        if head < highest:
             self.recover_from(head + 1)
 
     def recover_from(self, block: int) -> None:

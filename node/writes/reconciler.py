@@ -51,6 +51,7 @@ class Reconciler:
         self.context = context
         self._lock = threading.Lock()  # one pass at a time (the thread, or a test that runs one)
         self._pruned_at = 0.0
+        self._seen_at = 0.0
 
     def run(self, stop: threading.Event, period_s: float = 0.25) -> None:
         while not stop.is_set():
@@ -66,6 +67,10 @@ class Reconciler:
 
     def reconcile(self) -> None:
         with self._lock:
+            worker = self.store.worker_id
+            if worker is not None and time.monotonic() - self._seen_at >= 1.0:
+                self.store.worker_seen(worker)  # alive: the other workers leave the intents it carries alone
+                self._seen_at = time.monotonic()
             pending = self.store.pending_txs()
             if pending and time.time() - pending[0]["created_at"] >= _RESEND_AFTER_S:
                 self.recovery.resend_missing(None)
@@ -78,13 +83,20 @@ class Reconciler:
                     log.warning("reconciler step %s: %s", name, error.message)
             if time.monotonic() - self._pruned_at > _PRUNE_EVERY_S:
                 self.store.prune_keys()  # answered idempotency keys older than a day
+                self.store.forget_workers()
                 self._pruned_at = time.monotonic()
 
     def _settle_intents(self) -> None:
         indexed = self.writes.indexed_block()
-        for intent in self.store.live_intents():
+        me = self.store.worker_id
+        intents = self.store.live_intents()
+        alive = self.store.live_workers() if me is not None and intents else set()
+        for intent in intents:
             if self.writes.is_running(intent["id"]):
                 continue
+            carrier = intent.get("worker")
+            if carrier is not None and carrier != me and carrier in alive:
+                continue  # another live worker's request carries it and settles it itself
             txs = self.store.txs_of_intent(intent["id"])
             if not txs:
                 if intent["state"] == "reserved" and time.time() - intent["created_at"] > 5:
