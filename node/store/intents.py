@@ -45,8 +45,19 @@ class Intents(StoreBase):
             cursor = db.execute(
                 "INSERT INTO intent (kind, actor, key_name, subject, request, state, status, idem_scope, idem_key,"
                 " created_at, updated_at, worker) VALUES (?,?,?,?,?, 'reserved', ?,?,?,?,?,?)",
-                (kind, actor, key_name, subject, orjson.dumps(request).decode(), status, scope, key, now, now,
-                 self.worker_id),
+                (
+                    kind,
+                    actor,
+                    key_name,
+                    subject,
+                    orjson.dumps(request).decode(),
+                    status,
+                    scope,
+                    key,
+                    now,
+                    now,
+                    self.worker_id,
+                ),
             )
         return int(cursor.lastrowid or 0)
 
