@@ -14,8 +14,11 @@ import contextlib
 import json
 import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -149,21 +152,13 @@ def deploy(
 def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: None) -> None:
     """Runs the API (which runs the indexer) in the foreground; optionally loads the demo once it answers.
     `every()` runs a few times a second meanwhile (the chain's supervision); if it raises, the API stops."""
-    # The app is built by its factory from the same environment: the CLI never imports the web layer.
-    config = uvicorn.Config(
-        "node.api.app:app_from_environment",
-        factory=True,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-    )
-    server = uvicorn.Server(config)
     marker = settings.home / "demo-tokens.json"
     links = settings.home / "demo-links.txt"  # the demo's pages, printed again on every later start
+    api = _ApiProcesses(settings) if settings.api_workers > 1 else _ApiThread(settings)
 
     def load_demo() -> None:
         deadline = time.monotonic() + 60
-        while not server.started and time.monotonic() < deadline:
+        while not api.started() and time.monotonic() < deadline:
             time.sleep(0.1)
         try:
             state = Store(settings.node_state_path)
@@ -181,21 +176,80 @@ def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: N
 
     if demo and not marker.exists():
         threading.Thread(target=load_demo, name="demo", daemon=True).start()
-    console.print(f"API on {settings.base_url} (docs at {settings.base_url}/docs); Ctrl-C stops", highlight=False)
+    workers = f" ({settings.api_workers} workers)" if settings.api_workers > 1 else ""
+    console.print(f"API on {settings.base_url}{workers} (docs at {settings.base_url}/docs); Ctrl-C stops",
+                  highlight=False)  # fmt: skip
     console.print(f"the registry's site: {settings.base_url}/", highlight=False)
     if links.exists() and not (demo and not marker.exists()):
         console.print("demo pages:", highlight=False)
         for link in links.read_text(encoding="utf-8").split():
             console.print(f"  {link}", highlight=False)
-    # The server runs in a thread so that the signals stay ours: uvicorn re-raises a captured SIGTERM after
-    # its shutdown, which would kill this process before the chain below it is stopped and saved.
-    serving = threading.Thread(target=server.run, name="api", daemon=True)
-    serving.start()
+    api.start()
     try:
-        _wait_for_signal(serving.is_alive, every)
+        _wait_for_signal(api.alive, every)
     finally:
-        server.should_exit = True
-        serving.join(timeout=30)
+        api.stop()
+
+
+class _ApiThread:
+    """One API process: uvicorn in a thread of this one, so that the signals stay ours (uvicorn re-raises a
+    captured SIGTERM after its shutdown, which would kill this process before the chain below it is saved)."""
+
+    def __init__(self, settings: Settings) -> None:
+        # The app is built by its factory from the same environment: the CLI never imports the web layer.
+        config = uvicorn.Config("node.api.app:app_from_environment", factory=True, host=settings.api_host,
+                                port=settings.api_port, log_level="warning")  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="api", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def started(self) -> bool:
+        return bool(self.server.started)
+
+    def alive(self) -> bool:
+        return self.thread.is_alive()
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+class _ApiProcesses:
+    """Several API workers: uvicorn's own process manager in a child process (its workers share the socket;
+    one of them indexes, node.services), stopped with SIGTERM, then SIGKILL if it does not stop."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        s = self.settings
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "node.api.app:app_from_environment", "--factory", "--host", s.api_host,
+             "--port", str(s.api_port), "--workers", str(s.api_workers), "--log-level", "warning"],
+        )  # fmt: skip
+
+    def started(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://{self.settings.api_host}:{self.settings.api_port}/healthz", timeout=2):
+                return True
+        except OSError:
+            return False
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
 
 @app.command()

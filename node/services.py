@@ -130,12 +130,12 @@ class Services:
 
         self._thread = threading.Thread(target=run, name="indexer", daemon=True)
         self._thread.start()
+        if self._indexer_lock is not None:
+            self._wait_for_first_sync()  # the reconciler's steps read the index another worker may be creating
         self._reconciler_thread = threading.Thread(
             target=self.reconciler.run, args=(self._stop,), name="reconciler", daemon=True
         )
         self._reconciler_thread.start()
-        if self._indexer_lock is not None:
-            self._wait_for_first_sync()
 
     def _wait_for_first_sync(self) -> None:
         """A worker serves once the index holds the chain as it was when the worker started, as a lone node
