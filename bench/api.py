@@ -175,7 +175,7 @@ def main() -> None:
         fill_index(settings.index_path, events, long_history)
         print(f"index of {events} events written in {time.perf_counter() - began:.1f}s")
         placeholder_manifest(settings.manifest_path)
-        state = Store(settings.node_state_path)
+        state = Store(settings.store_location)
         token = state.create_token(key_name="regulator", account=REGULATOR, label="bench")
         state.close()
         with (

@@ -39,7 +39,7 @@ def fill_listings(settings, count: int) -> None:
     """Listings straight into node.sqlite, and their sellers registered in the index, a few frozen."""
     rng = random.Random(5)
     now = int(time.time())
-    state = Store(settings.node_state_path)
+    state = Store(settings.store_location)
     state.close()
     with sqlite3.connect(settings.node_state_path) as db:
         db.executemany(

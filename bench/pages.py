@@ -134,7 +134,7 @@ def main() -> None:
         fill_retirements(settings.index_path, 10_000)
         print(f"index of {events} events, {listings} listings written in {time.perf_counter() - began:.1f}s")
         placeholder_manifest(settings.manifest_path)
-        state = Store(settings.node_state_path)
+        state = Store(settings.store_location)
         token = state.create_token(key_name="regulator", account=REGULATOR, label="bench")
         state.close()
         with (

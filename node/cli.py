@@ -161,7 +161,7 @@ def _serve(settings: Settings, demo: bool, every: Callable[[], None] = lambda: N
         while not api.started() and time.monotonic() < deadline:
             time.sleep(0.1)
         try:
-            state = Store(settings.node_state_path)
+            state = Store(settings.store_location)
             tokens = prepare_participants(settings, state)
             state.close()
             result = run_demo(settings, tokens)
@@ -362,7 +362,7 @@ def keys_token(name: str, label: Annotated[str, typer.Option(help="who the token
     """Creates an API token acting for keystore NAME's account; printed once, stored hashed."""
     settings = load_settings()
     address = Keystore.from_settings(settings).address(name)
-    state = Store(settings.node_state_path)
+    state = Store(settings.store_location)
     token = state.create_token(key_name=name, account=address, label=label or name)
     state.close()
     console.print(f"API token for {name} ({address}); keep it, it is not shown again:", highlight=False)
@@ -373,7 +373,7 @@ def keys_token(name: str, label: Annotated[str, typer.Option(help="who the token
 def keys_revoke(name: str) -> None:
     """Revokes every API token acting for keystore NAME (the keystore itself stays)."""
     settings = load_settings()
-    state = Store(settings.node_state_path)
+    state = Store(settings.store_location)
     count = state.revoke_tokens(key_name=name)
     state.close()
     console.print(f"revoked {count} token(s) of {name}", highlight=False)

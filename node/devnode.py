@@ -24,6 +24,7 @@ from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.deploy import ensure_deployed
 from node.chain.keystore import Keystore
 from node.demo import CAST, prepare_participants
+from node.devpg import PostgresCluster
 from node.settings import PROJECT_ROOT, Settings, load_settings
 from node.store import Store
 
@@ -52,10 +53,16 @@ class LocalNode:
         return reply.json()
 
 
+# Set by the tests' session (SINKNODE_TEST_DATABASE=postgresql): each node gets a fresh database there.
+POSTGRES: PostgresCluster | None = None
+
+
 def _test_settings(home: Path, anvil_port: int, api_port: int, **overrides: Any) -> Settings:
     # Tests and benchmarks send thousands of requests from 127.0.0.1: unlimited unless the caller says otherwise
     # (other loopback addresses such as 127.0.0.2 stay limited, for the tests of the limits themselves).
     overrides.setdefault("rate_limit_exempt", ["127.0.0.1"])
+    if POSTGRES is not None and "database_url" not in overrides:
+        overrides["database_url"] = POSTGRES.create_database()
     return load_settings(
         home=home,
         anvil_port=anvil_port,
@@ -72,7 +79,7 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
     settings = _test_settings(home, anvil_port, api_port, **overrides)
     with AnvilProcess(AnvilConfig(binary=anvil_binary(PROJECT_ROOT), port=anvil_port)):
         ensure_deployed(settings)
-        state = Store(settings.node_state_path)
+        state = Store(settings.store_location)
         tokens = prepare_participants(settings, state)
         state.close()
         app = create_app(settings)
@@ -141,7 +148,7 @@ def local_node_workers(home: Path, workers: int = 2, **overrides: Any) -> Iterat
     settings = _test_settings(home, anvil_port, api_port, api_workers=workers, **overrides)
     with AnvilProcess(AnvilConfig(binary=anvil_binary(PROJECT_ROOT), port=anvil_port)):
         ensure_deployed(settings)
-        state = Store(settings.node_state_path)
+        state = Store(settings.store_location)
         tokens = prepare_participants(settings, state)
         state.close()
         env = {**os.environ, **settings_environment(settings)}

@@ -486,7 +486,7 @@ class Drill:
     def setup(self) -> None:
         took = self.node.start()
         self.say(f"node up in {took:.1f} s at {self.base} (home {self.home})")
-        state = Store(self.settings.node_state_path)
+        state = Store(self.settings.store_location)
         try:
             self.tokens = prepare_participants(self.settings, state)
         finally:

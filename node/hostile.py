@@ -95,7 +95,7 @@ class HostileNode:
 
     def start(self) -> None:
         self.process.start()
-        state = Store(self.settings.node_state_path)
+        state = Store(self.settings.store_location)
         try:
             self.tokens = prepare_participants(self.settings, state)
         finally:

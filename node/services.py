@@ -91,7 +91,7 @@ class Services:
             manifest=manifest,
             rpc=rpc,
             registry=RegistryClient(rpc, manifest.registry_abi(), manifest.registry.address),
-            state=Store(settings.node_state_path),
+            state=Store(settings.store_location),
             keystore=Keystore.from_settings(settings),
             evidence=EvidenceStore.from_settings(settings),
             sealer=Sealer.from_settings(settings),

@@ -2,6 +2,7 @@
 
 import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -16,6 +17,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SINKNODE_", extra="ignore")
 
     home: Path = Field(default=Path(".sinknode"), description="data directory; deleting it is a full reset")
+    database_url: str | None = Field(
+        default=None,
+        description="the node's store in PostgreSQL (postgresql://user@host/db); unset: <home>/node.sqlite",
+    )
     rpc_url: str | None = Field(default=None, description="JSON-RPC endpoint; unset means the local anvil")
     anvil_host: str = "127.0.0.1"
     anvil_port: int = 8545
@@ -155,6 +160,11 @@ class Settings(BaseSettings):
         return self.home / "node.sqlite"
 
     @property
+    def store_location(self) -> Path | str:
+        """Where the node's store lives: the PostgreSQL URL when set, else node.sqlite in the home."""
+        return self.database_url or self.node_state_path
+
+    @property
     def evidence_dir(self) -> Path:
         return self.home / "evidence"
 
@@ -180,6 +190,8 @@ class Settings(BaseSettings):
         for name, value in self.model_dump().items():
             if isinstance(value, SecretStr):
                 shown[name] = "********"
+            elif name == "database_url" and value:
+                shown[name] = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:********@", value)  # its password, if any
             elif isinstance(value, Path):
                 shown[name] = str(value)
             else:

@@ -1,16 +1,19 @@
 """Shared fixtures: one anvil per test module (plain and Besu-style), a deployed registry with its
 cast of participants, and a chain snapshot reverted after every test so each starts clean."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import settings as hypothesis_settings
 
+from node import devnode
 from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import BuildOutput, compile_contracts
 from node.chain.devnet import DevNetwork, start_devnet
 from node.chain.rpc import RpcClient
 from node.chain.sender import NonceManager
+from node.devpg import PostgresCluster, postgres_cluster
 from node.settings import PROJECT_ROOT, Settings, load_settings
 
 hypothesis_settings.register_profile("ci", max_examples=25, deadline=None)
@@ -20,6 +23,22 @@ hypothesis_settings.load_profile("ci")
 # "anvil": EIP-1559 transactions on a default anvil; "besu": an anvil run as a free-gas Besu network
 # (zero base fee and gas price) receiving only locally signed legacy transactions from unfunded keys.
 CHAIN_MODES = ["anvil", "besu"]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL cluster for the session (a database per test or node), stopped at its end."""
+    with postgres_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _store_engine(request: pytest.FixtureRequest) -> Iterator[None]:
+    """SINKNODE_TEST_DATABASE=postgresql: every node the tests start keeps its store in PostgreSQL."""
+    if os.environ.get("SINKNODE_TEST_DATABASE", "sqlite") == "postgresql":
+        devnode.POSTGRES = request.getfixturevalue("postgres")
+    yield
+    devnode.POSTGRES = None
 
 
 @pytest.fixture(scope="session")

@@ -90,7 +90,7 @@ def open_campaign(
         free = listing["quantity"] - reserved(services, listing_id)
         if target > free:
             raise Conflict("quantity_unavailable", f"target {target} g: the listing has {free} g free")
-        campaign_id = services.state.execute(
+        campaign_id = services.state.insert(
             "INSERT INTO campaign (listing_id, seller, batch_id, target, deadline, state, created_at)"
             " VALUES (?,?,?,?,?, 'open', ?)",
             (listing_id, caller.account, listing["batch"]["id"], target, deadline, int(time.time())),
@@ -229,9 +229,9 @@ def record_payments(
         sealed = services.sealer.seal(body["custodian_ref"], f"subscription_receipt.ref:{root}")
         receipt_id = db.execute(
             "INSERT INTO subscription_receipt (campaign_id, root, count, amount_fen, custodian, sealed, recorded_at)"
-            " VALUES (?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?) RETURNING id",
             (campaign_id, root, len(ids), body["amount_fen"], custodian, sealed, int(time.time())),
-        ).lastrowid
+        ).fetchone()[0]
         db.executemany("UPDATE subscription SET receipt_id = ? WHERE id = ?", [(receipt_id, i) for i in ids])
     totals = _totals(services, campaign_id)
     if totals["paid_grams"] >= campaign["target"]:

@@ -79,7 +79,8 @@ def verify_custodian(
 def record_custodian(services: Services, caller: Caller, address: str, name: str) -> dict[str, Any]:
     """An admin records a bank custodian whose receipts the node accepts (recording it again renames it)."""
     services.state.execute(
-        "INSERT OR REPLACE INTO custodian (address, name, added_by, added_at) VALUES (?,?,?,?)",
+        "INSERT INTO custodian (address, name, added_by, added_at) VALUES (?,?,?,?) ON CONFLICT (address) DO UPDATE"
+        " SET name = excluded.name, added_by = excluded.added_by, added_at = excluded.added_at",
         (address.lower(), name, caller.account, int(time.time())),
     )
     return {"address": address.lower(), "name": name}

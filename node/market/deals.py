@@ -104,7 +104,7 @@ def make_offer(
             f"offer {body['quantity']} g: between the minimum lot {listing['min_lot']} g and {available} g",
         )
     fen = price_fen(body["price"])
-    offer_id = services.state.execute(
+    offer_id = services.state.insert(
         "INSERT INTO offer (listing_id, buyer, quantity, price_fen_per_tonne, expires_at, state, created_at)"
         " VALUES (?,?,?,'',?, 'offered', ?)",
         (listing_id, caller.account, body["quantity"], body["expires_at"], int(time.time())),
@@ -167,7 +167,7 @@ def answer_offer(
         if offer["quantity"] > listing["quantity"] - reserved(services, listing["id"]):
             raise Conflict("quantity_unavailable", "the listing no longer has that quantity free")
         allocation = _bundle_allocation(services, listing, offer["quantity"]) if listing["bundle"] else None
-        deal_id = services.state.execute(
+        deal_id = services.state.insert(
             "INSERT INTO deal (listing_id, offer_id, seller, buyer, batch_id, quantity, price_fen_per_tonne, state,"
             " created_at, allocation) VALUES (?,?,?,?,?,?,?, 'accepted', ?, ?)",
             (

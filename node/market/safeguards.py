@@ -95,7 +95,8 @@ def refuse_blacklisted(services: Services, account: str, what: str) -> None:
 
 def add_to_blacklist(services: Services, caller: Caller, account: str, reason: str) -> None:
     services.state.execute(
-        "INSERT OR REPLACE INTO blacklist (account, reason, listed_by, listed_at) VALUES (?,?,?,?)",
+        "INSERT INTO blacklist (account, reason, listed_by, listed_at) VALUES (?,?,?,?) ON CONFLICT (account) DO UPDATE"
+        " SET reason = excluded.reason, listed_by = excluded.listed_by, listed_at = excluded.listed_at",
         (account, reason, caller.account, int(time.time())),
     )
 
@@ -124,8 +125,8 @@ def open_compensation_cases(services: Services, reader: sqlite3.Connection) -> N
         for batch_id, grams in deal_parts(deal):
             if batch_id in revoked:
                 services.state.execute(
-                    "INSERT OR IGNORE INTO compensation_case (deal_id, batch_id, buyer, seller, quantity, state,"
-                    " opened_at) VALUES (?,?,?,?,?, 'open', ?)",
+                    "INSERT INTO compensation_case (deal_id, batch_id, buyer, seller, quantity, state,"
+                    " opened_at) VALUES (?,?,?,?,?, 'open', ?) ON CONFLICT DO NOTHING",
                     (deal["id"], batch_id, deal["buyer"], deal["seller"], grams, int(time.time())),
                 )
 

@@ -14,6 +14,7 @@ from node.errors import Conflict, InvalidRequest, not_found
 from node.offsets.points import GRAMS_PER_POINT
 from node.offsets.recent import RecentTrees
 from node.services import Services
+from node.store.dialect import IntegrityError
 from node.text import refused_in_single_line
 from node.writes.runner import kind
 from registry.footprint import FootprintInputError, order_footprint, parse_order
@@ -116,7 +117,7 @@ def offset_orders(
                     root=root, account=account, orders=stored, total=total, intent_id=intent_id
                 )
             )
-        except sqlite3.IntegrityError:
+        except IntegrityError:
             raise Conflict("order_already_offset", "an order of this request is being or was offset") from None
 
     writes = services.writes

@@ -21,8 +21,11 @@ class Accounting(StoreBase):
     ) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO accounting (evidence_root, project_id, creditable_grams, input_hash, result,"
-                " created_at, period_end) VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO accounting (evidence_root, project_id, creditable_grams, input_hash, result,"
+                " created_at, period_end) VALUES (?,?,?,?,?,?,?) ON CONFLICT (evidence_root) DO UPDATE SET"
+                " project_id = excluded.project_id, creditable_grams = excluded.creditable_grams,"
+                " input_hash = excluded.input_hash, result = excluded.result, created_at = excluded.created_at,"
+                " period_end = excluded.period_end",
                 (
                     evidence_root,
                     project_id,
@@ -48,7 +51,8 @@ class Accounting(StoreBase):
     def save_report_alert(self, row: tuple[Any, ...]) -> bool:
         """An alert in ALERT_COLUMNS order; False if one with its key exists already."""
         with self.transaction() as db:
-            cursor = db.execute(f"INSERT OR IGNORE INTO report_alert VALUES ({','.join('?' * len(row))})", row)
+            marks = ",".join("?" * len(row))
+            cursor = db.execute(f"INSERT INTO report_alert VALUES ({marks}) ON CONFLICT DO NOTHING", row)
         return cursor.rowcount == 1
 
     def accounting(self, evidence_root: str) -> dict[str, Any] | None:

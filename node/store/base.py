@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from node.store.context import CURRENT_KEY
-from node.store.dialect import SqliteDialect
+from node.store.dialect import dialect_for
 from node.store.migrations import MIGRATIONS
 from node.store.sealed import Sealer
 
 
 class StoreBase:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.dialect = SqliteDialect()
-        self._db = self.dialect.connect(path)
+    def __init__(self, location: Path | str) -> None:
+        """`location`: the node.sqlite file, or a postgresql:// URL (SINKNODE_DATABASE_URL)."""
+        self.location = location
+        self.dialect = dialect_for(location)
+        self._db: Any = self.dialect.connect(location)
         self._lock = threading.RLock()  # re-entrant: reads run inside transaction()
         self._depth = 0
         # Seals what must not sit in clear at rest (set by whoever holds the key: the services); without
@@ -87,7 +88,7 @@ class StoreBase:
                 finally:
                     self._depth -= 1
                 return
-            self._db.execute(self.dialect.begin_write)
+            self.dialect.begin(self._db)
             self._depth = 1
             changes = self._db.total_changes
             try:
@@ -118,6 +119,11 @@ class StoreBase:
         with self.transaction() as db:
             cursor = db.execute(sql, params)
         return int(cursor.lastrowid or 0)
+
+    def insert(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One INSERT into a table with an `id` key; returns the new row's id (both engines say RETURNING)."""
+        with self.transaction() as db:
+            return int(db.execute(sql + " RETURNING id", params).fetchone()[0])
 
     def changed(self, sql: str, params: tuple[Any, ...] = ()) -> int:
         """One write; returns how many rows it changed (a compare-and-set's outcome)."""

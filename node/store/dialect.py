@@ -1,15 +1,28 @@
 """What differs between database engines, in one place.
 
 The store is written for SQLite (the embedded default) in SQL that PostgreSQL also runs; what cannot
-be written once lives here: opening, how a write transaction starts, an auto-numbered key, listing a
-table's columns and running a multi-statement script.
+be written once lives here: opening, how a write transaction starts, listing a table's columns, running a
+multi-statement script, the DDL types, and the planner hint SQLite needs (`+column` keeps it off an index).
+PostgreSQL is reached through a connection that takes the store's SQL as written (`?` parameters,
+integers for booleans) and counts the rows its statements change, as SQLite's `total_changes` does.
 """
 
+import re
 import sqlite3
+import zlib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+import psycopg
+
 from node.private import private_sqlite
+
+# A duplicate key, whichever engine refused it.
+IntegrityError: tuple[type[Exception], ...] = (sqlite3.IntegrityError, psycopg.IntegrityError)
+# The advisory lock a PostgreSQL store's write transactions take: one writer at a time, as SQLite's
+# BEGIN IMMEDIATE gives (the store's read-then-write steps rely on it).
+STORE_WRITE_LOCK = zlib.crc32(b"sinkledger store writes")
 
 
 class Connection(Protocol):
@@ -18,7 +31,11 @@ class Connection(Protocol):
 
 class Dialect(Protocol):
     name: str
-    begin_write: str  # the statement that starts a transaction taking the write lock at once
+    unindexed: str  # prefix of a column the planner must not answer from an index
+
+    def connect(self, location: Any) -> Any: ...
+
+    def begin(self, db: Any) -> None: ...
 
     def columns(self, db: Connection, table: str) -> set[str]: ...
 
@@ -27,7 +44,7 @@ class Dialect(Protocol):
 
 class SqliteDialect:
     name = "sqlite"
-    begin_write = "BEGIN IMMEDIATE"
+    unindexed = "+"
 
     def connect(self, path: Path) -> sqlite3.Connection:
         private_sqlite(path)  # 0600 before SQLite opens it, so its WAL and SHM files are 0600 too
@@ -38,6 +55,9 @@ class SqliteDialect:
         db.execute("PRAGMA busy_timeout=30000")
         return db
 
+    def begin(self, db: sqlite3.Connection) -> None:
+        db.execute("BEGIN IMMEDIATE")  # takes the write lock at once
+
     def columns(self, db: Connection, table: str) -> set[str]:
         return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
@@ -45,6 +65,132 @@ class SqliteDialect:
         # executescript would COMMIT the caller's transaction first: run statement by statement instead.
         for statement in split_statements(script):
             db.execute(statement)
+
+
+class PgCursor:
+    """A psycopg cursor as the store reads one: rows as tuples, `description`, `rowcount`, `lastrowid`."""
+
+    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+        self._cursor = cursor
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self.lastrowid = None  # PostgreSQL has none: the store's inserts say RETURNING id
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self._cursor.fetchone() if self.description is not None else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self._cursor.fetchall() if self.description is not None else []
+
+    def __iter__(self) -> Any:
+        return iter(self.fetchall())
+
+
+class PgConnection:
+    """A PostgreSQL connection in autocommit mode (the store says BEGIN and COMMIT itself) that runs the
+    store's SQLite-flavoured SQL."""
+
+    def __init__(self, url: str) -> None:
+        self._db = psycopg.connect(url, autocommit=True)
+        self.total_changes = 0
+
+    def execute(self, sql: str, params: Any = ()) -> PgCursor:
+        cursor = self._db.cursor()
+        cursor.execute(pg_sql(sql), _pg_params(params))
+        if _is_write(sql):
+            self.total_changes += max(cursor.rowcount, 0)
+        return PgCursor(cursor)
+
+    def executemany(self, sql: str, rows: Any) -> PgCursor:
+        cursor = self._db.cursor()
+        cursor.executemany(pg_sql(sql), [_pg_params(row) for row in rows])
+        self.total_changes += max(cursor.rowcount, 0)
+        return PgCursor(cursor)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _is_write(sql: str) -> bool:
+    return sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+
+
+def _pg_params(params: Any) -> tuple[Any, ...]:
+    # SQLite keeps booleans as 0 and 1 in INTEGER columns; PostgreSQL refuses a boolean there.
+    return tuple(int(p) if isinstance(p, bool) else p for p in (params or ()))
+
+
+@lru_cache(maxsize=4096)
+def pg_sql(sql: str) -> str:
+    """The store's SQL for psycopg: `?` outside quotes becomes `%s`, a literal `%` becomes `%%`."""
+    out: list[str] = []
+    quote: str | None = None
+    for char in sql:
+        if quote is not None:
+            out.append("%%" if char == "%" else char)
+            if char == quote:
+                quote = None
+        elif char in ("'", '"'):
+            quote = char
+            out.append(char)
+        elif char == "?":
+            out.append("%s")
+        elif char == "%":
+            out.append("%%")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+_DDL = (
+    (re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b", re.I), "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b", re.I), "BIGINT"),
+    (re.compile(r"\bBLOB\b", re.I), "BYTEA"),
+    (re.compile(r"\bREAL\b", re.I), "DOUBLE PRECISION"),
+)
+
+
+def pg_ddl(statement: str) -> str:
+    """A migration's statement in PostgreSQL's types: 64-bit integers (SQLite's are), identity keys, bytea."""
+    for pattern, replacement in _DDL:
+        statement = pattern.sub(replacement, statement)
+    return statement
+
+
+class PostgresDialect:
+    name = "postgresql"
+    unindexed = ""
+
+    def connect(self, url: str) -> PgConnection:
+        return PgConnection(url)
+
+    def begin(self, db: PgConnection) -> None:
+        db.execute("BEGIN")
+        db.execute("SELECT pg_advisory_xact_lock(?)", (STORE_WRITE_LOCK,))
+
+    def columns(self, db: Connection, table: str) -> set[str]:
+        rows = db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ?",
+            (table,),
+        )
+        return {row[0] for row in rows}
+
+    def run_script(self, db: Connection, script: str) -> None:
+        for statement in split_statements(script):
+            db.execute(pg_ddl(statement))
+
+
+def is_postgres_url(location: object) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def dialect_for(location: Path | str) -> SqliteDialect | PostgresDialect:
+    return PostgresDialect() if is_postgres_url(location) else SqliteDialect()
 
 
 def split_statements(script: str) -> list[str]:

@@ -44,7 +44,7 @@ class Intents(StoreBase):
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO intent (kind, actor, key_name, subject, request, state, status, idem_scope, idem_key,"
-                " created_at, updated_at, worker) VALUES (?,?,?,?,?, 'reserved', ?,?,?,?,?,?)",
+                " created_at, updated_at, worker) VALUES (?,?,?,?,?, 'reserved', ?,?,?,?,?,?) RETURNING id",
                 (
                     kind,
                     actor,
@@ -59,7 +59,7 @@ class Intents(StoreBase):
                     self.worker_id,
                 ),
             )
-        return int(cursor.lastrowid or 0)
+            return int(cursor.fetchone()[0])
 
     def intent(self, intent_id: int) -> dict[str, Any] | None:
         rows = self.rows(f"SELECT {_COLUMNS} FROM intent WHERE id = ?", (intent_id,))

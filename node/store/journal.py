@@ -22,15 +22,16 @@ class Journal(StoreBase):
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO chain_tx (intent_id, account, nonce, tx_hash, raw, state, created_at)"
-                " VALUES (?,?,?,?,?, 'sent', ?)",
+                " VALUES (?,?,?,?,?, 'sent', ?) RETURNING id",
                 (intent_id, account.lower(), nonce, tx_hash.lower(), raw, int(time.time())),
             )
+            journal_id = int(cursor.fetchone()[0])
             if intent_id is not None:
                 db.execute(
                     "UPDATE intent SET state = 'sent', updated_at = ? WHERE id = ? AND state = 'reserved'",
                     (int(time.time()), intent_id),
                 )
-        return int(cursor.lastrowid or 0)
+        return journal_id
 
     def tx_mined(self, tx_hash: str, *, block_number: int, tx_index: int, status: int) -> None:
         self.execute(
@@ -64,7 +65,8 @@ class Journal(StoreBase):
         """Transactions the chain may lack: pending ones, and mined ones at or above `from_block`, in the
         order they first reached the chain (mined ones by block and position, then pending ones as sent)."""
         return self.rows(
-            f"SELECT {_COLUMNS} FROM chain_tx WHERE state = 'sent' OR (block_number >= ? AND +state = 'mined')"
+            f"SELECT {_COLUMNS} FROM chain_tx WHERE state = 'sent'"
+            f" OR (block_number >= ? AND {self.dialect.unindexed}state = 'mined')"
             " ORDER BY CASE WHEN state = 'mined' THEN 0 ELSE 1 END, block_number, tx_index, id",
             (from_block,),
         )
@@ -86,7 +88,8 @@ class Journal(StoreBase):
         through their partial index: `+state` keeps the planner off the state index, which nearly every
         row matches)."""
         return self.rows(
-            f"SELECT {_COLUMNS} FROM chain_tx WHERE resent = 1 AND id_check IS NULL AND +state = 'mined' ORDER BY id"
+            f"SELECT {_COLUMNS} FROM chain_tx WHERE resent = 1 AND id_check IS NULL AND {self.dialect.unindexed}state ="
+            " 'mined' ORDER BY id"
         )
 
     def tx_id_check(self, tx_hash: str, result: str) -> None:
@@ -100,9 +103,10 @@ class Journal(StoreBase):
 
     def journal_summary(self) -> dict[str, int]:
         row = self.rows(
-            "SELECT COALESCE(SUM(state = 'sent'), 0) AS pending, COALESCE(SUM(resent), 0) AS resent,"
-            " COALESCE(SUM(state = 'dropped'), 0) AS dropped,"
-            " COALESCE(SUM(id_check IS NOT NULL AND id_check != 'same'), 0) AS ids_changed FROM chain_tx"
+            "SELECT COALESCE(SUM(CASE WHEN state = 'sent' THEN 1 ELSE 0 END), 0) AS pending,"
+            " COALESCE(SUM(resent), 0) AS resent, COALESCE(SUM(CASE WHEN state = 'dropped' THEN 1 ELSE 0 END), 0)"
+            " AS dropped, COALESCE(SUM(CASE WHEN id_check IS NOT NULL AND id_check != 'same' THEN 1 ELSE 0 END), 0)"
+            " AS ids_changed FROM chain_tx"
         )[0]
         live = self.rows("SELECT COUNT(*) AS n FROM intent WHERE state IN ('reserved', 'sent')")[0]["n"]
         return {"live_intents": int(live), **{k: int(v) for k, v in row.items()}}

@@ -28,10 +28,11 @@ class Listings(StoreBase):
         )
         with self.transaction() as db:
             cursor = db.execute(
-                f"INSERT INTO listing ({', '.join(columns)}, created_at) VALUES ({', '.join('?' * len(columns))}, ?)",
+                f"INSERT INTO listing ({', '.join(columns)}, created_at) VALUES ({', '.join('?' * len(columns))}, ?)"
+                " RETURNING id",
                 (*(row[c] for c in columns), int(time.time())),
             )
-            listing_id = int(cursor.lastrowid or 0)
+            listing_id = int(cursor.fetchone()[0])
             db.executemany(
                 "INSERT INTO bundle_part (listing_id, batch_id, quantity) VALUES (?,?,?)",
                 [(listing_id, batch_id, grams) for batch_id, grams in parts],

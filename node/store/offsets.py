@@ -30,9 +30,9 @@ class Offsets(StoreBase):
         with self.transaction() as db:
             offset_id = db.execute(
                 "INSERT INTO offset_batch (root, account, orders, total_grams, retirements, created_at, state,"
-                " intent_id) VALUES (?,?,?,?, '[]', ?, 'pending', ?)",
+                " intent_id) VALUES (?,?,?,?, '[]', ?, 'pending', ?) RETURNING id",
                 (root, account, len(orders), total, int(time.time()), intent_id),
-            ).lastrowid
+            ).fetchone()[0]
             db.executemany(
                 "INSERT INTO offset_order (order_id, offset_id, leaf_index, grams, breakdown) VALUES (?,?,?,?,?)",
                 [(order_id, offset_id, i, grams, breakdown) for i, (order_id, grams, breakdown) in enumerate(orders)],

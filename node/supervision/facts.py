@@ -63,7 +63,7 @@ class NodeFacts:
 
 def build_engine(settings: Settings) -> RiskEngine:
     """The node's rule engine with facts from its own state: in the indexer's thread or a rule process."""
-    facts = NodeFacts(Store(settings.node_state_path), Sealer.from_settings(settings), settings.organisation)
+    facts = NodeFacts(Store(settings.store_location), Sealer.from_settings(settings), settings.organisation)
     return RiskEngine(facts, load_rules(settings.risk_rules))
 
 

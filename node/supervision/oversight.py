@@ -183,8 +183,9 @@ def record_measure(
     tx_hash: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    measure_id = services.state.execute(
-        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)",
+    measure_id = services.state.insert(
+        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)"
+        " RETURNING id",
         (participant, kind, reason, caller.account, int(time.time()), tx_hash, orjson.dumps(details or {}).decode()),
     )
     services.state.log_query(
@@ -226,7 +227,7 @@ def _measure_taken(services: Services, intent: dict[str, Any], receipt: Receipt,
         "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)",
         (request["participant"], request["kind"], request["reason"], intent["actor"], int(time.time()),
          receipt.tx_hash, orjson.dumps(request["details"]).decode()),
-    ).lastrowid  # fmt: skip
+    ).fetchone()[0]  # fmt: skip
     services.state.log_query(
         account=intent["actor"], endpoint="measure",
         params={"participant": request["participant"], "kind": request["kind"], "reason": request["reason"]},

@@ -31,7 +31,8 @@ def _participant(services: Any, intent: dict[str, Any], receipt: Receipt, db: sq
     account, name = intent["request"]["account"].lower(), intent["request"].get("display_name")
     if name is not None:
         db.execute(
-            "INSERT OR REPLACE INTO participant_profile (account, display_name, set_at) VALUES (?,?,?)",
+            "INSERT INTO participant_profile (account, display_name, set_at) VALUES (?,?,?) ON CONFLICT (account)"
+            " DO UPDATE SET display_name = excluded.display_name, set_at = excluded.set_at",
             (account, name, int(time.time())),
         )
     return tx_answer(receipt, account=account)
@@ -43,7 +44,9 @@ def _project(services: Any, intent: dict[str, Any], receipt: Receipt, db: sqlite
     profile = intent["request"].get("profile")
     if profile is not None:
         db.execute(
-            "INSERT OR REPLACE INTO project_profile (project_id, name, region, kind, metadata_hash) VALUES (?,?,?,?,?)",
+            "INSERT INTO project_profile (project_id, name, region, kind, metadata_hash) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (project_id) DO UPDATE SET name = excluded.name, region = excluded.region,"
+            " kind = excluded.kind, metadata_hash = excluded.metadata_hash",
             (project_id, profile["name"], profile["region"], profile["kind"], intent["request"]["metadata_hash"]),
         )
     return tx_answer(receipt, project_id=project_id)

@@ -202,7 +202,7 @@ def test_monitoring_data_is_checked_field_by_field_and_only_the_owner_submits_it
 
 
 def test_a_revoked_token_is_refused(node):
-    state = Store(node.settings.node_state_path)
+    state = Store(node.settings.store_location)
     token = state.create_token(key_name="buyer-temporary", account=node.addresses["buyer"], label="temporary")
     assert node.call("GET", "/v1/me", headers={"authorization": f"Bearer {token}"}).status_code == 200
     assert state.revoke_tokens(key_name="buyer-temporary") == 1

@@ -219,7 +219,7 @@ def market(tmp_path: Path, empty_index: Path) -> Iterator[Market]:
     registry = FakeRegistry()
     services = SimpleNamespace(
         settings=settings,
-        state=Store(settings.node_state_path),
+        state=Store(settings.store_location),
         sealer=Sealer(bytes(range(32))),
         manifest=SimpleNamespace(chain_id=CHAIN_ID, registry=SimpleNamespace(address=REGISTRY)),
         registry=registry,

@@ -6,17 +6,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from node.store import Store
+from node.store.dialect import IntegrityError
 from node.store.idempotency import KEEP_S
 
 ACCOUNT = "0x" + "ab" * 20
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store(tmp_path / "node.sqlite")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The store on each engine: node.sqlite, and a fresh database of the session's PostgreSQL cluster."""
+    if request.param == "sqlite":
+        opened = Store(tmp_path / "node.sqlite")
+    else:
+        opened = Store(request.getfixturevalue("postgres").create_database())
     yield opened
     opened.close()
 
@@ -41,9 +47,12 @@ def _count(store: Store, table: str) -> int:
     return int(store.rows(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])
 
 
-def _committed(path: Path, sql: str) -> list[tuple[object, ...]]:
+def _committed(location: Path | str, sql: str) -> list[tuple[object, ...]]:
     """What another connection sees: only committed rows."""
-    db = sqlite3.connect(path)
+    if isinstance(location, str):
+        with psycopg.connect(location) as pg:
+            return [tuple(row) for row in pg.execute(sql).fetchall()]
+    db = sqlite3.connect(location)
     try:
         return db.execute(sql).fetchall()
     finally:
@@ -102,10 +111,10 @@ def test_a_sent_intent_is_still_live_and_settles_once(store: Store) -> None:
 
 def test_two_live_intents_for_one_subject_violate_the_unique_index(store: Store) -> None:
     first = _intent(store, "deal:1")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         _intent(store, "deal:1")
     store.mark_intent_sent(first)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         _intent(store, "deal:1")
     assert _count(store, "intent") == 1
     assert store.live_subject("deal:1") == first
@@ -152,7 +161,7 @@ def test_journalling_a_transaction_marks_its_intent_sent(store: Store) -> None:
 
 def test_a_journalled_hash_is_unique(store: Store) -> None:
     store.journal_tx(intent_id=None, account=ACCOUNT, nonce=0, tx_hash=_tx(1), raw="0x")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         store.journal_tx(intent_id=None, account=ACCOUNT, nonce=0, tx_hash=_tx(1), raw="0x")
     assert _count(store, "chain_tx") == 1
 
@@ -275,11 +284,11 @@ def test_an_inner_transaction_joins_the_outer_one(store: Store) -> None:
             assert inner is outer
             inner.execute("INSERT INTO custodian (address, name, added_by, added_at) VALUES ('0x2', 'b', 'x', 0)")
         assert outer.in_transaction  # the inner block did not commit
-        assert _committed(store.path, "SELECT address FROM custodian") == []
+        assert _committed(store.location, "SELECT address FROM custodian") == []
         intent_id = _intent(store)  # an aggregate's own transaction joins too
-        assert _committed(store.path, "SELECT id FROM intent") == []
-    assert _committed(store.path, "SELECT address FROM custodian ORDER BY address") == [("0x1",), ("0x2",)]
-    assert _committed(store.path, "SELECT id FROM intent") == [(intent_id,)]
+        assert _committed(store.location, "SELECT id FROM intent") == []
+    assert _committed(store.location, "SELECT address FROM custodian ORDER BY address") == [("0x1",), ("0x2",)]
+    assert _committed(store.location, "SELECT id FROM intent") == [(intent_id,)]
 
 
 def test_an_exception_in_an_inner_transaction_rolls_everything_back(store: Store) -> None:
@@ -293,12 +302,12 @@ def test_an_exception_in_an_inner_transaction_rolls_everything_back(store: Store
     assert _count(store, "intent") == 0
     # The store is usable again, outside any transaction.
     intent_id = _intent(store, "deal:1")
-    assert _committed(store.path, "SELECT id FROM intent") == [(intent_id,)]
+    assert _committed(store.location, "SELECT id FROM intent") == [(intent_id,)]
 
 
 def test_an_integrity_error_inside_a_transaction_rolls_back_its_earlier_writes(store: Store) -> None:
     _intent(store, "deal:1")
-    with pytest.raises(sqlite3.IntegrityError), store.transaction():
+    with pytest.raises(IntegrityError), store.transaction():
         store.journal_tx(intent_id=None, account=ACCOUNT, nonce=0, tx_hash=_tx(1), raw="0x")
         _intent(store, "deal:1")
     assert _count(store, "chain_tx") == 0
