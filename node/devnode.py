@@ -5,6 +5,7 @@ import contextlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import uvicorn
 from pydantic import SecretStr
 
@@ -27,6 +29,7 @@ from node.demo import CAST, prepare_participants
 from node.devpg import PostgresCluster
 from node.settings import PROJECT_ROOT, Settings, load_settings
 from node.store import Store
+from node.store.dialect import pg_sql
 
 
 @dataclass
@@ -46,6 +49,44 @@ class LocalNode:
         headers = {"authorization": f"Bearer {self.tokens[who]}"} if who else {}
         headers.update(kwargs.pop("headers", {}))
         return self.http.request(method, path, headers=headers, **kwargs)
+
+    # The node's store as a test sees it from outside, whichever engine holds it ------------------
+    def store_rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows read through a connection of the test's own (read-only for node.sqlite)."""
+        url = self.settings.database_url
+        if url:
+            with psycopg.connect(url) as db:
+                return [tuple(row) for row in db.execute(pg_sql(sql), params).fetchall()]
+        db = sqlite3.connect(f"file:{self.settings.node_state_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    def store_write(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """A test's own change to the store (moving time back, say), committed at once."""
+        url = self.settings.database_url
+        if url:
+            with psycopg.connect(url, autocommit=True) as db:
+                db.execute(pg_sql(sql), params)
+            return
+        with contextlib.closing(sqlite3.connect(self.settings.node_state_path, timeout=10)) as db, db:
+            db.execute(sql, params)
+
+    def store_tables(self) -> list[str]:
+        if self.settings.database_url:
+            sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        else:
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+        return sorted(row[0] for row in self.store_rows(sql))
+
+    def stored_bytes(self) -> bytes:
+        """What the store keeps at rest, as bytes: node.sqlite and its WAL, or every row of every table."""
+        if not self.settings.database_url:
+            path = self.settings.node_state_path
+            wal = path.with_name(path.name + "-wal")
+            return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+        return b"".join(repr(self.store_rows(f'SELECT * FROM "{t}"')).encode() for t in self.store_tables())
 
     def ok(self, method: str, path: str, who: str | None = None, **kwargs: Any) -> Any:
         reply = self.call(method, path, who, **kwargs)

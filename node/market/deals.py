@@ -378,6 +378,8 @@ def apply_deliveries(services: Services, deal_ids: list[int] | None = None) -> N
     where = "state IN ('paid', 'delivering') AND deal_ref IS NOT NULL"
     params: tuple[Any, ...] = ()
     if deal_ids is not None:
+        if not deal_ids:
+            return
         where += f" AND id IN ({','.join('?' * len(deal_ids))})"
         params = tuple(deal_ids)
     deals = services.state.rows(f"SELECT * FROM deal WHERE {where}", params)

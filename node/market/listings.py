@@ -352,6 +352,11 @@ def search_listings(
     return [public_listing(services, reader, row["id"], row, seen) for row in rows]
 
 
+def _one_of(column: str, values: list[Any]) -> str:
+    """`column IN (?, …)`, or false for no values (SQLite reads `IN ()`; PostgreSQL does not)."""
+    return f"{column} IN ({','.join('?' * len(values))})" if values else "1 = 0"
+
+
 def _status_clause(services: Services, reader: sqlite3.Connection, status: str, now: int, params: list[Any]) -> str:
     if status == "withdrawn":
         return "withdrawn = 1"
@@ -373,8 +378,7 @@ def _status_clause(services: Services, reader: sqlite3.Connection, status: str, 
         else []
     )
     suspended = (
-        f"(batch_id IN ({','.join('?' * len(inactive))}) OR seller IN ({','.join('?' * len(barred))})"
-        f" OR id IN ({','.join('?' * len(suspended_bundles))}))"
+        f"({_one_of('batch_id', inactive)} OR {_one_of('seller', barred)} OR {_one_of('id', suspended_bundles)})"
     )
     live = "withdrawn = 0 AND valid_until > ?"
     if status == "suspended":
@@ -382,7 +386,8 @@ def _status_clause(services: Services, reader: sqlite3.Connection, status: str, 
         return f"{live} AND {suspended}"
     # A bundle is filed under its first constituent's project; its status checks every constituent.
     # "+project_id": a membership test per row, so the planner keeps walking the sort order and stops early.
-    approved = f"+project_id IN ({APPROVED_PROJECTS})" if services.settings.listing_review else "1 = 1"
+    unindexed = services.state.dialect.unindexed
+    approved = f"{unindexed}project_id IN ({APPROVED_PROJECTS})" if services.settings.listing_review else "1 = 1"
     if status == "under_review":
         params.extend([now, *inactive, *barred, *suspended_bundles])
         return f"{live} AND NOT {suspended} AND NOT {approved}"

@@ -36,7 +36,8 @@ def price_statistics(services: Services, now: int | None = None) -> list[dict[st
     rows = services.state.rows(
         "SELECT d.id, d.price_fen_per_tonne, l.vintage, l.kind, MAX(s.at) AS delivered_at"
         " FROM deal d JOIN listing l ON l.id = d.listing_id JOIN deal_step s ON s.deal_id = d.id"
-        " WHERE d.state = 'delivered' AND s.state = 'delivered' GROUP BY d.id"
+        " WHERE d.state = 'delivered' AND s.state = 'delivered' GROUP BY d.id, d.price_fen_per_tonne, l.vintage,"
+        " l.kind"
     )
     groups: dict[tuple[str, int, str], list[int]] = {}
     for row in rows:

@@ -10,6 +10,7 @@ integers for booleans) and counts the rows its statements change, as SQLite's `t
 import re
 import sqlite3
 import zlib
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
@@ -86,12 +87,21 @@ class PgCursor:
         return iter(self.fetchall())
 
 
+class _NumberAsSqlite(psycopg.adapt.Loader):
+    """NUMERIC (what PostgreSQL's SUM of integers gives) read as SQLite gives it: an int when whole."""
+
+    def load(self, data: Any) -> int | float:
+        value = Decimal(bytes(data).decode())
+        return int(value) if value == value.to_integral_value() else float(value)
+
+
 class PgConnection:
     """A PostgreSQL connection in autocommit mode (the store says BEGIN and COMMIT itself) that runs the
     store's SQLite-flavoured SQL."""
 
     def __init__(self, url: str) -> None:
         self._db = psycopg.connect(url, autocommit=True)
+        self._db.adapters.register_loader("numeric", _NumberAsSqlite)
         self.total_changes = 0
 
     def execute(self, sql: str, params: Any = ()) -> PgCursor:

@@ -70,6 +70,18 @@ def _workers(db: Connection, dialect: Dialect) -> None:
         db.execute("ALTER TABLE intent ADD COLUMN worker TEXT")
 
 
+# Columns declared as numbers or bytes that hold sealed text (node.store.sealed): SQLite's column types are
+# affinities and keep the text; PostgreSQL's are types, so there they become TEXT.
+_SEALED_TEXT = (("offer", "price_fen_per_tonne"), ("deal", "price_fen_per_tonne"), ("idempotency_key", "body"))
+
+
+def _sealed_columns_text(db: Connection, dialect: Dialect) -> None:
+    if dialect.name != "postgresql":
+        return
+    for table, column in _SEALED_TEXT:
+        db.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT USING {column}::text")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -77,4 +89,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "participants' display names", _participant_profiles),
     Migration(5, "the site's sign-in sessions", _web_sessions),
     Migration(6, "the node's worker processes, and the one carrying each intent", _workers),
+    Migration(7, "sealed values in columns of text (PostgreSQL)", _sealed_columns_text),
 )

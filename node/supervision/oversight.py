@@ -184,8 +184,7 @@ def record_measure(
     details: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     measure_id = services.state.insert(
-        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)"
-        " RETURNING id",
+        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)",
         (participant, kind, reason, caller.account, int(time.time()), tx_hash, orjson.dumps(details or {}).decode()),
     )
     services.state.log_query(
@@ -224,7 +223,8 @@ def chain_measure(
 def _measure_taken(services: Services, intent: dict[str, Any], receipt: Receipt, db: Any) -> dict[str, Any]:
     request = intent["request"]
     measure_id = db.execute(
-        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO measure (participant, kind, reason, actor, at, tx_hash, details) VALUES (?,?,?,?,?,?,?)"
+        " RETURNING id",
         (request["participant"], request["kind"], request["reason"], intent["actor"], int(time.time()),
          receipt.tx_hash, orjson.dumps(request["details"]).decode()),
     ).fetchone()[0]  # fmt: skip

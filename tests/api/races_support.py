@@ -9,7 +9,6 @@
 """
 
 import json
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -162,12 +161,8 @@ class Chain:
 
 
 def state_rows(node: LocalNode, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of node.sqlite through a read-only connection (the node keeps writing meanwhile)."""
-    db = sqlite3.connect(f"file:{node.settings.node_state_path}?mode=ro", uri=True, timeout=10)
-    try:
-        return db.execute(sql, params).fetchall()
-    finally:
-        db.close()
+    """Rows of the node's store through a connection of the test's own (the node keeps writing meanwhile)."""
+    return node.store_rows(sql, params)
 
 
 def live_intents(node: LocalNode) -> int:

@@ -88,10 +88,7 @@ def test_a_deal_is_negotiated_paid_through_a_custodian_and_delivered_on_chain(no
     public = node.call("GET", f"/v1/listings/{listing['id']}").text
     assert "116000" not in public and "ICBC-2026-000731" not in public
     # At rest the price and the receipt are sealed: the database file never holds them in clear.
-    stored = (
-        node.settings.node_state_path.read_bytes()
-        + node.settings.node_state_path.with_name("node.sqlite-wal").read_bytes()
-    )
+    stored = node.stored_bytes()
     assert b"ICBC-2026-000731" not in stored and b"sealed:" in stored
 
 

@@ -2,10 +2,8 @@
 settle later, and reads that change nothing (what follows from the chain is applied by the reconciler)."""
 
 import math
-import sqlite3
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -36,13 +34,9 @@ def _grams(orders: list[dict]) -> int:
     return sum(order_footprint(parse_order(o, "o")).grams for o in orders)
 
 
-def _store_rows(path: Path) -> dict[str, list[tuple]]:
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        return {t: db.execute(f"SELECT * FROM {t}").fetchall() for t in tables if t not in AUDIT_TABLES}
-    finally:
-        db.close()
+def _store_rows(node: LocalNode) -> dict[str, list[tuple]]:
+    return {t: sorted(node.store_rows(f"SELECT * FROM {t}"), key=repr) for t in node.store_tables()
+            if t not in AUDIT_TABLES}  # fmt: skip
 
 
 def _live_intents(node: LocalNode) -> int:
@@ -176,7 +170,7 @@ def test_reads_change_nothing_and_the_reconciler_applies_what_follows_from_the_c
         # The seller delivers with a plain transfer carrying the deal reference, outside the deliver route.
         plain = {"batch_id": batch, "to": node.addresses["buyer"], "amount": 2_000_000, "deal_ref": paid["deal_ref"]}
         node.ok("POST", "/v1/transfers", "park", json=plain)
-        before = _store_rows(node.settings.node_state_path)
+        before = _store_rows(node)
         assert node.ok("GET", f"/v1/offers/{offer['id']}", "buyer")["state"] == "expired"
         for who in ("buyer", "park", "regulator"):
             assert node.ok("GET", f"/v1/deals/{deal['id']}", who)["state"] == "paid"
@@ -184,7 +178,7 @@ def test_reads_change_nothing_and_the_reconciler_applies_what_follows_from_the_c
             node.ok("GET", "/v1/compensation", who)
         node.ok("GET", f"/v1/listings/{listing['id']}")
         node.call("GET", f"/listings/{listing['id']}")
-        assert _store_rows(node.settings.node_state_path) == before, "a read wrote to the store"
+        assert _store_rows(node) == before, "a read wrote to the store"
     deadline = time.monotonic() + 10
     while node.ok("GET", f"/v1/deals/{deal['id']}", "buyer")["state"] != "delivered":
         assert time.monotonic() < deadline, "the reconciler never marked the delivery"

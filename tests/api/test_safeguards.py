@@ -1,7 +1,6 @@
 """Deposits before listing, the blacklist, and compensation cases when a sold batch is revoked."""
 
 import re
-import sqlite3
 
 from eth_account import Account
 
@@ -138,8 +137,8 @@ def test_public_price_statistics_cover_closed_months_with_five_deals_or_more(nod
     assert node.ok("GET", "/v1/market/prices") == [], "this month is still open"
 
     # Let a month pass: the deliveries move back 40 days (time is the one thing a test cannot wait for).
-    with sqlite3.connect(node.settings.node_state_path) as db:
-        db.execute(f"UPDATE deal_step SET at = at - 40 * 86400 WHERE deal_id IN ({','.join('?' * len(deals))})", deals)
+    node.store_write(f"UPDATE deal_step SET at = at - 40 * 86400 WHERE deal_id IN ({','.join('?' * len(deals))})",
+                     tuple(deals))  # fmt: skip
     stats = node.ok("GET", "/v1/market/prices")
     published = [(s["kind"], s["deals"], s["median_cny_per_tonne"], s["min_cny_per_tonne"], s["max_cny_per_tonne"])
                  for s in stats]  # fmt: skip

@@ -2,7 +2,6 @@
 with 422 financial_wording naming the field and the phrase, before anything is stored or sent to the chain."""
 
 import hashlib
-import sqlite3
 
 import pytest
 
@@ -20,15 +19,10 @@ def _park_has_a_deposit(node):
 
 def held(node: LocalNode) -> dict[str, str]:
     """A digest of every table the node keeps, and the chain's block height: what a refusal must not change."""
-    store = sqlite3.connect(f"file:{node.settings.node_state_path}?mode=ro", uri=True)
-    try:
-        tables = {row[0] for row in store.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        found = {}
-        for table in sorted(tables - _BOOKKEEPING):
-            rows = store.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
-            found[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
-    finally:
-        store.close()
+    found = {}
+    for table in sorted(set(node.store_tables()) - _BOOKKEEPING):
+        rows = sorted(node.store_rows(f'SELECT * FROM "{table}"'), key=repr)
+        found[table] = hashlib.sha256(repr(rows).encode()).hexdigest()
     found["block"] = str(node.services.rpc.block_number())
     return found
 
