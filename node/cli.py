@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import httpx
 import typer
 import uvicorn
 from rich.console import Console
@@ -39,6 +40,7 @@ from node.evidence.bundle import create_bundle, load_bundle, save_bundle, verify
 from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, Progress
 from node.network.besu import BESU_IMAGE, NetworkRequest, check_request, decrypt_node_key, init_network
+from node.peers import PeerError, compare
 from node.recursion import restore_recursion_limit
 from node.settings import Settings, load_settings
 from node.store import Store
@@ -60,6 +62,8 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(offsets_app, name="offsets")
 network_app = typer.Typer(no_args_is_help=True, help="a Besu QBFT network of several organisations")
 app.add_typer(network_app, name="network")
+peers_app = typer.Typer(no_args_is_help=True, help="other organisations' nodes")
+app.add_typer(peers_app, name="peers")
 console = Console(soft_wrap=True)
 errors = Console(soft_wrap=True, stderr=True)
 
@@ -529,6 +533,31 @@ def network_node_key(
     target = out or settings.home / "network"
     path = decrypt_node_key(target, name, _network_password(settings, target))
     console.print(f"wrote {path}", highlight=False)
+
+
+@peers_app.command("compare")
+def peers_compare(
+    peer: Annotated[list[str] | None, typer.Option(help="a peer's URL (repeatable); default SINKNODE_PEERS")] = None,
+    block: Annotated[int | None, typer.Option(help="the block to compare at; default the lowest all hold")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the report as JSON")] = False,
+) -> None:
+    """Compares this node's index (its API must run) with every peer's; exit status 1 if one differs."""
+    settings = load_settings()
+    peers = [p.rstrip("/") for p in peer] if peer else settings.peers
+    if not peers:
+        _fail("no peers: give --peer URL or set SINKNODE_PEERS")
+    try:
+        comparison = compare([settings.base_url, *peers], block=block)
+    except (PeerError, httpx.HTTPError) as error:
+        _fail(f"this node ({settings.base_url}) did not answer: {error}")
+    if as_json:
+        print(json.dumps(comparison.as_dict(), indent=2))
+    else:
+        console.print(f"block {comparison.block}, reference {comparison.reference}", highlight=False)
+        for outcome in comparison.outcomes:
+            console.print(outcome.describe(), markup=False, highlight=False)
+    if not comparison.agreed:
+        raise typer.Exit(1)
 
 
 def project_registered(settings: Settings, manifest: DeploymentManifest, project_id: int) -> bool:

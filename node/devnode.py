@@ -4,6 +4,7 @@ keystores and API tokens, registered on chain through the API, and the API itsel
 import contextlib
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -135,6 +136,20 @@ def local_node(home: Path, **overrides: Any) -> Iterator[LocalNode]:
                 yield node
             finally:
                 http.close()
+
+
+@contextmanager
+def peer_node(home: Path, of: LocalNode, **overrides: Any) -> Iterator[LocalNode]:
+    """Another organisation's node on `of`'s chain: its own home, keys, store and index, the same deployment
+    manifest, its API in a thread of this process. It registers nobody: it reads, indexes and compares."""
+    api_port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    settings = _test_settings(home, of.settings.anvil_port, api_port, rpc_url=of.settings.effective_rpc_url,
+                              **overrides)  # fmt: skip
+    shutil.copyfile(of.settings.manifest_path, settings.manifest_path)
+    app = create_app(settings)
+    with served(app, api_port, log_level="warning"), httpx.Client(base_url=settings.base_url, timeout=300) as http:
+        yield LocalNode(settings, settings.base_url, {}, dict(of.addresses), http, app)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

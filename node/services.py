@@ -26,6 +26,9 @@ from node.evidence.store import EvidenceStore
 from node.index.follower import Indexer, open_reader
 from node.index.queries import index_digest
 from node.network.allowlist import AllowlistKeeper
+from node.peers import RULE as PEER_RULE
+from node.peers import PeerWatch
+from node.risk.config import load_rules
 from node.settings import Settings
 from node.store import Store, TokenOwner
 from node.store.sealed import Sealer
@@ -68,6 +71,7 @@ class Services:
     _reconciler_thread: threading.Thread | None = None
     _sql_pool: SqlPool | None = None
     _indexer_lock: FileLock | None = None
+    _peer_thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
         self.state.sealer = self.sealer  # kept answers are sealed at rest with the confidential-field key
@@ -136,6 +140,11 @@ class Services:
             target=self.reconciler.run, args=(self._stop,), name="reconciler", daemon=True
         )
         self._reconciler_thread.start()
+        if s.peers and s.peer_compare_s > 0:
+            severity = load_rules(s.risk_rules)[PEER_RULE]["severity"]
+            watch = PeerWatch(s.base_url, s.peers, s.peer_compare_s, self.state.save_report_alert, severity)
+            self._peer_thread = threading.Thread(target=watch.run, args=(self._stop,), name="peers", daemon=True)
+            self._peer_thread.start()
 
     def _wait_for_first_sync(self) -> None:
         """A worker serves once the index holds the chain as it was when the worker started, as a lone node
@@ -217,7 +226,7 @@ class Services:
 
     def close(self) -> None:
         self._stop.set()
-        for thread in (self._thread, self._reconciler_thread):
+        for thread in (self._thread, self._reconciler_thread, self._peer_thread):
             if thread is not None:
                 thread.join(timeout=30)
         if self.indexer is not None:

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         default=None,
         description="Besu permissioning file whose account allowlist follows registered, unfrozen participants",
     )
+    peers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="other organisations' node URLs to compare indexes with (JSON list or commas)"
+    )
+    peer_compare_s: float = Field(
+        default=0.0, ge=0, description="compare the index with the peers' this often (seconds); 0: never"
+    )
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
     aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")
     api_workers: int = Field(
@@ -109,6 +115,19 @@ class Settings(BaseSettings):
         if value.strip():
             parse_many(value)  # a typo fails at start, not on the first request
         return value.strip()
+
+    @field_validator("peers", mode="before")
+    @classmethod
+    def _peer_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+        if isinstance(value, list):
+            for url in value:
+                if not str(url).startswith(("http://", "https://")):
+                    raise ValueError(f"a peer is an http(s) URL, not {url!r}")
+            return [str(url).rstrip("/") for url in value]
+        return value
 
     @field_validator("rate_limit_exempt", mode="before")
     @classmethod

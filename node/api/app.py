@@ -20,6 +20,7 @@ from node.api.routes import (
     offsets,
     pages,
     participants,
+    peers,
     plausibility,
     public,
     regulator,
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     # Outside idempotency, so a refused request is never read or remembered (node.api.ratelimit).
     app.add_middleware(RateLimits, settings=settings)
     app.include_router(public.router)
+    app.include_router(peers.router)
     app.include_router(participants.router)
     app.include_router(plausibility.router)
     app.include_router(intents.router)

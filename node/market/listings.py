@@ -24,6 +24,7 @@ from node.market.safeguards import (
 from node.projects.profiles import project_profile
 from node.public_text import check_public_text
 from node.services import Services
+from node.store.dialect import in_list
 from node.supervision.oversight import APPROVED_PROJECTS, project_review
 from registry.units import deal_total_fen, vintage_of
 
@@ -352,11 +353,6 @@ def search_listings(
     return [public_listing(services, reader, row["id"], row, seen) for row in rows]
 
 
-def _one_of(column: str, values: list[Any]) -> str:
-    """`column IN (?, …)`, or false for no values (SQLite reads `IN ()`; PostgreSQL does not)."""
-    return f"{column} IN ({','.join('?' * len(values))})" if values else "1 = 0"
-
-
 def _status_clause(services: Services, reader: sqlite3.Connection, status: str, now: int, params: list[Any]) -> str:
     if status == "withdrawn":
         return "withdrawn = 1"
@@ -378,7 +374,8 @@ def _status_clause(services: Services, reader: sqlite3.Connection, status: str, 
         else []
     )
     suspended = (
-        f"({_one_of('batch_id', inactive)} OR {_one_of('seller', barred)} OR {_one_of('id', suspended_bundles)})"
+        f"({in_list('batch_id', len(inactive))} OR {in_list('seller', len(barred))}"
+        f" OR {in_list('id', len(suspended_bundles))})"
     )
     live = "withdrawn = 0 AND valid_until > ?"
     if status == "suspended":

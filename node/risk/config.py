@@ -20,6 +20,7 @@ RULES = (
     "holding_concentration",
     "ecological_loss",
     "issuance_not_backed",
+    "index_divergence",
 )
 
 # How a rule's window is measured: exact seconds ending at the judged event, Asia/Shanghai calendar days, or

@@ -195,6 +195,14 @@ class PostgresDialect:
             db.execute(pg_ddl(statement))
 
 
+def in_list(column: str, count: int, *, negated: bool = False) -> str:
+    """`column IN (?, …)` for `count` parameters; for none, what it means (SQLite reads `IN ()`, PostgreSQL
+    does not): false, or true when negated."""
+    if count == 0:
+        return "1 = 1" if negated else "1 = 0"
+    return f"{column} {'NOT IN' if negated else 'IN'} ({','.join('?' * count)})"
+
+
 def is_postgres_url(location: object) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 

@@ -21,6 +21,7 @@ from node.chain.sender import Receipt
 from node.errors import Conflict, InvalidRequest, not_found
 from node.market.prices import price_summary
 from node.services import Services
+from node.store.dialect import in_list
 from node.writes.ledger import tx_answer
 from node.writes.runner import kind
 
@@ -79,10 +80,10 @@ def list_alerts(
     handled = alert_status(services)
     if status and status != "open":
         keys = [k for k, s in handled.items() if s == status]
-        clauses.append(f"key IN ({','.join('?' * len(keys))})")
+        clauses.append(in_list("key", len(keys)))
         params.extend(keys)
     elif status == "open":
-        clauses.append(f"key NOT IN ({','.join('?' * len(handled))})")
+        clauses.append(in_list("key", len(handled), negated=True))
         params.extend(handled)
     where = " AND ".join(clauses)
     cursor = reader.execute(
