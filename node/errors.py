@@ -133,6 +133,10 @@ class Forbidden(CodedError):
     """The caller may not do this."""
 
 
+class Unauthenticated(CodedError):
+    """Who sent the request is not established (a peer's signature missing, stale, replayed or wrong)."""
+
+
 class NotFound(CodedError):
     """What the request names does not exist."""
 

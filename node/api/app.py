@@ -15,6 +15,7 @@ from node.api.ratelimit import RateLimits
 from node.api.routes import (
     campaigns,
     deals,
+    evidence_sharing,
     intents,
     listings,
     offsets,
@@ -75,6 +76,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.add_middleware(RateLimits, settings=settings)
     app.include_router(public.router)
     app.include_router(peers.router)
+    app.include_router(evidence_sharing.router)
     app.include_router(participants.router)
     app.include_router(plausibility.router)
     app.include_router(intents.router)

@@ -36,6 +36,7 @@ from node.errors import (
     SinkError,
     TransactionPending,
     TransactionTimeout,
+    Unauthenticated,
     Unavailable,
 )
 from node.writes.runner import IntentAccepted
@@ -92,7 +93,8 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, "not_found", f"{what} does not exist")
 
 
-_CODED_STATUS = {InvalidRequest: 422, Conflict: 409, Forbidden: 403, NotFound: 404, Unavailable: 503}
+_CODED_STATUS = {InvalidRequest: 422, Conflict: 409, Forbidden: 403, NotFound: 404, Unavailable: 503,
+                 Unauthenticated: 401}  # fmt: skip
 
 
 def status_of(error: SinkError) -> int:

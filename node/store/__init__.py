@@ -15,13 +15,14 @@ from node.store.intents import Intents
 from node.store.journal import Journal
 from node.store.listings import Listings
 from node.store.offsets import Offsets
+from node.store.peering import Peering
 from node.store.points import Points
 from node.store.querylog import QueryLog
 from node.store.tokens import TokenOwner, Tokens
 from node.store.workers import Workers
 
 
-class Store(Tokens, Accounting, Listings, Offsets, Points, QueryLog, Intents, Journal, Idempotency, Workers):
+class Store(Tokens, Accounting, Listings, Offsets, Points, QueryLog, Intents, Journal, Idempotency, Workers, Peering):
     """The node's store: open it with the path of node.sqlite; migrations run on open."""
 
 

@@ -82,6 +82,10 @@ def _sealed_columns_text(db: Connection, dialect: Dialect) -> None:
         db.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT USING {column}::text")
 
 
+def _peering(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0008_peering.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -90,4 +94,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "the site's sign-in sessions", _web_sessions),
     Migration(6, "the node's worker processes, and the one carrying each intent", _workers),
     Migration(7, "sealed values in columns of text (PostgreSQL)", _sealed_columns_text),
+    Migration(8, "evidence shared between organisations: nonces, grants, access log", _peering),
 )
