@@ -76,6 +76,7 @@ _SEALED_TEXT = (("offer", "price_fen_per_tonne"), ("deal", "price_fen_per_tonne"
 
 
 def _sealed_columns_text(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0007_sealed_text.sql"))  # says why; holds no statement
     if dialect.name != "postgresql":
         return
     for table, column in _SEALED_TEXT:

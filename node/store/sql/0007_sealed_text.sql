@@ -1,0 +1,3 @@
+-- Sealed values (node.store.sealed) in columns declared as numbers or bytes: SQLite's column types are
+-- affinities and keep the text as it is, so nothing changes there. On PostgreSQL the migration alters the
+-- columns to TEXT (node.store.migrations, _SEALED_TEXT): offer and deal prices, idempotency answers.
