@@ -1,0 +1,186 @@
+"""Several organisations' nodes on one chain: do their indexes agree, how fast does a killed one catch up,
+and how many reads do one and two API workers serve.
+
+    python -m bench.consortium [--quick]
+
+1. A chain of ≥ 100,000 certificate events (bench.index's harness chain).
+2. Four organisation nodes, each with its own home, index them (`sinknode index --once`, a process each);
+   two keep their store in PostgreSQL (a throwaway cluster), two in SQLite. Their index digests and
+   derived-table digests at the head are compared (node.index.agreement).
+3. One node's indexer (`sinknode index`, following) is killed with SIGKILL after a second, then run again:
+   the time it takes from that restart to the head.
+4. The same chain indexed once more in this process against the fetch-and-decode ceiling (bench.index).
+5. `sinknode serve` with its store in PostgreSQL, with 1 and then 2 API workers, under wrk (Debian's
+   package): 32 connections for 10 s, alternating a batch page and the batch's provenance JSON.
+
+Prints `BENCH consortium nodes= digests_equal= catch_up_s= sqlite_events_per_s= sqlite_ceiling_ratio=
+postgres_events_per_s= reads_per_s_1_worker= reads_per_s_2_workers=`. The index is SQLite on every node
+(PostgreSQL holds only the stores), so postgres_events_per_s is `none`.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from bench.index import build_chain, ceiling
+from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
+from node.chain.build import compile_contracts
+from node.chain.devnet import start_devnet
+from node.chain.rpc import RpcClient
+from node.devnode import stop_process_tree
+from node.devpg import postgres_cluster
+from node.index.agreement import digest_at
+from node.index.follower import Indexer
+from node.settings import load_settings
+
+NODES = 4
+WRK_SECONDS = 10
+WRK_CONNECTIONS = 32
+_LUA = """
+counter = 0
+request = function()
+  counter = counter + 1
+  if counter % 2 == 0 then
+    return wrk.format("GET", "/batches/{batch}?lang=en")
+  end
+  return wrk.format("GET", "/v1/batches/{batch}/provenance?limit=50")
+end
+"""
+
+
+def _env(home: Path, rpc_url: str, chain_id: int, **extra: str) -> dict[str, str]:
+    return {**os.environ, "SINKNODE_HOME": str(home), "SINKNODE_RPC_URL": rpc_url, "SINKNODE_CHAIN_ID": str(chain_id),
+            "SINKNODE_RISK_ENABLED": "false", "SINKNODE_KEYSTORE_SCRYPT_N": "1024",
+            "SINKNODE_RATE_LIMIT_READS": "", "SINKNODE_LISTING_REVIEW": "false", **extra}  # fmt: skip
+
+
+def _sinknode(*args: str) -> list[str]:
+    return [sys.executable, "-m", "node.cli", *args]
+
+
+def _wrk(url: str, script: Path) -> float:
+    done = subprocess.run(["wrk", "-t2", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "-s", str(script), url],
+                          capture_output=True, text=True, timeout=WRK_SECONDS + 60, check=True)  # fmt: skip
+    found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    if found is None or errors is not None:
+        raise RuntimeError(f"wrk: {done.stdout[-800:]}")
+    return float(found.group(1))
+
+
+def _serve_and_load(home: Path, env: dict[str, str], workers: int, batch: int, tmp: Path) -> float:
+    port = free_port()
+    run_env = {**env, "SINKNODE_API_PORT": str(port), "SINKNODE_API_WORKERS": str(workers)}
+    log = (tmp / f"serve{workers}.log").open("wb")
+    process = subprocess.Popen(_sinknode("serve"), env=run_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/v1/batches/{batch}", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start: {(tmp / f'serve{workers}.log').read_text()[-1500:]}")
+            time.sleep(0.2)
+        script = tmp / "reads.lua"
+        script.write_text(_LUA.replace("{batch}", str(batch)))
+        _wrk(url, script)  # warm: caches, connections, the first pages
+        return _wrk(url, script)
+    finally:
+        stop_process_tree(process)
+        log.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 events instead of 100,000")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    target = 20_000 if args.quick else 100_000
+    settings = load_settings()
+    build = compile_contracts(settings)
+    config = AnvilConfig(binary=anvil_binary(settings.project_root), port=free_port(),
+                         extra_args=["--gas-limit", "60000000"])  # fmt: skip
+    with AnvilProcess(config) as anvil, postgres_cluster() as pg, tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        rpc = RpcClient(anvil.url)
+        net = start_devnet(rpc, build, contract="SinkRegistryHarness")
+        began = time.perf_counter()
+        batch = build_chain_with_batch(net, target)
+        print(f"chain built in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+        head = rpc.block_number()
+        chain_id = net.manifest.chain_id
+
+        # 2. four nodes, one process each
+        homes, envs = [], []
+        for number in range(1, NODES + 1):
+            home = tmp / f"org{number}"
+            home.mkdir()
+            net.manifest.save(home / "deployment.json")
+            extra = {"SINKNODE_DATABASE_URL": pg.create_database(f"org{number}")} if number > 2 else {}
+            homes.append(home)
+            envs.append(_env(home, anvil.url, chain_id, SINKNODE_ORGANISATION=str(number), **extra))
+        began = time.perf_counter()
+        processes = [subprocess.Popen(_sinknode("index", "--once", "--quiet"), env=env) for env in envs]
+        for process in processes:
+            if process.wait(timeout=1800) != 0:
+                sys.exit("a node failed to index")
+        print(f"{NODES} nodes indexed in {time.perf_counter() - began:.1f}s (side by side)", file=sys.stderr)
+        digests = [digest_at(home / "index.sqlite", head, "Asia/Shanghai") for home in homes]
+        digests_equal = all(d == digests[0] for d in digests) and digests[0]["events"] >= target
+
+        # 3. a killed node catching up
+        shutil.rmtree(homes[0] / "index.sqlite", ignore_errors=True)
+        for suffix in ("", "-wal", "-shm"):
+            (homes[0] / f"index.sqlite{suffix}").unlink(missing_ok=True)
+        follower = subprocess.Popen(_sinknode("index", "--quiet"), env=envs[0])
+        time.sleep(1.0)
+        os.kill(follower.pid, signal.SIGKILL)
+        follower.wait(timeout=30)
+        began = time.perf_counter()
+        subprocess.run(_sinknode("index", "--once", "--quiet"), env=envs[0], check=True, timeout=1800)
+        catch_up_s = time.perf_counter() - began
+        caught = digest_at(homes[0] / "index.sqlite", head, "Asia/Shanghai")
+        digests_equal = digests_equal and caught == digests[1]
+
+        # 4. the index against its ceiling, in this process
+        count, seconds = ceiling(net, net.manifest.registry.deploy_block, head)
+        indexer = Indexer(anvil.url, net.manifest, tmp / "bench.sqlite")
+        began = time.perf_counter()
+        checkpoint = indexer.sync()
+        rate = checkpoint.event_count / (time.perf_counter() - began)
+        indexer.close()
+        ceiling_rate = count / seconds
+
+        # 5. reads with 1 and 2 API workers, the store in PostgreSQL, the index from step 2
+        reads = {workers: _serve_and_load(homes[2], envs[2], workers, batch, tmp) for workers in (1, 2)}
+        rpc.close()
+    print(
+        f"BENCH consortium nodes={NODES} digests_equal={str(digests_equal).lower()} catch_up_s={catch_up_s:.1f}"
+        f" sqlite_events_per_s={rate:.0f} sqlite_ceiling_ratio={rate / ceiling_rate:.2f} postgres_events_per_s=none"
+        f" reads_per_s_1_worker={reads[1]:.0f} reads_per_s_2_workers={reads[2]:.0f}"
+        f" two_worker_ratio={reads[2] / reads[1]:.2f}"
+    )
+
+
+def build_chain_with_batch(net: object, target: int) -> int:
+    """bench.index's chain; returns the id of the batch it churns (the first one issued)."""
+    build_chain(net, target)  # type: ignore[arg-type]
+    return (1 << 32) | 1
+
+
+if __name__ == "__main__":
+    main()
