@@ -41,6 +41,8 @@ class LocalNode:
     addresses: dict[str, str]
     http: httpx.Client
     app: Any = None  # the FastAPI app, for tests that look at the node's services in place
+    # Other hosts of the same node (one PostgreSQL store, each its own index): races spread requests over them.
+    race_urls: list[str] | None = None
 
     @property
     def services(self) -> Any:
@@ -150,6 +152,40 @@ def peer_node(home: Path, of: LocalNode, **overrides: Any) -> Iterator[LocalNode
     app = create_app(settings)
     with served(app, api_port, log_level="warning"), httpx.Client(base_url=settings.base_url, timeout=300) as http:
         yield LocalNode(settings, settings.base_url, {}, dict(of.addresses), http, app)
+
+
+@contextmanager
+def second_host(of: LocalNode, home: Path) -> Iterator[str]:
+    """`of` served from another host: a `sinknode serve` process with its own data directory (keys and
+    deployment copied, its own index of the chain; no evidence files) and `of`'s PostgreSQL store. Yields its
+    URL."""
+    if not of.settings.database_url:
+        raise ValueError("hosts share a node only through a PostgreSQL store")
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(of.settings.keys_dir, home / "keys", dirs_exist_ok=True)
+    shutil.copyfile(of.settings.manifest_path, home / "deployment.json")
+    port = free_port()
+    env = {**os.environ, **settings_environment(of.settings), "SINKNODE_HOME": str(home),
+           "SINKNODE_API_PORT": str(port), "SINKNODE_RPC_URL": of.settings.effective_rpc_url}  # fmt: skip
+    log = home / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "node.cli", "serve"], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the second host did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        stop_process_tree(process)
 
 
 def settings_environment(settings: Settings) -> dict[str, str]:

@@ -36,12 +36,13 @@ from node.supervision.facts import risk_rules
 from node.supervision.sqlpool import SqlPool
 from node.writes import ledger as _ledger_kinds  # noqa: F401  (registers the ledger's intent kinds)
 from node.writes.guard import JournalGuard
-from node.writes.locks import FileLock
+from node.writes.locks import FileLock, PgAdvisoryLock
 from node.writes.reconciler import Reconciler
 from node.writes.recovery import Recovery
 from node.writes.runner import Writes
 
 log = logging.getLogger("sinknode.services")
+SEND_LOCK_KEY = 0x53494E4B  # the PostgreSQL advisory lock of the send gate ("SINK")
 
 
 def _refusal_status(error: SinkError) -> int:
@@ -71,6 +72,7 @@ class Services:
     _reconciler_thread: threading.Thread | None = None
     _sql_pool: SqlPool | None = None
     _indexer_lock: FileLock | None = None
+    _send_lock: FileLock | PgAdvisoryLock | None = None
     _peer_thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
@@ -104,7 +106,8 @@ class Services:
     # index --------------------------------------------------------------------------------------
     def start_indexer(self) -> None:
         s = self.settings
-        if s.api_workers > 1:
+        if s.api_workers > 1 or s.database_url:
+            # Several workers on this data directory, or nodes on several hosts sharing one PostgreSQL store.
             self._join_workers()
         self.recover()
         # The API starts even when the chain does not answer (chain-bound answers say 503 until it does, and
@@ -161,7 +164,14 @@ class Services:
         home = self.settings.home
         self.state.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.state.register_worker(self.state.worker_id)
-        SEND_GATE.share(FileLock(home / "send.lock"))
+        url = self.settings.database_url
+        # With the store in PostgreSQL the gate is the database's (every host's workers send through it);
+        # each host indexes the chain into its own index, one worker of it at a time.
+        gate = PgAdvisoryLock(url, SEND_LOCK_KEY) if url else FileLock(home / "send.lock")
+        if SEND_GATE.share(gate):
+            self._send_lock = gate
+        elif isinstance(gate, PgAdvisoryLock):
+            gate.close()
         self._indexer_lock = FileLock(home / "indexer.lock")
 
     def _open_index(self) -> Indexer:
@@ -233,6 +243,9 @@ class Services:
             self.indexer.close()
         if self._indexer_lock is not None:
             self._indexer_lock.close()  # closing the file frees the lock for the next worker
+        if self._send_lock is not None:
+            SEND_GATE.unshare(self._send_lock)
+            self._send_lock.close()
         if self._sql_pool is not None:
             self._sql_pool.close()
         self.state.close()

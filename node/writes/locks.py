@@ -11,6 +11,8 @@ import os
 import threading
 from pathlib import Path
 
+import psycopg
+
 
 class FileLock:
     def __init__(self, path: Path) -> None:
@@ -55,6 +57,25 @@ class FileLock:
             self._fd = None
 
 
+class PgAdvisoryLock:
+    """A PostgreSQL session advisory lock on a connection of its own: exclusive across every process and host
+    using the database; the server frees it when the holder's connection ends, a killed process included."""
+
+    def __init__(self, url: str, key: int) -> None:
+        self.url = url
+        self.key = key
+        self._db = psycopg.connect(url, autocommit=True)
+
+    def acquire(self) -> None:
+        self._db.execute("SELECT pg_advisory_lock(%s)", (self.key,))
+
+    def release(self) -> None:
+        self._db.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
 class SendGate:
     """Held while a transaction is journalled and sent, and by a recovery for as long as it re-sends.
 
@@ -65,15 +86,25 @@ class SendGate:
     def __init__(self) -> None:
         self._local = threading.RLock()
         self._depth = 0
-        self._across: FileLock | None = None
+        self._across: FileLock | PgAdvisoryLock | None = None
 
     @property
     def shared(self) -> bool:
         return self._across is not None
 
-    def share(self, lock: FileLock | None) -> None:
+    def share(self, lock: FileLock | PgAdvisoryLock) -> bool:
+        """Makes the gate exclusive across processes with `lock`; False (and nothing changes) if it is already:
+        two nodes in one process (tests) keep the first one's lock, which excludes them both just as well."""
         with self._local:
+            if self._across is not None:
+                return False
             self._across = lock
+            return True
+
+    def unshare(self, lock: FileLock | PgAdvisoryLock) -> None:
+        with self._local:
+            if self._across is lock:
+                self._across = None
 
     def __enter__(self) -> "SendGate":
         self._local.acquire()
