@@ -158,6 +158,11 @@ class Services:
         except ChainUnavailable as error:
             log.warning("serving before the index caught up: %s", error.message)
 
+    @property
+    def indexes_elsewhere(self) -> bool:
+        """Another worker of this node may hold the index (this one waits to take over)."""
+        return self._indexer_lock is not None and self.indexer is None
+
     def _join_workers(self) -> None:
         """One of several API workers on this data directory: the send gate becomes a lock across them, the
         worker says who it is in the store, and the indexer runs in whichever worker holds the index lock."""

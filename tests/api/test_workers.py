@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from eth_account import Account
 
@@ -49,6 +50,14 @@ def test_exactly_one_worker_indexes_and_both_answer_writes(pool):
     assert len(carriers) == 2 and None not in carriers
     project, batch = issued_batch(node)
     assert node.ok("GET", f"/v1/batches/{batch}")["project_id"] == project
+    # Each worker says where the risk rules run: in their own process beside the indexing worker, or there;
+    # never "off" (which worker a new connection reaches is the kernel's choice).
+    modes: set[str] = set()
+    for _ in range(40):
+        modes.add(httpx.get(f"{node.url}/v1/status", headers={"connection": "close"}).json()["risk"]["mode"])
+        if len(modes) == 2:
+            break
+    assert modes and modes <= {"process", "other_worker"}, modes
 
 
 def test_a_killed_indexer_is_replaced_within_ten_seconds_and_nothing_is_lost(pool):
