@@ -24,7 +24,7 @@ import orjson
 
 from bench.risk_market import Generator
 from bench.risk_reference import Alert, Reference, identity
-from node.risk.config import RULES
+from node.risk.config import ENGINE_RULES as RULES
 
 DISCLOSURES = {"intra_group_transfer"}  # not scored for precision
 FLOORS = {"recall": 1.0, "precision": 0.95, "agreement": 1.0, "near_miss_alerts": 0, "high_per_million": 100.0}

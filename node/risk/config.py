@@ -22,6 +22,9 @@ RULES = (
     "issuance_not_backed",
     "index_divergence",
 )
+# Raised by the node itself, not by the rules engine over indexed events: a comparison with other nodes.
+NODE_RULES = ("index_divergence",)
+ENGINE_RULES = tuple(rule for rule in RULES if rule not in NODE_RULES)
 
 # How a rule's window is measured: exact seconds ending at the judged event, Asia/Shanghai calendar days, or
 # no window at all.

@@ -17,7 +17,7 @@ from node.index.db import connect_writer
 from node.index.decode import IndexedEvent
 from node.index.follower import Indexer, open_reader
 from node.index.queries import dump_index
-from node.risk.config import RULES
+from node.risk.config import ENGINE_RULES
 from node.risk.engine import RiskEngine, Rules
 from node.risk.worker import RiskWorker, RiskWorkerError
 from node.settings import PROJECT_ROOT
@@ -88,7 +88,7 @@ def test_the_rule_process_raises_the_alerts_of_the_engine_in_the_thread(market, 
     finally:
         worker.close()
     in_thread = alerts(tmp_path / "thread.sqlite")
-    assert {row[1] for row in in_thread} == set(RULES), "the market raises every rule, so all are compared"
+    assert {row[1] for row in in_thread} == set(ENGINE_RULES), "the market raises every rule, so all are compared"
     assert alerts(tmp_path / "process.sqlite") == in_thread
 
 
