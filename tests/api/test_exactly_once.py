@@ -13,7 +13,7 @@ from registry.footprint import order_footprint, parse_order
 
 ZERO = "0x" + "00" * 32
 # Tables a read may write: the regulator's query log is an audit trail, not state.
-AUDIT_TABLES = {"regulator_query"}
+AUDIT_TABLES = {"regulator_query", "node_worker"}  # node_worker: workers note they are alive every second
 
 
 @pytest.fixture(scope="module")

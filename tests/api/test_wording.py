@@ -9,7 +9,8 @@ from node.devflows import deposit, error_of, issued_batch, listing_for
 from node.devnode import LocalNode
 
 # Written on every request whatever its outcome, or never by these routes.
-_BOOKKEEPING = {"regulator_query", "idempotency_key", "schema_version"}
+# node_worker: each worker notes it is alive every second (with the store in PostgreSQL).
+_BOOKKEEPING = {"regulator_query", "idempotency_key", "schema_version", "node_worker"}
 
 
 @pytest.fixture(autouse=True, scope="module")
