@@ -37,7 +37,7 @@ from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
 from node.chain.devnet import start_devnet
 from node.chain.rpc import RpcClient
-from node.devnode import stop_process_tree
+from node.devnode import stop_process_tree, wait_serving
 from node.devpg import postgres_cluster
 from node.index.agreement import digest_at
 from node.index.follower import Indexer
@@ -82,20 +82,13 @@ def _wrk(url: str, script: Path) -> float:
 def _serve_and_load(home: Path, env: dict[str, str], workers: int, batch: int, tmp: Path) -> float:
     port = free_port()
     run_env = {**env, "SINKNODE_API_PORT": str(port), "SINKNODE_API_WORKERS": str(workers)}
-    log = (tmp / f"serve{workers}.log").open("wb")
+    log_path = tmp / f"serve{workers}.log"
+    log = log_path.open("wb")
     process = subprocess.Popen(_sinknode("serve"), env=run_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/v1/batches/{batch}", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {(tmp / f'serve{workers}.log').read_text()[-1500:]}")
-            time.sleep(0.2)
+        wait_serving(process, lambda: httpx.get(f"{url}/v1/batches/{batch}", timeout=5).status_code == 200, log_path,
+                     "serve", timeout_s=120, pause_s=0.2)  # fmt: skip
         script = tmp / "reads.lua"
         script.write_text(_LUA.replace("{batch}", str(batch)))
         _wrk(url, script)  # warm: caches, connections, the first pages

@@ -12,8 +12,6 @@ signal.signal(signal.SIGINT, signal.SIG_IGN if __name__ == "__mp_main__" else si
 
 import contextlib
 import json
-import os
-import secrets
 import subprocess
 import sys
 import threading
@@ -30,7 +28,7 @@ from rich.console import Console
 
 from node.chain.anvil import AnvilProcess, local_chain_config
 from node.chain.deploy import ensure_deployed, source_matches_chain
-from node.chain.keystore import Keystore
+from node.chain.keystore import Keystore, kept_password
 from node.chain.manifest import DeploymentManifest, load_manifest
 from node.chain.registry import ProjectStatus, RegistryClient
 from node.chain.rpc import RpcClient
@@ -489,15 +487,11 @@ def _network_password(settings: Settings, out: Path) -> str:
     kept in <out>/.password (0600), which an operator moves somewhere safer."""
     if settings.keystore_password is not None:
         return settings.keystore_password.get_secret_value()
-    path = out / ".password"
-    if path.is_file():
-        return path.read_text().strip()
-    out.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(password + "\n")
-    console.print(f"no SINKNODE_KEYSTORE_PASSWORD: the keys' password is in {path}; keep it elsewhere", highlight=False)
+    made = not (out / ".password").is_file()
+    password = kept_password(out)
+    if made:
+        console.print(f"no SINKNODE_KEYSTORE_PASSWORD: the keys' password is in {out / '.password'}; keep it elsewhere",
+                      highlight=False)  # fmt: skip
     return password
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,16 +173,8 @@ def second_host(of: LocalNode, home: Path) -> Iterator[str]:
                                    stderr=subprocess.STDOUT, cwd=PROJECT_ROOT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the second host did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_serving(process, lambda: httpx.get(f"{url}/healthz", timeout=2).status_code == 200, log,
+                     "the second host")  # fmt: skip
         yield url
     finally:
         stop_process_tree(process)
@@ -254,16 +246,11 @@ def local_node_workers(home: Path, workers: int = 2, **overrides: Any) -> Iterat
         pool = WorkerPool(process, log)
         http = httpx.Client(base_url=settings.base_url, timeout=300)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if http.get("/healthz").status_code == 200 and len(pool.worker_pids()) == workers:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the API workers did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.1)
+
+            def ready() -> bool:
+                return http.get("/healthz").status_code == 200 and len(pool.worker_pids()) == workers
+
+            wait_serving(process, ready, log, "the API workers")
             keystore = Keystore.from_settings(settings)
             node = LocalNode(settings, settings.base_url, tokens, {name: keystore.address(name) for name in CAST}, http)
             register_cast(node)
@@ -271,6 +258,22 @@ def local_node_workers(home: Path, workers: int = 2, **overrides: Any) -> Iterat
         finally:
             http.close()
             stop_process_tree(process)
+
+
+def wait_serving(process: subprocess.Popen[bytes], ready: Callable[[], bool], log: Path, what: str,
+                 timeout_s: float = 60.0, pause_s: float = 0.1) -> None:  # fmt: skip
+    """Returns once `ready()` (an HTTP check) is true; raises with the log's tail if the process ends first or
+    `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if ready():
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start: {log.read_text()[-2000:]}")
+        time.sleep(pause_s)
 
 
 def stop_process_tree(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

@@ -30,7 +30,7 @@ class Keystore:
         if settings.keystore_password is not None:
             password = settings.keystore_password.get_secret_value()
         else:
-            password = _dev_password(directory)
+            password = kept_password(directory)
         return cls(directory, password, settings.keystore_scrypt_n)
 
     def path(self, name: str) -> Path:
@@ -93,7 +93,7 @@ class Keystore:
         return str(account.address).lower()
 
 
-def _dev_password(directory: Path) -> str:
+def kept_password(directory: Path) -> str:
     """A random password kept beside the keys: convenient on a laptop, not for production."""
     path = directory / _PASSWORD_FILE
     if path.is_file():

@@ -26,17 +26,9 @@ from node.index.apply import Applier
 from node.index.db import create_schema
 from node.index.digest import genesis_digest
 from node.index.follower import open_reader
+from node.index.models import DERIVED_TABLES, RULE_TABLES
 
-COMPARED_TABLES = (
-    "ledger_settings",
-    "participant",
-    "project",
-    "batch",
-    "balance",
-    "retirement",
-    "freeze",
-    "daily_project_stats",
-)
+COMPARED_TABLES = tuple(table for table in DERIVED_TABLES if table not in RULE_TABLES)
 
 
 class NotIndexedYet(Exception):

@@ -220,3 +220,5 @@ DERIVED_TABLES = (
     "alert",
     "risk_note",
 )
+# Derived by the risk rules, which each organisation may configure its own way (node.index.agreement).
+RULE_TABLES = ("alert", "risk_note")

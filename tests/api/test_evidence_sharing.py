@@ -12,14 +12,8 @@ import pytest
 
 from node.chain.keystore import Keystore
 from node.devflows import error_of, issued_batch
-from node.devnode import LocalNode, local_node, peer_node
+from node.devnode import LocalNode, peer_node
 from node.evidence.peer import signed_headers
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
-    with local_node(tmp_path_factory.mktemp("node"), evidence_key="33" * 32) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

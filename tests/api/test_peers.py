@@ -11,14 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from node.devflows import error_of, issued_batch
-from node.devnode import LocalNode, local_node, peer_node
+from node.devnode import LocalNode, peer_node
 from node.peers import PeerWatch, compare
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
-    with local_node(tmp_path_factory.mktemp("node"), evidence_key="33" * 32) as handle:
-        yield handle
 
 
 @pytest.fixture(scope="module")

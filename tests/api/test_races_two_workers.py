@@ -7,19 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from node.devnode import LocalNode, local_node_workers
-from tests.api.test_races import (  # noqa: F401  (the suite's fixtures and tests, run here against two workers)
-    _park_has_a_deposit,
-    second_stock,
-    stock,
-    test_a_receipt_pays_once_and_bad_receipts_change_nothing,
-    test_a_retry_right_after_the_answer_is_the_answer_again,
-    test_concurrent_accepts_never_reserve_beyond_the_listing,
-    test_concurrent_closes_retire_a_campaign_once,
-    test_concurrent_deliveries_transfer_once,
-    test_identical_offsets_retire_once,
-    test_offsets_beyond_the_balance_never_overdraw,
-    test_one_idempotency_key_writes_once,
-)
+
+# Every test and fixture of the suite, run here against two workers (a test added to the suite runs here too).
+from tests.api.test_races import *  # noqa: F403
+from tests.api.test_races import _park_has_a_deposit  # noqa: F401  (autouse, private: not in the star)
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,13 @@ from fastapi import APIRouter, Query
 from node.api.deps import ServicesDep
 from node.api.responses import Out
 from node.errors import Conflict
-from node.index.agreement import NotIndexedYet, digest_at, event_digest_at, event_digests, rows_at
+from node.index.agreement import COMPARED_TABLES, NotIndexedYet, digest_at, event_digest_at, event_digests, rows_at
 from node.index.queries import index_digest
 from node.services import Services
 
 router = APIRouter(prefix="/v1/peer", tags=["peers"])
 BlockQuery = Annotated[int, Query(ge=0, le=2**62, description="a block this index holds")]
-Table = Literal["ledger_settings", "participant", "project", "batch", "balance", "retirement", "freeze",
-                "daily_project_stats"]  # fmt: skip
+Table = Literal[COMPARED_TABLES]  # type: ignore[valid-type]  (the tuple's names, as an enum in the OpenAPI)
 
 # Re-deriving an older block's state costs seconds on a large index: one at a time, the last few kept.
 _derive_lock = threading.Lock()

@@ -67,7 +67,7 @@ def status(services: ServicesDep, reader: ReaderDep) -> dict[str, Any]:
 def risk_status(services: Services) -> dict[str, Any]:
     """Where the risk rules run: off, in the indexer's thread, or in a process of their own (and whether it
     is running now: one that died is started again, warmed from the index, before the next range commits)."""
-    if services.indexer is None and services.indexes_elsewhere:
+    if services.indexes_elsewhere:
         return {"mode": "other_worker"}  # the rules run where the index is written: in the indexing worker
     rules = services.indexer.applier.risk if services.indexer is not None else None
     if rules is None:
