@@ -71,6 +71,13 @@ def encode_args(args: dict[str, Any]) -> str:
         return orjson.dumps({k: _json_safe(v) for k, v in args.items()}).decode()
 
 
+_EVENT_COLUMNS = ("chain_id", "block_number", "block_hash", "block_time", "tx_hash", "log_index", "name", "batch_id",
+                  "project_id", "account", "counterparty", "amount", "args", "digest")  # fmt: skip
+_RETIREMENT_COLUMNS = ("id", "batch_id", "holder", "amount", "beneficiary", "beneficiary_hash", "reason",
+                       "consumption_start", "consumption_end", "region", "block_number", "block_time",
+                       "tx_hash")  # fmt: skip
+
+
 class Chunk:
     """Summed effects of one chunk of events, flushed together."""
 
@@ -85,6 +92,10 @@ class Chunk:
 class Applier:
     def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: Rules | None = None) -> None:
         self.db = connection
+        # PostgreSQL loads the event log and retirements with COPY (node.store.dialect.PgConnection.copy_rows).
+        self._copy: Callable[[str, tuple[str, ...], list[tuple[Any, ...]]], None] | None = getattr(
+            connection, "copy_rows", None
+        )
         self.risk = risk
         # A range already submitted to the rules (by an earlier apply's `ahead`): the next apply must be of it.
         self._submitted: Sequence[IndexedEvent] | None = None
@@ -188,24 +199,14 @@ class Applier:
         if self.risk is not None:
             self.risk.flush()  # the rules work on the range's tail while its rows are written
         if chunk.events:
-            db.executemany(
-                "INSERT INTO chain_event (chain_id, block_number, block_hash, block_time, tx_hash, log_index, name,"
-                " batch_id, project_id, account, counterparty, amount, args, digest)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                chunk.events,
-            )
+            self._insert("chain_event", _EVENT_COLUMNS, chunk.events)
         if chunk.retirements:
-            db.executemany(
-                "INSERT INTO retirement (id, batch_id, holder, amount, beneficiary, beneficiary_hash, reason,"
-                " consumption_start, consumption_end, region, block_number, block_time, tx_hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                chunk.retirements,
-            )
+            self._insert("retirement", _RETIREMENT_COLUMNS, chunk.retirements)
         if chunk.balances:
             changes = [(batch, account, delta) for (batch, account), delta in chunk.balances.items()]
             db.executemany(
                 "INSERT INTO balance (batch_id, account, amount) VALUES (?,?,?)"
-                " ON CONFLICT (batch_id, account) DO UPDATE SET amount = amount + excluded.amount",
+                " ON CONFLICT (batch_id, account) DO UPDATE SET amount = balance.amount + excluded.amount",
                 changes,
             )
             db.executemany(
@@ -219,7 +220,7 @@ class Applier:
             )
         if chunk.stats:
             columns = ", ".join(_STAT_COLUMNS)
-            updates = ", ".join(f"{c} = {c} + excluded.{c}" for c in _STAT_COLUMNS)
+            updates = ", ".join(f"{c} = daily_project_stats.{c} + excluded.{c}" for c in _STAT_COLUMNS)
             db.executemany(
                 f"INSERT INTO daily_project_stats (day, project_id, {columns}) VALUES (?,?,?,?,?,?,?,?,?,?)"
                 f" ON CONFLICT (day, project_id) DO UPDATE SET {updates}",
@@ -227,6 +228,14 @@ class Applier:
             )
         if self.risk is not None:
             insert_alerts(db, self.risk)
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        if self._copy is not None:
+            self._copy(table, columns, rows)
+        else:
+            self.db.executemany(
+                f"INSERT INTO \"{table}\" ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+            )
 
     def _stat(self, chunk: Chunk, event: IndexedEvent, project: int, column: int, amount: int) -> None:
         values = chunk.stats[(self.day_of(event.log.block_time), project)]
@@ -347,12 +356,13 @@ class Applier:
                     time: int) -> None:  # fmt: skip
         if frozen:
             self.db.execute(
-                "INSERT OR REPLACE INTO freeze (kind, target, regulator, reason, since_block, since_time)"
-                " VALUES (?,?,?,?,?,?)",
+                "INSERT INTO \"freeze\" (kind, target, regulator, reason, since_block, since_time) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT (kind, target) DO UPDATE SET regulator = excluded.regulator, reason = excluded.reason,"
+                " since_block = excluded.since_block, since_time = excluded.since_time",
                 (kind, target, regulator, reason, block, time),
             )
         else:
-            self.db.execute("DELETE FROM freeze WHERE kind = ? AND target = ?", (kind, target))
+            self.db.execute("DELETE FROM \"freeze\" WHERE kind = ? AND target = ?", (kind, target))
 
     def _reversal(self, event: IndexedEvent, chunk: Chunk) -> None:
         a = event.args

@@ -1,4 +1,9 @@
-"""Opening the index database: schema from the SQLModel models, a raw sqlite3 connection for writing.
+"""Opening the index database: schema from the SQLModel models, a raw connection for writing.
+
+The index lives in a SQLite file, or, when its location is a `postgresql://` URL, in that database's
+`sink_index` schema. PostgreSQL's columns are 64-bit integers where the models say int (SQLite's are) and
+booleans are kept as 0 and 1 as SQLite keeps them, so rows read the same from either engine; the indexer
+writes through the store's PostgreSQL connection (node.store.dialect), which takes the same SQL.
 
 Schema changes: a column added to a model is added to an existing index's table when it is opened (it must
 be nullable, and is declared last in its model, so a fresh and an upgraded index have the same columns in
@@ -8,13 +13,24 @@ index stores (node.index.follower), as after a reorg, and records the version in
 """
 
 import sqlite3
+import zlib
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, event, text
+from sqlalchemy import BigInteger, Boolean, Engine, Integer, MetaData, event, text
 from sqlmodel import SQLModel, create_engine
 
 from node.index import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from node.private import private_sqlite
+from node.store.dialect import PgConnection
+
+INDEX_SCHEMA = "sink_index"
+INDEXER_LOCK = zlib.crc32(b"sinkledger indexer")
+IndexLocation = Path | str  # a SQLite file, or a postgresql:// URL
+
+
+def is_postgres(location: IndexLocation) -> bool:
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
 def _pragmas(connection: sqlite3.Connection) -> None:
@@ -56,16 +72,88 @@ def _add_missing_columns(engine: Engine) -> None:
                         raise
 
 
-def derivation_version(connection: sqlite3.Connection) -> int:
+def _postgres_metadata() -> MetaData:
+    """The models' tables as PostgreSQL keeps them: BIGINT for every integer and boolean column."""
+    metadata = MetaData()
+    for table in SQLModel.metadata.sorted_tables:
+        copy = table.to_metadata(metadata)
+        for column in copy.columns:
+            if isinstance(column.type, Integer | Boolean) and not isinstance(column.type, BigInteger):
+                column.type = BigInteger()
+    return metadata
+
+
+def create_postgres_schema(url: str) -> None:
+    engine = create_engine(_sqlalchemy_url(url))
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {INDEX_SCHEMA}"))
+        connection.execute(text(f"SET LOCAL search_path = {INDEX_SCHEMA}"))
+        _postgres_metadata().create_all(connection)
+        connection.execute(text("CREATE TABLE IF NOT EXISTS index_version (id BIGINT PRIMARY KEY, version BIGINT)"))
+        connection.execute(text("INSERT INTO index_version VALUES (1, 0) ON CONFLICT (id) DO NOTHING"))
+    engine.dispose()
+
+
+def _sqlalchemy_url(url: str) -> str:
+    return "postgresql+psycopg://" + url.split("://", 1)[1]
+
+
+def derivation_version(connection: Any) -> int:
+    if isinstance(connection, PgConnection):
+        return int(connection.execute("SELECT version FROM index_version WHERE id = 1").fetchone()[0])
     return int(connection.execute("PRAGMA user_version").fetchone()[0])
 
 
-def set_derivation_version(connection: sqlite3.Connection) -> None:
-    connection.execute(f"PRAGMA user_version = {DERIVATION_VERSION}")
+def set_derivation_version(connection: Any) -> None:
+    if isinstance(connection, PgConnection):
+        connection.execute("UPDATE index_version SET version = ? WHERE id = 1", (DERIVATION_VERSION,))
+    else:
+        connection.execute(f"PRAGMA user_version = {DERIVATION_VERSION}")
 
 
-def connect_writer(path: Path) -> sqlite3.Connection:
-    """The indexer's connection: autocommit off is managed explicitly with BEGIN IMMEDIATE."""
+def connect_postgres(url: str, *, read_only: bool = False) -> PgConnection:
+    """A connection to a PostgreSQL index (autocommit; the indexer says BEGIN and COMMIT)."""
+    connection = PgConnection(url, search_path=INDEX_SCHEMA)
+    if read_only:
+        connection.execute("SET default_transaction_read_only = on")
+    return connection
+
+
+class IndexerLock:
+    """The session advisory lock the one indexer of a PostgreSQL index holds; a second indexer waits for it,
+    and gets it as soon as the first one's connection ends (PostgreSQL releases it when a process dies)."""
+
+    def __init__(self, url: str, *, timeout_s: float | None = None) -> None:
+        self._connection = PgConnection(url)
+        try:
+            if timeout_s is not None:
+                self._connection.execute(f"SET lock_timeout = {int(timeout_s * 1000)}")
+            self._connection.execute("SELECT pg_advisory_lock(?)", (INDEXER_LOCK,))
+        except BaseException:
+            self._connection.close()
+            raise
+
+    @staticmethod
+    def held_elsewhere(url: str) -> bool:
+        """Whether some indexer holds the lock now (tried without waiting)."""
+        probe = PgConnection(url)
+        try:
+            got = probe.execute("SELECT pg_try_advisory_lock(?)", (INDEXER_LOCK,)).fetchone()[0]
+            return not got
+        finally:
+            probe.close()
+
+    def release(self) -> None:
+        self._connection.close()
+
+
+def connect_writer(location: IndexLocation) -> Any:
+    """The indexer's connection: autocommit off is managed explicitly with BEGIN IMMEDIATE (BEGIN on PostgreSQL)."""
+    if is_postgres(location):
+        assert isinstance(location, str)
+        create_postgres_schema(location)
+        return connect_postgres(location)
+    path = Path(location)
     create_schema(path)
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     _pragmas(connection)

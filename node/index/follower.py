@@ -15,14 +15,23 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 from node.chain.abi import ContractAbi
 from node.chain.manifest import DeploymentManifest
 from node.chain.rpc import RpcClient
 from node.errors import DeploymentError
 from node.index.apply import Applier
-from node.index.db import DERIVATION_VERSION, connect_writer, derivation_version, set_derivation_version
+from node.index.db import (
+    DERIVATION_VERSION,
+    IndexerLock,
+    IndexLocation,
+    connect_postgres,
+    connect_writer,
+    derivation_version,
+    is_postgres,
+    set_derivation_version,
+)
 from node.index.decode import EventDecoder, IndexedEvent
 from node.index.digest import genesis_digest
 from node.index.fetch import ChainMoved, FetchedRange, LogFetcher
@@ -38,6 +47,9 @@ REORG_WINDOW = 1024
 RULE_RETRIES = 3
 log = logging.getLogger(__name__)
 _ZERO_HASH = "0x" + "00" * 32
+_REMEMBER_BLOCK = (
+    "INSERT INTO indexed_block (number, hash) VALUES (?, ?) ON CONFLICT (number) DO UPDATE SET hash = excluded.hash"
+)
 _NOTHING = object()
 
 
@@ -72,7 +84,7 @@ class Indexer:
         self,
         rpc_url: str,
         manifest: DeploymentManifest,
-        db_path: Path,
+        db_path: IndexLocation,
         *,
         confirmations: int = 0,
         max_range: int = 500,
@@ -89,28 +101,39 @@ class Indexer:
         self.fetch_rpc = RpcClient(rpc_url)
         self.fetcher = LogFetcher(self.fetch_rpc, self.address, max_range=max_range)
         self.decoder = EventDecoder(ContractAbi(manifest.registry.abi))
-        self.db = connect_writer(db_path)
-        self.applier = Applier(self.db, self.chain_id, timezone, risk)
-        self.reorgs = 0
-        # Called with the block the index rolled back to (a reorg, or a chain that lost blocks).
-        self.on_rollback: Callable[[int], None] | None = None
-        # Called in this thread with the index connection after each commit (the account allowlist keeper);
-        # one that fails is logged and does not stop the index.
-        self.after_commit: list[Callable[[sqlite3.Connection], object]] = []
-        # A writer waiting for its block pokes the follower instead of waiting out its poll, and is told
-        # when a range commits.
-        self._wake = threading.Event()
-        self.advanced = threading.Condition()
-        self.timings = {"rpc": 0.0, "decode": 0.0, "db": 0.0}  # seconds spent, for the benchmark's split
-        self.checkpoint = self._load_or_create_checkpoint()
-        self._rederive_if_stale()
-        if risk is not None:
-            risk.warm(self.db)  # the rules' windows, from what is committed
+        self.postgres = is_postgres(db_path)
+        if self.postgres:
+            assert isinstance(db_path, str)
+            self._lock = IndexerLock(db_path)  # one indexer per PostgreSQL index: a second waits here
+        try:
+            self.db = connect_writer(db_path)
+            self.applier = Applier(self.db, self.chain_id, timezone, risk)
+            self.reorgs = 0
+            # Called with the block the index rolled back to (a reorg, or a chain that lost blocks).
+            self.on_rollback: Callable[[int], None] | None = None
+            # Called in this thread with the index connection after each commit (the account allowlist keeper);
+            # one that fails is logged and does not stop the index.
+            self.after_commit: list[Callable[[sqlite3.Connection], object]] = []
+            # A writer waiting for its block pokes the follower instead of waiting out its poll, and is told
+            # when a range commits.
+            self._wake = threading.Event()
+            self.advanced = threading.Condition()
+            self.timings = {"rpc": 0.0, "decode": 0.0, "db": 0.0}  # seconds spent, for the benchmark's split
+            self.checkpoint = self._load_or_create_checkpoint()
+            self._rederive_if_stale()
+            if risk is not None:
+                risk.warm(self.db)  # the rules' windows, from what is committed
+        except BaseException:
+            if self.postgres:
+                self._lock.release()
+            raise
 
     def close(self) -> None:
         if self.applier.risk is not None:
             self.applier.risk.close()
         self.db.close()
+        if self.postgres:
+            self._lock.release()
         self.rpc.close()
         self.fetch_rpc.close()
 
@@ -263,12 +286,10 @@ class Indexer:
         decoded = time.perf_counter()
         self.timings["rpc"] += fetched.seconds
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             digest, count = self.applier.apply(events, checkpoint.digest, ahead=ahead)
-            db.executemany(
-                "INSERT OR REPLACE INTO indexed_block (number, hash) VALUES (?, ?)", list(fetched.block_hashes.items())
-            )
+            db.executemany(_REMEMBER_BLOCK, list(fetched.block_hashes.items()))
             db.execute("DELETE FROM indexed_block WHERE number < ?", (fetched.end - REORG_WINDOW,))
             new = Checkpoint(fetched.end, fetched.end_hash, checkpoint.event_count + count, digest)
             self._write_checkpoint(new)
@@ -280,6 +301,10 @@ class Indexer:
         self.timings["db"] += time.perf_counter() - decoded
         self.checkpoint = new
         self._advanced()
+
+    def _begin(self) -> None:
+        # SQLite: take the write lock at once. PostgreSQL: this indexer is the only writer (IndexerLock).
+        self.db.execute("BEGIN" if self.postgres else "BEGIN IMMEDIATE")
 
     # ---------------------------------------------------------------------------------------------
     def _checked_target(self, until: int | None) -> int:
@@ -299,7 +324,7 @@ class Indexer:
         self.reorgs += 1
         ancestor, ancestor_hash = self._common_ancestor()
         db = self.db
-        db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             db.execute("DELETE FROM chain_event WHERE block_number > ?", (ancestor,))
             db.execute("DELETE FROM indexed_block WHERE number > ?", (ancestor,))
@@ -322,7 +347,7 @@ class Indexer:
         """Rebuilds every derived table from the stored events, inside the caller's transaction."""
         db = self.db
         for table in DERIVED_TABLES:
-            db.execute(f"DELETE FROM {table}")
+            db.execute(f"DELETE FROM \"{table}\"")  # quoted: freeze is a keyword in PostgreSQL
         rows = db.execute(
             "SELECT name, args, block_number, tx_hash, log_index, block_time FROM chain_event"
             " ORDER BY block_number, log_index"
@@ -335,7 +360,7 @@ class Indexer:
         db = self.db
         if derivation_version(db) >= DERIVATION_VERSION:
             return
-        db.execute("BEGIN IMMEDIATE")
+        self._begin()
         try:
             if self.checkpoint.event_count:
                 log.info("index derived by an older version: re-deriving its tables from %d events",
@@ -381,10 +406,10 @@ class Indexer:
             return Checkpoint(last_block, last_hash, count, digest)
         number, block_hash = self._before_deploy()
         checkpoint = Checkpoint(number, block_hash, 0, genesis_digest(self.chain_id, self.address))
-        self.db.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._write_checkpoint(checkpoint)
         if number >= 0:
-            self.db.execute("INSERT OR REPLACE INTO indexed_block (number, hash) VALUES (?, ?)", (number, block_hash))
+            self.db.execute(_REMEMBER_BLOCK, (number, block_hash))
         self.db.execute("COMMIT")
         return checkpoint
 
@@ -398,12 +423,15 @@ class Indexer:
         )  # fmt: skip
 
 
-def open_reader(path: Path) -> sqlite3.Connection:
+def open_reader(path: IndexLocation) -> Any:
     """A read-only connection to an index (for queries, comparisons and tests).
 
     A request's dependencies and its handler may run on different worker threads; the connection is
     used by one request at a time, so it may cross threads.
     """
+    if is_postgres(path):
+        assert isinstance(path, str)
+        return connect_postgres(path, read_only=True)
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     connection.execute("PRAGMA busy_timeout=10000")
     return connection

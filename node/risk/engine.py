@@ -1131,7 +1131,8 @@ def insert_alerts(db: sqlite3.Connection, engine: Rules) -> None:
     alerts, notes = engine.take()
     if alerts:
         db.executemany(
-            f"INSERT OR IGNORE INTO alert ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})",
+            f"INSERT INTO alert ({', '.join(ALERT_COLUMNS)}) VALUES ({', '.join('?' * len(ALERT_COLUMNS))})"
+            " ON CONFLICT (key) DO NOTHING",
             alerts,
         )
     if notes:

@@ -99,8 +99,9 @@ class PgConnection:
     """A PostgreSQL connection in autocommit mode (the store says BEGIN and COMMIT itself) that runs the
     store's SQLite-flavoured SQL."""
 
-    def __init__(self, url: str) -> None:
-        self._db = psycopg.connect(url, autocommit=True)
+    def __init__(self, url: str, *, search_path: str | None = None) -> None:
+        options = {"options": f"-c search_path={search_path}"} if search_path else {}
+        self._db = psycopg.connect(url, autocommit=True, **options)
         self._db.adapters.register_loader("numeric", _NumberAsSqlite)
         self.total_changes = 0
 
@@ -116,6 +117,14 @@ class PgConnection:
         cursor.executemany(pg_sql(sql), [_pg_params(row) for row in rows])
         self.total_changes += max(cursor.rowcount, 0)
         return PgCursor(cursor)
+
+    def copy_rows(self, table: str, columns: tuple[str, ...], rows: Any) -> None:
+        """Inserts many rows with one COPY (PostgreSQL's bulk load: no statement per row)."""
+        cursor = self._db.cursor()
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        self.total_changes += max(cursor.rowcount, 0)
 
     @property
     def in_transaction(self) -> bool:

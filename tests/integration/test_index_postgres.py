@@ -1,0 +1,136 @@
+"""The index in PostgreSQL: the same rows and digest as the SQLite index of the same chain, reorgs rolled back
+the same way, and one indexer at a time under an advisory lock that passes on when its holder is killed."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from node.chain.sender import NonceManager
+from node.index.db import IndexerLock, derivation_version
+from node.index.follower import Indexer, open_reader
+from node.index.queries import dump_index
+from node.risk.engine import RiskEngine
+from node.store.dialect import PgConnection
+from tests.history import History
+
+
+def index_of(net, location, **options) -> Indexer:
+    return Indexer(net.rpc.url, net.manifest, location, risk=RiskEngine(), **options)
+
+
+def dump(location) -> dict:
+    connection = open_reader(location)
+    try:
+        return dump_index(connection=connection)
+    finally:
+        connection.close()
+
+
+def sqlite_dump(net, tmp_path: Path) -> dict:
+    with index_of(net, tmp_path / "index.sqlite") as indexer:
+        indexer.sync()
+    return dump(tmp_path / "index.sqlite")
+
+
+@pytest.fixture
+def index_url(postgres) -> str:
+    return postgres.create_database("index")
+
+
+def test_a_postgres_index_holds_exactly_the_rows_of_a_sqlite_index_of_the_same_chain(hnet, tmp_path, index_url):
+    History(hnet, seed=7).run(120)
+    with index_of(hnet, index_url, max_range=7) as indexer:
+        checkpoint = indexer.sync()
+        assert derivation_version(indexer.db) > 0
+    in_postgres = dump(index_url)
+    assert checkpoint.event_count == len(in_postgres["events"]) > 50
+    assert in_postgres["alert"], "the history must raise alerts, so that they are compared too"
+    assert in_postgres == sqlite_dump(hnet, tmp_path)
+
+
+def test_a_postgres_index_kept_up_to_date_and_reopened_equals_a_fresh_sqlite_one(hnet, tmp_path, index_url):
+    history = History(hnet, seed=11)
+    for _ in range(3):
+        history.run(20)
+        with index_of(hnet, index_url, max_range=3) as indexer:  # a restart between syncs
+            indexer.sync()
+    assert dump(index_url) == sqlite_dump(hnet, tmp_path)
+
+
+def test_a_reorg_rolls_a_postgres_index_back_to_the_fork(hnet, tmp_path, index_url):
+    history = History(hnet, seed=5)
+    history.run(25)
+    fork_block, fork = hnet.rpc.block_number(), hnet.rpc.call("evm_snapshot")
+    history.fork(1005).advance_to(fork_block + 5)
+    with index_of(hnet, index_url, max_range=4) as indexer:
+        indexer.sync()
+        assert hnet.rpc.call("evm_revert", fork) is True
+        NonceManager.forget(hnet.rpc.url)
+        hnet.registry.send(hnet.senders["issuer"], "registerProject", hnet.address("buffer"), b"\x98" * 32)
+        history.fork(2005).advance_to(fork_block + 7)
+        indexer.sync()
+        assert indexer.reorgs >= 1
+    assert dump(index_url) == sqlite_dump(hnet, tmp_path)
+
+
+def test_a_postgres_index_reader_cannot_write(hnet, index_url):
+    with index_of(hnet, index_url) as indexer:
+        indexer.sync()
+    reader = open_reader(index_url)
+    try:
+        with pytest.raises(Exception, match="read-only"):
+            reader.execute("DELETE FROM chain_event")
+    finally:
+        reader.close()
+
+
+_HOLD_THE_LOCK = """
+import sys, time
+from node.index.db import IndexerLock
+lock = IndexerLock(sys.argv[1])
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_indexer_waits_for_the_lock_and_takes_it_when_the_first_is_killed(index_url):
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_THE_LOCK, index_url], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).parents[2])  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert IndexerLock.held_elsewhere(index_url)
+        with pytest.raises(Exception, match="lock timeout"):
+            IndexerLock(index_url, timeout_s=0.5)
+        os.kill(holder.pid, signal.SIGKILL)
+        began = time.monotonic()
+        lock = IndexerLock(index_url, timeout_s=10)
+        took = time.monotonic() - began
+        assert took < 10
+        assert IndexerLock.held_elsewhere(index_url)
+        lock.release()
+        assert not IndexerLock.held_elsewhere(index_url)
+    finally:
+        holder.kill()
+        holder.communicate(timeout=10)  # reaps it and closes its pipe
+
+
+def test_the_index_schema_keeps_sixty_four_bit_integers_and_booleans_as_numbers(index_url, hnet):
+    with index_of(hnet, index_url) as indexer:
+        indexer.sync()
+    db = PgConnection(index_url)
+    try:
+        kinds = dict(
+            db.execute(
+                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = 'sink_index'"
+            ).fetchall()
+        )
+    finally:
+        db.close()
+    assert kinds["batch.id"] == kinds["balance.amount"] == kinds["chain_event.id"] == "bigint"
+    assert kinds["participant.frozen"] == kinds["ledger_settings.paused"] == "bigint"
