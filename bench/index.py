@@ -1,11 +1,12 @@
-"""Indexing throughput: a chain holding ≥ 100,000 certificate events, indexed into a fresh SQLite index
-with all derived state, against a ceiling measured in the same run: fetching and decoding the same
-logs with no database.
+"""Indexing throughput: a chain holding ≥ 100,000 certificate events, indexed into a fresh index (SQLite, or
+PostgreSQL with --database postgresql) with all derived state, against a ceiling measured in the same run:
+fetching and decoding the same logs with no database.
 
-    python -m bench.index [--quick]
+    python -m bench.index [--quick] [--database postgresql]
 """
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -15,6 +16,7 @@ from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
 from node.chain.devnet import DevNetwork, start_devnet
 from node.chain.rpc import RpcClient
+from node.devpg import postgres_cluster
 from node.index.decode import EventDecoder
 from node.index.fetch import LogFetcher
 from node.index.follower import Indexer
@@ -58,13 +60,22 @@ def ceiling(net: DevNetwork, first: int, last: int) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20,000 events instead of 100,000")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="where the index goes (postgresql: a throwaway cluster, a new database per round)",
+    )
     args = parser.parse_args()
     target = 20_000 if args.quick else 100_000
     settings = load_settings()
     build = compile_contracts(settings)
     config = AnvilConfig(binary=anvil_binary(settings.project_root), port=free_port(),
                          extra_args=["--gas-limit", "60000000"])  # fmt: skip
-    with AnvilProcess(config) as anvil, tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        anvil = stack.enter_context(AnvilProcess(config))
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        cluster = stack.enter_context(postgres_cluster()) if args.database == "postgresql" else None
         rpc = RpcClient(anvil.url)
         net = start_devnet(rpc, build, contract="SinkRegistryHarness")
         began = time.perf_counter()
@@ -78,7 +89,8 @@ def main() -> None:
         for round_ in range(1 if args.quick else 3):
             count, seconds = ceiling(net, deploy, head)
             best_ceiling = max(best_ceiling, count / seconds)
-            indexer = Indexer(anvil.url, net.manifest, Path(tmp) / f"index{round_}.sqlite")
+            location = cluster.create_database("bench_index") if cluster else Path(tmp) / f"index{round_}.sqlite"
+            indexer = Indexer(anvil.url, net.manifest, location)
             began = time.perf_counter()
             checkpoint = indexer.sync()
             seconds = time.perf_counter() - began
@@ -94,7 +106,7 @@ def main() -> None:
         print(
             f"BENCH index events={events} events_per_s={rate:.0f} ceiling_events_per_s={best_ceiling:.0f}"
             f" ceiling_ratio={rate / best_ceiling:.2f} rpc_calls_per_1000_events={1000 * calls / events:.2f}"
-            f" http_requests_per_1000_events={1000 * requests / events:.2f} {split}"
+            f" http_requests_per_1000_events={1000 * requests / events:.2f} {split} database={args.database}"
         )
         rpc.close()
 

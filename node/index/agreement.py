@@ -58,7 +58,7 @@ def row_hashes(db: sqlite3.Connection, table: str) -> Iterator[tuple[str, str]]:
         raise ValueError(f"{table} is not a compared table")
     columns, keys = _key_columns(db, table)
     where = [columns.index(k) for k in keys]
-    for row in db.execute(f"SELECT * FROM \"{table}\" ORDER BY {', '.join(keys)}"):
+    for row in db.execute(f'SELECT * FROM "{table}" ORDER BY {", ".join(keys)}'):
         canonical = orjson.dumps(dict(zip(columns, row, strict=True)), option=orjson.OPT_SORT_KEYS)
         yield orjson.dumps([row[i] for i in where]).decode(), hashlib.sha256(canonical).hexdigest()
 

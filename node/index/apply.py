@@ -78,6 +78,10 @@ _RETIREMENT_COLUMNS = ("id", "batch_id", "holder", "amount", "beneficiary", "ben
                        "tx_hash")  # fmt: skip
 
 
+# Events whose handlers only add to the chunk (no statement of their own): nearly all of a busy registry's.
+_CHUNK_ONLY = frozenset({"CertificateTransferred", "CertificateRetired", "ReversalRecorded"})
+
+
 class Chunk:
     """Summed effects of one chunk of events, flushed together."""
 
@@ -96,6 +100,7 @@ class Applier:
         self._copy: Callable[[str, tuple[str, ...], list[tuple[Any, ...]]], None] | None = getattr(
             connection, "copy_rows", None
         )
+        self._stream: Callable[[str, tuple[str, ...]], Any] | None = getattr(connection, "copy_stream", None)
         self.risk = risk
         # A range already submitted to the rules (by an earlier apply's `ahead`): the next apply must be of it.
         self._submitted: Sequence[IndexedEvent] | None = None
@@ -149,17 +154,29 @@ class Applier:
                 risk.submit(rule_events(ahead))  # type: ignore[attr-defined]
                 self._submitted = ahead
             risk = None  # the events are on their way: nothing to observe one by one
-        for event in events:
-            digest = next_digest(digest, event.log)
-            handler = self._handlers.get(event.name)
-            if handler is not None:
-                handler(event, chunk)
-            if risk is not None:
-                log = event.log
-                risk.observe(event.name, event.args, log.block_number, log.log_index, log.tx_hash, log.block_time)
-            if store_events:
-                chunk.events.append(self._event_row(event, digest))
-            count += 1
+        # PostgreSQL stores the event log's rows while the rest of the range is worked out (COPY, streamed).
+        stream = self._stream("chain_event", _EVENT_COLUMNS) if store_events and self._stream is not None else None
+        keep = chunk.events.append if stream is None else stream.write
+        try:
+            for event in events:
+                digest = next_digest(digest, event.log)
+                handler = self._handlers.get(event.name)
+                if handler is not None:
+                    if stream is not None and event.name not in _CHUNK_ONLY:
+                        stream.pause()  # the handler runs statements of its own
+                    handler(event, chunk)
+                if risk is not None:
+                    log = event.log
+                    risk.observe(event.name, event.args, log.block_number, log.log_index, log.tx_hash, log.block_time)
+                if store_events:
+                    keep(self._event_row(event, digest))
+                count += 1
+            if stream is not None:
+                stream.pause()
+        except BaseException:
+            if stream is not None:
+                stream.abort()
+            raise
         self._flush(chunk)
         return digest, count
 
@@ -234,7 +251,7 @@ class Applier:
             self._copy(table, columns, rows)
         else:
             self.db.executemany(
-                f"INSERT INTO \"{table}\" ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows
+                f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})', rows
             )
 
     def _stat(self, chunk: Chunk, event: IndexedEvent, project: int, column: int, amount: int) -> None:
@@ -356,13 +373,13 @@ class Applier:
                     time: int) -> None:  # fmt: skip
         if frozen:
             self.db.execute(
-                "INSERT INTO \"freeze\" (kind, target, regulator, reason, since_block, since_time) VALUES (?,?,?,?,?,?)"
+                'INSERT INTO "freeze" (kind, target, regulator, reason, since_block, since_time) VALUES (?,?,?,?,?,?)'
                 " ON CONFLICT (kind, target) DO UPDATE SET regulator = excluded.regulator, reason = excluded.reason,"
                 " since_block = excluded.since_block, since_time = excluded.since_time",
                 (kind, target, regulator, reason, block, time),
             )
         else:
-            self.db.execute("DELETE FROM \"freeze\" WHERE kind = ? AND target = ?", (kind, target))
+            self.db.execute('DELETE FROM "freeze" WHERE kind = ? AND target = ?', (kind, target))
 
     def _reversal(self, event: IndexedEvent, chunk: Chunk) -> None:
         a = event.args

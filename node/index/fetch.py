@@ -32,15 +32,16 @@ class ChainMoved(Exception):
 
 
 class LogFetcher:
-    def __init__(
-        self, rpc: RpcClient, address: str, *, max_range: int, min_range: int = 1, max_logs: int = 10_000
-    ) -> None:
+    def __init__(self, rpc: RpcClient, address: str, *, max_range: int, min_range: int = 1, max_logs: int = 10_000,
+                 first_range: int = 32) -> None:  # fmt: skip
         self.rpc = rpc
         self.address = address
         self.max_range = max_range
         self.min_range = min_range
         self.max_logs = max_logs  # a range that returned more shrinks, keeping transactions and replies moderate
-        self.size = max_range
+        # The first range is small and sizes double while they hold few logs: a dense history is cut into
+        # ranges of about `max_logs` from the start, so that fetching the next overlaps writing this one.
+        self.size = max(min(first_range, max_range), min_range)
 
     def fetch(self, start: int, last: int) -> FetchedRange:
         """Fetches from `start` up to at most `last`, in one range whose size adapts; returns what it covered."""

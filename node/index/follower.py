@@ -347,7 +347,7 @@ class Indexer:
         """Rebuilds every derived table from the stored events, inside the caller's transaction."""
         db = self.db
         for table in DERIVED_TABLES:
-            db.execute(f"DELETE FROM \"{table}\"")  # quoted: freeze is a keyword in PostgreSQL
+            db.execute(f'DELETE FROM "{table}"')  # quoted: freeze is a keyword in PostgreSQL
         rows = db.execute(
             "SELECT name, args, block_number, tx_hash, log_index, block_time FROM chain_event"
             " ORDER BY block_number, log_index"

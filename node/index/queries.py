@@ -47,7 +47,7 @@ def _one(cursor: sqlite3.Cursor) -> dict[str, Any] | None:
 def dump_index(*, connection: sqlite3.Connection) -> dict[str, Any]:
     """Every derived table and the event log's digest and count: what two equal indexes share exactly."""
     dump: dict[str, Any] = {
-        table: connection.execute(f"SELECT * FROM \"{table}\" ORDER BY {_ORDER[table]}").fetchall()
+        table: connection.execute(f'SELECT * FROM "{table}" ORDER BY {_ORDER[table]}').fetchall()
         for table in DERIVED_TABLES
     }
     dump["events"] = connection.execute(

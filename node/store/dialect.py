@@ -7,6 +7,7 @@ PostgreSQL is reached through a connection that takes the store's SQL as written
 integers for booleans) and counts the rows its statements change, as SQLite's `total_changes` does.
 """
 
+import contextlib
 import re
 import sqlite3
 import zlib
@@ -118,6 +119,9 @@ class PgConnection:
         self.total_changes += max(cursor.rowcount, 0)
         return PgCursor(cursor)
 
+    def copy_stream(self, table: str, columns: tuple[str, ...]) -> "CopyStream":
+        return CopyStream(self, table, columns)
+
     def copy_rows(self, table: str, columns: tuple[str, ...], rows: Any) -> None:
         """Inserts many rows with one COPY (PostgreSQL's bulk load: no statement per row)."""
         cursor = self._db.cursor()
@@ -132,6 +136,42 @@ class PgConnection:
 
     def close(self) -> None:
         self._db.close()
+
+
+class CopyStream:
+    """Rows sent to a table by COPY as they are made, so that the server stores them while the caller goes on
+    computing the next ones. The connection takes no other statement during a COPY: `pause` ends it before one,
+    and the next row starts another."""
+
+    def __init__(self, connection: PgConnection, table: str, columns: tuple[str, ...]) -> None:
+        self._connection = connection
+        self._sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        self._manager: Any = None
+        self._copy: Any = None
+        self._rows = 0
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        if self._copy is None:
+            self._manager = self._connection._db.cursor().copy(self._sql)
+            self._copy = self._manager.__enter__()
+        self._copy.write_row(row)
+        self._rows += 1
+
+    def pause(self) -> None:
+        """Ends the COPY under way (its rows are stored when this returns)."""
+        if self._manager is not None:
+            manager, self._manager, self._copy = self._manager, None, None
+            manager.__exit__(None, None, None)
+            self._connection.total_changes += self._rows
+            self._rows = 0
+
+    def abort(self) -> None:
+        """Abandons the COPY under way; the caller rolls its transaction back."""
+        if self._manager is not None:
+            manager, self._manager, self._copy = self._manager, None, None
+            error = RuntimeError("the rows' transaction failed")
+            with contextlib.suppress(Exception):
+                manager.__exit__(RuntimeError, error, None)
 
 
 def _is_write(sql: str) -> bool:
