@@ -9,14 +9,15 @@ and how many reads do one and two API workers serve.
    derived-table digests at the head are compared (node.index.agreement).
 3. One node's indexer (`sinknode index`, following) is killed with SIGKILL after a second, then run again:
    the time it takes from that restart to the head.
-4. The same chain indexed once more in this process against the fetch-and-decode ceiling (bench.index).
+4. The same chain indexed once more in this process against the fetch-and-decode ceiling (bench.index), into
+   SQLite and into PostgreSQL; the PostgreSQL index's digests join the comparison of step 2.
 5. `sinknode serve` with its store in PostgreSQL, with 1 and then 2 API workers, under wrk (Debian's
    package): 64 connections for 10 s, alternating a batch page and the batch's provenance JSON; after a
    warm-up run, the best of three.
 
 Prints `BENCH consortium nodes= digests_equal= catch_up_s= sqlite_events_per_s= sqlite_ceiling_ratio=
-postgres_events_per_s= reads_per_s_1_worker= reads_per_s_2_workers=`. The index is SQLite on every node
-(PostgreSQL holds only the stores), so postgres_events_per_s is `none`.
+postgres_events_per_s= reads_per_s_1_worker= reads_per_s_2_workers=`. The nodes' own indexes are SQLite
+(their API reads only SQLite indexes so far); the PostgreSQL index is the one step 4 writes.
 """
 
 import argparse
@@ -36,10 +37,12 @@ from bench.index import build_chain, ceiling
 from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
 from node.chain.devnet import start_devnet
+from node.chain.manifest import DeploymentManifest
 from node.chain.rpc import RpcClient
 from node.devnode import stop_process_tree, wait_serving
 from node.devpg import postgres_cluster
 from node.index.agreement import digest_at
+from node.index.db import IndexLocation
 from node.index.follower import Indexer
 from node.settings import load_settings
 
@@ -153,24 +156,34 @@ def main() -> None:
         caught = digest_at(homes[0] / "index.sqlite", head, "Asia/Shanghai")
         digests_equal = digests_equal and caught == digests[1]
 
-        # 4. the index against its ceiling, in this process
+        # 4. the index against its ceiling, in this process, in SQLite and in PostgreSQL
         count, seconds = ceiling(net, net.manifest.registry.deploy_block, head)
-        indexer = Indexer(anvil.url, net.manifest, tmp / "bench.sqlite")
-        began = time.perf_counter()
-        checkpoint = indexer.sync()
-        rate = checkpoint.event_count / (time.perf_counter() - began)
-        indexer.close()
         ceiling_rate = count / seconds
+        rate = _index_rate(anvil.url, net.manifest, tmp / "bench.sqlite")
+        postgres_index = pg.create_database("index")
+        postgres_rate = _index_rate(anvil.url, net.manifest, postgres_index)
+        digests_equal = digests_equal and digest_at(postgres_index, head, "Asia/Shanghai") == digests[1]
 
         # 5. reads with 1 and 2 API workers, the store in PostgreSQL, the index from step 2
         reads = {workers: _serve_and_load(homes[2], envs[2], workers, batch, tmp) for workers in (1, 2)}
         rpc.close()
     print(
         f"BENCH consortium nodes={NODES} digests_equal={str(digests_equal).lower()} catch_up_s={catch_up_s:.1f}"
-        f" sqlite_events_per_s={rate:.0f} sqlite_ceiling_ratio={rate / ceiling_rate:.2f} postgres_events_per_s=none"
+        f" sqlite_events_per_s={rate:.0f} sqlite_ceiling_ratio={rate / ceiling_rate:.2f}"
+        f" postgres_events_per_s={postgres_rate:.0f}"
         f" reads_per_s_1_worker={reads[1]:.0f} reads_per_s_2_workers={reads[2]:.0f}"
         f" two_worker_ratio={reads[2] / reads[1]:.2f}"
     )
+
+
+def _index_rate(rpc_url: str, manifest: DeploymentManifest, location: IndexLocation) -> float:
+    indexer = Indexer(rpc_url, manifest, location)
+    try:
+        began = time.perf_counter()
+        checkpoint = indexer.sync()
+        return checkpoint.event_count / (time.perf_counter() - began)
+    finally:
+        indexer.close()
 
 
 def build_chain_with_batch(net: object, target: int) -> int:

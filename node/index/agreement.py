@@ -23,10 +23,11 @@ from typing import Any
 import orjson
 
 from node.index.apply import Applier
-from node.index.db import create_schema
+from node.index.db import IndexLocation, create_schema
 from node.index.digest import genesis_digest
 from node.index.follower import open_reader
 from node.index.models import DERIVED_TABLES, RULE_TABLES
+from node.store.dialect import PgConnection
 
 COMPARED_TABLES = tuple(table for table in DERIVED_TABLES if table not in RULE_TABLES)
 
@@ -44,8 +45,19 @@ def _checkpoint(db: sqlite3.Connection) -> tuple[int, str, int, int]:
     return int(row[0]), str(row[1]), int(row[2]), int(row[3])
 
 
-def _key_columns(db: sqlite3.Connection, table: str) -> tuple[list[str], list[str]]:
+def _key_columns(db: Any, table: str) -> tuple[list[str], list[str]]:
     """(every column, the primary key's columns in key order; every column where there is none)."""
+    if isinstance(db, PgConnection):
+        columns = [row[0] for row in db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ? ORDER BY ordinal_position", (table,))]  # fmt: skip
+        keys = [row[0] for row in db.execute(
+            "SELECT k.column_name FROM information_schema.table_constraints c"
+            " JOIN information_schema.key_column_usage k"
+            " ON k.constraint_name = c.constraint_name AND k.table_schema = c.table_schema"
+            " WHERE c.table_schema = current_schema() AND c.table_name = ? AND c.constraint_type = 'PRIMARY KEY'"
+            " ORDER BY k.ordinal_position", (table,))]  # fmt: skip
+        return columns, keys or columns
     info = db.execute(f"PRAGMA table_info({table})").fetchall()
     columns = [row[1] for row in info]
     keys = [row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5])]
@@ -58,7 +70,10 @@ def row_hashes(db: sqlite3.Connection, table: str) -> Iterator[tuple[str, str]]:
         raise ValueError(f"{table} is not a compared table")
     columns, keys = _key_columns(db, table)
     where = [columns.index(k) for k in keys]
-    for row in db.execute(f'SELECT * FROM "{table}" ORDER BY {", ".join(keys)}'):
+    rows = db.execute(f'SELECT * FROM "{table}"').fetchall()
+    # Sorted here, not by the database: PostgreSQL orders text by its collation, SQLite (and Python) by code point.
+    rows.sort(key=lambda row: [row[i] for i in where])
+    for row in rows:
         canonical = orjson.dumps(dict(zip(columns, row, strict=True)), option=orjson.OPT_SORT_KEYS)
         yield orjson.dumps([row[i] for i in where]).decode(), hashlib.sha256(canonical).hexdigest()
 
@@ -91,12 +106,13 @@ def event_digests(db: sqlite3.Connection, from_block: int, to_block: int, limit:
 
 
 @contextlib.contextmanager
-def state_at(index_path: Path, block: int, timezone: str) -> Iterator[sqlite3.Connection]:
+def state_at(index_path: IndexLocation, block: int, timezone: str) -> Iterator[sqlite3.Connection]:
     """A read connection holding the index's state at `block`: the index itself when it stands there (read in
     one snapshot), else a scratch index re-derived from its events up to `block`."""
     db = open_reader(index_path)
     try:
-        db.execute("BEGIN")  # one snapshot: the indexer may commit meanwhile
+        # One snapshot: the indexer may commit meanwhile.
+        db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ" if isinstance(db, PgConnection) else "BEGIN")
         chain_id, _, _, last_block = _checkpoint(db)
         if block > last_block:
             raise NotIndexedYet(block, last_block)
@@ -124,7 +140,7 @@ def state_at(index_path: Path, block: int, timezone: str) -> Iterator[sqlite3.Co
         db.close()
 
 
-def digest_at(index_path: Path, block: int, timezone: str) -> dict[str, Any]:
+def digest_at(index_path: IndexLocation, block: int, timezone: str) -> dict[str, Any]:
     """What a node answers when asked for its index digest at `block`."""
     with state_at(index_path, block, timezone) as state:
         db = open_reader(index_path)
@@ -140,6 +156,6 @@ def digest_at(index_path: Path, block: int, timezone: str) -> dict[str, Any]:
         }
 
 
-def rows_at(index_path: Path, block: int, timezone: str, table: str) -> list[dict[str, str]]:
+def rows_at(index_path: IndexLocation, block: int, timezone: str, table: str) -> list[dict[str, str]]:
     with state_at(index_path, block, timezone) as state:
         return [{"key": key, "hash": row_hash} for key, row_hash in row_hashes(state, table)]

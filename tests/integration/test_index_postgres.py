@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from node.chain.sender import NonceManager
+from node.index.agreement import digest_at, rows_at
 from node.index.db import IndexerLock, derivation_version
 from node.index.follower import Indexer, open_reader
 from node.index.queries import dump_index
@@ -134,3 +135,19 @@ def test_the_index_schema_keeps_sixty_four_bit_integers_and_booleans_as_numbers(
         db.close()
     assert kinds["batch.id"] == kinds["balance.amount"] == kinds["chain_event.id"] == "bigint"
     assert kinds["participant.frozen"] == kinds["ledger_settings.paused"] == "bigint"
+
+
+def test_a_postgres_index_and_a_sqlite_one_give_the_same_agreement_digests_now_and_at_an_earlier_block(
+    hnet, tmp_path, index_url
+):
+    History(hnet, seed=23).run(60)
+    with index_of(hnet, index_url, max_range=5) as indexer:
+        head = indexer.sync().last_block
+    sqlite_dump(hnet, tmp_path)
+    for block in (head, head - 10):
+        in_postgres = digest_at(index_url, block, "Asia/Shanghai")
+        assert in_postgres == digest_at(tmp_path / "index.sqlite", block, "Asia/Shanghai")
+        assert in_postgres["events"] > 0
+    assert rows_at(index_url, head, "Asia/Shanghai", "balance") == rows_at(
+        tmp_path / "index.sqlite", head, "Asia/Shanghai", "balance"
+    )
