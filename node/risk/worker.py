@@ -16,7 +16,6 @@ the rules again, which starts a new worker if the old one is gone. A worker whos
 killed with SIGKILL) sees its pipe close and exits.
 """
 
-import contextlib
 import gc
 import multiprocessing
 import queue
@@ -30,7 +29,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from node.index.db import connect_postgres, is_postgres
 from node.risk.engine import RiskEngine
+from node.store.dialect import PgConnection
 
 BATCH = 500  # events per message (about 135 kB pickled): the rules start on a range soon after it does
 STOP_WAIT_S = 5.0
@@ -74,8 +75,13 @@ def _serve(connection: Connection, build: Callable[[], RiskEngine]) -> None:
         elif kind == "warm":
             seq = message[2]
             try:
-                with contextlib.closing(sqlite3.connect(f"{Path(message[1]).as_uri()}?mode=ro", uri=True)) as db:
+                location = message[1]
+                db = (connect_postgres(location, read_only=True) if is_postgres(location)
+                      else sqlite3.connect(f"{Path(location).as_uri()}?mode=ro", uri=True))  # fmt: skip
+                try:
                     engine.warm(db)
+                finally:
+                    db.close()
                 failure = None
                 connection.send(("warmed", seq))
             except Exception:
@@ -186,7 +192,8 @@ class RiskWorker:
         if not self.running:
             self._stop()
             self._start()
-        path = db.execute("PRAGMA database_list").fetchone()[2]
+        # Where the worker reads the index from: the PostgreSQL index's URL, or the SQLite file's path.
+        path = db.url if isinstance(db, PgConnection) else db.execute("PRAGMA database_list").fetchone()[2]
         self._seq += 1
         self._send(("warm", path, self._seq))
         self._receive(self._seq)

@@ -103,6 +103,7 @@ class PgConnection:
     def __init__(self, url: str, *, search_path: str | None = None) -> None:
         options = {"options": f"-c search_path={search_path}"} if search_path else {}
         self._db = psycopg.connect(url, autocommit=True, **options)
+        self.url = url
         self._db.adapters.register_loader("numeric", _NumberAsSqlite)
         self.total_changes = 0
 

@@ -16,6 +16,7 @@ from node.index.db import IndexerLock, derivation_version
 from node.index.follower import Indexer, open_reader
 from node.index.queries import dump_index
 from node.risk.engine import RiskEngine
+from node.risk.worker import RiskWorker
 from node.store.dialect import PgConnection
 from tests.history import History
 
@@ -151,3 +152,15 @@ def test_a_postgres_index_and_a_sqlite_one_give_the_same_agreement_digests_now_a
     assert rows_at(index_url, head, "Asia/Shanghai", "balance") == rows_at(
         tmp_path / "index.sqlite", head, "Asia/Shanghai", "balance"
     )
+
+
+def test_the_rule_process_warms_from_a_postgres_index_and_raises_the_alerts_of_a_sqlite_one(hnet, tmp_path, index_url):
+    history = History(hnet, seed=29)
+    history.run(40)
+    with Indexer(hnet.rpc.url, hnet.manifest, index_url, max_range=5, risk=RiskWorker(RiskEngine)) as indexer:
+        indexer.sync()
+    history.run(40)
+    # Reopened: the rule process warms its windows from what the PostgreSQL index holds, then goes on.
+    with Indexer(hnet.rpc.url, hnet.manifest, index_url, max_range=5, risk=RiskWorker(RiskEngine)) as indexer:
+        indexer.sync()
+    assert dump(index_url) == sqlite_dump(hnet, tmp_path)
