@@ -120,31 +120,45 @@ def connect_postgres(url: str, *, read_only: bool = False) -> PgConnection:
 
 
 class IndexerLock:
-    """The session advisory lock the one indexer of a PostgreSQL index holds; a second indexer waits for it,
-    and gets it as soon as the first one's connection ends (PostgreSQL releases it when a process dies)."""
+    """The session advisory lock the one indexer of a PostgreSQL index holds; another indexer waits for it and
+    gets it as soon as the holder's connection ends (PostgreSQL releases it when a process dies, kill -9
+    included)."""
 
-    def __init__(self, url: str, *, timeout_s: float | None = None) -> None:
+    def __init__(self, url: str) -> None:
         self._connection = PgConnection(url)
+
+    @classmethod
+    def acquired(cls, url: str, *, timeout_s: float | None = None) -> "IndexerLock":
+        """Waits for the lock (at most `timeout_s`, then psycopg's lock timeout error)."""
+        lock = cls(url)
         try:
             if timeout_s is not None:
-                self._connection.execute(f"SET lock_timeout = {int(timeout_s * 1000)}")
-            self._connection.execute("SELECT pg_advisory_lock(?)", (INDEXER_LOCK,))
+                lock._connection.execute(f"SET lock_timeout = {int(timeout_s * 1000)}")
+            lock._connection.execute("SELECT pg_advisory_lock(?)", (INDEXER_LOCK,))
         except BaseException:
-            self._connection.close()
+            lock.close()
             raise
+        return lock
+
+    def try_acquire(self) -> bool:
+        return bool(self._connection.execute("SELECT pg_try_advisory_lock(?)", (INDEXER_LOCK,)).fetchone()[0])
+
+    def note(self, text: str) -> None:
+        """(The file lock notes its holder in the file; PostgreSQL shows the holder in pg_locks.)"""
 
     @staticmethod
     def held_elsewhere(url: str) -> bool:
         """Whether some indexer holds the lock now (tried without waiting)."""
-        probe = PgConnection(url)
+        probe = IndexerLock(url)
         try:
-            got = probe.execute("SELECT pg_try_advisory_lock(?)", (INDEXER_LOCK,)).fetchone()[0]
-            return not got
+            return not probe.try_acquire()
         finally:
             probe.close()
 
-    def release(self) -> None:
+    def close(self) -> None:
         self._connection.close()
+
+    release = close
 
 
 def connect_writer(location: IndexLocation) -> Any:

@@ -94,7 +94,7 @@ def test_a_postgres_index_reader_cannot_write(hnet, index_url):
 _HOLD_THE_LOCK = """
 import sys, time
 from node.index.db import IndexerLock
-lock = IndexerLock(sys.argv[1])
+lock = IndexerLock.acquired(sys.argv[1])
 print("held", flush=True)
 time.sleep(120)
 """
@@ -107,10 +107,10 @@ def test_a_second_indexer_waits_for_the_lock_and_takes_it_when_the_first_is_kill
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         assert IndexerLock.held_elsewhere(index_url)
         with pytest.raises(Exception, match="lock timeout"):
-            IndexerLock(index_url, timeout_s=0.5)
+            IndexerLock.acquired(index_url, timeout_s=0.5)
         os.kill(holder.pid, signal.SIGKILL)
         began = time.monotonic()
-        lock = IndexerLock(index_url, timeout_s=10)
+        lock = IndexerLock.acquired(index_url, timeout_s=10)
         took = time.monotonic() - began
         assert took < 10
         assert IndexerLock.held_elsewhere(index_url)
