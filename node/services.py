@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import psycopg
 from eth_account.signers.local import LocalAccount
 
 from node.chain.keystore import Keystore
@@ -22,9 +21,8 @@ from node.chain.manifest import DeploymentManifest, load_manifest
 from node.chain.registry import RegistryClient
 from node.chain.rpc import RpcClient
 from node.chain.sender import SEND_GATE, TransactionSender
-from node.errors import ChainUnavailable, ContractRevert, SinkError, Unavailable
+from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
-from node.index.db import IndexerLock
 from node.index.follower import Indexer, open_reader
 from node.index.queries import index_digest
 from node.network.allowlist import AllowlistKeeper
@@ -73,7 +71,7 @@ class Services:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reconciler_thread: threading.Thread | None = None
     _sql_pool: SqlPool | None = None
-    _indexer_lock: FileLock | IndexerLock | None = None
+    _indexer_lock: FileLock | None = None
     _send_lock: FileLock | PgAdvisoryLock | None = None
     _peer_thread: threading.Thread | None = None
 
@@ -172,14 +170,14 @@ class Services:
         self.state.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.state.register_worker(self.state.worker_id)
         url = self.settings.database_url
-        # With the store and the index in PostgreSQL the gate and the index are the database's: every host's
-        # workers send through the one gate, and one worker of all the hosts indexes.
+        # With the store in PostgreSQL the gate is the database's (every host's workers send through it);
+        # each host indexes the chain into its own index, one worker of it at a time.
         gate = PgAdvisoryLock(url, SEND_LOCK_KEY) if url else FileLock(home / "send.lock")
         if SEND_GATE.share(gate):
             self._send_lock = gate
         elif isinstance(gate, PgAdvisoryLock):
             gate.close()
-        self._indexer_lock = IndexerLock(url) if url else FileLock(home / "indexer.lock")
+        self._indexer_lock = FileLock(home / "indexer.lock")
 
     def _open_index(self) -> Indexer:
         """The indexer over the index file, synced once so that the first answers see the whole chain."""
@@ -189,12 +187,11 @@ class Services:
             indexer = Indexer(
                 s.effective_rpc_url,
                 self.manifest,
-                s.index_location,
+                s.index_path,
                 confirmations=s.confirmations,
                 max_range=s.index_range_blocks,
                 timezone=s.aggregate_timezone,
                 risk=risk,
-                lock=self._indexer_lock if isinstance(self._indexer_lock, IndexerLock) else None,
             )
         except BaseException:
             if risk is not None:
@@ -239,7 +236,7 @@ class Services:
                 return int(index_digest(connection=db)[0])
             finally:
                 db.close()
-        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        except sqlite3.OperationalError:
             return -1  # another worker indexes and has not created the index yet
 
     def close(self) -> None:
@@ -260,14 +257,10 @@ class Services:
         self.rpc.close()
 
     def reader(self) -> sqlite3.Connection:
-        return open_reader(self.settings.index_location)
+        return open_reader(self.settings.index_path)
 
     def sql_pool(self) -> SqlPool:
         """The regulator console's worker processes, started with the first console query."""
-        if self.settings.database_url:
-            # The console's guards (read-only authorizer, step and memory limits) are SQLite's own.
-            raise Unavailable("sql_console_unavailable",
-                              "the SQL console reads a SQLite index; this node's index is in PostgreSQL")  # fmt: skip
         with self._lock:
             if self._sql_pool is None:
                 self._sql_pool = SqlPool.from_settings(self.settings)

@@ -7,8 +7,11 @@ GRAMS_PER_TONNE = 1_000_000
 # The registry's calendar is Asia/Shanghai (UTC+8 all year, no daylight saving): periods run from 00:00 of
 # their first day to 00:00 of the day after their last.
 CALENDAR_UTC_OFFSET_S = 8 * 3600
-# vintage_of() in SQL over a column named period_end (SQLite).
+# vintage_of() in SQL over a column named period_end, in SQLite and in PostgreSQL.
 VINTAGE_SQL = f"CAST(strftime('%Y', period_end - 1 + {CALENDAR_UTC_OFFSET_S}, 'unixepoch') AS INTEGER)"
+VINTAGE_SQL_POSTGRES = (
+    f"CAST(EXTRACT(YEAR FROM to_timestamp(period_end - 1 + {CALENDAR_UTC_OFFSET_S}) AT TIME ZONE 'UTC') AS BIGINT)"
+)
 
 
 def vintage_of(period_end: int) -> int:

@@ -91,7 +91,6 @@ class Indexer:
         timezone: str = "Asia/Shanghai",
         prefetch: int = 2,
         risk: Rules | None = None,
-        lock: IndexerLock | None = None,
     ) -> None:
         self.manifest = manifest
         self.address = manifest.registry.address
@@ -103,11 +102,9 @@ class Indexer:
         self.fetcher = LogFetcher(self.fetch_rpc, self.address, max_range=max_range)
         self.decoder = EventDecoder(ContractAbi(manifest.registry.abi))
         self.postgres = is_postgres(db_path)
-        # One indexer per PostgreSQL index: a second waits here for the lock, unless its caller holds it.
-        self._lock = None
-        if self.postgres and lock is None:
+        if self.postgres:
             assert isinstance(db_path, str)
-            self._lock = IndexerLock.acquired(db_path)
+            self._lock = IndexerLock.acquired(db_path)  # one indexer per PostgreSQL index: a second waits here
         try:
             self.db = connect_writer(db_path)
             self.applier = Applier(self.db, self.chain_id, timezone, risk)
@@ -127,7 +124,7 @@ class Indexer:
             if risk is not None:
                 risk.warm(self.db)  # the rules' windows, from what is committed
         except BaseException:
-            if self._lock is not None:
+            if self.postgres:
                 self._lock.release()
             raise
 
@@ -135,7 +132,7 @@ class Indexer:
         if self.applier.risk is not None:
             self.applier.risk.close()
         self.db.close()
-        if self._lock is not None:
+        if self.postgres:
             self._lock.release()
         self.rpc.close()
         self.fetch_rpc.close()

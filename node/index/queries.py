@@ -6,13 +6,16 @@ not ORM objects: on this machine the ORM path measured an order of magnitude slo
 """
 
 import base64
+import calendar
 import sqlite3
+from datetime import date
 from typing import Any
 
 import orjson
 
 from node.index.models import DERIVED_TABLES
-from registry.units import VINTAGE_SQL
+from node.store.dialect import PgConnection
+from registry.units import VINTAGE_SQL, VINTAGE_SQL_POSTGRES
 
 _ORDER = {
     "ledger_settings": "id",
@@ -237,7 +240,7 @@ def list_batches(*, connection: sqlite3.Connection, project_id: int | None = Non
         clauses.append("verifier = ?")
         params.append(verifier.lower())
     if vintage is not None:
-        clauses.append(f"{VINTAGE_SQL} = ?")
+        clauses.append(f"{_vintage_sql(connection)} = ?")
         params.append(vintage)
     rows = _rows(connection.execute(
         f"SELECT * FROM batch WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ? OFFSET ?", (*params, limit, offset)
@@ -271,6 +274,15 @@ def holdings(*, connection: sqlite3.Connection, account: str) -> list[dict[str, 
 # Regulator summaries
 
 
+def _vintage_sql(connection: Any) -> str:
+    return VINTAGE_SQL_POSTGRES if isinstance(connection, PgConnection) else VINTAGE_SQL
+
+
+def _day_start(day: str) -> int:
+    """00:00 UTC of a YYYY-MM-DD day, as a Unix time (what SQLite's strftime('%s', day) gives)."""
+    return calendar.timegm(date.fromisoformat(day).timetuple())
+
+
 def summary(*, connection: sqlite3.Connection, group_by: str, since_day: str | None = None,
             until_day: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
     """Totals over a time range grouped by project (from the daily aggregates), vintage or issuer
@@ -291,14 +303,14 @@ def summary(*, connection: sqlite3.Connection, group_by: str, since_day: str | N
             params,
         ))  # fmt: skip
     if group_by in ("vintage", "issuer"):
-        key = VINTAGE_SQL if group_by == "vintage" else "issuer"
+        key = _vintage_sql(connection) if group_by == "vintage" else "issuer"
         clauses, params = ["1 = 1"], []
         if since_day:
-            clauses.append("issued_time >= CAST(strftime('%s', ?) AS INTEGER)")
-            params.append(since_day)
+            clauses.append("issued_time >= ?")
+            params.append(_day_start(since_day))
         if until_day:
-            clauses.append("issued_time < CAST(strftime('%s', ?) AS INTEGER)")
-            params.append(until_day)
+            clauses.append("issued_time < ?")
+            params.append(_day_start(until_day))
         return _rows(connection.execute(
             f"SELECT {key} AS key, COUNT(*) AS batches, SUM(quantity) AS issued, SUM(retired) AS retired,"
             f" SUM(reversed) AS reversed, SUM(quantity - retired - reversed) AS outstanding FROM batch"

@@ -38,7 +38,7 @@ class AllowlistKeeper:
         return [a.lower() for a in json.loads(network.read_text()).get("base_accounts", [])]
 
     def wanted(self, index: sqlite3.Connection) -> list[str]:
-        rows = index.execute("SELECT address FROM participant WHERE NOT frozen").fetchall()
+        rows = index.execute("SELECT address FROM participant WHERE frozen = 0").fetchall()
         return sorted(set(self.base_accounts()) | {str(row[0]).lower() for row in rows})
 
     def sync(self, index: sqlite3.Connection) -> bool:

@@ -36,7 +36,7 @@ def test_the_cast_registered_at_start_is_allowed_beside_the_operators(node, netw
     registered = {a.lower() for a in node.addresses.values()}
     reader = node.services.reader()
     try:
-        indexed = {row[0] for row in reader.execute("SELECT address FROM participant WHERE NOT frozen")}
+        indexed = {row[0] for row in reader.execute("SELECT address FROM participant WHERE frozen = 0")}
     finally:
         reader.close()
     assert registered & indexed

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from node.chain.sender import NonceManager
+from node.index import queries
 from node.index.agreement import digest_at, rows_at
 from node.index.db import IndexerLock, derivation_version
 from node.index.follower import Indexer, open_reader
@@ -164,3 +165,30 @@ def test_the_rule_process_warms_from_a_postgres_index_and_raises_the_alerts_of_a
     with Indexer(hnet.rpc.url, hnet.manifest, index_url, max_range=5, risk=RiskWorker(RiskEngine)) as indexer:
         indexer.sync()
     assert dump(index_url) == sqlite_dump(hnet, tmp_path)
+
+
+def test_the_query_module_answers_the_same_from_a_postgres_index_as_from_a_sqlite_one(hnet, tmp_path, index_url):
+    History(hnet, seed=31).run(80)
+    with index_of(hnet, index_url, max_range=9) as indexer:
+        indexer.sync()
+    sqlite_dump(hnet, tmp_path)
+    in_postgres, in_sqlite = open_reader(index_url), open_reader(tmp_path / "index.sqlite")
+    try:
+        answers = []
+        for db in (in_postgres, in_sqlite):
+            batches = queries.list_batches(connection=db)
+            vintages = sorted({queries.summary(connection=db, group_by="vintage")[0]["key"]})
+            answers.append({
+                "batches": batches,
+                "by_vintage": [queries.list_batches(connection=db, vintage=v) for v in vintages],
+                "summaries": [queries.summary(connection=db, group_by=g, since_day="2000-01-01", until_day="2100-01-01")
+                              for g in ("project", "vintage", "issuer", "holder")],
+                "totals": queries.registry_totals(connection=db),
+                "retirements": queries.list_retirements(connection=db),
+                "projects": queries.list_projects(connection=db),
+            })  # fmt: skip
+    finally:
+        in_postgres.close()
+        in_sqlite.close()
+    assert answers[0]["batches"] and answers[0]["by_vintage"][0]
+    assert answers[0] == answers[1]

@@ -3,11 +3,12 @@
 import sqlite3
 from decimal import Decimal
 
+import psycopg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry.units import VINTAGE_SQL, format_co2e, format_tonnes, tonnes_to_grams, vintage_of
+from registry.units import VINTAGE_SQL, VINTAGE_SQL_POSTGRES, format_co2e, format_tonnes, tonnes_to_grams, vintage_of
 
 
 @given(st.integers(0, 10**15))
@@ -39,6 +40,14 @@ def test_sql_and_python_agree_on_vintages():
     for period_end in (0, 1, 1_767_196_800, 1_767_196_801, 1_767_168_000, 1_735_660_800, 2_000_000_000):
         (year,) = connection.execute(f"SELECT {VINTAGE_SQL} FROM (SELECT ? AS period_end)", (period_end,)).fetchone()
         assert year == vintage_of(period_end), period_end
+
+
+def test_the_postgres_vintage_sql_agrees_with_python(postgres):
+    with psycopg.connect(postgres.url(), autocommit=True) as connection:
+        for period_end in (1, 1_767_196_800, 1_767_196_801, 1_767_168_000, 1_735_660_800, 2_000_000_000):
+            query = f"SELECT {VINTAGE_SQL_POSTGRES} FROM (SELECT %s::bigint AS period_end) AS p"
+            (year,) = connection.execute(query, (period_end,)).fetchone()
+            assert year == vintage_of(period_end), period_end
 
 
 @pytest.mark.parametrize(
