@@ -5,19 +5,18 @@ and how many reads do one and two API workers serve.
 
 1. A chain of ≥ 100,000 certificate events (bench.index's harness chain).
 2. Four organisation nodes, each with its own home, index them (`sinknode index --once`, a process each);
-   two keep their store in PostgreSQL (a throwaway cluster), two in SQLite. Their index digests and
-   derived-table digests at the head are compared (node.index.agreement).
+   two keep their store and index in PostgreSQL (a throwaway cluster, a database each), two in SQLite.
+   Their index digests and derived-table digests at the head are compared (node.index.agreement).
 3. One node's indexer (`sinknode index`, following) is killed with SIGKILL after a second, then run again:
    the time it takes from that restart to the head.
 4. The same chain indexed once more in this process against the fetch-and-decode ceiling (bench.index), into
-   SQLite and into PostgreSQL; the PostgreSQL index's digests join the comparison of step 2.
-5. `sinknode serve` with its store in PostgreSQL, with 1 and then 2 API workers, under wrk (Debian's
+   SQLite and into PostgreSQL (the events/s figures).
+5. `sinknode serve` with its store and index in PostgreSQL, with 1 and then 2 API workers, under wrk (Debian's
    package): 64 connections for 10 s, alternating a batch page and the batch's provenance JSON; after a
    warm-up run, the best of three.
 
 Prints `BENCH consortium nodes= digests_equal= catch_up_s= sqlite_events_per_s= sqlite_ceiling_ratio=
-postgres_events_per_s= reads_per_s_1_worker= reads_per_s_2_workers=`. The nodes' own indexes are SQLite
-(their API reads only SQLite indexes so far); the PostgreSQL index is the one step 4 writes.
+postgres_events_per_s= reads_per_s_1_worker= reads_per_s_2_workers=`.
 """
 
 import argparse
@@ -125,13 +124,15 @@ def main() -> None:
         chain_id = net.manifest.chain_id
 
         # 2. four nodes, one process each
-        homes, envs = [], []
+        homes, envs, indexes = [], [], []
         for number in range(1, NODES + 1):
             home = tmp / f"org{number}"
             home.mkdir()
             net.manifest.save(home / "deployment.json")
-            extra = {"SINKNODE_DATABASE_URL": pg.create_database(f"org{number}")} if number > 2 else {}
+            url = pg.create_database(f"org{number}") if number > 2 else None
             homes.append(home)
+            indexes.append(url or home / "index.sqlite")
+            extra = {"SINKNODE_DATABASE_URL": url} if url else {}
             envs.append(_env(home, anvil.url, chain_id, SINKNODE_ORGANISATION=str(number), **extra))
         began = time.perf_counter()
         processes = [subprocess.Popen(_sinknode("index", "--once", "--quiet"), env=env) for env in envs]
@@ -139,7 +140,7 @@ def main() -> None:
             if process.wait(timeout=1800) != 0:
                 sys.exit("a node failed to index")
         print(f"{NODES} nodes indexed in {time.perf_counter() - began:.1f}s (side by side)", file=sys.stderr)
-        digests = [digest_at(home / "index.sqlite", head, "Asia/Shanghai") for home in homes]
+        digests = [digest_at(index, head, "Asia/Shanghai") for index in indexes]
         digests_equal = all(d == digests[0] for d in digests) and digests[0]["events"] >= target
 
         # 3. a killed node catching up
@@ -164,7 +165,7 @@ def main() -> None:
         postgres_rate = _index_rate(anvil.url, net.manifest, postgres_index)
         digests_equal = digests_equal and digest_at(postgres_index, head, "Asia/Shanghai") == digests[1]
 
-        # 5. reads with 1 and 2 API workers, the store in PostgreSQL, the index from step 2
+        # 5. reads with 1 and 2 API workers, the store and the index in PostgreSQL (the index from step 2)
         reads = {workers: _serve_and_load(homes[2], envs[2], workers, batch, tmp) for workers in (1, 2)}
         rpc.close()
     print(

@@ -288,7 +288,7 @@ def _open_indexer(settings: Settings) -> Indexer:
     return Indexer(
         settings.effective_rpc_url,
         manifest,
-        settings.index_path,
+        settings.index_location,
         confirmations=settings.confirmations,
         max_range=settings.index_range_blocks,
         timezone=settings.aggregate_timezone,

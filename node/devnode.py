@@ -28,6 +28,7 @@ from node.chain.deploy import ensure_deployed
 from node.chain.keystore import Keystore
 from node.demo import CAST, prepare_participants
 from node.devpg import PostgresCluster
+from node.index.db import connect_postgres, is_postgres
 from node.settings import PROJECT_ROOT, Settings, load_settings
 from node.store import Store
 from node.store.dialect import pg_sql
@@ -75,6 +76,20 @@ class LocalNode:
             return
         with contextlib.closing(sqlite3.connect(self.settings.node_state_path, timeout=10)) as db, db:
             db.execute(sql, params)
+
+    def index_write(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """A test's own statement on the index where the node keeps it (tampering with a row, say), committed at
+        once; returns the rows it selects."""
+        location = self.settings.index_location
+        if is_postgres(location):
+            assert isinstance(location, str)
+            db = connect_postgres(location)
+            try:
+                return db.execute(sql, params).fetchall()
+            finally:
+                db.close()
+        with contextlib.closing(sqlite3.connect(location, timeout=10)) as sqlite, sqlite:
+            return sqlite.execute(sql, params).fetchall()
 
     def store_tables(self) -> list[str]:
         if self.settings.database_url:

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import psycopg
 from eth_account.signers.local import LocalAccount
 
 from node.chain.keystore import Keystore
@@ -23,6 +24,7 @@ from node.chain.rpc import RpcClient
 from node.chain.sender import SEND_GATE, TransactionSender
 from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
+from node.index.db import IndexerLock
 from node.index.follower import Indexer, open_reader
 from node.index.queries import index_digest
 from node.network.allowlist import AllowlistKeeper
@@ -34,6 +36,7 @@ from node.store import Store, TokenOwner
 from node.store.sealed import Sealer
 from node.supervision.facts import risk_rules
 from node.supervision.sqlpool import SqlPool
+from node.supervision.sqlschema import console_unavailable
 from node.writes import ledger as _ledger_kinds  # noqa: F401  (registers the ledger's intent kinds)
 from node.writes.guard import JournalGuard
 from node.writes.locks import FileLock, PgAdvisoryLock
@@ -71,7 +74,7 @@ class Services:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _reconciler_thread: threading.Thread | None = None
     _sql_pool: SqlPool | None = None
-    _indexer_lock: FileLock | None = None
+    _indexer_lock: FileLock | IndexerLock | None = None
     _send_lock: FileLock | PgAdvisoryLock | None = None
     _peer_thread: threading.Thread | None = None
 
@@ -170,14 +173,14 @@ class Services:
         self.state.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.state.register_worker(self.state.worker_id)
         url = self.settings.database_url
-        # With the store in PostgreSQL the gate is the database's (every host's workers send through it);
-        # each host indexes the chain into its own index, one worker of it at a time.
+        # With the store and the index in PostgreSQL the gate and the index are the database's: every host's
+        # workers send through the one gate, and one worker of all the hosts indexes.
         gate = PgAdvisoryLock(url, SEND_LOCK_KEY) if url else FileLock(home / "send.lock")
         if SEND_GATE.share(gate):
             self._send_lock = gate
         elif isinstance(gate, PgAdvisoryLock):
             gate.close()
-        self._indexer_lock = FileLock(home / "indexer.lock")
+        self._indexer_lock = IndexerLock(url) if url else FileLock(home / "indexer.lock")
 
     def _open_index(self) -> Indexer:
         """The indexer over the index file, synced once so that the first answers see the whole chain."""
@@ -187,11 +190,12 @@ class Services:
             indexer = Indexer(
                 s.effective_rpc_url,
                 self.manifest,
-                s.index_path,
+                s.index_location,
                 confirmations=s.confirmations,
                 max_range=s.index_range_blocks,
                 timezone=s.aggregate_timezone,
                 risk=risk,
+                lock=self._indexer_lock if isinstance(self._indexer_lock, IndexerLock) else None,
             )
         except BaseException:
             if risk is not None:
@@ -236,7 +240,7 @@ class Services:
                 return int(index_digest(connection=db)[0])
             finally:
                 db.close()
-        except sqlite3.OperationalError:
+        except (sqlite3.OperationalError, psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
             return -1  # another worker indexes and has not created the index yet
 
     def close(self) -> None:
@@ -257,10 +261,12 @@ class Services:
         self.rpc.close()
 
     def reader(self) -> sqlite3.Connection:
-        return open_reader(self.settings.index_path)
+        return open_reader(self.settings.index_location)
 
     def sql_pool(self) -> SqlPool:
         """The regulator console's worker processes, started with the first console query."""
+        if self.settings.database_url:
+            raise console_unavailable()
         with self._lock:
             if self._sql_pool is None:
                 self._sql_pool = SqlPool.from_settings(self.settings)

@@ -175,6 +175,12 @@ class Settings(BaseSettings):
         return self.home / "index.sqlite"
 
     @property
+    def index_location(self) -> "Path | str":
+        """Where the index lives: the PostgreSQL database of SINKNODE_DATABASE_URL (its sink_index schema), or
+        the SQLite file in the home."""
+        return self.database_url or self.index_path
+
+    @property
     def node_state_path(self) -> Path:
         return self.home / "node.sqlite"
 

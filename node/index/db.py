@@ -144,7 +144,22 @@ class IndexerLock:
         return bool(self._connection.execute("SELECT pg_try_advisory_lock(?)", (INDEXER_LOCK,)).fetchone()[0])
 
     def note(self, text: str) -> None:
-        """(The file lock notes its holder in the file; PostgreSQL shows the holder in pg_locks.)"""
+        """Names the holder (as the file lock writes it in its file): the lock's session's application name."""
+        self._connection.execute("SELECT set_config('application_name', ?, false)", (" ".join(text.split())[:63],))
+
+    @staticmethod
+    def holder(url: str) -> str:
+        """What the holder noted, or "" when no indexer holds the lock."""
+        probe = PgConnection(url)
+        try:
+            row = probe.execute(
+                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = ? AND l.objsubid = 1",
+                (INDEXER_LOCK,),
+            ).fetchone()
+            return str(row[0]) if row else ""
+        finally:
+            probe.close()
 
     @staticmethod
     def held_elsewhere(url: str) -> bool:

@@ -91,6 +91,7 @@ class Indexer:
         timezone: str = "Asia/Shanghai",
         prefetch: int = 2,
         risk: Rules | None = None,
+        lock: IndexerLock | None = None,
     ) -> None:
         self.manifest = manifest
         self.address = manifest.registry.address
@@ -102,9 +103,11 @@ class Indexer:
         self.fetcher = LogFetcher(self.fetch_rpc, self.address, max_range=max_range)
         self.decoder = EventDecoder(ContractAbi(manifest.registry.abi))
         self.postgres = is_postgres(db_path)
-        if self.postgres:
+        # One indexer per PostgreSQL index: a second waits here for the lock, unless its caller holds it.
+        self._lock = None
+        if self.postgres and lock is None:
             assert isinstance(db_path, str)
-            self._lock = IndexerLock.acquired(db_path)  # one indexer per PostgreSQL index: a second waits here
+            self._lock = IndexerLock.acquired(db_path)
         try:
             self.db = connect_writer(db_path)
             self.applier = Applier(self.db, self.chain_id, timezone, risk)
@@ -123,16 +126,20 @@ class Indexer:
             self._rederive_if_stale()
             if risk is not None:
                 risk.warm(self.db)  # the rules' windows, from what is committed
-        except BaseException:
-            if self.postgres:
+        except BaseException:  # nothing opened here outlives a failed start (a chain that does not answer, say)
+            if getattr(self, "db", None) is not None:
+                self.db.close()
+            if self._lock is not None:
                 self._lock.release()
+            self.rpc.close()
+            self.fetch_rpc.close()
             raise
 
     def close(self) -> None:
         if self.applier.risk is not None:
             self.applier.risk.close()
         self.db.close()
-        if self.postgres:
+        if self._lock is not None:
             self._lock.release()
         self.rpc.close()
         self.fetch_rpc.close()

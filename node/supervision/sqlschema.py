@@ -5,6 +5,8 @@ added later without a line here is still listed, with `documented: false`."""
 import sqlite3
 from typing import Any
 
+from node.errors import Unavailable
+
 _ADDRESS = "lowercase 0x-hex address"
 _BLOCK = "block number"
 _TIME = "block timestamp (Unix seconds)"
@@ -190,7 +192,15 @@ DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+def console_unavailable() -> Unavailable:
+    # The console's guards (a read-only authorizer, step and memory limits, the allowed functions) are SQLite's.
+    return Unavailable("sql_console_unavailable",
+                       "the SQL console reads a SQLite index; this node keeps its index in PostgreSQL")  # fmt: skip
+
+
 def index_schema(connection: sqlite3.Connection) -> list[dict[str, Any]]:
+    if not isinstance(connection, sqlite3.Connection):
+        raise console_unavailable()
     names = [
         row[0]
         for row in connection.execute(

@@ -17,6 +17,7 @@ from node.api.limits import BODY_KINDS, BodyLimitMiddleware, BodyLimits
 from node.chain.anvil import free_port
 from node.devflows import error_of
 from node.devnode import LocalNode, served
+from tests.engines import needs_sqlite_console
 
 MB = 1 << 20
 JSON = {"content-type": "application/json"}
@@ -104,6 +105,7 @@ def test_a_client_sending_a_generator_gets_its_413_without_sending_it_all(node):
     assert healthy(node)
 
 
+@needs_sqlite_console  # the route it streams to
 def test_a_streamed_body_within_the_limit_reaches_the_route_unchanged(node):
     pieces = [b'{"query": ', b'"SELECT 41 + 1 AS ', b'answer"}']
     reply = node.call("POST", "/v1/regulator/sql", "regulator", content=iter(pieces), headers=JSON)

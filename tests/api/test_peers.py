@@ -2,7 +2,6 @@
 tampered event each located exactly, and a regulator's scheduled comparison raising an alert."""
 
 import os
-import sqlite3
 import subprocess
 import sys
 import time
@@ -37,8 +36,7 @@ def history(node: LocalNode, other: LocalNode) -> int:
 
 
 def _tamper(node: LocalNode, sql: str, params: tuple = ()) -> None:
-    with sqlite3.connect(node.settings.index_path, timeout=10) as db:
-        db.execute(sql, params)
+    node.index_write(sql, params)
 
 
 def test_two_nodes_on_one_chain_agree_at_the_block_both_hold(node, other, history):
@@ -62,11 +60,9 @@ def test_an_earlier_block_is_compared_on_state_rederived_from_its_events(node, o
 
 
 def test_a_tampered_balance_is_found_by_table_and_row(node, other, history):
-    batch, account, amount = (
-        other.services.reader()
-        .execute("SELECT batch_id, account, amount FROM balance ORDER BY batch_id, account LIMIT 1")
-        .fetchone()
-    )
+    batch, account, amount = other.index_write(
+        "SELECT batch_id, account, amount FROM balance ORDER BY batch_id, account LIMIT 1"
+    )[0]
     _tamper(other, "UPDATE balance SET amount = amount + 1 WHERE batch_id = ? AND account = ?", (batch, account))
     try:
         outcome = compare([node.url, other.url], block=history).outcomes[0]
@@ -80,13 +76,9 @@ def test_a_tampered_balance_is_found_by_table_and_row(node, other, history):
 
 
 def test_a_tampered_event_is_found_at_its_block_and_position(node, other, history):
-    block, log_index, digest = (
-        other.services.reader()
-        .execute(
-            "SELECT block_number, log_index, digest FROM chain_event ORDER BY block_number DESC, log_index DESC LIMIT 1"
-        )
-        .fetchone()
-    )
+    block, log_index, digest = other.index_write(
+        "SELECT block_number, log_index, digest FROM chain_event ORDER BY block_number DESC, log_index DESC LIMIT 1"
+    )[0]
     _tamper(other, "UPDATE chain_event SET digest = ? WHERE block_number = ? AND log_index = ?",
             ("00" * 32, block, log_index))  # fmt: skip
     try:

@@ -2,9 +2,11 @@
 
 import csv
 import io
-import sqlite3
+
+import pytest
 
 from node.devflows import error_of, issued_batch
+from tests.engines import IN_POSTGRES, needs_sqlite_console
 
 
 def test_summaries_group_by_project_vintage_issuer_and_holder(node):
@@ -35,6 +37,7 @@ def test_event_search_pages_with_a_cursor_and_exports_csv(node):
     assert [row["amount (gCO2e)"] for row in rows] == ["1", "2", "3"]
 
 
+@needs_sqlite_console
 def test_sql_reads_the_index_and_nothing_else(node):
     result = node.ok("POST", "/v1/regulator/sql", "regulator", json={"query": "SELECT COUNT(*) AS n FROM chain_event"})
     assert result["columns"] == ["n"] and result["rows"][0][0] > 0
@@ -56,18 +59,27 @@ def test_sql_reads_the_index_and_nothing_else(node):
 def test_reconciliation_finds_the_index_consistent_and_reports_a_tampered_row(node):
     report = node.ok("GET", "/v1/regulator/reconciliation", "regulator")
     assert report["consistent"] is True and report["checks"] > 0
-    with sqlite3.connect(node.settings.index_path) as db:
-        batch, account, amount = db.execute("SELECT batch_id, account, amount FROM balance LIMIT 1").fetchone()
-        db.execute("UPDATE balance SET amount = amount + 1 WHERE batch_id = ? AND account = ?", (batch, account))
+    batch, account, amount = node.index_write("SELECT batch_id, account, amount FROM balance LIMIT 1")[0]
+    node.index_write("UPDATE balance SET amount = amount + 1 WHERE batch_id = ? AND account = ?", (batch, account))
     try:
         report = node.ok("GET", "/v1/regulator/reconciliation", "regulator")
         assert {"kind": "balance", "batch_id": batch, "account": account, "index": amount + 1, "chain": amount} in (
             report["differences"])  # fmt: skip
     finally:
-        with sqlite3.connect(node.settings.index_path) as db:
-            db.execute("UPDATE balance SET amount = ? WHERE batch_id = ? AND account = ?", (amount, batch, account))
+        node.index_write("UPDATE balance SET amount = ? WHERE batch_id = ? AND account = ?", (amount, batch, account))
 
 
+@pytest.mark.skipif(not IN_POSTGRES, reason="the SQL console runs when the index is a SQLite file")
+def test_the_sql_console_answers_503_when_the_index_is_in_postgresql(node):
+    for method, path, body in (("POST", "/v1/regulator/sql", {"query": "SELECT 1"}),
+                               ("GET", "/v1/regulator/sql/schema", None)):  # fmt: skip
+        reply = node.call(method, path, "regulator", json=body)
+        assert error_of(reply) == (503, "sql_console_unavailable"), reply.text
+        assert "PostgreSQL" in reply.json()["error"]["message"]
+    assert error_of(node.call("POST", "/v1/regulator/sql", "park", json={"query": "SELECT 1"})) == (403, "forbidden")
+
+
+@needs_sqlite_console
 def test_every_regulator_query_is_logged(node):
     node.ok("POST", "/v1/regulator/sql", "regulator", json={"query": "SELECT 42"})
     log = node.ok("GET", "/v1/regulator/query-log", "regulator")

@@ -7,6 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from node.devflows import error_of, issued_batch
+from tests.engines import needs_sqlite_console
+
+pytestmark = needs_sqlite_console
 
 SQL = "/v1/regulator/sql"
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"

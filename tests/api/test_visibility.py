@@ -11,6 +11,7 @@ import time
 
 from node.api.app import create_app
 from node.devflows import bought, deposit, error_of, issued_batch, listing_for, settlement
+from tests.engines import IN_POSTGRES
 
 ROLES = ("anonymous", "park", "buyer", "platform", "issuer", "verifier", "regulator", "admin")
 PRIVILEGED = {"park", "buyer", "regulator"}  # the deal's two parties and the regulator
@@ -84,8 +85,10 @@ def test_every_route_with_every_role_shows_confidential_data_only_to_parties_and
         url = _fill(path, values)
         for role in ROLES:
             reply = node.call("GET", url, None if role == "anonymous" else role)
-            assert reply.status_code < 500, f"{role} GET {url}: {reply.status_code}"
             walked += 1
+            if IN_POSTGRES and reply.status_code == 503 and "sql_console_unavailable" in reply.text:
+                continue  # the SQL console reads a SQLite index only
+            assert reply.status_code < 500, f"{role} GET {url}: {reply.status_code}"
             for secret in SECRETS:
                 if secret in reply.text:
                     seen_by.setdefault(secret, set()).add(role)

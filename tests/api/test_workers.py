@@ -13,6 +13,7 @@ from eth_account import Account
 
 from node.devflows import issued_batch
 from node.devnode import LocalNode, WorkerPool, local_node_workers
+from node.index.db import IndexerLock
 from tests.api.races_support import Call, race, state_rows
 
 
@@ -23,7 +24,8 @@ def pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalNode, 
 
 
 def _indexer_pid(node: LocalNode) -> int:
-    text = (node.settings.home / "indexer.lock").read_text().split()
+    url = node.settings.database_url
+    text = (IndexerLock.holder(url) if url else (node.settings.home / "indexer.lock").read_text()).split()
     return int(text[0]) if text else 0
 
 

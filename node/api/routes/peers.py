@@ -54,14 +54,14 @@ def _digest(services: Services, block: int) -> dict[str, Any]:
     try:
         last_block = index_digest(connection=reader)[0]
         # Kept by the event digest too: after a reorg the same block holds other events, and another state.
-        key = (str(services.settings.index_path), block, event_digest_at(reader, block)[1])
+        key = (str(services.settings.index_location), block, event_digest_at(reader, block)[1])
     except NotIndexedYet as error:
         raise _not_yet(error) from None
     finally:
         reader.close()
     if block >= last_block:  # the index's own tables (they change as it follows): read afresh, never kept
         try:
-            return digest_at(services.settings.index_path, block, services.settings.aggregate_timezone)
+            return digest_at(services.settings.index_location, block, services.settings.aggregate_timezone)
         except NotIndexedYet as error:
             raise _not_yet(error) from None
     with _derive_lock:
@@ -69,7 +69,7 @@ def _digest(services: Services, block: int) -> dict[str, Any]:
             _digests.move_to_end(key)
             return _digests[key]
         try:
-            found = digest_at(services.settings.index_path, block, services.settings.aggregate_timezone)
+            found = digest_at(services.settings.index_location, block, services.settings.aggregate_timezone)
         except NotIndexedYet as error:
             raise _not_yet(error) from None
         _digests[key] = found
@@ -101,6 +101,6 @@ def peer_events(
 def peer_rows(services: ServicesDep, block: BlockQuery, table: Table) -> list[dict[str, str]]:
     with _derive_lock:
         try:
-            return rows_at(services.settings.index_path, block, services.settings.aggregate_timezone, table)
+            return rows_at(services.settings.index_location, block, services.settings.aggregate_timezone, table)
         except NotIndexedYet as error:
             raise _not_yet(error) from None
