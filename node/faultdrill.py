@@ -55,7 +55,8 @@ from node.chain.rpc import RpcClient
 from node.demo import CAST, prepare_participants
 from node.devflows import custodian, custody_signature, deposit, issued_batch, monitoring_report
 from node.devnode import LocalNode, register_cast
-from node.index.follower import Indexer, open_reader
+from node.index.db import open_reader
+from node.index.follower import Indexer
 from node.index.queries import dump_index
 from node.projects.issuance import report_statement_period
 from node.settings import PROJECT_ROOT, Settings, load_settings

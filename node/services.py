@@ -24,8 +24,8 @@ from node.chain.rpc import RpcClient
 from node.chain.sender import SEND_GATE, TransactionSender
 from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
-from node.index.db import IndexerLock
-from node.index.follower import Indexer, open_reader
+from node.index.db import IndexerLock, open_reader
+from node.index.follower import Indexer
 from node.index.queries import index_digest
 from node.network.allowlist import AllowlistKeeper
 from node.peers import RULE as PEER_RULE

@@ -23,9 +23,8 @@ from typing import Any
 import orjson
 
 from node.index.apply import Applier
-from node.index.db import IndexLocation, create_schema
+from node.index.db import IndexLocation, create_schema, open_reader
 from node.index.digest import genesis_digest
-from node.index.follower import open_reader
 from node.index.models import DERIVED_TABLES, RULE_TABLES
 from node.store.dialect import PgConnection
 

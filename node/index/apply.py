@@ -96,10 +96,7 @@ class Chunk:
 class Applier:
     def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: Rules | None = None) -> None:
         self.db = connection
-        # PostgreSQL loads the event log and retirements with COPY (node.store.dialect.PgConnection.copy_rows).
-        self._copy: Callable[[str, tuple[str, ...], list[tuple[Any, ...]]], None] | None = getattr(
-            connection, "copy_rows", None
-        )
+        # PostgreSQL loads the event log and retirements with COPY (node.store.dialect.CopyStream).
         self._stream: Callable[[str, tuple[str, ...]], Any] | None = getattr(connection, "copy_stream", None)
         self.risk = risk
         # A range already submitted to the rules (by an earlier apply's `ahead`): the next apply must be of it.
@@ -247,12 +244,19 @@ class Applier:
             insert_alerts(db, self.risk)
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        if self._copy is not None:
-            self._copy(table, columns, rows)
-        else:
+        if self._stream is None:
             self.db.executemany(
                 f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})', rows
             )
+            return
+        stream = self._stream(table, columns)
+        try:
+            for row in rows:
+                stream.write(row)
+            stream.pause()
+        except BaseException:
+            stream.abort()
+            raise
 
     def _stat(self, chunk: Chunk, event: IndexedEvent, project: int, column: int, amount: int) -> None:
         values = chunk.stats[(self.day_of(event.log.block_time), project)]

@@ -171,9 +171,22 @@ class IndexerLock:
             probe.close()
 
     def close(self) -> None:
+        """Lets the lock go (its session ends)."""
         self._connection.close()
 
-    release = close
+
+def open_reader(path: IndexLocation) -> Any:
+    """A read-only connection to an index (for queries, comparisons and tests).
+
+    A request's dependencies and its handler may run on different worker threads; the connection is
+    used by one request at a time, so it may cross threads.
+    """
+    if is_postgres(path):
+        assert isinstance(path, str)
+        return connect_postgres(path, read_only=True)
+    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout=10000")
+    return connection
 
 
 def connect_writer(location: IndexLocation) -> Any:

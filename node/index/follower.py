@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from node.chain.abi import ContractAbi
 from node.chain.manifest import DeploymentManifest
@@ -26,7 +25,6 @@ from node.index.db import (
     DERIVATION_VERSION,
     IndexerLock,
     IndexLocation,
-    connect_postgres,
     connect_writer,
     derivation_version,
     is_postgres,
@@ -104,7 +102,7 @@ class Indexer:
         self.decoder = EventDecoder(ContractAbi(manifest.registry.abi))
         self.postgres = is_postgres(db_path)
         # One indexer per PostgreSQL index: a second waits here for the lock, unless its caller holds it.
-        self._lock = None
+        self._lock: IndexerLock | None = None
         if self.postgres and lock is None:
             assert isinstance(db_path, str)
             self._lock = IndexerLock.acquired(db_path)
@@ -130,7 +128,7 @@ class Indexer:
             if getattr(self, "db", None) is not None:
                 self.db.close()
             if self._lock is not None:
-                self._lock.release()
+                self._lock.close()
             self.rpc.close()
             self.fetch_rpc.close()
             raise
@@ -140,7 +138,7 @@ class Indexer:
             self.applier.risk.close()
         self.db.close()
         if self._lock is not None:
-            self._lock.release()
+            self._lock.close()
         self.rpc.close()
         self.fetch_rpc.close()
 
@@ -428,17 +426,3 @@ class Indexer:
             (self.chain_id, self.address, self.manifest.registry.deploy_block, c.last_block, c.last_block_hash,
              c.event_count, c.digest),
         )  # fmt: skip
-
-
-def open_reader(path: IndexLocation) -> Any:
-    """A read-only connection to an index (for queries, comparisons and tests).
-
-    A request's dependencies and its handler may run on different worker threads; the connection is
-    used by one request at a time, so it may cross threads.
-    """
-    if is_postgres(path):
-        assert isinstance(path, str)
-        return connect_postgres(path, read_only=True)
-    connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-    connection.execute("PRAGMA busy_timeout=10000")
-    return connection

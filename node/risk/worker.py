@@ -26,10 +26,9 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
-from node.index.db import connect_postgres, is_postgres
+from node.index.db import open_reader
 from node.risk.engine import RiskEngine
 from node.store.dialect import PgConnection
 
@@ -75,9 +74,7 @@ def _serve(connection: Connection, build: Callable[[], RiskEngine]) -> None:
         elif kind == "warm":
             seq = message[2]
             try:
-                location = message[1]
-                db = (connect_postgres(location, read_only=True) if is_postgres(location)
-                      else sqlite3.connect(f"{Path(location).as_uri()}?mode=ro", uri=True))  # fmt: skip
+                db = open_reader(message[1])
                 try:
                     engine.warm(db)
                 finally:

@@ -123,14 +123,6 @@ class PgConnection:
     def copy_stream(self, table: str, columns: tuple[str, ...]) -> "CopyStream":
         return CopyStream(self, table, columns)
 
-    def copy_rows(self, table: str, columns: tuple[str, ...], rows: Any) -> None:
-        """Inserts many rows with one COPY (PostgreSQL's bulk load: no statement per row)."""
-        cursor = self._db.cursor()
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        self.total_changes += max(cursor.rowcount, 0)
-
     @property
     def in_transaction(self) -> bool:
         return self._db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE

@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from node.index.follower import Indexer, open_reader
+from node.index.db import open_reader
+from node.index.follower import Indexer
 from node.index.queries import dump_index, index_digest
 from node.risk.engine import RiskEngine
 from node.settings import PROJECT_ROOT

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from node.chain.sender import NonceManager
-from node.index.db import DERIVATION_VERSION, derivation_version
-from node.index.follower import Indexer, open_reader
+from node.index.db import DERIVATION_VERSION, derivation_version, open_reader
+from node.index.follower import Indexer
 from node.index.queries import balances, buffer_share_of, dump_index
 from node.risk.engine import RiskEngine
 from tests.history import HOLDERS, History

@@ -13,8 +13,8 @@ import pytest
 from node.chain.sender import NonceManager
 from node.index import queries
 from node.index.agreement import digest_at, rows_at
-from node.index.db import IndexerLock, derivation_version
-from node.index.follower import Indexer, open_reader
+from node.index.db import IndexerLock, derivation_version, open_reader
+from node.index.follower import Indexer
 from node.index.queries import dump_index
 from node.risk.engine import RiskEngine
 from node.risk.worker import RiskWorker
@@ -115,7 +115,7 @@ def test_a_second_indexer_waits_for_the_lock_and_takes_it_when_the_first_is_kill
         took = time.monotonic() - began
         assert took < 10
         assert IndexerLock.held_elsewhere(index_url)
-        lock.release()
+        lock.close()
         assert not IndexerLock.held_elsewhere(index_url)
     finally:
         holder.kill()

@@ -13,9 +13,9 @@ import pytest
 
 from bench.risk import Generator
 from node.index.apply import Applier
-from node.index.db import connect_writer
+from node.index.db import connect_writer, open_reader
 from node.index.decode import IndexedEvent
-from node.index.follower import Indexer, open_reader
+from node.index.follower import Indexer
 from node.index.queries import dump_index
 from node.risk.config import ENGINE_RULES
 from node.risk.engine import RiskEngine, Rules

@@ -21,8 +21,7 @@ from node.chain.eip712 import sign_typed
 from node.chain.registry import ROLE_REGULATOR
 from node.chain.sender import Receipt
 from node.errors import CodedError, Conflict, ContractRevert, Forbidden, InvalidRequest, SinkError, TransactionPending
-from node.index.db import connect_writer
-from node.index.follower import open_reader
+from node.index.db import connect_writer, open_reader
 from node.market import campaigns, deals, listings
 from node.market.custody import custody_typed, record_custodian
 from node.market.safeguards import add_to_blacklist, record_deposit
