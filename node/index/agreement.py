@@ -130,7 +130,11 @@ def state_at(index_path: IndexLocation, block: int, timezone: str) -> Iterator[s
                     " WHERE block_number <= ? ORDER BY block_number, log_index",
                     (block,),
                 )
-                Applier(scratch, chain_id, timezone).replay(events)
+                applier = Applier(scratch, chain_id, timezone)
+                try:
+                    applier.replay(events)
+                finally:
+                    applier.close()
                 scratch.execute("COMMIT")
                 yield scratch
             finally:

@@ -14,6 +14,7 @@ alerts are taken, and inserted in its transaction, only after its rows are writt
 import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -22,7 +23,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from node.index.decode import IndexedEvent
-from node.index.digest import next_digest
+from node.index.digest import RunningDigest
+from node.index.insert_stream import SqliteInsertStream
 from node.risk.engine import Rules, insert_alerts
 
 _INT64_MAX = 2**63 - 1
@@ -89,15 +91,19 @@ class Chunk:
         self.balances: defaultdict[tuple[int, str], int] = defaultdict(int)
         self.supply: defaultdict[int, list[int]] = defaultdict(lambda: [0, 0])  # retired, reversed
         self.stats: defaultdict[tuple[str, int], list[int]] = defaultdict(lambda: [0] * 8)
-        self.events: list[tuple[Any, ...]] = []
         self.retirements: list[tuple[Any, ...]] = []
 
 
 class Applier:
-    def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: Rules | None = None) -> None:
+    def __init__(self, connection: sqlite3.Connection, chain_id: int, timezone: str, risk: Rules | None = None,
+                 *, insert_thread: bool = False) -> None:  # fmt: skip
+        """`insert_thread`: SQLite rows are inserted by a helper thread (the connection must allow it)."""
         self.db = connection
-        # PostgreSQL loads the event log and retirements with COPY (node.store.dialect.CopyStream).
-        self._stream: Callable[[str, tuple[str, ...]], Any] | None = getattr(connection, "copy_stream", None)
+        self._insert_thread = insert_thread
+        # The event log and retirements are stored while the range is still being applied: by COPY on PostgreSQL
+        # (node.store.dialect.CopyStream), by a helper thread on SQLite (node.index.insert_stream).
+        self._executor: ThreadPoolExecutor | None = None
+        self._stream: Callable[[str, tuple[str, ...]], Any] = getattr(connection, "copy_stream", self._sqlite_stream)
         self.risk = risk
         # A range already submitted to the rules (by an earlier apply's `ahead`): the next apply must be of it.
         self._submitted: Sequence[IndexedEvent] | None = None
@@ -120,6 +126,16 @@ class Applier:
             "BatchStatusChanged": self._batch_status,
             "ReversalRecorded": self._reversal,
         }
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+    def _sqlite_stream(self, table: str, columns: tuple[str, ...]) -> SqliteInsertStream:
+        if self._executor is None and self._insert_thread:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-insert")
+        return SqliteInsertStream(self.db, self._executor, table, columns)
 
     @property
     def pipelined(self) -> bool:
@@ -151,12 +167,12 @@ class Applier:
                 risk.submit(rule_events(ahead))  # type: ignore[attr-defined]
                 self._submitted = ahead
             risk = None  # the events are on their way: nothing to observe one by one
-        # PostgreSQL stores the event log's rows while the rest of the range is worked out (COPY, streamed).
-        stream = self._stream("chain_event", _EVENT_COLUMNS) if store_events and self._stream is not None else None
-        keep = chunk.events.append if stream is None else stream.write
+        # The event log's rows are stored while the rest of the range is worked out.
+        stream = self._stream("chain_event", _EVENT_COLUMNS) if store_events else None
+        running = RunningDigest(digest)
         try:
             for event in events:
-                digest = next_digest(digest, event.log)
+                digest = running.add(event.log)
                 handler = self._handlers.get(event.name)
                 if handler is not None:
                     if stream is not None and event.name not in _CHUNK_ONLY:
@@ -165,8 +181,8 @@ class Applier:
                 if risk is not None:
                     log = event.log
                     risk.observe(event.name, event.args, log.block_number, log.log_index, log.tx_hash, log.block_time)
-                if store_events:
-                    keep(self._event_row(event, digest))
+                if stream is not None:
+                    stream.write(self._event_row(event, digest))
                 count += 1
             if stream is not None:
                 stream.pause()
@@ -196,6 +212,12 @@ class Applier:
     # --------------------------------------------------------------------------------------------
     def _event_row(self, event: IndexedEvent, digest: str) -> tuple[Any, ...]:
         log, args = event.log, event.args
+        if event.name == "CertificateTransferred":  # most events: their columns straight from their arguments
+            batch = args["batchId"]
+            return (
+                self.chain_id, log.block_number, log.block_hash, log.block_time, log.tx_hash, log.log_index,
+                event.name, batch, batch >> 32, args["from"], args["to"], args["amount"], encode_args(args), digest,
+            )  # fmt: skip
         batch = args.get("batchId")
         project = args.get("projectId", args.get("lossProjectId"))
         if project is None and batch is not None:
@@ -212,8 +234,6 @@ class Applier:
         db = self.db
         if self.risk is not None:
             self.risk.flush()  # the rules work on the range's tail while its rows are written
-        if chunk.events:
-            self._insert("chain_event", _EVENT_COLUMNS, chunk.events)
         if chunk.retirements:
             self._insert("retirement", _RETIREMENT_COLUMNS, chunk.retirements)
         if chunk.balances:
@@ -244,11 +264,6 @@ class Applier:
             insert_alerts(db, self.risk)
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        if self._stream is None:
-            self.db.executemany(
-                f'INSERT INTO "{table}" ({", ".join(columns)}) VALUES ({", ".join("?" * len(columns))})', rows
-            )
-            return
         stream = self._stream(table, columns)
         try:
             for row in rows:
