@@ -81,6 +81,7 @@ _RETIREMENT_COLUMNS = ("id", "batch_id", "holder", "amount", "beneficiary", "ben
 
 
 # Events whose handlers only add to the chunk (no statement of their own): nearly all of a busy registry's.
+_TRANSFERRED = "CertificateTransferred"
 _CHUNK_ONLY = frozenset({"CertificateTransferred", "CertificateRetired", "ReversalRecorded"})
 
 
@@ -170,9 +171,26 @@ class Applier:
         # The event log's rows are stored while the rest of the range is worked out.
         stream = self._stream("chain_event", _EVENT_COLUMNS) if store_events else None
         running = RunningDigest(digest)
+        add = running.add
+        write = stream.write if stream is not None else None
+        balances, stats, day_of, chain_id = chunk.balances, chunk.stats, self.day_of, self.chain_id
         try:
             for event in events:
-                digest = running.add(event.log)
+                log, name, args = event.log, event.name, event.args
+                digest = add(log)
+                if name == _TRANSFERRED and write is not None and risk is None:
+                    # The bulk of a busy registry, inline: _transferred's effects and _event_row's row.
+                    batch, amount, sender, recipient = args["batchId"], args["amount"], args["from"], args["to"]
+                    balances[(batch, sender)] -= amount
+                    balances[(batch, recipient)] += amount
+                    project = batch >> 32
+                    values = stats[(day_of(log.block_time), project)]
+                    values[TRANSFERRED] += amount
+                    values[TRANSFERS] += 1
+                    write((chain_id, log.block_number, log.block_hash, log.block_time, log.tx_hash, log.log_index,
+                           name, batch, project, sender, recipient, amount, encode_args(args), digest))  # fmt: skip
+                    count += 1
+                    continue
                 handler = self._handlers.get(event.name)
                 if handler is not None:
                     if stream is not None and event.name not in _CHUNK_ONLY:
