@@ -24,7 +24,7 @@ from node.chain.rpc import RpcClient
 from node.chain.sender import SEND_GATE, TransactionSender
 from node.errors import ChainUnavailable, ContractRevert, SinkError
 from node.evidence.store import EvidenceStore
-from node.index.db import IndexerLock, open_reader
+from node.index.db import IndexerLock, ReaderPool, open_reader
 from node.index.follower import Indexer
 from node.index.queries import index_digest
 from node.network.allowlist import AllowlistKeeper
@@ -77,8 +77,11 @@ class Services:
     _indexer_lock: FileLock | IndexerLock | None = None
     _send_lock: FileLock | PgAdvisoryLock | None = None
     _peer_thread: threading.Thread | None = None
+    _reader_pool: ReaderPool | None = None  # a PostgreSQL index's read-only connections
 
     def __post_init__(self) -> None:
+        if self.settings.database_url:
+            self._reader_pool = ReaderPool(self.settings.database_url)
         self.state.sealer = self.sealer  # kept answers are sealed at rest with the confidential-field key
         recovery = Recovery(self.rpc, self.state, on_dropped=lambda row: log.warning("dropped: %s", row["tx_hash"]))
         self.guard = JournalGuard(self.state, recovery, self.rpc)
@@ -257,10 +260,15 @@ class Services:
             self._send_lock.close()
         if self._sql_pool is not None:
             self._sql_pool.close()
+        if self._reader_pool is not None:
+            self._reader_pool.close()
         self.state.close()
         self.rpc.close()
 
     def reader(self) -> sqlite3.Connection:
+        """A read-only connection to the index; its user closes it (a PostgreSQL one goes back to the pool)."""
+        if self._reader_pool is not None:
+            return self._reader_pool.take()  # type: ignore[return-value]
         return open_reader(self.settings.index_location)
 
     def sql_pool(self) -> SqlPool:

@@ -12,7 +12,9 @@ an existing index stale, DERIVATION_VERSION is raised: the indexer then re-deriv
 index stores (node.index.follower), as after a reorg, and records the version in `PRAGMA user_version`.
 """
 
+import contextlib
 import sqlite3
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,50 @@ class IndexerLock:
     def close(self) -> None:
         """Lets the lock go (its session ends)."""
         self._connection.close()
+
+
+class ReaderPool:
+    """Read-only connections to a PostgreSQL index, kept open between requests.
+
+    Opening one costs a connection handshake and its settings, several times a small query's work; a
+    process keeps up to `size` idle ones. A connection is lent by `take` and comes back when its user
+    closes it; one that comes back broken, or inside a transaction it cannot roll back, is closed instead.
+    """
+
+    def __init__(self, url: str, *, size: int = 8) -> None:
+        self._url = url
+        self._size = size
+        self._idle: list[PgConnection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def take(self) -> PgConnection:
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = connect_postgres(self._url, read_only=True)
+        connection.give_back = self._give_back
+        return connection
+
+    def _give_back(self, connection: PgConnection) -> bool:
+        connection.give_back = None  # a second close closes it
+        if connection.in_transaction:
+            with contextlib.suppress(Exception):
+                connection.execute("ROLLBACK")
+        if not connection.usable:
+            return False
+        with self._lock:
+            if self._closed or len(self._idle) >= self._size:
+                return False
+            self._idle.append(connection)
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
 
 
 def open_reader(path: IndexLocation) -> Any:

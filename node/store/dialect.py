@@ -11,6 +11,7 @@ import contextlib
 import re
 import sqlite3
 import zlib
+from collections.abc import Callable
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -106,6 +107,8 @@ class PgConnection:
         self.url = url
         self._db.adapters.register_loader("numeric", _NumberAsSqlite)
         self.total_changes = 0
+        # Set by a pool that lent this connection: `close` offers it back, and closes it if refused.
+        self.give_back: Callable[[PgConnection], bool] | None = None
 
     def execute(self, sql: str, params: Any = ()) -> PgCursor:
         cursor = self._db.cursor()
@@ -127,7 +130,15 @@ class PgConnection:
     def in_transaction(self) -> bool:
         return self._db.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
 
+    @property
+    def usable(self) -> bool:
+        """Open, not broken, and outside any transaction (ready to be lent again)."""
+        db = self._db
+        return not db.closed and not db.broken and db.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
     def close(self) -> None:
+        if self.give_back is not None and self.give_back(self):
+            return
         self._db.close()
 
 

@@ -192,3 +192,38 @@ def test_the_query_module_answers_the_same_from_a_postgres_index_as_from_a_sqlit
         in_sqlite.close()
     assert answers[0]["batches"] and answers[0]["by_vintage"][0]
     assert answers[0] == answers[1]
+
+
+def test_the_reader_pool_lends_one_connection_again_and_drops_what_comes_back_unusable(index_url):
+    from node.index.db import ReaderPool, create_postgres_schema
+
+    create_postgres_schema(index_url)
+    pool = ReaderPool(index_url, size=2)
+    try:
+        first = pool.take()
+        backend = first.execute("SELECT pg_backend_pid()").fetchone()[0]
+        first.close()
+        again = pool.take()
+        assert again.execute("SELECT pg_backend_pid()").fetchone()[0] == backend  # no new handshake
+        with pytest.raises(Exception, match="read-only"):
+            again.execute("CREATE TABLE nope (id BIGINT)")  # still read-only after its first loan
+        again.execute("BEGIN")
+        again.execute("SELECT 1")
+        again.close()  # inside a transaction: rolled back, then kept
+        kept = pool.take()
+        assert not kept.in_transaction
+        assert kept.execute("SELECT pg_backend_pid()").fetchone()[0] == backend
+        kept._db.close()  # as if the server had gone away
+        kept.close()  # not usable: dropped, not kept
+        fresh = pool.take()
+        assert fresh.execute("SELECT pg_backend_pid()").fetchone()[0] != backend
+        extra = [pool.take() for _ in range(3)]
+        fresh.close()
+        for connection in extra:
+            connection.close()  # the pool keeps two idle; the rest are closed
+        assert len(pool._idle) == 2
+        closed = [c for c in extra if c._db.closed]
+        assert len(closed) == 2
+    finally:
+        pool.close()
+    assert pool._idle == []
