@@ -157,10 +157,14 @@ def main() -> None:
         caught = digest_at(homes[0] / "index.sqlite", head, "Asia/Shanghai")
         digests_equal = digests_equal and caught == digests[1]
 
-        # 4. the index against its ceiling, in this process, in SQLite and in PostgreSQL
-        count, seconds = ceiling(net, net.manifest.registry.deploy_block, head)
-        ceiling_rate = count / seconds
-        rate = _index_rate(anvil.url, net.manifest, tmp / "bench.sqlite")
+        # 4. the index against its ceiling, in this process, in SQLite and in PostgreSQL: three pairs (the ceiling,
+        # then the SQLite index), the pair with the median ratio reported (the machine's speed drifts)
+        pairs = []
+        for round_ in range(3):
+            count, seconds = ceiling(net, net.manifest.registry.deploy_block, head)
+            sqlite_rate = _index_rate(anvil.url, net.manifest, tmp / f"bench{round_}.sqlite")
+            pairs.append((sqlite_rate * seconds / count, sqlite_rate))
+        sqlite_ratio, rate = sorted(pairs)[1]
         postgres_index = pg.create_database("index")
         postgres_rate = _index_rate(anvil.url, net.manifest, postgres_index)
         digests_equal = digests_equal and digest_at(postgres_index, head, "Asia/Shanghai") == digests[1]
@@ -170,7 +174,7 @@ def main() -> None:
         rpc.close()
     print(
         f"BENCH consortium nodes={NODES} digests_equal={str(digests_equal).lower()} catch_up_s={catch_up_s:.1f}"
-        f" sqlite_events_per_s={rate:.0f} sqlite_ceiling_ratio={rate / ceiling_rate:.2f}"
+        f" sqlite_events_per_s={rate:.0f} sqlite_ceiling_ratio={sqlite_ratio:.2f}"
         f" postgres_events_per_s={postgres_rate:.0f}"
         f" reads_per_s_1_worker={reads[1]:.0f} reads_per_s_2_workers={reads[2]:.0f}"
         f" two_worker_ratio={reads[2] / reads[1]:.2f}"
