@@ -219,7 +219,7 @@ class _ApiThread:
 
 
 class _ApiProcesses:
-    """Several API workers: uvicorn's own process manager in a child process (its workers share the socket;
+    """Several API workers under node.api.workers in a child process (a listening socket each on the one port;
     one of them indexes, node.services), stopped with SIGTERM, then SIGKILL if it does not stop."""
 
     def __init__(self, settings: Settings) -> None:
@@ -229,8 +229,8 @@ class _ApiProcesses:
     def start(self) -> None:
         s = self.settings
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "node.api.app:app_from_environment", "--factory", "--host", s.api_host,
-             "--port", str(s.api_port), "--workers", str(s.api_workers), "--log-level", "warning"],
+            [sys.executable, "-m", "node.api.workers", "--host", s.api_host, "--port", str(s.api_port),
+             "--workers", str(s.api_workers), "--log-level", "warning"],
         )  # fmt: skip
 
     def started(self) -> bool:

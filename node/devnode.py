@@ -214,7 +214,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 @dataclass
 class WorkerPool:
-    """`sinknode`'s API as several uvicorn worker processes (a process of their own, stopped by PID)."""
+    """`sinknode`'s API as several worker processes under node.api.workers (stopped by PID)."""
 
     process: subprocess.Popen[bytes]
     log: Path
@@ -242,7 +242,7 @@ def _children(pid: int) -> list[int]:
 
 @contextmanager
 def local_node_workers(home: Path, workers: int = 2, **overrides: Any) -> Iterator[tuple[LocalNode, WorkerPool]]:
-    """A node whose API runs as `workers` uvicorn worker processes on one data directory (one indexes)."""
+    """A node whose API runs as `workers` worker processes (node.api.workers) on one data directory (one indexes)."""
     anvil_port, api_port = free_port(), free_port()
     settings = _test_settings(home, anvil_port, api_port, api_workers=workers, **overrides)
     with AnvilProcess(AnvilConfig(binary=anvil_binary(PROJECT_ROOT), port=anvil_port)):
@@ -254,8 +254,8 @@ def local_node_workers(home: Path, workers: int = 2, **overrides: Any) -> Iterat
         log = home / "workers.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "node.api.app:app_from_environment", "--factory",
-                 "--host", "127.0.0.1", "--port", str(api_port), "--workers", str(workers), "--log-level", "warning"],
+                [sys.executable, "-m", "node.api.workers", "--host", "127.0.0.1", "--port", str(api_port),
+                 "--workers", str(workers), "--log-level", "warning"],
                 env=env, stdout=out, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
             )  # fmt: skip
         pool = WorkerPool(process, log)
@@ -292,7 +292,7 @@ def wait_serving(process: subprocess.Popen[bytes], ready: Callable[[], bool], lo
 
 
 def stop_process_tree(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    """SIGTERM to the process (uvicorn's supervisor stops its workers), SIGKILL to all if that is not enough."""
+    """SIGTERM to the process (a supervisor stops its workers), SIGKILL to all if that is not enough."""
     if process.poll() is not None:
         return
     pids = _children(process.pid)
