@@ -94,8 +94,8 @@ def _serve_and_load(home: Path, env: dict[str, str], workers: int, batch: int, t
         script = tmp / "reads.lua"
         script.write_text(_LUA.replace("{batch}", str(batch)))
         _wrk(url, script)  # warm: caches, connections, the first pages
-        # Workers share one listening socket, and the kernel hands wrk's keep-alive connections to whichever
-        # worker accepts first, once per run: a run can load one worker far more than the other. Best of three.
+        # wrk's keep-alive connections are spread over the workers once per run, by the kernel's hash over
+        # their listening sockets (node.api.workers): a run can still load one worker more. Best of three.
         return max(_wrk(url, script) for _ in range(WRK_ROUNDS))
     finally:
         stop_process_tree(process)
