@@ -122,9 +122,11 @@ def in_order(offers: Iterable[Offer], order: Sequence[tuple[str, bool]]) -> list
     return result
 
 
-def combine(need: Need, ordered: Sequence[Offer], order: Sequence[tuple[str, bool]] = ()) -> Combination:
-    """The fill of `ordered` (fitting offers in the buyer's order) up to the need."""
+def combine(need: Need, ordered: Iterable[Offer], order: Sequence[tuple[str, bool]] = ()) -> Combination:
+    """The fill of `ordered` (fitting offers in the buyer's order) up to the need; it reads `ordered` only as
+    far as the need takes it."""
     parts: list[Part] = []
+    chosen: list[Offer] = []
     lacking = need.grams
     for offer in ordered:
         if lacking <= 0:
@@ -133,11 +135,10 @@ def combine(need: Need, ordered: Sequence[Offer], order: Sequence[tuple[str, boo
         if take < offer.min_lot or take <= 0:
             continue
         parts.append(Part(offer.listing_id, take, deal_total_fen(offer.price_fen, take)))
+        chosen.append(offer)
         lacking -= take
     grams = sum(p.grams for p in parts)
     cost = sum(p.cost_fen for p in parts)
-    by_id = {o.listing_id: o for o in ordered}
-    chosen = [by_id[p.listing_id] for p in parts]
     return Combination(
         order=tuple(order),
         parts=tuple(parts),

@@ -15,6 +15,7 @@ from node.api.ratelimit import RateLimits
 from node.api.routes import (
     campaigns,
     deals,
+    discovery,
     evidence_sharing,
     intents,
     listings,
@@ -83,6 +84,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(regulator.router)
     app.include_router(offsets.router)
     app.include_router(listings.router)
+    app.include_router(discovery.router)
     app.include_router(deals.router)
     app.include_router(safeguards.router)
     app.include_router(campaigns.router)

@@ -420,6 +420,43 @@ class Listing(Out):
     constituents: list[Constituent] | None = None
 
 
+class FittingListing(Listing):
+    available: int  # grams not yet held by deals or a campaign
+
+
+class DiscoveryOrder(Out):
+    by: str
+    descending: bool
+
+
+class DiscoveryPart(Out):
+    listing_id: int
+    quantity: int
+    cost_cny: str
+
+
+class DiscoveryCombination(Out):
+    order: list[DiscoveryOrder]
+    parts: list[DiscoveryPart]
+    quantity: int
+    cost_cny: str
+    average_price_cny_per_tonne: str | None
+    covers: bool
+    within_budget: bool
+    surplus: int
+    regions: list[str]
+    vintages: list[int]
+    projects: list[int]
+
+
+class Discovery(Out):
+    fitting: int
+    fitting_quantity: int
+    listings: list[FittingListing]
+    combinations: list[DiscoveryCombination]
+    notice: RiskStatement
+
+
 class PriceStatistics(Out):
     month: str
     vintage: int

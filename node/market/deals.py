@@ -69,6 +69,15 @@ def _step(
         )
 
 
+# What a campaign holds of its listing: its target while open or retiring, what it retired once retired.
+CAMPAIGN_HOLDS = (
+    "CASE WHEN c.state IN ('open', 'retiring') THEN c.target ELSE"
+    " (SELECT COALESCE(SUM(grams), 0) FROM subscription s WHERE s.campaign_id = c.id AND s.leaf_index IS NOT NULL)"
+    " END"
+)
+CAMPAIGN_HOLDING = "c.state IN ('open', 'retiring', 'retired')"
+
+
 def reserved(services: Services, listing_id: int) -> int:
     """What deals and a campaign hold of a listing: a live deal its quantity, an open campaign its target,
     a retired one what it retired."""
@@ -76,9 +85,7 @@ def reserved(services: Services, listing_id: int) -> int:
         f"SELECT COALESCE(SUM(quantity), 0) AS q FROM deal WHERE listing_id = ? AND state IN {RESERVING}", (listing_id,)
     )
     campaign = services.state.rows(
-        "SELECT COALESCE(SUM(CASE WHEN c.state IN ('open', 'retiring') THEN c.target ELSE"
-        " (SELECT COALESCE(SUM(grams), 0) FROM subscription s WHERE s.campaign_id = c.id AND s.leaf_index IS NOT NULL)"
-        " END), 0) AS q FROM campaign c WHERE c.listing_id = ? AND c.state IN ('open', 'retiring', 'retired')",
+        f"SELECT COALESCE(SUM({CAMPAIGN_HOLDS}), 0) AS q FROM campaign c WHERE c.listing_id = ? AND {CAMPAIGN_HOLDING}",
         (listing_id,),
     )
     return int(deals[0]["q"]) + int(campaign[0]["q"])
