@@ -420,8 +420,25 @@ class Listing(Out):
     constituents: list[Constituent] | None = None
 
 
-class FittingListing(Listing):
+class FittingListing(Out):
+    id: int
+    seller: str
+    title: str
+    quantity: int
     available: int  # grams not yet held by deals or a campaign
+    min_lot: int
+    price_cny_per_tonne: str
+    vintage: int | None
+    region: str | None
+    kind: str | None
+    project_id: int | None
+    batch_id: int
+    verifier: str | None
+    bundle: bool
+    valid_from: int
+    valid_until: int
+    listing: str  # the listing's full disclosure
+    provenance: str  # its batch's provenance page
 
 
 class DiscoveryOrder(Out):

@@ -9,12 +9,11 @@ ranks, prices and matches nothing.
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 from node.market.deals import CAMPAIGN_HOLDING, CAMPAIGN_HOLDS, RESERVING
-from node.market.listings import _status_clause, public_listing
+from node.market.listings import _status_clause
 from node.services import Services
 from node.store.dialect import in_list
 from registry.discovery import Combination, Need, Offer, combine
@@ -66,8 +65,9 @@ def _fitting_sql(services: Services, reader: sqlite3.Connection, need: Need, now
         for region in need.regions:
             params.extend((region, region + "-%"))
     sql = (
-        "SELECT id, available, min_lot, price_fen_per_tonne, vintage, region, kind, project_id, valid_from,"
-        " valid_until FROM (SELECT listing.*, quantity - COALESCE(h.q, 0) AS available FROM listing"
+        "SELECT id, seller, title, batch_id, quantity, available, min_lot, price_fen_per_tonne, vintage, region,"
+        " kind, project_id, verifier, bundle, valid_from, valid_until"
+        " FROM (SELECT listing.*, quantity - COALESCE(h.q, 0) AS available FROM listing"
         f" LEFT JOIN ({_held_sql()}) h ON h.listing_id = listing.id WHERE {' AND '.join(clauses)}) fitting"
         " WHERE available > 0 AND available >= min_lot"
     )
@@ -95,15 +95,41 @@ def _offer(row: dict[str, Any]) -> Offer:
     )
 
 
-def _ordered(services: Services, sql: str, params: list[Any], order_by: str, first: int) -> Iterator[Offer]:
-    """The fitting listings in one order, read a page at a time (each twice the last) only as far as wanted."""
-    offset, size = 0, first
-    while True:
-        rows = services.state.rows(f"{sql} ORDER BY {order_by} LIMIT ? OFFSET ?", (*params, size, offset))
-        yield from map(_offer, rows)
-        if len(rows) < size:
-            return
-        offset, size = offset + size, size * 2
+def _fill_rows(services: Services, sql: str, params: list[Any], order_by: str, grams: int) -> list[dict[str, Any]]:
+    """The listings a fill in this order reads: those with less than the need before them in the order (one sort,
+    the running total a window)."""
+    return services.state.rows(
+        f"SELECT * FROM (SELECT f.*, COALESCE(SUM(available) OVER (ORDER BY {order_by} ROWS BETWEEN UNBOUNDED"
+        f" PRECEDING AND 1 PRECEDING), 0) AS before FROM ({sql}) f) w WHERE before < ? ORDER BY {order_by}",
+        (*params, grams),
+    )
+
+
+_HEAD = 64  # listings read in each order before a fill needs the running total
+
+
+def _summary(row: dict[str, Any], base: str) -> dict[str, Any]:
+    """A fitting listing as discovery shows it: the listing's own facts, with links to its full disclosure."""
+    return {
+        "id": row["id"],
+        "seller": row["seller"],
+        "title": row["title"],
+        "quantity": row["quantity"],
+        "available": row["available"],
+        "min_lot": row["min_lot"],
+        "price_cny_per_tonne": _cny(row["price_fen_per_tonne"]),
+        "vintage": row["vintage"],
+        "region": row["region"],
+        "kind": row["kind"],
+        "project_id": row["project_id"],
+        "batch_id": row["batch_id"],
+        "verifier": row["verifier"],
+        "bundle": bool(row["bundle"]),
+        "valid_from": row["valid_from"],
+        "valid_until": row["valid_until"],
+        "listing": f"{base}/listings/{row['id']}",
+        "provenance": f"{base}/batches/{row['batch_id']}",
+    }
 
 
 def _combination(combination: Combination) -> dict[str, Any]:
@@ -135,17 +161,23 @@ def discover_listings(services: Services, reader: sqlite3.Connection, need: Need
     binary = "" if services.state.dialect.name == "sqlite" else ' COLLATE "C"'  # code point order, as Python's
     totals = services.state.rows(f"SELECT COUNT(*) AS n, COALESCE(SUM(available), 0) AS grams FROM ({sql}) f",
                                  tuple(params))[0]  # fmt: skip
-    combinations = [
-        combine(need, _ordered(services, sql, params, _order_sql(order, binary), 16), order) for order in orders
-    ]
-    first = services.state.rows(f"{sql} ORDER BY {_order_sql(orders[0], binary)} LIMIT ?", (*params, limit))
-    seen: dict[str, Any] = {}
+    combinations = []
+    first: list[dict[str, Any]] = []
+    for number, order in enumerate(orders):
+        order_by = _order_sql(order, binary)
+        # Most needs are filled by the first few listings: a top-N sort. Only a need they leave short reads
+        # the running total over every fitting listing.
+        head = services.state.rows(f"{sql} ORDER BY {order_by} LIMIT ?", (*params, max(limit, _HEAD)))
+        if number == 0:
+            first = head[:limit]
+        short = sum(row["available"] for row in head) < need.grams and len(head) == max(limit, _HEAD)
+        rows = _fill_rows(services, sql, params, order_by, need.grams) if short else head
+        combinations.append(combine(need, map(_offer, rows), order))
+    base = services.settings.base_url
     return {
         "fitting": int(totals["n"]),
         "fitting_quantity": int(totals["grams"]),
-        "listings": [
-            {**public_listing(services, reader, row["id"], None, seen), "available": row["available"]} for row in first
-        ],
+        "listings": [_summary(row, base) for row in first],
         "combinations": [_combination(c) for c in combinations],
         "notice": NOTICE,
     }
