@@ -66,6 +66,11 @@ def supervise(host: str, port: int, workers: int, log_level: str) -> int:
         nonlocal stopping
         stopping = True
 
+    try:  # a port another program holds is said once here, not by every worker started again and again
+        listening_socket(host, port).close()
+    except OSError as exc:
+        print(f"cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        return 1
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     command = _worker_command(host, port, log_level)

@@ -7,6 +7,8 @@ import os
 import select
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -178,3 +180,17 @@ def test_a_killed_indexer_is_replaced_within_ten_seconds_and_nothing_is_lost(poo
     assert len(workers.worker_pids()) == 2 and before not in workers.worker_pids()
     status = node.ok("GET", "/v1/status")
     assert status["index"]["last_block"] >= 1
+
+
+def test_a_port_another_program_holds_is_refused_once_not_retried_forever():
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        done = subprocess.run([sys.executable, "-m", "node.api.workers", "--port", str(port), "--workers", "2"],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        holder.close()
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr and "Traceback" not in done.stderr
