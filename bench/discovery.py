@@ -30,9 +30,10 @@ from node.api.schemas import PROJECT_KINDS
 from node.chain.anvil import free_port
 from node.devnode import served
 from node.market.deals import RESERVING
+from node.market.discovery import offer_of
 from node.settings import load_settings
 from node.store import Store
-from registry.discovery import ORDERS, Need, Offer, discover
+from registry.discovery import ORDERS, Need, discover
 
 T = 1_000_000
 REGIONS = ("CN-SH", "CN-BJ", "CN-GD-SZ", "CN-GD-GZ", "CN-GD-FS", "CN-ZJ-HZ", "CN-ZJ-NB", "CN-JS-NJ", "CN-SC-CD")
@@ -122,21 +123,6 @@ def _open(row: sqlite3.Row, now: int, inactive: set[int], frozen: set[str], reje
     )
 
 
-def _offer(row: sqlite3.Row, held: dict[int, int]) -> Offer:
-    return Offer(
-        listing_id=row["id"],
-        available=row["quantity"] - held.get(row["id"], 0),
-        min_lot=row["min_lot"],
-        price_fen=row["price_fen_per_tonne"],
-        vintage=row["vintage"],
-        region=row["region"],
-        kind=row["kind"],
-        project_id=row["project_id"],
-        valid_from=row["valid_from"],
-        valid_until=row["valid_until"],
-    )
-
-
 def brute_force(settings: Any, params: dict[str, Any], now: int) -> dict[str, Any]:
     """The answer worked out from every row, without the node's SQL."""
     with sqlite3.connect(settings.index_path) as index:
@@ -149,7 +135,7 @@ def brute_force(settings: Any, params: dict[str, Any], now: int) -> dict[str, An
             held[row["listing_id"]] = held.get(row["listing_id"], 0) + row["quantity"]
         rejected = {r[0] for r in db.execute("SELECT project_id FROM project_review WHERE decision != 'approved'")}
         offers = [
-            _offer(row, held)
+            offer_of({**dict(row), "available": row["quantity"] - held.get(row["id"], 0)})
             for row in db.execute("SELECT * FROM listing")
             if _open(row, now, inactive, frozen, rejected)
         ]

@@ -230,12 +230,6 @@ class Applier:
     # --------------------------------------------------------------------------------------------
     def _event_row(self, event: IndexedEvent, digest: str) -> tuple[Any, ...]:
         log, args = event.log, event.args
-        if event.name == "CertificateTransferred":  # most events: their columns straight from their arguments
-            batch = args["batchId"]
-            return (
-                self.chain_id, log.block_number, log.block_hash, log.block_time, log.tx_hash, log.log_index,
-                event.name, batch, batch >> 32, args["from"], args["to"], args["amount"], encode_args(args), digest,
-            )  # fmt: skip
         batch = args.get("batchId")
         project = args.get("projectId", args.get("lossProjectId"))
         if project is None and batch is not None:

@@ -19,10 +19,6 @@ def genesis_digest(chain_id: int, contract: str) -> str:
     return hashlib.sha256(seed).hexdigest()
 
 
-def next_digest(previous: str, log: RawLog) -> str:
-    return RunningDigest(previous).add(log)
-
-
 class RunningDigest:
     """The digest carried along a sequence of events; `add` returns the digest up to and including the event.
 

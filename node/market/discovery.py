@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from node.market.deals import CAMPAIGN_HOLDING, CAMPAIGN_HOLDS, RESERVING
-from node.market.listings import _status_clause
+from node.market.listings import status_clause
 from node.services import Services
 from node.store.dialect import in_list
 from registry.discovery import Combination, Need, Offer, combine
@@ -44,22 +44,19 @@ def _fitting_sql(services: Services, reader: sqlite3.Connection, need: Need, now
     """A query of the listings that fit the need, with what is still available of each (registry.discovery.fits
     in SQL)."""
     params: list[Any] = []
-    clauses = [_status_clause(services, reader, "open", now, params)]
-    if need.vintage_from is not None:
-        clauses.append("vintage >= ?")
-        params.append(need.vintage_from)
-    if need.vintage_to is not None:
-        clauses.append("vintage <= ?")
-        params.append(need.vintage_to)
+    clauses = [status_clause(services, reader, "open", now, params)]
+    for clause, value in (
+        ("vintage >= ?", need.vintage_from),
+        ("vintage <= ?", need.vintage_to),
+        ("price_fen_per_tonne <= ?", need.max_price_fen),
+        ("valid_from < ?", need.retire_by),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
     if need.kinds:
         clauses.append(in_list("kind", len(need.kinds)))
         params.extend(need.kinds)
-    if need.max_price_fen is not None:
-        clauses.append("price_fen_per_tonne <= ?")
-        params.append(need.max_price_fen)
-    if need.retire_by is not None:
-        clauses.append("valid_from < ?")
-        params.append(need.retire_by)
     if need.regions:  # a code, or a prefix ending at a segment: CN-GD fits CN-GD-SZ (codes hold no % or _)
         clauses.append("(" + " OR ".join("region = ? OR region LIKE ?" for _ in need.regions) + ")")
         for region in need.regions:
@@ -80,7 +77,8 @@ def _order_sql(order: list[tuple[str, bool]], binary: str) -> str:
     return ", ".join(f"{columns[by]} {'DESC' if descending else 'ASC'}" for by, descending in order) + ", id ASC"
 
 
-def _offer(row: dict[str, Any]) -> Offer:
+def offer_of(row: Any) -> Offer:
+    """A listing row, with its `available` grams, as registry.discovery sees it."""
     return Offer(
         listing_id=row["id"],
         available=row["available"],
@@ -172,7 +170,7 @@ def discover_listings(services: Services, reader: sqlite3.Connection, need: Need
             first = head[:limit]
         short = sum(row["available"] for row in head) < need.grams and len(head) == max(limit, _HEAD)
         rows = _fill_rows(services, sql, params, order_by, need.grams) if short else head
-        combinations.append(combine(need, map(_offer, rows), order))
+        combinations.append(combine(need, map(offer_of, rows), order))
     base = services.settings.base_url
     return {
         "fitting": int(totals["n"]),

@@ -343,7 +343,7 @@ def search_listings(
         clauses.append("price_fen_per_tonne <= ?")
         params.append(price_fen(max_price))
     if status is not None:
-        clauses.append(_status_clause(services, reader, status, now, params))
+        clauses.append(status_clause(services, reader, status, now, params))
     where = " AND ".join(clauses) or "1 = 1"
     order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'}, id {'DESC' if descending else 'ASC'}"
     rows = services.state.rows(
@@ -353,7 +353,7 @@ def search_listings(
     return [public_listing(services, reader, row["id"], row, seen) for row in rows]
 
 
-def _status_clause(services: Services, reader: sqlite3.Connection, status: str, now: int, params: list[Any]) -> str:
+def status_clause(services: Services, reader: sqlite3.Connection, status: str, now: int, params: list[Any]) -> str:
     if status == "withdrawn":
         return "withdrawn = 1"
     if status == "expired":

@@ -2,6 +2,7 @@
 up, in the orders it chose (GET: nothing is stored)."""
 
 import re
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -15,7 +16,7 @@ from node.market.listings import price_fen
 from registry.discovery import ORDERS, Need
 
 router = APIRouter(tags=["listings"])
-_REGION = r"^[A-Z]{2}(-[A-Z0-9]{1,6}){0,2}$"
+_REGION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,6}){0,2}")
 _MONEY = r"^\d{1,12}(\.\d{1,2})?$"
 _ORDER_HELP = "one combination per value: criteria joined by commas, '-' for descending, e.g. price or -vintage,price"
 
@@ -43,7 +44,7 @@ def discovery(
     regions = tuple(region or ())
     kinds = tuple(kind or ())
     for value in regions:
-        if not _matches(_REGION, value):
+        if not _REGION.fullmatch(value):
             raise ApiError(422, "validation_error", f"region: {value!r} is not a region code such as CN-GD-SZ")
     for value in kinds:
         if value not in PROJECT_KINDS:
@@ -63,15 +64,8 @@ def discovery(
     return discover_listings(services, reader, need, [_order(text) for text in order or ["price"]], limit=limit)
 
 
-def _matches(pattern: str, value: str) -> bool:
-    return re.match(pattern, value) is not None
-
-
 def _fen(cny: str | None) -> int | None:
-    if cny is None:
-        return None
-    whole, _, cents = cny.partition(".")
-    return int(whole) * 100 + int((cents + "00")[:2])
+    return None if cny is None else int(Decimal(cny) * 100)  # the pattern allows at most two decimals
 
 
 def _order(text: str) -> list[tuple[str, bool]]:
