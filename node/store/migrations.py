@@ -87,6 +87,34 @@ def _peering(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0008_peering.sql"))
 
 
+# The tables behind what a listing still offers and whether it is open: a change to any of them moves the market's
+# counter, so what reads listings in memory (node.market.listing_columns) knows when to read them again.
+MARKET_TABLES = ("listing", "deal", "campaign", "subscription", "project_review", "bundle_part", "blacklist")
+
+
+def _market_changes(db: Connection, dialect: Dialect) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS market_change (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+    db.execute("INSERT INTO market_change (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+    if dialect.name == "postgresql":
+        db.execute(
+            "CREATE OR REPLACE FUNCTION market_changed() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN UPDATE market_change SET n = n + 1 WHERE id = 1; RETURN NULL; END $$"
+        )
+        for table in MARKET_TABLES:
+            db.execute(f"DROP TRIGGER IF EXISTS {table}_market_changed ON {table}")
+            db.execute(
+                f"CREATE TRIGGER {table}_market_changed AFTER INSERT OR UPDATE OR DELETE ON {table}"
+                " FOR EACH STATEMENT EXECUTE FUNCTION market_changed()"
+            )
+        return
+    for table in MARKET_TABLES:
+        for event in ("INSERT", "UPDATE", "DELETE"):
+            db.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_market_changed AFTER {event} ON {table}"
+                " BEGIN UPDATE market_change SET n = n + 1 WHERE id = 1; END"
+            )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -96,4 +124,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "the node's worker processes, and the one carrying each intent", _workers),
     Migration(7, "sealed values in columns of text (PostgreSQL)", _sealed_columns_text),
     Migration(8, "evidence shared between organisations: nonces, grants, access log", _peering),
+    Migration(9, "a counter of the market's changes, moved by triggers", _market_changes),
 )
