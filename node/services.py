@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -78,6 +79,7 @@ class Services:
     _send_lock: FileLock | PgAdvisoryLock | None = None
     _peer_thread: threading.Thread | None = None
     _reader_pool: ReaderPool | None = None  # a PostgreSQL index's read-only connections
+    _tasks: list[threading.Thread] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.settings.database_url:
@@ -154,6 +156,13 @@ class Services:
             watch = PeerWatch(s.base_url, s.peers, s.peer_compare_s, self.state.save_report_alert, severity)
             self._peer_thread = threading.Thread(target=watch.run, args=(self._stop,), name="peers", daemon=True)
             self._peer_thread.start()
+
+    def start_task(self, name: str, run: Callable[["Services", threading.Event], None]) -> None:
+        """Runs `run(services, stop)` on a thread of its own until the services close (a schedule of the node's,
+        such as checking saved needs: node.market.saved_needs)."""
+        thread = threading.Thread(target=run, args=(self, self._stop), name=name, daemon=True)
+        self._tasks.append(thread)
+        thread.start()
 
     def _wait_for_first_sync(self) -> None:
         """A worker serves once the index holds the chain as it was when the worker started, as a lone node
@@ -248,7 +257,7 @@ class Services:
 
     def close(self) -> None:
         self._stop.set()
-        for thread in (self._thread, self._reconciler_thread, self._peer_thread):
+        for thread in (self._thread, self._reconciler_thread, self._peer_thread, *self._tasks):
             if thread is not None:
                 thread.join(timeout=30)
         if self.indexer is not None:

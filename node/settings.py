@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="compare the index with the peers' this often (seconds); 0: never"
     )
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
+    need_check_s: float = Field(
+        default=5.0, gt=0, description="how often buyers' saved needs are checked for new listings that fit (seconds)"
+    )
     aggregate_timezone: str = Field(default="Asia/Shanghai", description="calendar of the daily aggregates")
     api_workers: int = Field(
         default=1, ge=1, le=32, description="API worker processes; above 1 they share the store and index, one indexing"

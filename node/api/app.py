@@ -32,6 +32,7 @@ from node.api.routes import (
 )
 from node.api.schemas import ErrorResponse
 from node.api.security import install_security_headers
+from node.market.saved_needs import watch_saved_needs
 from node.recursion import restore_recursion_limit
 from node.services import Services
 from node.settings import Settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
         built.writes.error_status = status_of  # failed intents keep the status their refusal answers with
         if run_indexer:
             built.start_indexer()
+            built.start_task("saved-needs", watch_saved_needs)
         app.state.services = built
         try:
             yield

@@ -474,6 +474,32 @@ class Discovery(Out):
     notice: RiskStatement
 
 
+class NeedTerms(Out):
+    grams: int
+    budget_fen: int | None
+    regions: list[str]
+    vintage_from: int | None
+    vintage_to: int | None
+    kinds: list[str]
+    retire_by: int | None
+    max_price_fen: int | None
+
+
+class NeedNotice(Out):
+    listing_id: int
+    noticed_at: int
+    listing: FittingListing
+
+
+class SavedNeed(Out):
+    id: int
+    label: str
+    need: NeedTerms
+    saved_at: int
+    new_listings: int  # listings noticed for it in all (the newest 200 are listed)
+    notices: list[NeedNotice]
+
+
 class PriceStatistics(Out):
     month: str
     vintage: int

@@ -213,6 +213,20 @@ class ListingCreate(Strict):
     description: Annotated[MultiLine, Field(max_length=2000)] = ""
 
 
+class NeedBody(Strict):
+    """A need to save: discovery's query (GET /v1/discovery), with a label of the buyer's."""
+
+    label: Annotated[SingleLine, Field(min_length=1, max_length=120)]
+    quantity: Annotated[int, Field(ge=1, le=2**53, description="grams needed")]
+    budget: Annotated[str | None, Field(pattern=r"^\d{1,12}(\.\d{1,2})?$", description="CNY for the quantity")] = None
+    max_price: Annotated[str | None, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="CNY per tonne")] = None
+    regions: Annotated[list[str] | None, Field(max_length=20)] = None
+    kinds: Annotated[list[str] | None, Field(max_length=len(PROJECT_KINDS))] = None
+    vintage_from: Annotated[int | None, Field(ge=1970, le=9999)] = None
+    vintage_to: Annotated[int | None, Field(ge=1970, le=9999)] = None
+    retire_by: Annotated[int | None, Field(ge=0, le=2**40, description="unix time the buyer must retire by")] = None
+
+
 class CustodianCreate(Strict):
     address: Address
     name: Annotated[SingleLine, Field(min_length=1, max_length=120)]

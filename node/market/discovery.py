@@ -45,7 +45,7 @@ def offer_of(row: Any) -> Offer:
     )
 
 
-def _summary(row: dict[str, Any], base: str) -> dict[str, Any]:
+def listing_summary(row: dict[str, Any], base: str) -> dict[str, Any]:
     """A fitting listing as discovery shows it: the listing's own facts, with links to its full disclosure."""
     return {
         "id": row["id"],
@@ -110,7 +110,7 @@ def discover_listings(services: Services, reader: sqlite3.Connection, need: Need
     return {
         "fitting": len(fitting),
         "fitting_quantity": columns.total(fitting),
-        "listings": [_summary(row, base) for row in first],
+        "listings": [listing_summary(row, base) for row in first],
         "combinations": [_combination(c) for c in combinations],
         "notice": NOTICE,
     }

@@ -137,6 +137,13 @@ class ListingColumns:
     def total(self, positions: np.ndarray) -> int:
         return int(self.available[positions].sum())  # a sum of Python integers when the column holds them
 
+    def available_of(self, listing_id: int) -> int:
+        """What a listing still offers, 0 when it cannot be open (withdrawn, its seller or project barred)."""
+        position = int(np.searchsorted(self.id, listing_id))
+        if position == len(self.id) or self.id[position] != listing_id or not self.live[position]:
+            return 0
+        return int(self.available[position])
+
     def row(self, position: int) -> dict[str, Any]:
         """The listing's row with what it still offers (`available`)."""
         return {**self.rows[position], "available": int(self.available[position])}

@@ -93,6 +93,7 @@ MARKET_TABLES = ("listing", "deal", "campaign", "subscription", "project_review"
 
 
 def _market_changes(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0009_market_changes.sql"))  # says why; holds no statement
     db.execute("CREATE TABLE IF NOT EXISTS market_change (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
     db.execute("INSERT INTO market_change (id, n) VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
     if dialect.name == "postgresql":
@@ -115,6 +116,10 @@ def _market_changes(db: Connection, dialect: Dialect) -> None:
             )
 
 
+def _saved_needs(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0010_saved_needs.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -125,4 +130,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "sealed values in columns of text (PostgreSQL)", _sealed_columns_text),
     Migration(8, "evidence shared between organisations: nonces, grants, access log", _peering),
     Migration(9, "a counter of the market's changes, moved by triggers", _market_changes),
+    Migration(10, "buyers' saved needs and the new listings noticed for them", _saved_needs),
 )

@@ -1,13 +1,24 @@
 """Needs-based discovery over HTTP: the listings that fit a stated need, in the buyer's orders only, and the
-combinations that fill it; what deals already hold is not offered again; bad needs are refused by name."""
+combinations that fill it; what deals already hold is not offered again; bad needs are refused by name. Saved
+needs: each new listing that fits is noticed once, only for its owner."""
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from node.devflows import bought, deposit, error_of, issued_batch
+from node.devnode import LocalNode, local_node
+from node.market.saved_needs import SAVED_PER_ACCOUNT
 
 T = 1_000_000  # grams per tonne
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+    """The node, checking saved needs five times a second rather than every five seconds."""
+    with local_node(tmp_path_factory.mktemp("node"), need_check_s=0.2) as handle:
+        yield handle
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +95,76 @@ def test_what_a_deal_holds_is_not_offered_again(node, listings):
 )
 def test_a_need_that_makes_no_sense_is_refused_by_name(node, listings, params):
     assert error_of(node.call("GET", "/v1/discovery", params=params)) == (422, "validation_error")
+
+
+def _list(node, region: str, kind: str, *, opens_in: int = -60) -> int:
+    _, batch = issued_batch(node, profile={"name": f"{region} {kind}", "region": region, "kind": kind})
+    now = int(time.time())
+    body = {"batch_id": batch, "quantity": 6 * T, "price": "20.00", "min_lot": T, "valid_from": now + opens_in,
+            "valid_until": now + 30 * 86_400, "title": f"{region} {kind}", "description": "-"}  # fmt: skip
+    return node.ok("POST", "/v1/listings", "park", json=body)["id"]
+
+
+def _noticed(node, need_id: int, until: int | None = None, timeout_s: float = 20.0) -> list[int]:
+    """The listings noticed for the need, once `until` is among them (or at the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [n["listing_id"] for n in node.ok("GET", f"/v1/needs/{need_id}", "buyer")["notices"]]
+        if until is None or until in found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_a_saved_need_notices_each_new_listing_that_fits_once(node, listings):
+    saved = node.ok("POST", "/v1/needs", "buyer", json={"label": "湿地 5 吨", "quantity": 5 * T,
+                                                         "regions": ["CN-GD"], "kinds": ["wetland"]})  # fmt: skip
+    assert saved["need"]["regions"] == ["CN-GD"] and saved["notices"] == [] and saved["new_listings"] == 0
+    fits = _list(node, "CN-GD-FS", "wetland")
+    _list(node, "CN-SH", "wetland")  # another region
+    _list(node, "CN-GD-FS", "park")  # another kind
+    opens_later = _list(node, "CN-GD-ZH", "wetland", opens_in=3)
+    assert _noticed(node, saved["id"], until=fits) == [fits]  # not gd_wetland, listed before the need was saved
+    assert _noticed(node, saved["id"], until=opens_later) == [opens_later, fits]  # noticed once it opened
+    time.sleep(1.0)  # several more passes: nothing noticed twice
+    again = node.ok("GET", f"/v1/needs/{saved['id']}", "buyer")
+    assert again["new_listings"] == 2 and [n["listing_id"] for n in again["notices"]] == [opens_later, fits]
+    notice = again["notices"][1]["listing"]
+    assert notice["region"] == "CN-GD-FS" and notice["available"] == 6 * T and notice["listing"].endswith(f"/{fits}")
+    assert [n["id"] for n in node.ok("GET", "/v1/needs", "buyer")] == [saved["id"]]
+    assert node.call("DELETE", f"/v1/needs/{saved['id']}", "buyer").status_code == 204
+    assert error_of(node.call("GET", f"/v1/needs/{saved['id']}", "buyer")) == (404, "not_found")
+    assert node.ok("GET", "/v1/needs", "buyer") == []
+
+
+def test_a_saved_need_is_its_owners_alone_and_bounded(node, listings):
+    saved = node.ok("POST", "/v1/needs", "buyer", json={"label": "any", "quantity": T})
+    for method in ("GET", "DELETE"):
+        assert error_of(node.call(method, f"/v1/needs/{saved['id']}", "platform")) == (403, "forbidden")
+    assert error_of(node.call("GET", f"/v1/needs/{saved['id']}")) == (401, "unauthenticated")
+    assert node.ok("GET", "/v1/needs", "platform") == []
+    for number in range(SAVED_PER_ACCOUNT - 1):
+        node.ok("POST", "/v1/needs", "buyer", json={"label": f"need {number}", "quantity": T})
+    refused = node.call("POST", "/v1/needs", "buyer", json={"label": "one too many", "quantity": T})
+    assert error_of(refused) == (409, "too_many_saved_needs")
+    assert len(node.ok("GET", "/v1/needs", "buyer")) == SAVED_PER_ACCOUNT
+    for kept in node.ok("GET", "/v1/needs", "buyer"):
+        assert node.call("DELETE", f"/v1/needs/{kept['id']}", "buyer").status_code == 204
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"label": "", "quantity": T},
+        {"label": "x", "quantity": 0},
+        {"label": "x", "quantity": T, "regions": ["guangdong"]},
+        {"label": "x", "quantity": T, "kinds": ["forest"]},
+        {"label": "x", "quantity": T, "vintage_from": 2025, "vintage_to": 2024},
+        {"label": "x", "quantity": T, "budget": "12.345"},
+        {"label": "x", "quantity": T, "ranked_by": "platform"},
+        {"label": "line\nbreak", "quantity": T},
+    ],
+)
+def test_a_need_to_save_that_makes_no_sense_is_refused_and_nothing_is_kept(node, listings, body):
+    before = node.ok("GET", "/v1/needs", "buyer")
+    assert error_of(node.call("POST", "/v1/needs", "buyer", json=body)) == (422, "validation_error")
+    assert node.ok("GET", "/v1/needs", "buyer") == before

@@ -1,18 +1,20 @@
 """Needs-based discovery over HTTP: a buyer states what it needs and reads the fitting listings and how they add
-up, in the orders it chose (GET: nothing is stored)."""
+up, in the orders it chose (GET: nothing is stored); needs a buyer saves, and the new listings noticed for them."""
 
 import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from fastapi import Path as ApiPath
 
-from node.api.deps import ReaderDep, ServicesDep
+from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
-from node.api.responses import Discovery
-from node.api.schemas import PROJECT_KINDS
+from node.api.responses import Discovery, SavedNeed
+from node.api.schemas import PROJECT_KINDS, NeedBody
 from node.market.discovery import discover_listings
 from node.market.listings import price_fen
+from node.market.saved_needs import drop_need, save_need, saved_need, saved_needs
 from registry.discovery import ORDERS, Need
 
 router = APIRouter(tags=["listings"])
@@ -41,34 +43,68 @@ def discovery(
     order: Annotated[list[str] | None, Query(max_length=4, description=_ORDER_HELP)] = None,
     limit: Annotated[int, Query(ge=0, le=200)] = 50,
 ) -> dict[str, Any]:
-    regions = tuple(region or ())
-    kinds = tuple(kind or ())
-    for value in regions:
+    need = need_of(quantity, budget, max_price, region, kind, vintage_from, vintage_to, retire_by)
+    return discover_listings(services, reader, need, [order_of(text) for text in order or ["price"]], limit=limit)
+
+
+def need_of(quantity: int, budget: str | None, max_price: str | None, regions: list[str] | None,
+            kinds: list[str] | None, vintage_from: int | None, vintage_to: int | None,
+            retire_by: int | None) -> Need:  # fmt: skip
+    """A need from what a buyer typed (its fields already within their patterns and bounds), or a 422 naming
+    the field that is wrong."""
+    for value in regions or ():
         if not _REGION.fullmatch(value):
             raise ApiError(422, "validation_error", f"region: {value!r} is not a region code such as CN-GD-SZ")
-    for value in kinds:
+    for value in kinds or ():
         if value not in PROJECT_KINDS:
             raise ApiError(422, "validation_error", f"kind: {value!r} is not one of {', '.join(PROJECT_KINDS)}")
     if vintage_from is not None and vintage_to is not None and vintage_from > vintage_to:
         raise ApiError(422, "validation_error", "vintage_from: after vintage_to")
-    need = Need(
+    return Need(
         grams=quantity,
         budget_fen=_fen(budget),
-        regions=regions,
+        regions=tuple(dict.fromkeys(regions or ())),
         vintage_from=vintage_from,
         vintage_to=vintage_to,
-        kinds=kinds,
+        kinds=tuple(dict.fromkeys(kinds or ())),
         retire_by=retire_by,
         max_price_fen=price_fen(max_price) if max_price is not None else None,
     )
-    return discover_listings(services, reader, need, [_order(text) for text in order or ["price"]], limit=limit)
+
+
+@router.post(
+    "/v1/needs",
+    response_model=SavedNeed,
+    status_code=201,
+    summary="Save a need: the node notices each listing listed from now on that fits it",
+)
+def save(body: NeedBody, caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    need = need_of(body.quantity, body.budget, body.max_price, body.regions, body.kinds, body.vintage_from,
+                   body.vintage_to, body.retire_by)  # fmt: skip
+    return save_need(services, caller, body.label, need)
+
+
+@router.get("/v1/needs", response_model=list[SavedNeed], summary="The caller's saved needs, with new listings noticed")
+def mine(caller: CallerDep, services: ServicesDep) -> list[dict[str, Any]]:
+    return saved_needs(services, caller)
+
+
+@router.get("/v1/needs/{need_id}", response_model=SavedNeed, summary="One of the caller's saved needs")
+def one(need_id: Annotated[int, ApiPath(ge=1, le=2**53)], caller: CallerDep, services: ServicesDep) -> dict[str, Any]:
+    return saved_need(services, caller, need_id)
+
+
+@router.delete("/v1/needs/{need_id}", status_code=204, summary="Drop a saved need: nothing more is noticed for it")
+def drop(need_id: Annotated[int, ApiPath(ge=1, le=2**53)], caller: CallerDep, services: ServicesDep) -> Response:
+    drop_need(services, caller, need_id)
+    return Response(status_code=204)
 
 
 def _fen(cny: str | None) -> int | None:
     return None if cny is None else int(Decimal(cny) * 100)  # the pattern allows at most two decimals
 
 
-def _order(text: str) -> list[tuple[str, bool]]:
+def order_of(text: str) -> list[tuple[str, bool]]:
     criteria: list[tuple[str, bool]] = []
     for item in text.split(","):
         name = item.removeprefix("-")

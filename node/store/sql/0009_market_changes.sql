@@ -1,0 +1,4 @@
+-- A counter of the market's changes: triggers on every table behind what a listing still offers and whether
+-- it is open raise it, so that what holds listings in memory (discovery) knows when to read them again. The
+-- triggers differ between the engines (row triggers in SQLite, statement triggers calling a function in
+-- PostgreSQL), so node.store.migrations creates them; this file holds no statement.
