@@ -275,6 +275,8 @@ def test_every_page_fits_a_phone_and_a_desktop_in_both_languages(node, market, t
         "/registry",
         "/registry?view=batches",
         "/market",
+        "/discover",
+        "/discover?tonnes=5&region=CN-ZJ&order2=-vintage,price",
         "/prices",
         "/blacklist",
         "/regulator/sign-in",
@@ -328,7 +330,8 @@ AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 def test_no_page_has_a_serious_accessibility_violation(node, market):
     """axe-core (from npm) run in each page kind, in both languages: no serious or critical violation."""
-    pages = ["/", "/registry", "/market", "/prices", "/blacklist", "/regulator/sign-in", "/search?q=nothing-here",
+    pages = ["/", "/registry", "/market", "/discover", "/discover?tonnes=5&kind=park", "/prices", "/blacklist",
+             "/regulator/sign-in", "/search?q=nothing-here",
              f"/projects/{market['project']}",
              f"/batches/{market['batch']}", f"/retirements/{market['retirement']}", f"/listings/{market['listing']}",
              f"/offsets/orders/{market['order']}", "/batches/999999"]  # fmt: skip

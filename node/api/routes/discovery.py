@@ -2,20 +2,26 @@
 up, in the orders it chose (GET: nothing is stored); needs a buyer saves, and the new listings noticed for them."""
 
 import re
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as ApiPath
+from fastapi.responses import HTMLResponse
 
 from node.api.deps import CallerDep, ReaderDep, ServicesDep
 from node.api.errors import ApiError
+from node.api.labels import LABELS
 from node.api.responses import Discovery, SavedNeed
 from node.api.schemas import PROJECT_KINDS, NeedBody
+from node.api.site import Lang, page, people_of, zone_of
 from node.market.discovery import discover_listings
 from node.market.listings import price_fen
 from node.market.saved_needs import drop_need, save_need, saved_need, saved_needs
 from registry.discovery import ORDERS, Need
+from registry.units import tonnes_to_grams
 
 router = APIRouter(tags=["listings"])
 _REGION = re.compile(r"[A-Z]{2}(-[A-Z0-9]{1,6}){0,2}")
@@ -113,3 +119,69 @@ def order_of(text: str) -> list[tuple[str, bool]]:
             raise ApiError(422, "validation_error", f"order: {text!r}: {criteria_help}")
         criteria.append((name, item.startswith("-")))
     return criteria
+
+
+DISCOVERY_ORDERS = ("price", "-vintage,price", "vintage,price", "region,price", "-quantity,price")
+PARTS_SHOWN = 100  # a combination's parts on the page (the JSON answer has them all)
+
+
+def _retire_by(day: str, zone: ZoneInfo) -> int:
+    """The end of `day` (YYYY-MM-DD) in the page's time zone: a listing must open before it."""
+    try:
+        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=zone)
+    except ValueError as error:
+        raise ApiError(422, "validation_error", f"retire_by: {day!r} is not a date") from error
+    return int((start + timedelta(days=1)).timestamp())
+
+
+@router.get("/discover", response_class=HTMLResponse, include_in_schema=False)
+def discover_page(
+    request: Request,
+    services: ServicesDep,
+    reader: ReaderDep,
+    tonnes: Annotated[str, Query(pattern=r"^(|\d{1,12}(\.\d{1,6})?)$")] = "",
+    budget: Annotated[str, Query(pattern=r"^(|\d{1,12}(\.\d{1,2})?)$")] = "",
+    max_price: Annotated[str, Query(pattern=r"^(|\d{1,9}(\.\d{1,2})?)$")] = "",
+    region: Annotated[str, Query(max_length=200)] = "",
+    kind: Annotated[list[str] | None, Query(max_length=len(PROJECT_KINDS))] = None,
+    vintage_from: Annotated[str, Query(pattern=r"^(|\d{4})$")] = "",
+    vintage_to: Annotated[str, Query(pattern=r"^(|\d{4})$")] = "",
+    retire_by: Annotated[str, Query(pattern=r"^(|\d{4}-\d{2}-\d{2})$")] = "",
+    order: Annotated[str, Query(pattern="^(" + "|".join(DISCOVERY_ORDERS) + ")$")] = "price",
+    order2: Annotated[str, Query(pattern="^(|" + "|".join(DISCOVERY_ORDERS) + ")$")] = "",
+    lang: Lang = "zh",
+) -> HTMLResponse:
+    """The buyer's need as a form (a blank field is no condition), and discovery's answer under it: the
+    combinations in the orders chosen and the fitting listings, with the notice that nothing is ranked."""
+    form = {"tonnes": tonnes, "budget": budget, "max_price": max_price, "region": region, "kind": kind or [],
+            "vintage_from": vintage_from, "vintage_to": vintage_to, "retire_by": retire_by, "order": order,
+            "order2": order2}  # fmt: skip
+    found = None
+    grams = tonnes_to_grams(tonnes) if tonnes else 0
+    if grams > 0:
+        need = need_of(
+            grams,
+            budget or None,
+            max_price or None,
+            region.upper().replace(",", " ").split(),
+            kind,
+            int(vintage_from) if vintage_from else None,
+            int(vintage_to) if vintage_to else None,
+            _retire_by(retire_by, zone_of(request)) if retire_by else None,
+        )
+        orders = [order_of(text) for text in dict.fromkeys(o for o in (order, order2) if o)]
+        found = discover_listings(services, reader, need, orders, limit=50)
+        for combination, text in zip(found["combinations"], dict.fromkeys(o for o in (order, order2) if o),
+                                     strict=True):  # fmt: skip
+            combination["label"] = text
+    return page(
+        request,
+        "discover.html",
+        title=LABELS[lang]["discover_title"],
+        f=form,
+        kinds=PROJECT_KINDS,
+        orders=DISCOVERY_ORDERS,
+        found=found,
+        parts_shown=PARTS_SHOWN,
+        people=people_of(services, reader, [row["seller"] for row in found["listings"]] if found else []),
+    )
