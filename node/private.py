@@ -39,6 +39,21 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def key_made_once(path: Path) -> str:
+    """The text of a 32-byte random key (hex) kept in `path` (0600), made the first time it is asked for; another
+    process making it at the same moment keeps the first one written."""
+    if not path.exists():
+        private_dir(path.parent)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            pass  # another process of this node made it a moment ago: read theirs
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(os.urandom(32).hex())
+    return path.read_text()
+
+
 def private_sqlite(path: Path) -> Path:
     """Prepares a SQLite database path before sqlite3 opens it: the file 0600 (so the WAL and SHM files
     SQLite creates beside it get 0600 too), and any side files an older node left tightened."""

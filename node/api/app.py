@@ -28,6 +28,7 @@ from node.api.routes import (
     regulator,
     regulator_pages,
     safeguards,
+    statements,
     supervision,
 )
 from node.api.schemas import ErrorResponse
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     # Outside idempotency, so a refused request is never read or remembered (node.api.ratelimit).
     app.add_middleware(RateLimits, settings=settings)
     app.include_router(public.router)
+    app.include_router(statements.router)
     app.include_router(peers.router)
     app.include_router(evidence_sharing.router)
     app.include_router(participants.router)

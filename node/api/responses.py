@@ -9,7 +9,7 @@ arguments (one set per event), a rule's alert details, a write's stored answer, 
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from node.api.schemas import ErrorResponse
 
@@ -498,6 +498,66 @@ class SavedNeed(Out):
     saved_at: int
     new_listings: int  # listings noticed for it in all (the newest 200 are listed)
     notices: list[NeedNotice]
+
+
+class StatementLine(Out):
+    retirement_id: int
+    serial: str
+    batch_id: int
+    project_id: int
+    project: str
+    kind: str
+    region: str
+    method: str
+    vintage: int
+    quantity_g: int
+    beneficiary: str
+    reason: str
+    consumption_from: str  # a day, Asia/Shanghai
+    consumption_to: str
+    tx_hash: str
+    block_number: int
+    block_time: int
+    merkle_root: str | None  # checkout offsets and campaigns: the root the statement's JSON has the leaves of
+    certificate: str
+
+
+class StatementTotals(Out):
+    retirements: int
+    quantity_g: int
+    by_kind: dict[str, int]
+    by_region: dict[str, int]
+
+
+class EsgStatement(Out):
+    hash: str  # SHA-256 of the statement's canonical JSON
+    organisation: int
+    first_day: str
+    last_day: str
+    issued_at: int
+    signer: str  # the node's statement key (EIP-191 signature over the hash)
+    signature: str
+    signature_valid: bool
+    pdf_sha256: str
+    csv_sha256: str
+    totals: StatementTotals
+    lines: list[StatementLine]
+    verification: str  # the public verification page
+    pdf: str
+    csv: str
+    json_file: str = Field(alias="json")
+
+
+class StatementCheck(Out):
+    genuine: bool
+    sha256: str  # of the bytes sent
+    statement: str | None = None
+    issued_as: str | None = None  # pdf | csv
+    organisation: int | None = None
+    first_day: str | None = None
+    last_day: str | None = None
+    issued_at: int | None = None
+    verification: str | None = None
 
 
 class PriceStatistics(Out):

@@ -227,6 +227,12 @@ class NeedBody(Strict):
     retire_by: Annotated[int | None, Field(ge=0, le=2**40, description="unix time the buyer must retire by")] = None
 
 
+class StatementRequest(Strict):
+    organisation: Annotated[int, Field(ge=0, le=2**63 - 1, description="the organisation id of its participants")]
+    first_day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="first day, Asia/Shanghai")]
+    last_day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="last day, included")]
+
+
 class CustodianCreate(Strict):
     address: Address
     name: Annotated[SingleLine, Field(min_length=1, max_length=120)]

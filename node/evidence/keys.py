@@ -2,11 +2,8 @@
 makes once and keeps in <home>/keys/evidence.key (0600), as it does the confidential-field key. Evidence is
 therefore always encrypted at rest; the key never goes into a database."""
 
-import os
-import secrets
-
 from node.errors import EvidenceError
-from node.private import FILE_MODE, private_dir
+from node.private import key_made_once
 from node.settings import Settings
 
 KEY_FILE = "evidence.key"
@@ -30,18 +27,8 @@ def evidence_key(settings: Settings) -> bytes:
     configured = load_evidence_key(settings)
     if configured is not None:
         return configured
-    path = settings.keys_dir / KEY_FILE
-    if not path.exists():
-        private_dir(settings.keys_dir)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        except FileExistsError:
-            pass  # another process of this node made it a moment ago: read theirs
-        else:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(secrets.token_hex(32))
     try:
-        return _parse(path.read_text())
+        return _parse(key_made_once(settings.keys_dir / KEY_FILE))
     except OSError as exc:
         raise EvidenceError(f"cannot read the evidence key file: {exc}") from exc
 

@@ -120,6 +120,10 @@ def _saved_needs(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0010_saved_needs.sql"))
 
 
+def _esg_statements(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0011_esg_statements.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -131,4 +135,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "evidence shared between organisations: nonces, grants, access log", _peering),
     Migration(9, "a counter of the market's changes, moved by triggers", _market_changes),
     Migration(10, "buyers' saved needs and the new listings noticed for them", _saved_needs),
+    Migration(11, "ESG retirement statements as issued, with their files", _esg_statements),
 )

@@ -1,11 +1,13 @@
 """A person scans the QR code: headless Chromium opens the page the code points at, in both languages."""
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import Page, sync_playwright
 
 from node.demo import CAST
 from node.devflows import deposit, issued_batch, listing_for
@@ -18,6 +20,20 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 def csp_violations(messages: list[str]) -> list[str]:
     """Chromium reports what the Content-Security-Policy blocked on the console, one message each."""
     return [m for m in messages if "Content Security Policy" in m]
+
+
+@contextmanager
+def phone_page() -> Iterator[tuple[Page, list[str]]]:
+    """A page in headless Chromium on a phone-sized screen, and the console messages it logs."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})
+            console: list[str] = []
+            page.on("console", lambda message: console.append(message.text))
+            yield page, console
+        finally:
+            browser.close()
 
 
 def decode_qr(png: bytes) -> str:

@@ -6,12 +6,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from node.devflows import bought, deposit, error_of, issued_batch
 from node.devnode import LocalNode, local_node
 from node.market.saved_needs import SAVED_PER_ACCOUNT
-from tests.api.test_browser import CHROMIUM_ARGS, csp_violations
+from tests.api.test_browser import csp_violations, phone_page
 
 T = 1_000_000  # grams per tonne
 
@@ -173,46 +172,39 @@ def test_a_need_to_save_that_makes_no_sense_is_refused_and_nothing_is_kept(node,
 
 
 def test_a_buyer_on_a_phone_states_a_need_and_reads_the_fill(node, listings, tmp_path):
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})
-            console: list[str] = []
-            page.on("console", lambda message: console.append(message.text))
-            page.goto(f"{node.url}/market")
-            page.get_by_role("link", name="按需找碳汇").click()
-            page.wait_for_url("**/discover")
-            page.fill("#tonnes", "12")
-            page.fill("#region", "cn-gd-gz CN-GD-SZ")
-            page.get_by_label("公园").check()
-            page.select_option("#order2", "-quantity,price")
-            page.get_by_role("button", name="查找").click()
-            page.wait_for_url("**/discover?*")
-            assert "不推荐" in page.locator("#notice").inner_text()
-            assert page.locator("#fitting").inner_text() == "符合条件的挂牌 2 个，共 14 tCO2e。"
-            first = page.locator("#combination-1")
-            assert "报价从低到高" in first.locator("h2").inner_text()
-            assert first.locator(".cost").inner_text() == "500.00"
-            assert first.locator(".average").inner_text() == "41.67"
-            assert first.locator(".covers").inner_text() == "是"
-            links = first.locator("table.parts a").all_inner_texts()
-            assert links == [f"#{listings['gz_park']}", f"#{listings['sz_park']}"]
-            assert "可售数量从多到少" in page.locator("#combination-2 h2").inner_text()
-            assert page.locator("#listings tr").count() == 3  # the header and two listings
-            width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-            assert width[0] <= width[1], width
-            page.screenshot(path=tmp_path / "discover-zh-phone.png", full_page=True)
-            # The form keeps what was asked; the other language answers the same need.
-            assert page.input_value("#region") == "cn-gd-gz CN-GD-SZ" and page.get_by_label("公园").is_checked()
-            page.get_by_text("English").click()
-            page.wait_for_url("**lang=en*")
-            assert "does not rate, recommend, price or match" in page.locator("#notice").inner_text()
-            assert page.locator("#combination-1 .covers").inner_text() == "yes"
-            page.goto(f"{node.url}/discover?tonnes=1&region=guangdong")
-            assert "guangdong" in page.content() and page.locator("#combination-1").count() == 0
-            assert csp_violations(console) == [], console
-        finally:
-            browser.close()
+    with phone_page() as (page, console):
+        page.goto(f"{node.url}/market")
+        page.get_by_role("link", name="按需找碳汇").click()
+        page.wait_for_url("**/discover")
+        page.fill("#tonnes", "12")
+        page.fill("#region", "cn-gd-gz CN-GD-SZ")
+        page.get_by_label("公园").check()
+        page.select_option("#order2", "-quantity,price")
+        page.get_by_role("button", name="查找").click()
+        page.wait_for_url("**/discover?*")
+        assert "不推荐" in page.locator("#notice").inner_text()
+        assert page.locator("#fitting").inner_text() == "符合条件的挂牌 2 个，共 14 tCO2e。"
+        first = page.locator("#combination-1")
+        assert "报价从低到高" in first.locator("h2").inner_text()
+        assert first.locator(".cost").inner_text() == "500.00"
+        assert first.locator(".average").inner_text() == "41.67"
+        assert first.locator(".covers").inner_text() == "是"
+        links = first.locator("table.parts a").all_inner_texts()
+        assert links == [f"#{listings['gz_park']}", f"#{listings['sz_park']}"]
+        assert "可售数量从多到少" in page.locator("#combination-2 h2").inner_text()
+        assert page.locator("#listings tr").count() == 3  # the header and two listings
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], width
+        page.screenshot(path=tmp_path / "discover-zh-phone.png", full_page=True)
+        # The form keeps what was asked; the other language answers the same need.
+        assert page.input_value("#region") == "cn-gd-gz CN-GD-SZ" and page.get_by_label("公园").is_checked()
+        page.get_by_text("English").click()
+        page.wait_for_url("**lang=en*")
+        assert "does not rate, recommend, price or match" in page.locator("#notice").inner_text()
+        assert page.locator("#combination-1 .covers").inner_text() == "yes"
+        page.goto(f"{node.url}/discover?tonnes=1&region=guangdong")
+        assert "guangdong" in page.content() and page.locator("#combination-1").count() == 0
+        assert csp_violations(console) == [], console
     assert (tmp_path / "discover-zh-phone.png").stat().st_size > 10_000
 
 
