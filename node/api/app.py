@@ -13,6 +13,7 @@ from node.api.limits import BodyLimitMiddleware, BodyLimits
 from node.api.monitoring_schema import install_monitoring_schema
 from node.api.ratelimit import RateLimits
 from node.api.routes import (
+    audit,
     campaigns,
     deals,
     discovery,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.add_middleware(RateLimits, settings=settings)
     app.include_router(public.router)
     app.include_router(statements.router)
+    app.include_router(audit.router)
     app.include_router(peers.router)
     app.include_router(evidence_sharing.router)
     app.include_router(participants.router)

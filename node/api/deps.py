@@ -2,7 +2,8 @@
 
 import sqlite3
 from collections.abc import Iterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -83,3 +84,39 @@ def parse_cursor(cursor: str | None) -> tuple[int, int] | None:
         return decode_cursor(cursor)
     except ValueError:
         raise ApiError(422, "validation_error", "cursor: not a cursor this API gave out") from None
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    """The filters of an event search (the regulator's, and an auditor's within its scope)."""
+
+    name: str | None
+    batch_id: int | None
+    project_id: int | None
+    account: str | None
+    since: int | None
+    until: int | None
+    cursor: str | None
+    limit: int
+
+    def search(self) -> dict[str, Any]:
+        """The filters as node.index.queries.search_events takes them."""
+        return {"name": self.name, "batch_id": self.batch_id, "project_id": self.project_id,
+                "account": self.account, "since": self.since, "until": self.until,
+                "after": parse_cursor(self.cursor), "limit": self.limit}  # fmt: skip
+
+
+def event_filters(
+    name: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z]+$")] = None,
+    batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    account: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
+    since: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+    until: Annotated[int | None, Query(ge=0, le=2**40)] = None,
+    cursor: CursorQuery = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> EventFilters:
+    return EventFilters(name, batch_id, project_id, account, since, until, cursor, limit)
+
+
+EventFiltersDep = Annotated[EventFilters, Depends(event_filters)]

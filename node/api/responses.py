@@ -560,6 +560,30 @@ class StatementCheck(Out):
     verification: str | None = None
 
 
+class AuditGrant(Out):
+    id: int
+    auditor: str
+    name: str
+    projects: list[int]
+    participants: list[str]
+    evidence: bool  # evidence files of the projects in scope too
+    starts_at: int
+    ends_at: int
+    revoked_at: int | None
+    live: bool
+    queries: int  # queries logged under it
+    token: str | None = None  # the auditor's API token: in the answer that made the grant only
+
+
+class AuditQuery(Out):
+    id: int
+    auditor: str
+    endpoint: str
+    params: dict[str, Any]
+    outcome: str
+    at: int
+
+
 class PriceStatistics(Out):
     month: str
     vintage: int

@@ -233,6 +233,16 @@ class StatementRequest(Strict):
     last_day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="last day, included")]
 
 
+class AuditGrantBody(Strict):
+    auditor: Address
+    name: Annotated[SingleLine, Field(min_length=1, max_length=120, description="the audit firm")]
+    projects: Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(max_length=200)] = []
+    participants: Annotated[list[Address], Field(max_length=200)] = []
+    evidence: bool = False
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp
+
+
 class CustodianCreate(Strict):
     address: Address
     name: Annotated[SingleLine, Field(min_length=1, max_length=120)]

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from node.index.models import DERIVED_TABLES
-from node.store.dialect import PgConnection
+from node.store.dialect import PgConnection, in_list
 from registry.units import VINTAGE_SQL, VINTAGE_SQL_POSTGRES
 
 _ORDER = {
@@ -179,8 +179,18 @@ def search_events(
     until: int | None = None,
     after: tuple[int, int] | None = None,
     limit: int = 500,
+    scope: tuple[list[int], list[str]] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
+    """Events in chain order after the cursor; with `scope` (projects, accounts), only those of one of the
+    projects or with one of the accounts on either side (an auditor's grant)."""
     clauses, params = ["(block_number, log_index) > (?, ?)"], list(after or (-1, -1))
+    if scope is not None:
+        projects, accounts = scope
+        clauses.append(
+            f"({in_list('project_id', len(projects))} OR {in_list('account', len(accounts))}"
+            f" OR {in_list('counterparty', len(accounts))})"
+        )
+        params += [*projects, *accounts, *accounts]
     for column, value in (("name", name), ("batch_id", batch_id), ("project_id", project_id)):
         if value is not None:
             clauses.append(f"{column} = ?")

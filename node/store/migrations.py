@@ -124,6 +124,10 @@ def _esg_statements(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0011_esg_statements.sql"))
 
 
+def _audit_grants(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0012_audit_grants.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -136,4 +140,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "a counter of the market's changes, moved by triggers", _market_changes),
     Migration(10, "buyers' saved needs and the new listings noticed for them", _saved_needs),
     Migration(11, "ESG retirement statements as issued, with their files", _esg_statements),
+    Migration(12, "third-party auditors' grants and every query made under them", _audit_grants),
 )

@@ -1,13 +1,14 @@
 """The regulator's audit: summaries, event search with CSV, read-only SQL, reconciliation, measures.
 Every call is written to the node's query log."""
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from eth_utils import keccak
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as ApiPath
 
-from node.api.deps import Caller, CursorQuery, ReaderDep, RegulatorDep, ServicesDep, parse_cursor
+from node.api.deps import Caller, EventFiltersDep, ReaderDep, RegulatorDep, ServicesDep
 from node.api.errors import ApiError
 from node.api.responses import CSV, WRITE_RESPONSES, EventPage, QueryLogEntry, Reconciliation, SummaryRow
 from node.api.routes.public import as_csv
@@ -75,43 +76,13 @@ def regulator_events(
     caller: RegulatorDep,
     services: ServicesDep,
     reader: ReaderDep,
-    name: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z]+$")] = None,
-    batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
-    account: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
-    since: Annotated[int | None, Query(ge=0, le=2**40)] = None,
-    until: Annotated[int | None, Query(ge=0, le=2**40)] = None,
-    cursor: CursorQuery = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    filters: EventFiltersDep,
     format: Annotated[str, Query(pattern=r"^(json|csv)$")] = "json",
 ) -> Any:
-    after = parse_cursor(cursor)
-    events, next_cursor = search_events(
-        connection=reader,
-        name=name,
-        batch_id=batch_id,
-        project_id=project_id,
-        account=account,
-        since=since,
-        until=until,
-        after=after,
-        limit=limit,
-    )
-    services.state.log_query(
-        account=caller.account,
-        endpoint="events",
-        outcome=f"{len(events)} events",
-        params={
-            "name": name,
-            "batch_id": batch_id,
-            "project_id": project_id,
-            "account": account,
-            "since": since,
-            "until": until,
-            "cursor": cursor,
-            "format": format,
-        },
-    )
+    events, next_cursor = search_events(connection=reader, **filters.search())
+    params = {**asdict(filters), "format": format}
+    params.pop("limit")
+    services.state.log_query(account=caller.account, endpoint="events", outcome=f"{len(events)} events", params=params)
     if format == "csv":
         columns = ["block_number", "log_index", "block_time", "tx_hash", "name", "account", "counterparty", "amount",
                    "args"]  # fmt: skip
