@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         default=0.0, ge=0, description="compare the index with the peers' this often (seconds); 0: never"
     )
     index_poll_s: float = Field(default=0.5, gt=0, description="how often a caught-up index polls")
+    credit_check_s: float = Field(
+        default=10.0, gt=0, description="how often new facts behind participants' credit scores are recorded (seconds)"
+    )
     need_check_s: float = Field(
         default=5.0, gt=0, description="how often buyers' saved needs are checked for new listings that fit (seconds)"
     )

@@ -15,6 +15,7 @@ from node.api.ratelimit import RateLimits
 from node.api.routes import (
     audit,
     campaigns,
+    credit,
     deals,
     discovery,
     evidence_sharing,
@@ -38,6 +39,7 @@ from node.market.saved_needs import watch_saved_needs
 from node.recursion import restore_recursion_limit
 from node.services import Services
 from node.settings import Settings
+from node.supervision.credit import watch_credit
 
 _ERRORS = {status: {"model": ErrorResponse} for status in (401, 403, 404, 409, 413, 422, 429, 500, 503)}
 
@@ -56,6 +58,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
         if run_indexer:
             built.start_indexer()
             built.start_task("saved-needs", watch_saved_needs)
+            built.start_task("credit", watch_credit)
         app.state.services = built
         try:
             yield
@@ -82,6 +85,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(public.router)
     app.include_router(statements.router)
     app.include_router(audit.router)
+    app.include_router(credit.router)
     app.include_router(peers.router)
     app.include_router(evidence_sharing.router)
     app.include_router(participants.router)

@@ -32,7 +32,6 @@ BODY_KINDS: dict[str, BodyKind] = {
     "/v1/offsets/logistics": BodyKind.BULK_JSON,
     "/v1/campaigns/{campaign_id}/subscriptions": BodyKind.BULK_JSON,
     "/v1/evidence": BodyKind.UPLOAD,
-    "/v1/statements/verify": BodyKind.UPLOAD,
 }
 
 _TEMPLATES = [

@@ -584,6 +584,36 @@ class AuditQuery(Out):
     at: int
 
 
+class CreditFact(Out):
+    kind: str
+    ref: str  # what it is about: deal:N, decision:N, batch:N, case:N, measure:N, alert:KEY
+    points: int
+    public: bool
+    at: int
+
+
+class CreditHistory(Out):
+    at: int
+    kind: str
+    ref: str
+    points: int
+    score: int  # the supervisory score after this fact
+
+
+class Credit(Out):
+    account: str
+    score: int  # from the public facts alone
+    grade: str
+    inputs: dict[str, int]  # facts by kind
+    facts: list[CreditFact]  # the newest 200
+    method: dict[str, Any]
+    supervisory_score: int | None = None  # regulators: every fact
+    supervisory_grade: str | None = None
+    history: list[CreditHistory] | None = None
+    recomputed_score: int | None = None  # regulators: from the records now, without the kept score
+    recomputed_supervisory_score: int | None = None
+
+
 class PriceStatistics(Out):
     month: str
     vintage: int

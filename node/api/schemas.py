@@ -252,6 +252,9 @@ class OfferCreate(Strict):
     quantity: Grams
     price: Annotated[str, Field(pattern=r"^\d{1,9}(\.\d{1,2})?$", description="CNY per tonne")]
     expires_at: Timestamp
+    deliver_by: Annotated[
+        Timestamp | None, Field(description="when the seller is to deliver, if accepted (default: 14 days after)")
+    ] = None
 
 
 class OfferAnswer(Strict):
@@ -274,6 +277,9 @@ class DisputeBody(Strict):
 class ResolveBody(Strict):
     outcome: Annotated[str, Field(pattern=r"^(continue|cancel)$")]
     note: Annotated[MultiLine, Field(min_length=1, max_length=1000)]
+    against: Annotated[
+        str, Field(pattern=r"^(seller|buyer|neither)$", description="whom the decision went against")
+    ] = "neither"
     refund: ReceiptBody | None = None
 
 
@@ -328,7 +334,7 @@ class SettlementReceipt(Strict):
 
 
 class AlertAction(Strict):
-    action: Annotated[str, Field(pattern=r"^(acknowledge|escalate|close|false_positive)$")]
+    action: Annotated[str, Field(pattern=r"^(acknowledge|escalate|close|confirm|false_positive)$")]
     note: Annotated[MultiLine, Field(min_length=1, max_length=2000)]
 
 

@@ -30,6 +30,8 @@ from registry.allocation import allocate
 from registry.units import deal_total_fen
 
 RESERVING = ("accepted", "paid", "delivering", "delivered", "disputed")
+DEFAULT_DELIVERY_S = 14 * 86_400  # a deal's delivery date when the offer named none
+MAX_DELIVERY_S = 365 * 86_400
 
 
 def _payment_message(deal_id: int, receipt: dict[str, Any]) -> dict[str, Any]:
@@ -110,11 +112,14 @@ def make_offer(
             "quantity_unavailable",
             f"offer {body['quantity']} g: between the minimum lot {listing['min_lot']} g and {available} g",
         )
+    deliver_by = body.get("deliver_by")
+    if deliver_by is not None and not time.time() < deliver_by <= time.time() + MAX_DELIVERY_S:
+        raise InvalidRequest("validation_error", "deliver_by: a time to come, within a year")
     fen = price_fen(body["price"])
     offer_id = services.state.insert(
-        "INSERT INTO offer (listing_id, buyer, quantity, price_fen_per_tonne, expires_at, state, created_at)"
-        " VALUES (?,?,?,'',?, 'offered', ?)",
-        (listing_id, caller.account, body["quantity"], body["expires_at"], int(time.time())),
+        "INSERT INTO offer (listing_id, buyer, quantity, price_fen_per_tonne, expires_at, state, created_at,"
+        " deliver_by) VALUES (?,?,?,'',?, 'offered', ?, ?)",
+        (listing_id, caller.account, body["quantity"], body["expires_at"], int(time.time()), deliver_by),
     )
     _seal_price(services, "offer", offer_id, fen)
     return offer_view(services, offer_id)
@@ -176,7 +181,7 @@ def answer_offer(
         allocation = _bundle_allocation(services, listing, offer["quantity"]) if listing["bundle"] else None
         deal_id = services.state.insert(
             "INSERT INTO deal (listing_id, offer_id, seller, buyer, batch_id, quantity, price_fen_per_tonne, state,"
-            " created_at, allocation) VALUES (?,?,?,?,?,?,?, 'accepted', ?, ?)",
+            " created_at, allocation, deliver_by) VALUES (?,?,?,?,?,?,?, 'accepted', ?, ?, ?)",
             (
                 listing["id"],
                 offer_id,
@@ -187,6 +192,7 @@ def answer_offer(
                 "",
                 int(time.time()),
                 orjson.dumps(allocation).decode() if allocation else None,
+                offer["deliver_by"] or int(time.time()) + DEFAULT_DELIVERY_S,
             ),
         )
         _seal_price(services, "deal", deal_id, offer["price_fen_per_tonne"])
@@ -440,11 +446,29 @@ def resolve_dispute(
     outcome: str,
     note: str,
     refund: dict[str, Any] | None,
+    against: str = "neither",
 ) -> dict[str, Any]:
-    """A mediator (regulator) records the outcome: the deal goes on, or is cancelled (refund proven if paid)."""
+    """A mediator (regulator) records the outcome: the deal goes on, or is cancelled (refund proven if paid);
+    the decision says which party it went against, if either (it counts against that party's credit)."""
     deal = deal_view(services, reader, caller, deal_id)
     if deal["state"] != "disputed":
         raise Conflict("not_disputed", f"deal {deal_id} is {deal['state']}")
+    with services.state.transaction():
+        _decide(services, caller, deal, outcome, against)
+        return _resolve(services, reader, caller, deal, outcome, note, refund)
+
+
+def _decide(services: Services, caller: Caller, deal: dict[str, Any], outcome: str, against: str) -> None:
+    party = {"seller": deal["seller"], "buyer": deal["buyer"]}.get(against, "")
+    services.state.execute(
+        "INSERT INTO dispute_decision (deal_id, outcome, against, decided_by, at) VALUES (?,?,?,?,?)",
+        (deal["id"], outcome, party, caller.account, int(time.time())),
+    )
+
+
+def _resolve(services: Services, reader: Any, caller: Caller, deal: dict[str, Any], outcome: str, note: str,
+             refund: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    deal_id = deal["id"]
     delivered = deal["deal_ref"] is not None and _delivery(reader, _deal(services, deal_id)) is not None
     if outcome == "continue":
         state = "delivered" if delivered else "paid" if deal["receipt"] else "accepted"

@@ -282,9 +282,8 @@ def statement_file(services: Services, caller: Caller, hash_hex: str, kind: str)
     return content.encode() if isinstance(content, str) else bytes(content)
 
 
-def verify_copy(services: Services, content: bytes) -> dict[str, Any]:
-    """Whether these bytes are a PDF or CSV this node issued, unaltered: found by their SHA-256."""
-    digest = hashlib.sha256(content).hexdigest()
+def verify_copy(services: Services, digest: str) -> dict[str, Any]:
+    """Whether the file with this SHA-256 is a PDF or CSV this node issued, unaltered."""
     rows = services.state.rows(
         "SELECT hash, organisation, first_day, last_day, created_at, pdf_sha256 FROM esg_statement"
         " WHERE pdf_sha256 = ? OR csv_sha256 = ?",

@@ -128,6 +128,13 @@ def _audit_grants(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0012_audit_grants.sql"))
 
 
+def _credit(db: Connection, dialect: Dialect) -> None:
+    for table in ("offer", "deal"):  # the agreed delivery date (a deal takes its offer's, or a default)
+        if "deliver_by" not in dialect.columns(db, table):
+            db.execute(f"ALTER TABLE {table} ADD COLUMN deliver_by INTEGER")
+    dialect.run_script(db, _script("0013_credit.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -141,4 +148,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(10, "buyers' saved needs and the new listings noticed for them", _saved_needs),
     Migration(11, "ESG retirement statements as issued, with their files", _esg_statements),
     Migration(12, "third-party auditors' grants and every query made under them", _audit_grants),
+    Migration(13, "delivery dates, dispute decisions, credit facts and scores", _credit),
 )

@@ -29,9 +29,10 @@ ACTIONS = {
     "acknowledge": "acknowledged",
     "escalate": "escalated",
     "close": "closed",
+    "confirm": "confirmed",  # closed, the finding confirmed: it counts against the participants' credit
     "false_positive": "false_positive",
 }
-CLOSED = ("closed", "false_positive")
+CLOSED = ("closed", "confirmed", "false_positive")
 OFF_CHAIN_MEASURES = ("report_request", "interview", "written_warning")
 
 

@@ -65,6 +65,10 @@ def _scenario(node) -> dict[str, object]:
         "image": "svg",
         "case_id": 1,
         "key": alert["key"],
+        "need_id": 1,
+        "hash_hex": "0x" + "ab" * 32,
+        "kind": "pdf",
+        "grant_id": 1,
     }
 
 
@@ -105,7 +109,8 @@ def test_every_route_with_every_role_shows_confidential_data_only_to_parties_and
 
 def test_every_write_route_needs_a_token_and_the_right_role(node):
     values = {name: 1 for name in ("batch_id", "project_id", "listing_id", "offer_id", "deal_id", "campaign_id")}
-    values.update(case_id=1, account=node.addresses["buyer"], key="0" * 32, root="0x" + "00" * 32)
+    values.update(case_id=1, account=node.addresses["buyer"], key="0" * 32, root="0x" + "00" * 32, need_id=1,
+                  grant_id=1)  # fmt: skip
     schema = create_app(node.settings).openapi()["paths"]
     writes = [(method, path) for path, ops in schema.items() for method in ops if method in ("post", "delete")]
     assert len(writes) >= 30

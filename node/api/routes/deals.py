@@ -146,4 +146,4 @@ def dispute(deal_id: Id, body: DisputeBody, caller: CallerDep, services: Service
 )
 def resolve(deal_id: Id, body: ResolveBody, caller: RegulatorDep, services: ServicesDep, reader: ReaderDep) -> dict:
     refund = body.refund.model_dump() if body.refund else None
-    return resolve_dispute(services, reader, caller, deal_id, body.outcome, body.note, refund)
+    return resolve_dispute(services, reader, caller, deal_id, body.outcome, body.note, refund, body.against)

@@ -1,10 +1,10 @@
 """ESG retirement statements over HTTP: an organisation's accounts (or a regulator) ask for one; its PDF, CSV and
 canonical JSON are theirs to download; anyone holding a copy checks it, by the public verification page its
-QR code leads to or by sending the file back."""
+QR code leads to or by asking whether the file's SHA-256 is one the node issued."""
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, UploadFile
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as ApiPath
 from fastapi.responses import HTMLResponse, Response
 
@@ -32,6 +32,17 @@ def new_statement(body: StatementRequest, caller: CallerDep, services: ServicesD
 
 
 @router.get(
+    "/v1/statements/verify",
+    response_model=StatementCheck,
+    response_model_exclude_unset=True,
+    summary="Is the file with this SHA-256 a statement PDF or CSV this node issued? (the file stays with you)",
+)
+def verify(sha256: Annotated[str, Query(pattern=r"^[0-9a-f]{64}$", description="of the PDF or CSV copy")],
+           services: ServicesDep) -> dict[str, Any]:  # fmt: skip
+    return verify_copy(services, sha256)
+
+
+@router.get(
     "/v1/statements/{hash_hex}.{kind}",
     response_class=Response,
     responses={200: {"content": {media: {} for media in _MEDIA.values()}}},
@@ -53,17 +64,6 @@ def statement_download(
 )
 def statement(hash_hex: StatementHash, services: ServicesDep) -> dict[str, Any]:
     return stored_statement(services, hash_hex)
-
-
-@router.post(
-    "/v1/statements/verify",
-    response_model=StatementCheck,
-    response_model_exclude_unset=True,
-    summary="Is this file a statement PDF or CSV this node issued, unaltered? (compared by SHA-256)",
-)
-async def verify(file: Annotated[UploadFile, File(description="the PDF or CSV copy to check")],
-                 services: ServicesDep) -> dict[str, Any]:  # fmt: skip
-    return verify_copy(services, await file.read())
 
 
 @router.get("/statements/{hash_hex}", response_class=HTMLResponse, include_in_schema=False)
