@@ -79,6 +79,26 @@ def test_the_sellers_record_moves_its_score_public_and_supervisory(node, history
     assert buyer["score"] == 80 and buyer["facts"] == [] and buyer["grade"] == "B"
 
 
+def test_a_confirmed_alert_counts_for_regulators_only(node, history):
+    park, buyer = node.addresses["park"], node.addresses["buyer"]
+    before = _until(node, park, {"dispute_lost": 1})
+    deal = node.ok("GET", f"/v1/deals/{history['on_time']}", "buyer")
+    back = {"batch_id": deal["batch_id"], "to": park, "amount": 500_000, "deal_ref": "0x" + "00" * 32}
+    node.ok("POST", "/v1/transfers", "buyer", json=back)  # straight back to the seller: a round trip
+    alert = node.ok("GET", "/v1/regulator/alerts", "regulator", params={"rule": "round_trip"})[0]
+    node.ok("POST", f"/v1/regulator/alerts/{alert['key']}/actions", "regulator",
+            json={"action": "confirm", "note": "经核实为对倒交易"})  # fmt: skip
+    assert node.ok("GET", f"/v1/regulator/alerts/{alert['key']}", "regulator")["status"] == "confirmed"
+    after = _until(node, park, {"alert_confirmed": 1})
+    assert after["supervisory_score"] == before["supervisory_score"] - 10
+    assert after["recomputed_supervisory_score"] == after["supervisory_score"]
+    assert _credit(node, park)["score"] == before["score"]  # the public score does not move
+    assert _until(node, buyer, {"alert_confirmed": 1})["supervisory_score"] == 80 - 10
+    closed = node.call("POST", f"/v1/regulator/alerts/{alert['key']}/actions", "regulator",
+                       json={"action": "close", "note": "again"})  # fmt: skip
+    assert error_of(closed) == (409, "alert_closed")
+
+
 def test_the_credit_page_shows_the_public_score(node, history):
     park = node.addresses["park"]
     _until(node, park, {"dispute_lost": 1})
