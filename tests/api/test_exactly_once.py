@@ -13,7 +13,9 @@ from registry.footprint import order_footprint, parse_order
 
 ZERO = "0x" + "00" * 32
 # Tables a read may write: the regulator's query log is an audit trail, not state.
-AUDIT_TABLES = {"regulator_query", "node_worker"}  # node_worker: workers note they are alive every second
+# node_worker: workers note they are alive every second; the node's schedules record credit facts and saved
+# needs' notices on their own clock, whatever the requests do.
+AUDIT_TABLES = {"regulator_query", "node_worker", "credit_fact", "credit_score", "need_notice"}
 
 
 @pytest.fixture(scope="module")

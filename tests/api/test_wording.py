@@ -9,8 +9,10 @@ from node.devflows import deposit, error_of, issued_batch, listing_for
 from node.devnode import LocalNode
 
 # Written on every request whatever its outcome, or never by these routes.
-# node_worker: each worker notes it is alive every second (with the store in PostgreSQL).
-_BOOKKEEPING = {"regulator_query", "idempotency_key", "schema_version", "node_worker"}
+# node_worker: each worker notes it is alive every second (with the store in PostgreSQL); credit facts and saved
+# needs' notices are recorded by the node's schedules on their own clock.
+_BOOKKEEPING = {"regulator_query", "idempotency_key", "schema_version", "node_worker", "credit_fact", "credit_score",
+                "need_notice"}  # fmt: skip
 
 
 @pytest.fixture(autouse=True, scope="module")
