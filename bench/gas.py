@@ -1,5 +1,5 @@
-"""Gas of issue, transfer (to a new holder, an existing one, a bundle of three) and retire (one batch, three),
-against a lower bound.
+"""Gas of issue, transfer (to a new holder, an existing one, a bundle of three), retire (one batch, three),
+pledge and release, against a lower bound.
 
 The lower bound of an operation is the gas of what it cannot avoid (prices from the Prague
 schedule anvil runs): the intrinsic 21,000; the calldata actually sent (4 per zero byte, 16 per
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from node.chain.anvil import AnvilConfig, AnvilProcess, anvil_binary, free_port
 from node.chain.build import compile_contracts
 from node.chain.devnet import DevNetwork, start_devnet
+from node.chain.pledges import PledgeConsent, register_pledge, sign_consent
 from node.chain.registry import RetirementRequest
 from node.chain.rpc import RpcClient
 from node.chain.sender import Receipt
@@ -91,6 +92,26 @@ def retire_bound(receipt: Receipt, tx_input: bytes, pairs: int = 1) -> LowerBoun
     bound.add("cold reads", (2 + pairs) * G_COLD_SLOAD)  # ledger settings, holder, batch statuses
     bound.add("holder balance", pairs * (G_COLD_SLOAD + G_SSTORE_RESET))
     bound.add("retirement counter", G_SSTORE_RESET)
+    return bound
+
+
+def pledge_bound(receipt: Receipt, tx_input: bytes) -> LowerBound:
+    """A bank's pledge with the holder's consent, neither the holder's first nor the registry's first."""
+    bound = common(receipt, tx_input)
+    bound.add("cold reads", 4 * G_COLD_SLOAD)  # ledger settings, bank, holder, batch status
+    bound.add("consent nonce and pledge count", 2 * (G_COLD_SLOAD + G_SSTORE_RESET))
+    bound.add("holding (pledged part)", G_COLD_SLOAD + G_SSTORE_RESET)
+    bound.add("pledge record, two slots", 2 * (G_COLD_SLOAD + G_SSTORE_SET))
+    bound.add("ecrecover", G_ECRECOVER)
+    bound.add("eip712 hashing", keccak_gas(7 * 32) + keccak_gas(66))
+    return bound
+
+
+def release_bound(receipt: Receipt, tx_input: bytes) -> LowerBound:
+    bound = common(receipt, tx_input)
+    bound.add("pledge record: batch and holder", G_COLD_SLOAD)
+    bound.add("pledge record: bank, amount and state", G_COLD_SLOAD + G_SSTORE_RESET)
+    bound.add("holding (pledged part)", G_COLD_SLOAD + G_SSTORE_RESET)
     return bound
 
 
@@ -182,6 +203,17 @@ def measure(rounds: int) -> dict[str, tuple[int, LowerBound]]:
             results["retire"] = (receipt.gas_used, retire_bound(receipt, tx_input(rpc, receipt)))
             _, receipt = reg.retire_batches(s["owner"], bundle, [5_000_000, 6_000_000, 7_000_000], request.details())
             results["retire_batches"] = (receipt.gas_used, retire_bound(receipt, tx_input(rpc, receipt), pairs=3))
+            # A pledge of the buyer's units to the bank (the first of the round leaves its nonce and the count
+            # non-zero, as a busy registry's are), then its release.
+            for k in range(2):
+                consent = PledgeConsent(batch, net.address("buyer"), net.address("bank"), 10_000_000 + k,
+                                        int(reg.value("consentNonce", net.address("buyer"))), now + 3600)  # fmt: skip
+                signature = sign_consent(net.accounts["buyer"], domain, consent)
+                receipt = register_pledge(reg, s["bank"], consent, signature)
+            results["pledge"] = (receipt.gas_used, pledge_bound(receipt, tx_input(rpc, receipt)))
+            pledge_id = int(reg.event(receipt, "PledgeRegistered").args["pledgeId"])
+            receipt = reg.send(s["bank"], "releasePledge", pledge_id)
+            results["release_pledge"] = (receipt.gas_used, release_bound(receipt, tx_input(rpc, receipt)))
         rpc.close()
     return results
 

@@ -34,6 +34,7 @@ CAST: dict[str, tuple[int, int, str]] = {
     "park": (3, 0, "Riverside Park Management Office (project owner)"),
     "buyer": (4, 0, "Hangzhou Courier Co., Ltd. (buyer)"),
     "platform": (5, 0, "E-commerce platform (checkout offsets)"),
+    "bank": (6, 16, "Green Bank Hangzhou Branch (bank)"),
 }
 DAY = 86_400
 

@@ -68,6 +68,25 @@ interface ISinkRegistryTypes {
         bytes16 region;
     }
 
+    /// @dev A holder's consent to a bank's lien on `amount` of `batchId`, signed by the holder (EIP-712).
+    struct PledgeConsent {
+        uint256 batchId;
+        address holder;
+        address bank;
+        uint256 amount;
+        uint256 nonce;
+        uint256 deadline;
+    }
+
+    /// @dev Active: the units are held for the bank; Defaulted: the bank declared default and may take them.
+    enum PledgeState {
+        None,
+        Active,
+        Defaulted,
+        Released,
+        Enforced
+    }
+
     enum ProjectStatus {
         None,
         Active,
@@ -131,6 +150,26 @@ interface ISinkRegistryEvents is ISinkRegistryTypes {
         string reason
     );
 
+    event PledgeRegistered(
+        uint256 indexed pledgeId, uint256 indexed batchId, address indexed holder, address bank, uint256 amount
+    );
+    event PledgeReleased(
+        uint256 indexed pledgeId, uint256 indexed batchId, address indexed holder, address bank, uint256 amount
+    );
+    /// @dev `reason` is the hash of the bank's written reason.
+    event PledgeDefaulted(
+        uint256 indexed pledgeId,
+        uint256 indexed batchId,
+        address indexed holder,
+        address bank,
+        uint256 amount,
+        bytes32 reason
+    );
+    /// @dev Followed by the {CertificateTransferred} to the bank, whose deal reference is the pledge id.
+    event PledgeEnforced(
+        uint256 indexed pledgeId, uint256 indexed batchId, address indexed holder, address bank, uint256 amount
+    );
+
     event AccountFreezeChanged(address indexed account, bool frozen, address indexed regulator, bytes32 reason);
     event BatchStatusChanged(uint256 indexed batchId, BatchStatus status, address indexed regulator, bytes32 reason);
     /// @dev Buffer units cancelled to make good a loss (dead trees, fire) of project `lossProjectId`.
@@ -186,12 +225,20 @@ interface ISinkRegistryErrors is ISinkRegistryTypes {
     error BeneficiaryRequired();
     error BeneficiaryAmbiguous();
     error InvalidConsumptionPeriod(uint40 start, uint40 end);
+
+    error UnitsPledged(address account, uint256 batchId, uint256 free, uint256 needed);
+    error NotTheBank(uint256 pledgeId, address caller);
+    error PledgeNotFound(uint256 pledgeId);
+    error PledgeNotOpen(uint256 pledgeId, PledgeState state);
+    error ConsentExpired(uint256 deadline, uint256 now_);
+    error InvalidConsentNonce(address holder, uint256 given, uint256 expected);
+    error ConsentNotByHolder(address signer, address holder);
 }
 
 /**
  * @dev The registry of garden carbon-sink certificates.
  *
- * Roles are bits of one byte: admin 1, issuer 2, verifier 4, regulator 8. Only registered, unfrozen
+ * Roles are bits of one byte: admin 1, issuer 2, verifier 4, regulator 8, bank 16. Only registered, unfrozen
  * participants hold, send, receive or retire certificates.
  */
 interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
@@ -322,6 +369,25 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
         external
         returns (uint256 firstRetirementId);
 
+    /**
+     * @dev A bank registers a lien on `consent.amount` of the holder's free units of `consent.batchId`, with the
+     * holder's signature over `consent` (EIP-712, the next of the holder's consent nonces, before its
+     * deadline). Emits {PledgeRegistered}.
+     */
+    function pledge(PledgeConsent calldata consent, uint8 v, bytes32 r, bytes32 s) external returns (uint256 pledgeId);
+
+    /// @dev The pledge's bank frees the units (active or defaulted pledge). Emits {PledgeReleased}.
+    function releasePledge(uint256 pledgeId) external;
+
+    /// @dev The pledge's bank declares the holder in default, with the hash of its reason. Emits {PledgeDefaulted}.
+    function declareDefault(uint256 pledgeId, bytes32 reason) external;
+
+    /**
+     * @dev After a default, the bank takes the pledged units: moved to it from the holder. Emits
+     * {PledgeEnforced} and {CertificateTransferred}.
+     */
+    function enforcePledge(uint256 pledgeId) external;
+
     /// @dev Regulator freezes or unfreezes an account. Emits {AccountFreezeChanged}.
     function setAccountFrozen(address account, bool frozen, bytes32 reason) external;
 
@@ -349,6 +415,10 @@ interface ISinkRegistry is ISinkRegistryEvents, ISinkRegistryErrors {
     function batchStatus(uint256 batchId) external view returns (BatchStatus);
     function batchExists(uint256 batchId) external view returns (bool);
     function balanceOf(address account, uint256 batchId) external view returns (uint256);
+    /// @dev How much of the account's balance of `batchId` is pledged (not free to move).
+    function pledgedOf(address account, uint256 batchId) external view returns (uint256);
+    function consentNonce(address holder) external view returns (uint256);
+    function pledgeCount() external view returns (uint256);
     function evidenceRootUse(bytes32 evidenceRoot) external view returns (bytes32 verificationDigest);
     function verificationDigest(VerificationStatement calldata statement) external view returns (bytes32);
     function paused() external view returns (bool);

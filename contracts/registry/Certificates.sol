@@ -11,7 +11,8 @@ import {Projects} from "./Projects.sol";
  *
  * A batch keeps no storage of its own at issuance: its id encodes the project and the period's
  * index, its period and quantity travel in {BatchIssued}, and its regulatory status is written
- * only when a regulator changes it. Every balance change passes through {_update}.
+ * only when a regulator changes it. Every balance change passes through {_update}, which moves free units only
+ * (a holder's units pledged to a bank stay where they are until the bank releases or takes them).
  */
 abstract contract Certificates is Projects, EIP712 {
     bytes32 public constant VERIFICATION_TYPEHASH = keccak256(
@@ -23,7 +24,17 @@ abstract contract Certificates is Projects, EIP712 {
     /// signed 64-bit integers of the node's index (and share arithmetic can never overflow).
     uint256 public constant MAX_BATCH_QUANTITY = uint256(uint64(type(int64).max));
 
-    mapping(uint256 batchId => mapping(address account => uint256)) private _balances;
+    /**
+     * @dev What an account holds of a batch, and how much of that is pledged to banks ({Pledges}): one slot, so
+     * a transfer's or retirement's check of the free balance reads nothing more than the balance alone did.
+     * Both fit 128 bits: no batch exceeds {MAX_BATCH_QUANTITY}.
+     */
+    struct Holding {
+        uint128 balance;
+        uint128 pledged;
+    }
+
+    mapping(uint256 batchId => mapping(address account => Holding)) internal _holdings;
     mapping(uint256 batchId => BatchStatus) internal _batchStatus;
     /// @dev Each evidence root is consumed by the one verification that used it, so the same
     /// evidence can never back two batches, and the same statement can never be replayed.
@@ -179,7 +190,11 @@ abstract contract Certificates is Projects, EIP712 {
     }
 
     function balanceOf(address account, uint256 batchId) external view returns (uint256) {
-        return _balances[batchId][account];
+        return _holdings[batchId][account].balance;
+    }
+
+    function pledgedOf(address account, uint256 batchId) external view returns (uint256) {
+        return _holdings[batchId][account].pledged;
     }
 
     function batchStatus(uint256 batchId) external view returns (BatchStatus) {
@@ -205,18 +220,30 @@ abstract contract Certificates is Projects, EIP712 {
      */
     function _update(address from, address to, uint256 batchId, uint256 amount) internal {
         if (amount == 0) revert ZeroAmount();
-        mapping(address account => uint256) storage balances = _balances[batchId];
+        mapping(address account => Holding) storage holdings = _holdings[batchId];
         if (from != address(0)) {
-            uint256 balance = balances[from];
-            if (balance < amount) revert InsufficientBalance(from, batchId, balance, amount);
-            unchecked {
-                balances[from] = balance - amount;
+            Holding storage held = holdings[from];
+            // The slot read and written whole: balance in the low 128 bits, the pledged part in the high.
+            uint256 word;
+            assembly ("memory-safe") {
+                word := sload(held.slot)
+            }
+            uint256 balance = uint128(word);
+            uint256 free = balance - (word >> 128);
+            if (free < amount) {
+                if (balance < amount) revert InsufficientBalance(from, batchId, balance, amount);
+                revert UnitsPledged(from, batchId, free, amount);
+            }
+            assembly ("memory-safe") {
+                sstore(held.slot, sub(word, amount)) // amount <= free <= balance: only the low half changes
             }
         }
         if (to != address(0)) {
-            // Cannot overflow: the sum of all balances of a batch never exceeds its issued quantity.
-            unchecked {
-                balances[to] += amount;
+            Holding storage dest = holdings[to];
+            // Cannot carry into the pledged half: the sum of all balances of a batch never exceeds its issued
+            // quantity, below 2**63.
+            assembly ("memory-safe") {
+                sstore(dest.slot, add(sload(dest.slot), amount))
             }
         }
     }

@@ -17,7 +17,8 @@ abstract contract Participants is ISinkRegistry {
     uint8 public constant ROLE_ISSUER = 2;
     uint8 public constant ROLE_VERIFIER = 4;
     uint8 public constant ROLE_REGULATOR = 8;
-    uint8 internal constant _ALL_ROLES = 15;
+    uint8 public constant ROLE_BANK = 16;
+    uint8 internal constant _ALL_ROLES = 31;
     uint16 public constant MAX_BUFFER_SHARE_BPS = 10_000;
 
     struct Ledger {

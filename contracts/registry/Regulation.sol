@@ -2,13 +2,13 @@
 pragma solidity ^0.8.24;
 
 import {ISinkRegistry} from "../interfaces/ISinkRegistry.sol";
-import {Certificates} from "./Certificates.sol";
+import {Pledges} from "./Pledges.sol";
 
 /**
  * @dev A regulator's measures on batches: freeze, unfreeze, revoke (final) and buffer reversals.
  * Account freezes live with the participants.
  */
-abstract contract Regulation is Certificates {
+abstract contract Regulation is Pledges {
     /// @inheritdoc ISinkRegistry
     function freezeBatch(uint256 batchId, bytes32 reason) external {
         _setBatchStatus(batchId, BatchStatus.Active, BatchStatus.Frozen, reason);

@@ -26,6 +26,7 @@ from node.api.routes import (
     participants,
     peers,
     plausibility,
+    pledges,
     public,
     regulator,
     regulator_pages,
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, services: Services | None = None, run_inde
     app.include_router(statements.router)
     app.include_router(audit.router)
     app.include_router(credit.router)
+    app.include_router(pledges.router)
     app.include_router(peers.router)
     app.include_router(evidence_sharing.router)
     app.include_router(participants.router)

@@ -10,12 +10,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from node.actors import Caller
 from node.api.errors import ApiError
-from node.chain.registry import ROLE_ADMIN, ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER
+from node.chain.registry import ROLE_ADMIN, ROLE_BANK, ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER
 from node.index.queries import decode_cursor, get_participant
 from node.services import Services
 
 _bearer = HTTPBearer(auto_error=False, description="a participant's API token (sinknode keys token NAME)")
-ROLE_NAMES = {ROLE_ADMIN: "admin", ROLE_ISSUER: "issuer", ROLE_VERIFIER: "verifier", ROLE_REGULATOR: "regulator"}
+ROLE_NAMES = {ROLE_ADMIN: "admin", ROLE_ISSUER: "issuer", ROLE_VERIFIER: "verifier", ROLE_REGULATOR: "regulator",
+              ROLE_BANK: "bank"}  # fmt: skip
 
 
 def get_services(request: Request) -> Services:
@@ -68,6 +69,7 @@ def require_role(role: int):  # type: ignore[no-untyped-def]
 IssuerDep = Annotated[Caller, require_role(ROLE_ISSUER)]
 VerifierDep = Annotated[Caller, require_role(ROLE_VERIFIER)]
 RegulatorDep = Annotated[Caller, require_role(ROLE_REGULATOR)]
+BankDep = Annotated[Caller, require_role(ROLE_BANK)]
 AdminDep = Annotated[Caller, require_role(ROLE_ADMIN)]
 
 

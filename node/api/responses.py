@@ -157,10 +157,43 @@ class EventPage(Out):
 class Holding(Out):
     batch_id: int
     amount: int
+    pledged: int = 0  # held for banks (liens): not free to transfer, retire or list
+    free: int = 0
     project_id: int
     status: int
     period_start: int
     period_end: int
+
+
+class PledgeRecord(Out):
+    id: int
+    batch_id: int
+    holder: str
+    bank: str
+    amount: int
+    state: str  # active | defaulted | released | enforced
+    registered_block: int
+    registered_time: int
+    registered_tx: str
+    default_reason: str | None = None  # the bank's written reason, when this node holds it (its hash is on chain)
+    closed_block: int | None = None
+    closed_time: int | None = None
+
+
+class ConsentSignature(Out):
+    v: int
+    r: str
+    s: str
+
+
+class SignedConsent(Out):
+    batch_id: int
+    holder: str
+    bank: str
+    amount: int
+    nonce: int
+    deadline: int
+    signature: ConsentSignature
 
 
 # --- evidence and accounting ----------------------------------------------------------------------------------

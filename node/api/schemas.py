@@ -106,7 +106,7 @@ class RetireRequest(Strict):
 class ParticipantCreate(Strict):
     account: Address
     organisation: Annotated[int, Field(ge=1, le=2**32 - 1)]
-    roles: Annotated[int, Field(ge=0, le=15, description="bits: admin 1, issuer 2, verifier 4, regulator 8")]
+    roles: Annotated[int, Field(ge=0, le=31, description="bits: admin 1, issuer 2, verifier 4, regulator 8, bank 16")]
     display_name: Annotated[
         SingleLine | None,
         Field(min_length=1, max_length=80, description="the name the pages show beside the address (off chain)"),
@@ -241,6 +241,34 @@ class AuditGrantBody(Strict):
     evidence: bool = False
     starts_at: Timestamp | None = None
     ends_at: Timestamp
+
+
+class ConsentRequest(Strict):
+    """What a holder consents to: a lien of `bank` on `amount` of its free units of `batch_id`, until `deadline`
+    for the bank to register it."""
+
+    batch_id: BatchId
+    bank: Address
+    amount: Grams
+    deadline: Timestamp
+
+
+class ConsentIn(Strict):
+    batch_id: BatchId
+    holder: Address
+    bank: Address
+    amount: Grams
+    nonce: Annotated[int, Field(ge=0, le=2**63 - 1)]
+    deadline: Timestamp
+
+
+class PledgeRequest(Strict):
+    consent: ConsentIn
+    signature: SignatureBody
+
+
+class DefaultRequest(Strict):
+    reason: Annotated[MultiLine, Field(min_length=1, max_length=2000)]
 
 
 class CustodianCreate(Strict):

@@ -12,7 +12,7 @@ from eth_account.signers.local import LocalAccount
 from node.chain.build import BuildOutput
 from node.chain.deploy import deploy_registry
 from node.chain.manifest import DeploymentManifest
-from node.chain.registry import ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER, RegistryClient
+from node.chain.registry import ROLE_BANK, ROLE_ISSUER, ROLE_REGULATOR, ROLE_VERIFIER, RegistryClient
 from node.chain.rpc import RpcClient
 from node.chain.sender import GasMode, TransactionSender
 from node.chain.statements import VerificationStatement, methodology_id, sign_verification
@@ -29,6 +29,7 @@ CAST: dict[str, tuple[int, int]] = {
     "owner": (3, 0),
     "buyer": (4, 0),
     "buyer2": (5, 0),
+    "bank": (6, ROLE_BANK),
 }
 DEV_FUNDS_WEI = 10**21
 # The registry's buffer share a development network deploys with: the node's own default.

@@ -16,6 +16,7 @@ ROLE_ADMIN = 1
 ROLE_ISSUER = 2
 ROLE_VERIFIER = 4
 ROLE_REGULATOR = 8
+ROLE_BANK = 16  # holds liens on certificates (pledges)
 ZERO32 = bytes(32)
 # A project's buffer share holding this inherits the registry's (the contract's INHERIT_BUFFER_SHARE).
 INHERIT_BUFFER_SHARE = 2**16 - 1

@@ -126,6 +126,10 @@ class Applier:
             "AccountFreezeChanged": self._account_freeze,
             "BatchStatusChanged": self._batch_status,
             "ReversalRecorded": self._reversal,
+            "PledgeRegistered": self._pledge_registered,
+            "PledgeReleased": self._pledge_closed,
+            "PledgeDefaulted": self._pledge_defaulted,
+            "PledgeEnforced": self._pledge_closed,
         }
 
     def close(self) -> None:
@@ -235,7 +239,7 @@ class Applier:
         if project is None and batch is not None:
             project = batch >> 32
         account = args.get("from", args.get("holder", args.get("account", args.get("owner"))))
-        counterparty = args.get("to")
+        counterparty = args.get("to", args.get("bank"))
         amount = args.get("amount", args.get("quantity"))
         return (
             self.chain_id, log.block_number, log.block_hash, log.block_time, log.tx_hash, log.log_index,
@@ -291,6 +295,27 @@ class Applier:
         values[column + 1] += 1
 
     # handlers -----------------------------------------------------------------------------------
+    def _pledge_registered(self, event: IndexedEvent, _: Chunk) -> None:
+        a, log = event.args, event.log
+        self.db.execute(
+            "INSERT INTO pledge (id, batch_id, holder, bank, amount, state, registered_block, registered_time,"
+            " registered_tx) VALUES (?,?,?,?,?, 'active', ?,?,?)",
+            (a["pledgeId"], a["batchId"], a["holder"], a["bank"], a["amount"], log.block_number, log.block_time,
+             log.tx_hash),
+        )  # fmt: skip
+
+    def _pledge_defaulted(self, event: IndexedEvent, _: Chunk) -> None:
+        a = event.args
+        self.db.execute("UPDATE pledge SET state = 'defaulted', default_reason = ? WHERE id = ?",
+                        (a["reason"], a["pledgeId"]))  # fmt: skip
+
+    def _pledge_closed(self, event: IndexedEvent, _: Chunk) -> None:
+        state = "released" if event.name == "PledgeReleased" else "enforced"
+        self.db.execute(
+            "UPDATE pledge SET state = ?, closed_block = ?, closed_time = ? WHERE id = ?",
+            (state, event.log.block_number, event.log.block_time, event.args["pledgeId"]),
+        )
+
     def _participant_registered(self, event: IndexedEvent, _: Chunk) -> None:
         a = event.args
         self.db.execute(

@@ -148,6 +148,25 @@ class Retirement(SQLModel, table=True):
     tx_hash: str
 
 
+class Pledge(SQLModel, table=True):
+    """A bank's lien on a holder's units of a batch: active, defaulted (the bank may take them), released or
+    enforced (taken: a transfer to the bank)."""
+
+    __tablename__ = "pledge"
+    id: int = Field(primary_key=True)
+    batch_id: int = Field(index=True)
+    holder: str = Field(index=True)
+    bank: str = Field(index=True)
+    amount: int
+    state: str
+    registered_block: int
+    registered_time: int
+    registered_tx: str
+    default_reason: str | None = None  # the hash of the bank's written reason
+    closed_block: int | None = None  # released or enforced
+    closed_time: int | None = None
+
+
 class Freeze(SQLModel, table=True):
     """What is frozen now: an account or a batch, since when and why. Revoked batches are not here."""
 
@@ -215,6 +234,7 @@ DERIVED_TABLES = (
     "batch",
     "balance",
     "retirement",
+    "pledge",
     "freeze",
     "daily_project_stats",
     "alert",

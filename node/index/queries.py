@@ -24,6 +24,7 @@ _ORDER = {
     "batch": "id",
     "balance": "batch_id, account",
     "retirement": "id",
+    "pledge": "id",
     "freeze": "kind, target",
     "daily_project_stats": "day, project_id",
     "alert": "key",
@@ -273,11 +274,51 @@ def list_retirements(*, connection: sqlite3.Connection, batch_id: int | None = N
 
 
 def holdings(*, connection: sqlite3.Connection, account: str) -> list[dict[str, Any]]:
-    return _rows(connection.execute(
-        "SELECT b.batch_id, b.amount, bt.project_id, bt.status, bt.period_start, bt.period_end FROM balance b"
-        " JOIN batch bt ON bt.id = b.batch_id WHERE b.account = ? ORDER BY b.batch_id",
+    """The account's balances by batch, each with what of it is pledged to banks and what is free to move."""
+    rows = _rows(connection.execute(
+        "SELECT b.batch_id, b.amount, bt.project_id, bt.status, bt.period_start, bt.period_end,"
+        f" COALESCE(p.pledged, 0) AS pledged FROM balance b JOIN batch bt ON bt.id = b.batch_id"
+        f" LEFT JOIN ({_PLEDGED}) p ON p.batch_id = b.batch_id AND p.holder = b.account"
+        " WHERE b.account = ? ORDER BY b.batch_id",
         (account.lower(),),
     ))  # fmt: skip
+    for row in rows:
+        row["free"] = row["amount"] - row["pledged"]
+    return rows
+
+
+# What each holder has pledged of each batch: liens not yet released or enforced.
+_PLEDGED = (
+    "SELECT batch_id, holder, SUM(amount) AS pledged FROM pledge WHERE state IN ('active', 'defaulted')"
+    " GROUP BY batch_id, holder"
+)
+
+
+def pledged(*, connection: sqlite3.Connection, account: str, batch_id: int) -> int:
+    row = connection.execute(
+        "SELECT COALESCE(SUM(amount), 0) FROM pledge WHERE holder = ? AND batch_id = ? AND state IN"
+        " ('active', 'defaulted')",
+        (account.lower(), batch_id),
+    ).fetchone()
+    return int(row[0])
+
+
+def get_pledge(*, connection: sqlite3.Connection, pledge_id: int) -> dict[str, Any] | None:
+    rows = _rows(connection.execute("SELECT * FROM pledge WHERE id = ?", (pledge_id,)))
+    return rows[0] if rows else None
+
+
+def list_pledges(*, connection: sqlite3.Connection, holder: str | None = None, bank: str | None = None,
+                 batch_id: int | None = None, state: str | None = None,
+                 limit: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+    clauses, params = ["1 = 1"], []
+    for column, value in (("holder", holder and holder.lower()), ("bank", bank and bank.lower()),
+                          ("batch_id", batch_id), ("state", state)):  # fmt: skip
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return _rows(connection.execute(
+        f"SELECT * FROM pledge WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?", (*params, limit)))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from node.errors import Conflict, InvalidRequest, not_found
-from node.index.queries import get_batch, get_participant, get_project
+from node.index.queries import get_batch, get_participant, get_project, pledged
 from node.market.safeguards import (
     blacklisted,
     deal_parts,
@@ -124,11 +124,14 @@ def _listable_batch(services: Services, reader: sqlite3.Connection, seller: str,
         raise Conflict("incomplete_provenance", "the batch lacks verification, evidence or issuance records")
     row = reader.execute("SELECT amount FROM balance WHERE batch_id = ? AND account = ?", (batch_id, seller))
     balance = (row.fetchone() or (0,))[0]
-    free = balance - encumbered(services, reader, seller, batch_id)
+    # Units pledged to a bank cannot be sold: a listing offers free units only.
+    free = balance - pledged(connection=reader, account=seller, batch_id=batch_id)
+    free -= encumbered(services, reader, seller, batch_id)
     if grams > free:
         raise Conflict(
             "exceeds_unencumbered_balance",
-            f"{grams} g of batch {batch_id} listed, but only {free} g of it are held and not already listed",
+            f"{grams} g of batch {batch_id} listed, but only {free} g of it are held, not pledged and not already"
+            " listed",
         )
     return batch
 

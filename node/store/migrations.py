@@ -135,6 +135,10 @@ def _credit(db: Connection, dialect: Dialect) -> None:
     dialect.run_script(db, _script("0013_credit.sql"))
 
 
+def _pledge_defaults(db: Connection, dialect: Dialect) -> None:
+    dialect.run_script(db, _script("0014_pledge_defaults.sql"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _initial),
     Migration(2, "intents, transaction journal, idempotency keys, reservations", _intents),
@@ -149,4 +153,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "ESG retirement statements as issued, with their files", _esg_statements),
     Migration(12, "third-party auditors' grants and every query made under them", _audit_grants),
     Migration(13, "delivery dates, dispute decisions, credit facts and scores", _credit),
+    Migration(14, "banks' written reasons for pledge defaults", _pledge_defaults),
 )

@@ -69,6 +69,7 @@ def _scenario(node) -> dict[str, object]:
         "hash_hex": "0x" + "ab" * 32,
         "kind": "pdf",
         "grant_id": 1,
+        "pledge_id": 1,
     }
 
 
@@ -110,7 +111,7 @@ def test_every_route_with_every_role_shows_confidential_data_only_to_parties_and
 def test_every_write_route_needs_a_token_and_the_right_role(node):
     values = {name: 1 for name in ("batch_id", "project_id", "listing_id", "offer_id", "deal_id", "campaign_id")}
     values.update(case_id=1, account=node.addresses["buyer"], key="0" * 32, root="0x" + "00" * 32, need_id=1,
-                  grant_id=1)  # fmt: skip
+                  grant_id=1, pledge_id=1)  # fmt: skip
     schema = create_app(node.settings).openapi()["paths"]
     writes = [(method, path) for path, ops in schema.items() for method in ops if method in ("post", "delete")]
     assert len(writes) >= 30
