@@ -51,7 +51,7 @@ def test_refuses_bad_registrations(net):
         "InvalidAccount",
         "0x" + "00" * 20,
     )
-    assert_refused(net, lambda: reg.register_participant(admin, newcomer, 5, 16), "UnknownRoles", 16)
+    assert_refused(net, lambda: reg.register_participant(admin, newcomer, 5, 32), "UnknownRoles", 32)
 
 
 def test_an_admin_changes_roles_but_never_its_own(net):
