@@ -98,6 +98,9 @@ def make_offer(
 ) -> dict[str, Any]:
     if body["expires_at"] <= time.time():
         raise InvalidRequest("already_expired", f"expires_at: {body['expires_at']} is in the past")
+    deliver_by = body.get("deliver_by")
+    if deliver_by is not None and not time.time() < deliver_by <= time.time() + MAX_DELIVERY_S:
+        raise InvalidRequest("validation_error", "deliver_by: a time to come, within a year")
     refuse_blacklisted(services, caller.account, "offer")
     listing = public_listing(services, reader, listing_id)
     if listing["status"] != "open":
@@ -112,9 +115,6 @@ def make_offer(
             "quantity_unavailable",
             f"offer {body['quantity']} g: between the minimum lot {listing['min_lot']} g and {available} g",
         )
-    deliver_by = body.get("deliver_by")
-    if deliver_by is not None and not time.time() < deliver_by <= time.time() + MAX_DELIVERY_S:
-        raise InvalidRequest("validation_error", "deliver_by: a time to come, within a year")
     fen = price_fen(body["price"])
     offer_id = services.state.insert(
         "INSERT INTO offer (listing_id, buyer, quantity, price_fen_per_tonne, expires_at, state, created_at,"

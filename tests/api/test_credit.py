@@ -59,7 +59,8 @@ def history(node) -> dict:
             json={"outcome": "cancel", "note": "卖方违约", "against": "seller"})  # fmt: skip
     node.ok("POST", "/v1/regulator/measures", "regulator", json={
         "participant": node.addresses["park"], "kind": "written_warning", "reason": "逾期交付"})  # fmt: skip
-    return {"on_time": on_time["id"], "late": late["id"], "disputed": disputed["id"]}
+    return {"on_time": on_time["id"], "late": late["id"], "disputed": disputed["id"], "batch": batch,
+            "listing": listing}  # fmt: skip
 
 
 def test_the_sellers_record_moves_its_score_public_and_supervisory(node, history):
@@ -128,19 +129,37 @@ def test_a_revocation_counts_and_a_fresh_index_of_the_chain_derives_the_same_fac
     assert {f.kind for f in rebuilt if f.account == park.lower()} >= {"batch_revoked", "alert_confirmed"}
 
 
+def test_a_deposit_drawn_for_a_compensation_case_counts(node, history):
+    park = node.addresses["park"]
+    before = _until(node, park, {"batch_revoked": 1})
+    node.ok("POST", f"/v1/regulator/batches/{history['batch']}/status", "regulator",
+            json={"action": "revoke", "reason": "监测数据不实"})  # fmt: skip
+    deadline = time.monotonic() + 30
+    while not (
+        cases := [c for c in node.ok("GET", "/v1/compensation", "regulator") if c["deal_id"] == history["on_time"]]
+    ):
+        assert time.monotonic() < deadline, "no compensation case opened for the delivered deal"
+        time.sleep(0.2)
+    node.ok("POST", f"/v1/regulator/compensation/{cases[0]['id']}", "regulator",
+            json={"outcome": "compensated", "amount_fen": 5_800, "note": "按成交价赔付"})  # fmt: skip
+    after = _until(node, park, {"deposit_drawn": 1, "batch_revoked": 2})
+    assert after["inputs"]["deposit_drawn"] == 1 and after["inputs"]["batch_revoked"] == 2
+    assert _credit(node, park)["score"] == max(0, before["score"] - 25 - 20 - 10)
+    assert after["recomputed_supervisory_score"] == after["supervisory_score"]
+
+
 def test_the_credit_page_shows_the_public_score(node, history):
     park = node.addresses["park"]
     _until(node, park, {"dispute_lost": 1})
     html = node.call("GET", f"/participants/{park}/credit", headers={"accept": "text/html"}).text
-    assert "信用评价" in html and "12 (D)" in html and "争议裁决不利" in html and "书面监管措施" not in html
+    assert "信用评价" in html and "0 (D)" in html and "保证金被扣划" in html and "书面监管措施" not in html
 
 
 def test_credit_requests_and_delivery_dates_that_make_no_sense_are_refused(node, history):
     park = node.addresses["park"]
     assert error_of(node.call("GET", f"/v1/regulator/participants/{park}/credit", "buyer")) == (403, "forbidden")
     assert node.call("GET", "/v1/participants/0x123/credit").status_code == 422
-    listing = node.ok("GET", "/v1/listings", params={"seller": park})
-    listing_id = listing[0]["id"] if isinstance(listing, list) else listing["listings"][0]["id"]
+    listing_id = history["listing"]
     for deliver_by in (int(time.time()) - 60, int(time.time()) + 400 * 86_400):
         body = {"quantity": T, "price": "58.00", "expires_at": int(time.time()) + 3600, "deliver_by": deliver_by}
         refused = node.call("POST", f"/v1/listings/{listing_id}/offers", "buyer", json=body)
