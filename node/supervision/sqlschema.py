@@ -133,6 +133,23 @@ DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
             "tx_hash": _TX,
         },
     ),
+    "pledge": (
+        "banks' liens on certificates (pledges), each with its state",
+        {
+            "id": "pledge id",
+            "batch_id": "batch id",
+            "holder": "account whose units are pledged (" + _ADDRESS + ")",
+            "bank": "bank holding the lien (" + _ADDRESS + ")",
+            "amount": "grams CO2e pledged",
+            "state": "active, defaulted, released or enforced",
+            "registered_block": _BLOCK + " of the pledge",
+            "registered_time": _TIME + " of the pledge",
+            "registered_tx": _TX + " of the pledge",
+            "default_reason": "hash of the bank's written reason for a default (0x-hex)",
+            "closed_block": _BLOCK + " of the release or enforcement",
+            "closed_time": _TIME + " of the release or enforcement",
+        },
+    ),
     "freeze": (
         "what is frozen now (revoked batches are not here)",
         {
